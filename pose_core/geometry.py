@@ -1,0 +1,150 @@
+"""Angles from landmarks.
+
+Conventions (documented here once, used everywhere):
+- A *joint angle* is the angle at the middle joint b between segments b->a and b->c, in degrees,
+  0..180, where 180 means a straight limb (knee straight when standing) and smaller means more flexed.
+- A *segment angle* of a->b against "vertical" is the angle between the vector a->b and "up" on the
+  image (0 = a->b points straight up, 90 = horizontal, 180 = straight down); against "horizontal" it is
+  the acute angle to the horizontal line (0..90).
+- A *height* is the vertical position of a joint, up positive, in percent of the torso length
+  (shoulder-hip distance), so it does not depend on the camera's distance. Its offset is arbitrary:
+  only changes of it are meaningful (the counter removes a moving baseline).
+All maths runs on pixel coordinates, so the image's aspect ratio does not distort angles.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .landmarks import SIDED_JOINTS, PoseLandmark, landmark_for
+from .types import PoseFrame
+
+L = PoseLandmark
+
+
+def joint_angle_deg(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> float:
+    """Angle at b (degrees, 0..180) between b->a and b->c. NaN if a segment has zero length."""
+    v1 = np.asarray(a, dtype=float)[:2] - np.asarray(b, dtype=float)[:2]
+    v2 = np.asarray(c, dtype=float)[:2] - np.asarray(b, dtype=float)[:2]
+    n1, n2 = math.hypot(*v1), math.hypot(*v2)
+    if n1 < 1e-9 or n2 < 1e-9:
+        return math.nan
+    cos = float(np.dot(v1, v2) / (n1 * n2))
+    return math.degrees(math.acos(max(-1.0, min(1.0, cos))))
+
+
+def segment_angle_deg(a: np.ndarray, b: np.ndarray, reference: str = "vertical") -> float:
+    """Angle of the segment a->b against the image's vertical (0..180, 0 = pointing up) or horizontal
+    (0..90). Image y grows downwards; "up" is -y."""
+    dx = float(b[0] - a[0])
+    dy = float(b[1] - a[1])
+    n = math.hypot(dx, dy)
+    if n < 1e-9:
+        return math.nan
+    if reference == "vertical":
+        return math.degrees(math.acos(max(-1.0, min(1.0, -dy / n))))
+    if reference == "horizontal":
+        return math.degrees(math.atan2(abs(dy), abs(dx)))
+    raise ValueError(f"reference must be 'vertical' or 'horizontal', got {reference!r}")
+
+
+def _resolve(frame: PoseFrame, joint: str, side: str) -> tuple[np.ndarray, float]:
+    """Pixel point and visibility of a joint name on one side ("mid_*" average both sides)."""
+    px = frame.pixels
+    vis = frame.visibility
+    if joint == "nose":
+        return px[L.NOSE], float(vis[L.NOSE])
+    for fixed in ("left", "right"):
+        if joint.startswith(fixed + "_"):
+            lm = landmark_for(joint[len(fixed) + 1:], fixed)
+            return px[lm], float(vis[lm])
+    if joint.startswith("mid_"):
+        base = joint[4:]
+        li, ri = landmark_for(base, "left"), landmark_for(base, "right")
+        return (px[li] + px[ri]) / 2.0, float(min(vis[li], vis[ri]))
+    lm = landmark_for(joint, side)
+    return px[lm], float(vis[lm])
+
+
+def torso_length_px(frame: PoseFrame) -> float:
+    """Distance between mid-shoulder and mid-hip in pixels (the body's scale)."""
+    px = frame.pixels
+    ms = (px[L.LEFT_SHOULDER] + px[L.RIGHT_SHOULDER]) / 2
+    mh = (px[L.LEFT_HIP] + px[L.RIGHT_HIP]) / 2
+    return float(math.hypot(*(ms - mh)))
+
+
+@dataclass(frozen=True)
+class AngleDef:
+    """How to measure one named angle. Loaded from the rules file (see rules.py)."""
+
+    name: str
+    kind: str  # "joint" | "segment" | "height"
+    joints: tuple[str, ...]  # 3 for joint, 2 for segment, 1 for height
+    side: str = "auto"  # "auto" | "left" | "right" | "both"
+    reference: str = "vertical"  # for kind = "segment"
+    unit: str = "deg"
+
+
+def _measure_side(frame: PoseFrame, d: AngleDef, side: str) -> tuple[float, float]:
+    pts = [_resolve(frame, j, side) for j in d.joints]
+    vis = min(v for _, v in pts)
+    if d.kind == "joint":
+        value = joint_angle_deg(pts[0][0], pts[1][0], pts[2][0])
+    elif d.kind == "segment":
+        value = segment_angle_deg(pts[0][0], pts[1][0], d.reference)
+    elif d.kind == "height":
+        torso = torso_length_px(frame)
+        value = math.nan if torso < 1e-6 else -100.0 * float(pts[0][0][1]) / torso
+    else:  # validated on load; kept for safety with hand-built definitions
+        raise ValueError(f"unknown angle kind {d.kind!r}")
+    return value, vis
+
+
+# Both sides are averaged only when each is clearly visible; otherwise the better-visible side is used.
+BOTH_SIDES_MIN_VISIBILITY = 0.8
+
+
+def measure(frame: PoseFrame, d: AngleDef, min_visibility: float = 0.5,
+            both_sides_min_visibility: float = BOTH_SIDES_MIN_VISIBILITY) -> float:
+    """Value of an angle definition on a frame, or NaN when its joints are not visible enough.
+
+    side="auto" picks the body side facing the camera (higher visibility), or averages both sides
+    when both are clearly visible (>= both_sides_min_visibility)."""
+    sided = any(j in SIDED_JOINTS for j in d.joints)
+    if not sided:
+        value, vis = _measure_side(frame, d, "left")
+        return value if vis >= min_visibility else math.nan
+    if d.side in ("left", "right"):
+        value, vis = _measure_side(frame, d, d.side)
+        return value if vis >= min_visibility else math.nan
+    lv, lvis = _measure_side(frame, d, "left")
+    rv, rvis = _measure_side(frame, d, "right")
+    ok_l = lvis >= min_visibility and math.isfinite(lv)
+    ok_r = rvis >= min_visibility and math.isfinite(rv)
+    if d.side == "both":
+        if ok_l and ok_r:
+            return (lv + rv) / 2
+        return math.nan
+    if ok_l and ok_r and min(lvis, rvis) >= both_sides_min_visibility:
+        return (lv + rv) / 2
+    if ok_l and (not ok_r or lvis >= rvis):
+        return lv
+    if ok_r:
+        return rv
+    return math.nan
+
+
+def facing_side(frame: PoseFrame) -> str:
+    """"left" or "right": the body side more visible to the camera."""
+    vis = frame.visibility
+    left = [L.LEFT_SHOULDER, L.LEFT_ELBOW, L.LEFT_WRIST, L.LEFT_HIP, L.LEFT_KNEE, L.LEFT_ANKLE]
+    right = [L.RIGHT_SHOULDER, L.RIGHT_ELBOW, L.RIGHT_WRIST, L.RIGHT_HIP, L.RIGHT_KNEE, L.RIGHT_ANKLE]
+    return "left" if float(np.mean(vis[left])) >= float(np.mean(vis[right])) else "right"
+
+
+def measure_all(frame: PoseFrame, defs: dict[str, AngleDef], min_visibility: float = 0.5) -> dict[str, float]:
+    return {name: measure(frame, d, min_visibility) for name, d in defs.items()}

@@ -1,0 +1,345 @@
+"""Exercise rules: loaded from TOML into frozen dataclasses, validated on load.
+
+The packaged `data/exercises.toml` holds a rule for each of the 8 gym exercises. A user rules file may
+override any value (tables merge key by key; lists such as `frame_checks` replace the default list).
+Every validation error names the file, the key and the offending value.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .geometry import AngleDef
+from .landmarks import KNOWN_JOINTS
+
+DEFAULT_RULES_PATH = Path(__file__).parent / "data" / "exercises.toml"
+EXERCISES = ("bench_press", "clean_and_jerk", "jump_rope", "jumping_jacks", "pullup", "pushup", "situp", "squat")
+PHASES = ("rest", "transition", "peak")
+
+
+class RulesError(ValueError):
+    """A rules file is invalid. The message names the file, key and value."""
+
+
+@dataclass(frozen=True)
+class Counting:
+    rest: str  # "high" | "low": where the primary angle sits at rest
+    rest_threshold: float
+    peak_threshold: float
+    min_rep_s: float = 0.3
+    detrend_s: float = 0.0  # > 0: subtract a moving baseline (for heights)
+    phase_names: dict[str, str] = field(default_factory=dict)
+
+    def phase_of(self, value: float) -> str:
+        """Which zone a value is in: "rest", "peak" or "transition" (NaN -> "unknown")."""
+        if value != value:  # NaN
+            return "unknown"
+        if self.rest == "high":
+            if value >= self.rest_threshold:
+                return "rest"
+            if value <= self.peak_threshold:
+                return "peak"
+        else:
+            if value <= self.rest_threshold:
+                return "rest"
+            if value >= self.peak_threshold:
+                return "peak"
+        return "transition"
+
+    def display_phase(self, phase: str) -> str:
+        return self.phase_names.get(phase, phase)
+
+
+@dataclass(frozen=True)
+class FrameCheck:
+    angle: str
+    phase: str  # "rest" | "transition" | "peak" | "any"
+    message: str
+    min: float = -math.inf
+    max: float = math.inf
+
+    def passes(self, value: float) -> bool:
+        return not (value == value) or self.min <= value <= self.max  # unknown values do not fail
+
+
+@dataclass(frozen=True)
+class RepCheck:
+    angle: str
+    stat: str  # "min" | "max" | "range"
+    message: str
+    min: float = -math.inf
+    max: float = math.inf
+
+    def passes(self, value: float) -> bool:
+        return not (value == value) or self.min <= value <= self.max
+
+
+@dataclass(frozen=True)
+class ExerciseRule:
+    name: str
+    display_name: str
+    primary_angle: str
+    angles: dict[str, AngleDef]
+    counting: Counting
+    frame_checks: tuple[FrameCheck, ...] = ()
+    rep_checks: tuple[RepCheck, ...] = ()
+
+    @property
+    def primary(self) -> AngleDef:
+        return self.angles[self.primary_angle]
+
+
+@dataclass(frozen=True)
+class Defaults:
+    min_visibility: float = 0.5
+    smoothing_min_cutoff: float = 1.0
+    smoothing_beta: float = 0.05
+    max_gap_s: float = 0.5
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    defaults: Defaults
+    exercises: dict[str, ExerciseRule]
+    source: str = str(DEFAULT_RULES_PATH)
+
+    def __getitem__(self, name: str) -> ExerciseRule:
+        try:
+            return self.exercises[name]
+        except KeyError:
+            raise KeyError(f"unknown exercise {name!r}; known: {', '.join(sorted(self.exercises))}") from None
+
+    def with_rule(self, rule: ExerciseRule) -> "RuleSet":
+        ex = dict(self.exercises)
+        ex[rule.name] = rule
+        return replace(self, exercises=ex)
+
+
+# ----------------------------------------------------------------------------------------- loading
+
+_TOP_KEYS = {"defaults", "exercises"}
+_DEFAULT_KEYS = {"min_visibility", "smoothing_min_cutoff", "smoothing_beta", "max_gap_s"}
+_EXERCISE_KEYS = {"display_name", "primary_angle", "angles", "counting", "frame_checks", "rep_checks"}
+_ANGLE_KEYS = {"kind", "joints", "side", "reference", "unit"}
+_COUNTING_KEYS = {"rest", "rest_threshold", "peak_threshold", "min_rep_s", "detrend_s", "phase_names"}
+_FRAME_CHECK_KEYS = {"angle", "phase", "min", "max", "message"}
+_REP_CHECK_KEYS = {"angle", "stat", "min", "max", "message"}
+_JOINT_COUNT = {"joint": 3, "segment": 2, "height": 1}
+
+
+class _Ctx:
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, key: str, msg: str) -> RulesError:
+        return RulesError(f"{self.source}: {key}: {msg}")
+
+    def table(self, value: Any, key: str, allowed: set[str]) -> dict:
+        if not isinstance(value, dict):
+            raise self.fail(key, f"expected a table, got {value!r}")
+        unknown = sorted(set(value) - allowed)
+        if unknown:
+            raise self.fail(f"{key}.{unknown[0]}", f"unknown key (allowed: {', '.join(sorted(allowed))})")
+        return value
+
+    def number(self, value: Any, key: str, lo: float = -math.inf, hi: float = math.inf) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise self.fail(key, f"expected a number, got {value!r}")
+        if not lo <= value <= hi:
+            raise self.fail(key, f"{value!r} is outside {lo}..{hi}")
+        return float(value)
+
+    def string(self, value: Any, key: str, choices: tuple[str, ...] | None = None) -> str:
+        if not isinstance(value, str) or not value:
+            raise self.fail(key, f"expected a non-empty string, got {value!r}")
+        if choices is not None and value not in choices:
+            raise self.fail(key, f"{value!r} is not one of {', '.join(choices)}")
+        return value
+
+    def require(self, table: dict, name: str, key: str) -> Any:
+        if name not in table:
+            raise self.fail(f"{key}.{name}", "missing required key")
+        return table[name]
+
+
+def _bounds(ctx: _Ctx, t: dict, key: str) -> tuple[float, float]:
+    lo = ctx.number(t["min"], f"{key}.min") if "min" in t else -math.inf
+    hi = ctx.number(t["max"], f"{key}.max") if "max" in t else math.inf
+    if "min" not in t and "max" not in t:
+        raise ctx.fail(key, "needs at least one of min, max")
+    if lo >= hi:
+        raise ctx.fail(key, f"min ({lo}) must be less than max ({hi})")
+    return lo, hi
+
+
+def _parse_angle(ctx: _Ctx, name: str, raw: Any, key: str) -> AngleDef:
+    t = ctx.table(raw, key, _ANGLE_KEYS)
+    kind = ctx.string(ctx.require(t, "kind", key), f"{key}.kind", tuple(_JOINT_COUNT))
+    joints = ctx.require(t, "joints", key)
+    if not isinstance(joints, list) or len(joints) != _JOINT_COUNT[kind]:
+        raise ctx.fail(f"{key}.joints", f"a {kind} angle needs {_JOINT_COUNT[kind]} joints, got {joints!r}")
+    for j in joints:
+        if j not in KNOWN_JOINTS:
+            raise ctx.fail(f"{key}.joints", f"unknown joint {j!r} (known: {', '.join(KNOWN_JOINTS[:14])}, left_*/right_*)")
+    side = ctx.string(t.get("side", "auto"), f"{key}.side", ("auto", "left", "right", "both"))
+    reference = ctx.string(t.get("reference", "vertical"), f"{key}.reference", ("vertical", "horizontal"))
+    unit = ctx.string(t.get("unit", "deg"), f"{key}.unit")
+    return AngleDef(name=name, kind=kind, joints=tuple(joints), side=side, reference=reference, unit=unit)
+
+
+def _parse_exercise(ctx: _Ctx, name: str, raw: Any) -> ExerciseRule:
+    key = f"exercises.{name}"
+    t = ctx.table(raw, key, _EXERCISE_KEYS)
+    display = ctx.string(t.get("display_name", name.replace("_", " ").capitalize()), f"{key}.display_name")
+    angles_raw = ctx.table(ctx.require(t, "angles", key), f"{key}.angles", set(t.get("angles", {}) or {}))
+    if not angles_raw:
+        raise ctx.fail(f"{key}.angles", "at least one angle is required")
+    angles = {n: _parse_angle(ctx, n, a, f"{key}.angles.{n}") for n, a in angles_raw.items()}
+    primary = ctx.string(ctx.require(t, "primary_angle", key), f"{key}.primary_angle")
+    if primary not in angles:
+        raise ctx.fail(f"{key}.primary_angle", f"{primary!r} is not one of the angles ({', '.join(angles)})")
+
+    ck = f"{key}.counting"
+    c = ctx.table(ctx.require(t, "counting", key), ck, _COUNTING_KEYS)
+    rest = ctx.string(ctx.require(c, "rest", ck), f"{ck}.rest", ("high", "low"))
+    rest_t = ctx.number(ctx.require(c, "rest_threshold", ck), f"{ck}.rest_threshold")
+    peak_t = ctx.number(ctx.require(c, "peak_threshold", ck), f"{ck}.peak_threshold")
+    if rest == "high" and not rest_t > peak_t:
+        raise ctx.fail(f"{ck}.rest_threshold", f"with rest = \"high\" it must be above peak_threshold ({rest_t} <= {peak_t})")
+    if rest == "low" and not rest_t < peak_t:
+        raise ctx.fail(f"{ck}.rest_threshold", f"with rest = \"low\" it must be below peak_threshold ({rest_t} >= {peak_t})")
+    names = c.get("phase_names", {})
+    names = ctx.table(names, f"{ck}.phase_names", set(PHASES))
+    for p, v in names.items():
+        ctx.string(v, f"{ck}.phase_names.{p}")
+    counting = Counting(
+        rest=rest, rest_threshold=rest_t, peak_threshold=peak_t,
+        min_rep_s=ctx.number(c.get("min_rep_s", 0.3), f"{ck}.min_rep_s", 0, 60),
+        detrend_s=ctx.number(c.get("detrend_s", 0.0), f"{ck}.detrend_s", 0, 60),
+        phase_names=dict(names),
+    )
+
+    frame_checks = []
+    fc_raw = t.get("frame_checks", [])
+    if not isinstance(fc_raw, list):
+        raise ctx.fail(f"{key}.frame_checks", f"expected a list, got {fc_raw!r}")
+    for i, fc in enumerate(fc_raw):
+        k = f"{key}.frame_checks[{i}]"
+        fc = ctx.table(fc, k, _FRAME_CHECK_KEYS)
+        angle = ctx.string(ctx.require(fc, "angle", k), f"{k}.angle")
+        if angle not in angles:
+            raise ctx.fail(f"{k}.angle", f"{angle!r} is not one of the angles ({', '.join(angles)})")
+        lo, hi = _bounds(ctx, fc, k)
+        frame_checks.append(FrameCheck(angle=angle, phase=ctx.string(fc.get("phase", "any"), f"{k}.phase", PHASES + ("any",)),
+                                       message=ctx.string(ctx.require(fc, "message", k), f"{k}.message"), min=lo, max=hi))
+    rep_checks = []
+    rc_raw = t.get("rep_checks", [])
+    if not isinstance(rc_raw, list):
+        raise ctx.fail(f"{key}.rep_checks", f"expected a list, got {rc_raw!r}")
+    for i, rc in enumerate(rc_raw):
+        k = f"{key}.rep_checks[{i}]"
+        rc = ctx.table(rc, k, _REP_CHECK_KEYS)
+        angle = ctx.string(ctx.require(rc, "angle", k), f"{k}.angle")
+        if angle not in angles:
+            raise ctx.fail(f"{k}.angle", f"{angle!r} is not one of the angles ({', '.join(angles)})")
+        lo, hi = _bounds(ctx, rc, k)
+        rep_checks.append(RepCheck(angle=angle, stat=ctx.string(ctx.require(rc, "stat", k), f"{k}.stat", ("min", "max", "range")),
+                                   message=ctx.string(ctx.require(rc, "message", k), f"{k}.message"), min=lo, max=hi))
+    return ExerciseRule(name=name, display_name=display, primary_angle=primary, angles=angles, counting=counting,
+                        frame_checks=tuple(frame_checks), rep_checks=tuple(rep_checks))
+
+
+def parse_rules(data: dict, source: str = "<rules>") -> RuleSet:
+    """Validate a rules document (already parsed TOML) into a RuleSet."""
+    ctx = _Ctx(source)
+    top = ctx.table(data, "(top level)", _TOP_KEYS)
+    d = ctx.table(top.get("defaults", {}), "defaults", _DEFAULT_KEYS)
+    defaults = Defaults(
+        min_visibility=ctx.number(d.get("min_visibility", 0.5), "defaults.min_visibility", 0, 1),
+        smoothing_min_cutoff=ctx.number(d.get("smoothing_min_cutoff", 1.0), "defaults.smoothing_min_cutoff", 1e-3, 100),
+        smoothing_beta=ctx.number(d.get("smoothing_beta", 0.05), "defaults.smoothing_beta", 0, 100),
+        max_gap_s=ctx.number(d.get("max_gap_s", 0.5), "defaults.max_gap_s", 0, 10),
+    )
+    ex_raw = top.get("exercises", {})
+    if not isinstance(ex_raw, dict) or not ex_raw:
+        raise ctx.fail("exercises", "expected a table with at least one exercise")
+    exercises = {}
+    for name, raw in ex_raw.items():
+        if name not in EXERCISES:
+            raise ctx.fail(f"exercises.{name}", f"unknown exercise (known: {', '.join(EXERCISES)})")
+        exercises[name] = _parse_exercise(ctx, name, raw)
+    return RuleSet(defaults=defaults, exercises=exercises, source=source)
+
+
+def _merge(base: dict, override: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in override.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def read_toml(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise RulesError(f"{path}: rules file not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise RulesError(f"{path}: not valid TOML: {e}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise RulesError(f"{path}: cannot read rules file: {e}") from None
+
+
+def load_rules(user_path: str | Path | None = None, user_text: str | None = None) -> RuleSet:
+    """The packaged rules, optionally overridden by a user rules file (path or TOML text)."""
+    base = read_toml(DEFAULT_RULES_PATH)
+    source = str(DEFAULT_RULES_PATH)
+    if user_text is not None:
+        try:
+            override = tomllib.loads(user_text)
+        except tomllib.TOMLDecodeError as e:
+            raise RulesError(f"{user_path or '<uploaded rules>'}: not valid TOML: {e}") from None
+        source = str(user_path or "<uploaded rules>")
+    elif user_path is not None:
+        override = read_toml(user_path)
+        source = str(user_path)
+    else:
+        override = {}
+    if not isinstance(override.get("exercises", {}), dict):
+        raise RulesError(f"{source}: exercises: expected a table")
+    for name in override.get("exercises", {}):
+        if name not in EXERCISES:
+            raise RulesError(f"{source}: exercises.{name}: unknown exercise (known: {', '.join(EXERCISES)})")
+    return parse_rules(_merge(base, override), source)
+
+
+def rule_to_dict(rule: ExerciseRule) -> dict:
+    """A rule as a TOML-ready table (inverse of parsing); used to save tuned thresholds."""
+    def bounds(c) -> dict:
+        d = {}
+        if math.isfinite(c.min):
+            d["min"] = c.min
+        if math.isfinite(c.max):
+            d["max"] = c.max
+        return d
+
+    return {
+        "display_name": rule.display_name,
+        "primary_angle": rule.primary_angle,
+        "angles": {n: {"kind": a.kind, "joints": list(a.joints), "side": a.side, "reference": a.reference, "unit": a.unit}
+                   for n, a in rule.angles.items()},
+        "counting": {"rest": rule.counting.rest, "rest_threshold": rule.counting.rest_threshold,
+                     "peak_threshold": rule.counting.peak_threshold, "min_rep_s": rule.counting.min_rep_s,
+                     "detrend_s": rule.counting.detrend_s, "phase_names": dict(rule.counting.phase_names)},
+        "frame_checks": [{"angle": c.angle, "phase": c.phase, **bounds(c), "message": c.message} for c in rule.frame_checks],
+        "rep_checks": [{"angle": c.angle, "stat": c.stat, **bounds(c), "message": c.message} for c in rule.rep_checks],
+    }

@@ -1,0 +1,124 @@
+"""The library's own data types. MediaPipe's result types are converted to these in exactly one place
+(`pose_core.estimator`); Penn Action annotations in `pose_core.penn`."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .landmarks import NUM_LANDMARKS, PoseLandmark
+
+
+@dataclass(frozen=True, eq=False)
+class PoseFrame:
+    """One person's pose in one image.
+
+    landmarks: (33, 3) float array: x, y normalised to the image (0..1, may be slightly outside),
+        z MediaPipe's relative depth (0 when unknown).
+    visibility: (33,) float array in 0..1 (probability the landmark is visible / annotated).
+    image_size: (width, height) in pixels.
+    timestamp_s: seconds from the start of the stream.
+    """
+
+    landmarks: np.ndarray
+    visibility: np.ndarray
+    image_size: tuple[int, int]
+    timestamp_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        lm = np.asarray(self.landmarks, dtype=np.float64)
+        vis = np.asarray(self.visibility, dtype=np.float64)
+        if lm.shape != (NUM_LANDMARKS, 3):
+            raise ValueError(f"landmarks must have shape ({NUM_LANDMARKS}, 3), got {lm.shape}")
+        if vis.shape != (NUM_LANDMARKS,):
+            raise ValueError(f"visibility must have shape ({NUM_LANDMARKS},), got {vis.shape}")
+        if not np.all(np.isfinite(lm)):
+            raise ValueError("landmarks contain NaN or infinite values")
+        if np.any((vis < 0) | (vis > 1)) or not np.all(np.isfinite(vis)):
+            raise ValueError("visibility must be within 0..1")
+        w, h = self.image_size
+        if int(w) <= 0 or int(h) <= 0:
+            raise ValueError(f"image_size must be positive, got {self.image_size}")
+        if not math.isfinite(self.timestamp_s):
+            raise ValueError("timestamp_s must be finite")
+        lm.setflags(write=False)
+        vis.setflags(write=False)
+        object.__setattr__(self, "landmarks", lm)
+        object.__setattr__(self, "visibility", vis)
+        object.__setattr__(self, "image_size", (int(w), int(h)))
+        object.__setattr__(self, "timestamp_s", float(self.timestamp_s))
+
+    @classmethod
+    def from_pixels(cls, xy_px: np.ndarray, visibility: np.ndarray, image_size: tuple[int, int],
+                    timestamp_s: float = 0.0) -> "PoseFrame":
+        """Build from (33, 2) pixel coordinates (z = 0)."""
+        xy = np.asarray(xy_px, dtype=np.float64)
+        w, h = image_size
+        lm = np.zeros((NUM_LANDMARKS, 3))
+        lm[:, 0] = xy[:, 0] / w
+        lm[:, 1] = xy[:, 1] / h
+        return cls(lm, visibility, image_size, timestamp_s)
+
+    @property
+    def pixels(self) -> np.ndarray:
+        """(33, 2) pixel coordinates."""
+        w, h = self.image_size
+        return self.landmarks[:, :2] * np.array([w, h], dtype=np.float64)
+
+    def point(self, landmark: PoseLandmark | int) -> np.ndarray:
+        return self.pixels[int(landmark)]
+
+    def with_timestamp(self, timestamp_s: float) -> "PoseFrame":
+        return PoseFrame(self.landmarks, self.visibility, self.image_size, timestamp_s)
+
+
+@dataclass(frozen=True)
+class FrameLabel:
+    """The verdict on one frame: `label` is "correct", "incorrect" or "unknown" (no pose / no rule)."""
+
+    label: str
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(self.reasons)
+
+
+@dataclass(frozen=True)
+class RepEvent:
+    """One repetition as judged by the counter and the rule's checks."""
+
+    index: int  # 1-based among complete reps
+    start_s: float
+    end_s: float
+    peak_s: float  # time of the extreme of the primary angle
+    primary_min: float
+    primary_max: float
+    verdict: str  # "correct" | "incorrect"
+    reasons: tuple[str, ...] = ()
+    angle_extremes: dict[str, tuple[float, float]] = field(default_factory=dict)  # name -> (min, max)
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+    @property
+    def down_s(self) -> float:
+        """Time from leaving the rest position to the extreme (eccentric for most lifts)."""
+        return self.peak_s - self.start_s
+
+    @property
+    def up_s(self) -> float:
+        return self.end_s - self.peak_s
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["reasons"] = list(self.reasons)
+        d["angle_extremes"] = {k: [round(a, 2), round(b, 2)] for k, (a, b) in self.angle_extremes.items()}
+        d["duration_s"] = round(self.duration_s, 3)
+        d["tempo"] = {"down_s": round(self.down_s, 3), "up_s": round(self.up_s, 3)}
+        for k in ("start_s", "end_s", "peak_s", "primary_min", "primary_max"):
+            d[k] = round(d[k], 3)
+        return d
