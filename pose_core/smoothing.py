@@ -1,0 +1,97 @@
+"""Jitter removal.
+
+`OneEuroFilter` (Casiez et al., CHI 2012) is causal: it smooths strongly when a signal is still and
+little when it moves fast, so rep detection is not delayed noticeably. Used live and offline.
+`interpolate_gaps` fills short runs of missing values (offline only, it looks ahead).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def _alpha(cutoff_hz: float, dt: float) -> float:
+    tau = 1.0 / (2 * math.pi * cutoff_hz)
+    return 1.0 / (1.0 + tau / dt)
+
+
+class OneEuroFilter:
+    """Scalar one-euro filter over timestamped samples. NaN input yields NaN and leaves the state alone;
+    a gap longer than `reset_after_s` restarts the filter (no smoothing across scene cuts)."""
+
+    def __init__(self, min_cutoff: float = 1.0, beta: float = 0.05, d_cutoff: float = 1.0, reset_after_s: float = 0.5):
+        if min_cutoff <= 0 or d_cutoff <= 0 or beta < 0:
+            raise ValueError("min_cutoff and d_cutoff must be > 0 and beta >= 0")
+        self.min_cutoff, self.beta, self.d_cutoff, self.reset_after_s = min_cutoff, beta, d_cutoff, reset_after_s
+        self.reset()
+
+    def reset(self) -> None:
+        self._x: float | None = None
+        self._dx = 0.0
+        self._t: float | None = None
+
+    def __call__(self, t: float, x: float) -> float:
+        if x is None or not math.isfinite(x):
+            return math.nan
+        if self._x is None or self._t is None or t - self._t > self.reset_after_s or t <= self._t:
+            if self._t is not None and t <= self._t and self._x is not None and t > self._t - 1e-9:
+                return self._x  # duplicate timestamp: keep the last estimate
+            self._x, self._dx, self._t = x, 0.0, t
+            return x
+        dt = t - self._t
+        dx = (x - self._x) / dt
+        self._dx = self._dx + _alpha(self.d_cutoff, dt) * (dx - self._dx)
+        cutoff = self.min_cutoff + self.beta * abs(self._dx)
+        self._x = self._x + _alpha(cutoff, dt) * (x - self._x)
+        self._t = t
+        return self._x
+
+
+class AngleSmoother:
+    """One one-euro filter per named signal."""
+
+    def __init__(self, names, min_cutoff: float = 1.0, beta: float = 0.05, reset_after_s: float = 0.5):
+        self._filters = {n: OneEuroFilter(min_cutoff, beta, reset_after_s=reset_after_s) for n in names}
+
+    def __call__(self, t: float, values: dict[str, float]) -> dict[str, float]:
+        return {n: (self._filters[n](t, v) if n in self._filters else v) for n, v in values.items()}
+
+    def reset(self) -> None:
+        for f in self._filters.values():
+            f.reset()
+
+
+class MovingBaseline:
+    """Causal exponential moving average; `detrend(t, x)` returns x minus the slow baseline."""
+
+    def __init__(self, time_constant_s: float):
+        self.tc = time_constant_s
+        self._b: float | None = None
+        self._t: float | None = None
+
+    def detrend(self, t: float, x: float) -> float:
+        if not math.isfinite(x):
+            return math.nan
+        if self._b is None or self._t is None or t <= self._t or t - self._t > 2 * self.tc:
+            self._b, self._t = x, t
+            return 0.0
+        a = 1.0 - math.exp(-(t - self._t) / self.tc)
+        self._b += a * (x - self._b)
+        self._t = t
+        return x - self._b
+
+
+def interpolate_gaps(times: np.ndarray, values: np.ndarray, max_gap_s: float) -> np.ndarray:
+    """Linearly fill NaN runs whose duration (between the valid neighbours) is at most max_gap_s."""
+    t = np.asarray(times, dtype=float)
+    v = np.asarray(values, dtype=float).copy()
+    ok = np.isfinite(v)
+    if ok.sum() < 2:
+        return v
+    idx = np.flatnonzero(ok)
+    for a, b in zip(idx[:-1], idx[1:]):
+        if b - a > 1 and t[b] - t[a] <= max_gap_s:
+            v[a + 1:b] = np.interp(t[a + 1:b], [t[a], t[b]], [v[a], v[b]])
+    return v
