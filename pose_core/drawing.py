@@ -1,0 +1,141 @@
+"""All drawing lives here, and it only draws: it never measures, counts or judges.
+
+Colours are BGR. Text is drawn with a dark backing box so it stays readable on any footage.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+from .landmarks import POSE_CONNECTIONS, PoseLandmark
+from .types import PoseFrame
+
+GREEN = (80, 200, 60)
+RED = (60, 60, 230)
+AMBER = (0, 180, 255)
+GREY = (170, 170, 170)
+WHITE = (255, 255, 255)
+DARK = (30, 30, 30)
+LABEL_COLOURS = {"correct": GREEN, "incorrect": RED, "unknown": GREY}
+
+
+def _scale(img: np.ndarray) -> float:
+    return max(0.5, min(img.shape[0], img.shape[1]) / 540.0)
+
+
+def draw_skeleton(img: np.ndarray, pose: PoseFrame, colour=WHITE, min_visibility: float = 0.3,
+                  highlight: tuple[int, ...] = ()) -> None:
+    s = _scale(img)
+    px = pose.pixels
+    vis = pose.visibility
+    thick = max(1, int(round(2 * s)))
+    for a, b in POSE_CONNECTIONS:
+        if vis[a] >= min_visibility and vis[b] >= min_visibility:
+            cv2.line(img, tuple(int(v) for v in px[a]), tuple(int(v) for v in px[b]), colour, thick, cv2.LINE_AA)
+    for i in range(len(px)):
+        if i in range(1, 11):  # face points other than the nose: clutter
+            continue
+        if vis[i] >= min_visibility:
+            r = max(2, int(round((5 if i in highlight else 3) * s)))
+            cv2.circle(img, (int(px[i][0]), int(px[i][1])), r, AMBER if i in highlight else colour, -1, cv2.LINE_AA)
+
+
+def draw_text_box(img: np.ndarray, lines: list[tuple[str, tuple[int, int, int]]], origin: tuple[int, int],
+                  font_scale: float | None = None, alpha: float = 0.6) -> tuple[int, int]:
+    """Lines of (text, colour) on a translucent dark box; returns the box's bottom-right corner."""
+    if not lines:
+        return origin
+    s = _scale(img)
+    fs = font_scale or 0.6 * s
+    th = max(1, int(round(1.5 * s)))
+    sizes = [cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, fs, th)[0] for t, _ in lines]
+    pad = int(8 * s)
+    line_h = max(h for _, h in sizes) + int(10 * s)
+    w = min(img.shape[1] - origin[0], max(w for w, _ in sizes) + 2 * pad)
+    h = line_h * len(lines) + pad
+    x0, y0 = origin
+    x1, y1 = min(img.shape[1], x0 + w), min(img.shape[0], y0 + h)
+    roi = img[y0:y1, x0:x1]
+    if roi.size:
+        roi[:] = (roi * (1 - alpha) + np.array(DARK) * alpha).astype(np.uint8)
+    y = y0 + pad
+    for (text, colour), (_, th_) in zip(lines, sizes):
+        y += line_h - int(10 * s) + int(4 * s)
+        cv2.putText(img, text, (x0 + pad, y), cv2.FONT_HERSHEY_SIMPLEX, fs, colour, th, cv2.LINE_AA)
+        y += int(6 * s)
+    return x1, y1
+
+
+def draw_angle_at(img: np.ndarray, point: np.ndarray, value: float, colour=AMBER) -> None:
+    if not math.isfinite(value):
+        return
+    s = _scale(img)
+    x, y = int(point[0] + 10 * s), int(point[1] - 10 * s)
+    text = f"{value:.0f}"
+    fs = 0.7 * s
+    th = max(1, int(round(2 * s)))
+    cv2.putText(img, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, fs, DARK, th + 3, cv2.LINE_AA)
+    cv2.putText(img, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, fs, colour, th, cv2.LINE_AA)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    words, lines, cur = text.split(), [], ""
+    for w in words:
+        if len(cur) + len(w) + 1 > width and cur:
+            lines.append(cur)
+            cur = w
+        else:
+            cur = f"{cur} {w}".strip()
+    if cur:
+        lines.append(cur)
+    return lines
+
+
+def draw_overlay(img: np.ndarray, *, pose: PoseFrame | None, exercise: str, primary_name: str, primary_value: float,
+                 primary_joint: int | None, rep_count: int, phase: str, label: str, feedback: tuple[str, ...],
+                 last_rep_verdict: str | None = None, extra: str | None = None) -> np.ndarray:
+    """Draw the full coaching overlay in place and return the image."""
+    colour = LABEL_COLOURS.get(label, GREY)
+    if pose is not None:
+        draw_skeleton(img, pose, colour=colour, highlight=(primary_joint,) if primary_joint is not None else ())
+        if primary_joint is not None:
+            draw_angle_at(img, pose.point(primary_joint), primary_value)
+    s = _scale(img)
+    value_txt = f"{primary_value:.0f}" if math.isfinite(primary_value) else "--"
+    lines = [
+        (f"{exercise}", WHITE),
+        (f"Reps: {rep_count}", WHITE),
+        (f"{primary_name}: {value_txt}   {phase}", WHITE),
+        (label.upper() if pose is not None else "NO PERSON", colour),
+    ]
+    if last_rep_verdict:
+        lines.append((f"Last rep: {last_rep_verdict}", LABEL_COLOURS.get(last_rep_verdict, WHITE)))
+    if extra:
+        lines.append((extra, GREY))
+    margin = int(10 * s)
+    draw_text_box(img, lines, (margin, margin))
+    if feedback:
+        max_chars = max(20, int(img.shape[1] / (11 * s)))
+        fb_lines = []
+        for msg in feedback[:2]:
+            fb_lines += [(t, RED) for t in _wrap(msg, max_chars)]
+        box_h = int(len(fb_lines) * 30 * s + 10 * s)
+        draw_text_box(img, fb_lines, (margin, max(margin, img.shape[0] - box_h - margin)))
+    return img
+
+
+def primary_joint_landmark(joints: tuple[str, ...], pose: PoseFrame | None) -> int | None:
+    """The landmark where a joint angle's value is printed: the middle joint on the better-visible side."""
+    if pose is None or len(joints) != 3:
+        return None
+    middle = joints[1]
+    for fixed in ("left", "right"):
+        if middle.startswith(fixed + "_"):
+            return int(PoseLandmark[middle.upper()])
+    if middle.startswith("mid_") or middle == "nose":
+        return None
+    left, right = PoseLandmark[f"LEFT_{middle.upper()}"], PoseLandmark[f"RIGHT_{middle.upper()}"]
+    return int(left if pose.visibility[left] >= pose.visibility[right] else right)

@@ -1,0 +1,250 @@
+"""Video in and out.
+
+Reading uses PyAV (FFmpeg): H.264 and MPEG-4 Part 2 mp4, mov, webm...; it yields BGR frames with their
+presentation timestamps (variable frame rate safe) and applies rotation metadata (portrait phone videos).
+Frames are decoded on a background thread so decoding overlaps the pose model (the second core).
+Writing produces H.264 (libx264, yuv420p, +faststart), which browsers play directly; encoding also runs
+on a background thread. Memory stays flat in video length: bounded queues, nothing accumulated.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+
+class VideoError(ValueError):
+    """The file cannot be read as a video (missing, not a video, corrupt, no frames)."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: str
+    width: int  # after rotation
+    height: int
+    fps: float
+    frame_count: int  # an estimate from the container; 0 when unknown
+    duration_s: float
+    rotation: int  # degrees applied to display upright
+    codec: str
+
+
+def _rotation_of(stream, frame=None) -> int:
+    rot = 0
+    if frame is not None and getattr(frame, "rotation", None):
+        rot = int(frame.rotation)
+    return rot % 360
+
+
+def probe(path: str | Path) -> VideoInfo:
+    import av
+
+    path = Path(path)
+    if not path.exists():
+        raise VideoError(f"{path}: file not found")
+    if not path.is_file():
+        raise VideoError(f"{path}: not a file")
+    try:
+        with av.open(str(path)) as c:
+            if not c.streams.video:
+                raise VideoError(f"{path}: no video stream in this file")
+            s = c.streams.video[0]
+            rate = s.average_rate or s.base_rate or s.guessed_rate
+            fps = float(rate) if rate else 30.0
+            if not math.isfinite(fps) or fps <= 0 or fps > 1000:
+                fps = 30.0
+            duration = float(s.duration * s.time_base) if s.duration and s.time_base else (
+                c.duration / 1e6 if c.duration else 0.0)
+            first = None
+            for first in c.decode(s):
+                break
+            if first is None:
+                raise VideoError(f"{path}: the video has no frames")
+            rot = _rotation_of(s, first)
+            w, h = first.width, first.height
+            if rot in (90, 270):
+                w, h = h, w
+            frames = s.frames or int(round(duration * fps))
+            return VideoInfo(str(path), w, h, fps, int(frames), duration, rot, s.codec_context.name)
+    except VideoError:
+        raise
+    except Exception as e:  # PyAV raises many error types for non-video/corrupt input
+        raise VideoError(f"{path}: not a readable video ({type(e).__name__}: {e})") from None
+
+
+def _rotate(img: np.ndarray, rotation: int) -> np.ndarray:
+    # PyAV's rotation is the counter-clockwise angle the frame must be turned to display upright.
+    if rotation == 90:
+        return np.ascontiguousarray(np.rot90(img, 1))
+    if rotation == 180:
+        return np.ascontiguousarray(img[::-1, ::-1])
+    if rotation == 270:
+        return np.ascontiguousarray(np.rot90(img, 3))
+    return img
+
+
+_END = object()
+
+
+def read_frames(path: str | Path, max_side: int | None = None, prefetch: int = 8) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield (timestamp_s, bgr_frame) in presentation order, decoded on a background thread.
+
+    Corrupt frames in the middle are skipped; a file that yields no frame raises VideoError.
+    max_side downsizes large frames (keeps aspect) to save work downstream."""
+    import av
+    import cv2
+
+    info = probe(path)
+    q: queue.Queue = queue.Queue(maxsize=prefetch)
+    stop = threading.Event()
+
+    def worker() -> None:
+        try:
+            with av.open(str(path)) as c:
+                s = c.streams.video[0]
+                s.thread_type = "AUTO"
+                t0 = None
+                last_t = -math.inf
+                n = 0
+                for frame in c.decode(s):
+                    if stop.is_set():
+                        break
+                    t = frame.time
+                    if t is None:
+                        t = n / info.fps
+                    if t0 is None:
+                        t0 = t
+                    t = t - t0
+                    if t <= last_t:  # broken or duplicated timestamps: keep time monotonic
+                        t = last_t + 1.0 / info.fps
+                    last_t = t
+                    img = frame.to_ndarray(format="bgr24")
+                    img = _rotate(img, _rotation_of(s, frame))
+                    if max_side and max(img.shape[:2]) > max_side:
+                        scale = max_side / max(img.shape[:2])
+                        img = cv2.resize(img, (int(img.shape[1] * scale) // 2 * 2, int(img.shape[0] * scale) // 2 * 2),
+                                         interpolation=cv2.INTER_AREA)
+                    n += 1
+                    while not stop.is_set():
+                        try:
+                            q.put((t, img), timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+        except Exception as e:  # surfaced to the consumer below
+            q.put(e)
+        finally:
+            while True:
+                try:
+                    q.put(_END, timeout=0.1)
+                    break
+                except queue.Full:
+                    if stop.is_set():
+                        try:
+                            q.get_nowait()
+                        except queue.Empty:
+                            pass
+
+    th = threading.Thread(target=worker, name="video-decode", daemon=True)
+    th.start()
+    produced = 0
+    try:
+        while True:
+            item = q.get()
+            if item is _END:
+                break
+            if isinstance(item, Exception):
+                if produced == 0:
+                    raise VideoError(f"{path}: cannot decode video ({type(item).__name__}: {item})")
+                break  # truncated file: keep what was decoded
+            produced += 1
+            yield item
+    finally:
+        stop.set()
+        th.join(timeout=5)
+    if produced == 0:
+        raise VideoError(f"{path}: the video has no decodable frames")
+
+
+class H264Writer:
+    """Write BGR frames to a browser-playable H.264 mp4 on a background thread.
+
+    Frames may come with timestamps (variable frame rate is preserved); sizes are made even."""
+
+    def __init__(self, path: str | Path, width: int, height: int, fps: float, crf: int = 23, preset: str = "veryfast",
+                 queue_size: int = 8):
+        import av
+
+        self.path = str(path)
+        self.width, self.height = width - width % 2, height - height % 2
+        self._container = av.open(self.path, mode="w", format="mp4", options={"movflags": "+faststart"})
+        fps_r = max(1, int(round(fps)))
+        self._stream = self._container.add_stream("libx264", rate=fps_r)
+        self._stream.width, self._stream.height = self.width, self.height
+        self._stream.pix_fmt = "yuv420p"
+        self._stream.options = {"crf": str(crf), "preset": preset}
+        from fractions import Fraction
+        self._tb = Fraction(1, 1000)
+        self._stream.codec_context.time_base = self._tb
+        self._last_pts = -1
+        self._q: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="video-encode", daemon=True)
+        self._thread.start()
+        self.frames_written = 0
+
+    def _run(self) -> None:
+        import av
+
+        while True:
+            item = self._q.get()
+            if item is _END:
+                break
+            if self._error is not None:
+                continue
+            try:
+                t, img = item
+                if img.shape[1] != self.width or img.shape[0] != self.height:
+                    img = img[: self.height, : self.width]
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="bgr24")
+                pts = int(round(t * 1000))
+                if pts <= self._last_pts:
+                    pts = self._last_pts + 1
+                self._last_pts = pts
+                frame.pts = pts
+                frame.time_base = self._tb
+                for packet in self._stream.encode(frame):
+                    self._container.mux(packet)
+                self.frames_written += 1
+            except BaseException as e:  # reported on close()
+                self._error = e
+
+    def write(self, timestamp_s: float, bgr: np.ndarray) -> None:
+        if self._error is not None:
+            raise RuntimeError(f"video encoding failed: {self._error}")
+        self._q.put((timestamp_s, bgr))
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._q.put(_END)
+            self._thread.join()
+        try:
+            if self._error is None:
+                for packet in self._stream.encode():
+                    self._container.mux(packet)
+        finally:
+            self._container.close()
+        if self._error is not None:
+            raise RuntimeError(f"video encoding failed: {self._error}")
+
+    def __enter__(self) -> "H264Writer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
