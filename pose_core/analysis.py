@@ -78,7 +78,7 @@ class FrameAnalyzer:
         new_rep = self.counter.update(timestamp_s, value, angles)
         if new_rep is not None:
             self.last_rep = new_rep
-        phase = self.rule.counting.phase_of(value)
+        phase = self.rule.counting.phase_with_posture(value, angles)
         label = label_frame(self.rule, angles, phase)
         feedback = label.reasons if label.label != "unknown" else ()
         return FrameResult(timestamp_s, pose, angles, raw, value, phase, label, self.counter.count,

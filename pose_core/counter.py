@@ -25,6 +25,12 @@ class _OpenRep:
     primary_min: float = math.inf
     primary_max: float = -math.inf
     extremes: dict[str, list[float]] = field(default_factory=dict)
+    peak_values: dict[str, list[float]] = field(default_factory=dict)
+
+    def add_peak(self, angles: dict[str, float]) -> None:
+        for name, v in angles.items():
+            if v == v:
+                self.peak_values.setdefault(name, []).append(v)
 
     def add(self, t: float, primary: float, angles: dict[str, float], rest_high: bool) -> None:
         if primary < self.primary_min:
@@ -58,6 +64,7 @@ class RepCounter:
         self._last_rest: tuple[float, float, dict[str, float]] | None = None
         self._rest_acc: _OpenRep | None = None
         self._rest_fresh = True  # the next rest sample starts a new rest period
+        self._last_t = 0.0
 
     @property
     def count(self) -> int:
@@ -72,7 +79,8 @@ class RepCounter:
         angles = angles or {}
         if primary is None or not math.isfinite(primary):
             return None  # not visible: keep the state
-        zone = self.counting.phase_of(primary)
+        zone = self.counting.phase_with_posture(primary, angles)
+        self._last_t = t
         self.phase = zone
         event = None
         if self.state == "unknown":
@@ -97,6 +105,7 @@ class RepCounter:
             assert self._open is not None
             if zone == "peak":
                 self._open.reached_peak = True
+                self._open.add_peak(angles)
             if zone == "rest":
                 self._open.add(t, primary, angles, self.rest_high)
                 if self._open.reached_peak and t - self._open.start_s >= self.counting.min_rep_s:
@@ -124,7 +133,13 @@ class RepCounter:
             if check.angle not in extremes:
                 continue
             lo, hi = extremes[check.angle]
-            value = {"min": lo, "max": hi, "range": hi - lo}[check.stat]
+            if check.stat == "peak_median":
+                vals = o.peak_values.get(check.angle)
+                if not vals:
+                    continue
+                value = float(sorted(vals)[len(vals) // 2])
+            else:
+                value = {"min": lo, "max": hi, "range": hi - lo}[check.stat]
             if not check.passes(value):
                 reasons.append(check.message)
         ev = RepEvent(
@@ -138,6 +153,9 @@ class RepCounter:
     def finish(self) -> None:
         """End of stream: a rep that reached its peak but never came back is partial."""
         if self.state == "active" and self._open is not None and self._open.reached_peak:
-            self.partial_reps += 1
+            if self.counting.complete_at == "peak" and self._last_t - self._open.start_s >= self.counting.min_rep_s:
+                self._close(self._last_t)  # the effort was done; only the return was cut off
+            else:
+                self.partial_reps += 1
         self._open = None
         self.state = "finished"

@@ -20,10 +20,25 @@ from .landmarks import KNOWN_JOINTS
 DEFAULT_RULES_PATH = Path(__file__).parent / "data" / "exercises.toml"
 EXERCISES = ("bench_press", "clean_and_jerk", "jump_rope", "jumping_jacks", "pullup", "pushup", "situp", "squat")
 PHASES = ("rest", "transition", "peak")
+# Statistics a rep check can judge: over the whole rep (including the rest before it), or the median over
+# the rep's frames in the peak zone ("peak_median": e.g. elbow flare at the bottom of a bench press).
+REP_STATS = ("min", "max", "range", "peak_median")
 
 
 class RulesError(ValueError):
     """A rules file is invalid. The message names the file, key and value."""
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A posture condition for being at rest, e.g. standing upright (torso_lean <= 45)."""
+
+    angle: str
+    min: float = -math.inf
+    max: float = math.inf
+
+    def passes(self, value: float) -> bool:
+        return not (value == value) or self.min <= value <= self.max
 
 
 @dataclass(frozen=True)
@@ -34,6 +49,18 @@ class Counting:
     min_rep_s: float = 0.3
     detrend_s: float = 0.0  # > 0: subtract a moving baseline (for heights)
     phase_names: dict[str, str] = field(default_factory=dict)
+    rest_requires: tuple[Gate, ...] = ()
+    # Where the work of a rep ends. "rest": it must come back (squat: stand up). "peak": reaching the peak
+    # completes the effort (sit-up, pull-up), so a clip ending on the way back still counts that rep.
+    complete_at: str = "rest"
+
+    def phase_with_posture(self, value: float, angles: dict[str, float]) -> str:
+        """Like `phase_of`, but the rest zone also needs the posture gates (e.g. a squat ends standing
+        upright, not when the knees straighten in a plank)."""
+        zone = self.phase_of(value)
+        if zone == "rest" and not all(g.passes(angles.get(g.angle, math.nan)) for g in self.rest_requires):
+            return "transition"
+        return zone
 
     def phase_of(self, value: float) -> str:
         """Which zone a value is in: "rest", "peak" or "transition" (NaN -> "unknown")."""
@@ -70,7 +97,7 @@ class FrameCheck:
 @dataclass(frozen=True)
 class RepCheck:
     angle: str
-    stat: str  # "min" | "max" | "range"
+    stat: str  # one of REP_STATS
     message: str
     min: float = -math.inf
     max: float = math.inf
@@ -126,7 +153,8 @@ _TOP_KEYS = {"defaults", "exercises"}
 _DEFAULT_KEYS = {"min_visibility", "smoothing_min_cutoff", "smoothing_beta", "max_gap_s"}
 _EXERCISE_KEYS = {"display_name", "primary_angle", "angles", "counting", "frame_checks", "rep_checks"}
 _ANGLE_KEYS = {"kind", "joints", "side", "reference", "unit"}
-_COUNTING_KEYS = {"rest", "rest_threshold", "peak_threshold", "min_rep_s", "detrend_s", "phase_names"}
+_COUNTING_KEYS = {"rest", "rest_threshold", "peak_threshold", "min_rep_s", "detrend_s", "phase_names", "rest_requires", "complete_at"}
+_GATE_KEYS = {"angle", "min", "max"}
 _FRAME_CHECK_KEYS = {"angle", "phase", "min", "max", "message"}
 _REP_CHECK_KEYS = {"angle", "stat", "min", "max", "message"}
 _JOINT_COUNT = {"joint": 3, "segment": 2, "height": 1}
@@ -217,11 +245,24 @@ def _parse_exercise(ctx: _Ctx, name: str, raw: Any) -> ExerciseRule:
     names = ctx.table(names, f"{ck}.phase_names", set(PHASES))
     for p, v in names.items():
         ctx.string(v, f"{ck}.phase_names.{p}")
+    gates = []
+    gates_raw = c.get("rest_requires", [])
+    if not isinstance(gates_raw, list):
+        raise ctx.fail(f"{ck}.rest_requires", f"expected a list, got {gates_raw!r}")
+    for i, g in enumerate(gates_raw):
+        k = f"{ck}.rest_requires[{i}]"
+        g = ctx.table(g, k, _GATE_KEYS)
+        angle = ctx.string(ctx.require(g, "angle", k), f"{k}.angle")
+        if angle not in angles:
+            raise ctx.fail(f"{k}.angle", f"{angle!r} is not one of the angles ({', '.join(angles)})")
+        lo, hi = _bounds(ctx, g, k)
+        gates.append(Gate(angle, lo, hi))
     counting = Counting(
         rest=rest, rest_threshold=rest_t, peak_threshold=peak_t,
         min_rep_s=ctx.number(c.get("min_rep_s", 0.3), f"{ck}.min_rep_s", 0, 60),
         detrend_s=ctx.number(c.get("detrend_s", 0.0), f"{ck}.detrend_s", 0, 60),
-        phase_names=dict(names),
+        phase_names=dict(names), rest_requires=tuple(gates),
+        complete_at=ctx.string(c.get("complete_at", "rest"), f"{ck}.complete_at", ("rest", "peak")),
     )
 
     frame_checks = []
@@ -248,7 +289,7 @@ def _parse_exercise(ctx: _Ctx, name: str, raw: Any) -> ExerciseRule:
         if angle not in angles:
             raise ctx.fail(f"{k}.angle", f"{angle!r} is not one of the angles ({', '.join(angles)})")
         lo, hi = _bounds(ctx, rc, k)
-        rep_checks.append(RepCheck(angle=angle, stat=ctx.string(ctx.require(rc, "stat", k), f"{k}.stat", ("min", "max", "range")),
+        rep_checks.append(RepCheck(angle=angle, stat=ctx.string(ctx.require(rc, "stat", k), f"{k}.stat", REP_STATS),
                                    message=ctx.string(ctx.require(rc, "message", k), f"{k}.message"), min=lo, max=hi))
     return ExerciseRule(name=name, display_name=display, primary_angle=primary, angles=angles, counting=counting,
                         frame_checks=tuple(frame_checks), rep_checks=tuple(rep_checks))
@@ -339,7 +380,9 @@ def rule_to_dict(rule: ExerciseRule) -> dict:
                    for n, a in rule.angles.items()},
         "counting": {"rest": rule.counting.rest, "rest_threshold": rule.counting.rest_threshold,
                      "peak_threshold": rule.counting.peak_threshold, "min_rep_s": rule.counting.min_rep_s,
-                     "detrend_s": rule.counting.detrend_s, "phase_names": dict(rule.counting.phase_names)},
+                     "detrend_s": rule.counting.detrend_s, "phase_names": dict(rule.counting.phase_names),
+                     "complete_at": rule.counting.complete_at,
+                     "rest_requires": [{"angle": g.angle, **bounds(g)} for g in rule.counting.rest_requires]},
         "frame_checks": [{"angle": c.angle, "phase": c.phase, **bounds(c), "message": c.message} for c in rule.frame_checks],
         "rep_checks": [{"angle": c.angle, "stat": c.stat, **bounds(c), "message": c.message} for c in rule.rep_checks],
     }
