@@ -99,8 +99,11 @@ def build_summary(exercise: str, reps: list[RepEvent], partial: int, frames: int
 
 @contextlib.contextmanager
 def _staged_outputs(out_dir: Path, names: tuple[str, ...]):
-    """Temporary paths for each output; renamed over the real names only if the block succeeds."""
+    """Temporary paths for each output; renamed over the real names only if the block succeeds.
+    A folder this call created is removed again on failure."""
+    created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
+    ok = False
     stamp = f".tmp-{os.getpid()}-{time.monotonic_ns()}"
     tmp = {n: out_dir / f".{n}{stamp}" for n in names}
     try:
@@ -108,10 +111,14 @@ def _staged_outputs(out_dir: Path, names: tuple[str, ...]):
         for n, p in tmp.items():
             if p.exists():
                 os.replace(p, out_dir / n)
+        ok = True
     finally:
         for p in tmp.values():
             with contextlib.suppress(FileNotFoundError):
                 p.unlink()
+        if created and not ok:
+            with contextlib.suppress(OSError):
+                out_dir.rmdir()
 
 
 def analyze_video(video: str | Path, exercise: str, out_dir: str | Path | None = None, rules: RuleSet | None = None,

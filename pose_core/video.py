@@ -75,7 +75,7 @@ def probe(path: str | Path) -> VideoInfo:
     except VideoError:
         raise
     except Exception as e:  # PyAV raises many error types for non-video/corrupt input
-        raise VideoError(f"{path}: not a readable video ({type(e).__name__}: {e})") from None
+        raise VideoError(f"{path}: not a video file, or the video is corrupt ({type(e).__name__})") from None
 
 
 def _rotate(img: np.ndarray, rotation: int) -> np.ndarray:

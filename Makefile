@@ -1,0 +1,41 @@
+# GymPose. `make run` sets up and starts the dashboard; `make test` sets up and runs the tests.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
+PORT   ?= 8501
+
+.PHONY: run test venv system-deps bench clean
+
+$(STAMP): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt
+	@# mediapipe declares the GUI OpenCV build, which overwrites cv2/ and needs libGL: swap it for headless.
+	$(BIN)/pip uninstall -y -q opencv-contrib-python
+	$(BIN)/pip install -q --force-reinstall --no-deps opencv-python-headless==4.11.0.86
+	$(BIN)/python -c "import cv2, mediapipe, streamlit; print('venv ok: cv2', cv2.__version__, 'mediapipe', mediapipe.__version__)"
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Chromium (for the real-browser tests) and ffmpeg (fake camera files) from Debian. Needs root; without it
+# the browser tests skip with a reason.
+system-deps:
+	@if [ -x /usr/bin/chromium ] && command -v ffmpeg >/dev/null; then echo "chromium and ffmpeg present"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium ffmpeg fonts-dejavu-core >/dev/null; \
+	else echo "note: cannot install chromium/ffmpeg (not root or no apt-get); browser tests will skip"; fi
+
+run: venv
+	$(BIN)/streamlit run dashboard/app.py --server.port $(PORT)
+
+test: venv system-deps
+	$(BIN)/python -m pytest -q
+
+bench: venv
+	$(BIN)/python bench/bench_pipeline.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache test-output
