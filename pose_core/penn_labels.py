@@ -1,0 +1,499 @@
+"""Penn Action through our rules: per-frame labels from the ground-truth joints, a resumable export
+(manifest + labelled images), angle statistics for tuning thresholds, and a detector comparison.
+
+Labels come from exactly the code the app uses on video: each annotated frame becomes a PoseFrame
+(`penn.penn_to_pose_frame`) and goes through `analysis.FrameAnalyzer.process` at 30 fps, so angles are
+the smoothed values the phase and label were judged on. Joints Penn marks invisible have visibility 0
+and give NaN angles.
+
+Frame numbers in tables (`frame`) are 1-based, as in Penn's image names (`frames/0001/000001.jpg`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+from .analysis import FrameAnalyzer
+from .geometry import measure
+from .io import atomic_path, atomic_write_text
+from .penn import (GYM_CLASSES, PENN_CONNECTIONS, PENN_FPS, PENN_JOINTS, PENN_SIDES_SWAPPED, PennClip,
+                   bbox_size_px, labels_dir, penn_to_pose_frame, pose_frame_to_penn, scan_dataset)
+from .rules import RuleSet, load_rules, rule_to_dict
+
+LABEL_VERSION = 1  # bump when the labelling logic changes: invalidates caches and export folders
+ID_COLUMNS = ("clip", "frame", "action", "split", "view")
+TAIL_COLUMNS = ("counting_value", "phase", "label", "reason")
+LABELS = ("correct", "incorrect", "unknown")
+PERCENTILES = (5, 25, 50, 75, 95)
+
+ProgressFn = Callable[[int, int, str], None]  # (clips done, clips total, clip id)
+
+
+# ------------------------------------------------------------------------------------------ labelling
+
+def rules_fingerprint(rules: RuleSet, actions: Iterable[str] | None = None) -> str:
+    """A short hash of everything that changes labels: the rules of `actions` (all when None), the
+    defaults, the frame rate, the side mapping and LABEL_VERSION."""
+    names = sorted(rules.exercises if actions is None else set(actions) & set(rules.exercises))
+    doc = {
+        "version": LABEL_VERSION, "fps": PENN_FPS, "sides_swapped": PENN_SIDES_SWAPPED,
+        "defaults": vars(rules.defaults),
+        "rules": {n: rule_to_dict(rules[n]) for n in names},
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _check_rules(rules: RuleSet, actions: Iterable[str]) -> None:
+    missing = sorted(set(actions) - set(rules.exercises))
+    if missing:
+        raise ValueError(f"no rule for Penn action(s) {', '.join(missing)} in {rules.source}")
+
+
+def _angle_columns(rules: RuleSet, actions: Iterable[str]) -> list[str]:
+    cols: list[str] = []
+    for a in actions:
+        for name in rules[a].angles:
+            if name in ID_COLUMNS or name in TAIL_COLUMNS or name == "image":
+                raise ValueError(f"angle name {name!r} of rule {a!r} clashes with a table column")
+            if name not in cols:
+                cols.append(name)
+    return cols
+
+
+def label_clip(clip: PennClip, rules: RuleSet, fps: float = PENN_FPS) -> pd.DataFrame:
+    """One row per frame: clip, frame (1-based), action, split, view, each angle of the action's rule,
+    counting_value (what the counter saw: the primary angle, detrended for heights), phase, label, reason."""
+    rule = rules[clip.action]
+    analyzer = FrameAnalyzer(rule, rules.defaults)
+    names = list(rule.angles)
+    angles = np.full((clip.nframes, len(names)), np.nan)
+    counting = np.full(clip.nframes, np.nan)
+    phase, label, reason = [], [], []
+    for i in range(clip.nframes):
+        r = analyzer.process(penn_to_pose_frame(clip, i, fps), i / fps)
+        angles[i] = [r.angles[n] for n in names]
+        counting[i] = r.counting_value
+        phase.append(r.phase)
+        label.append(r.label.label)
+        reason.append(r.label.reason)
+    analyzer.finish()
+    df = pd.DataFrame({
+        "clip": clip.id, "frame": np.arange(1, clip.nframes + 1, dtype=np.int64), "action": clip.action,
+        "split": clip.split, "view": clip.view,
+    })
+    for k, n in enumerate(names):
+        df[n] = angles[:, k]
+    df["counting_value"] = counting
+    df["phase"] = phase
+    df["label"] = label
+    df["reason"] = reason
+    return df
+
+
+def label_summary(frames: pd.DataFrame) -> pd.DataFrame:
+    """Per action: number of frames and the share (%) labelled correct / incorrect / unknown, and the
+    share correct among judged (not unknown) frames."""
+    counts = frames.groupby(["action", "label"]).size().unstack("label", fill_value=0)
+    counts = counts.reindex(columns=list(LABELS), fill_value=0)
+    total = counts.sum(axis=1)
+    judged = counts["correct"] + counts["incorrect"]
+    out = pd.DataFrame({"frames": total})
+    for lab in LABELS:
+        out[f"pct_{lab}"] = 100.0 * counts[lab] / total
+    out["pct_correct_of_judged"] = 100.0 * counts["correct"] / judged.where(judged > 0)
+    return out.reset_index()
+
+
+# ---------------------------------------------------------------------- cached labelled frames
+
+_MEMORY_CACHE: dict[str, pd.DataFrame] = {}
+_MEMORY_CACHE_MAX = 4
+
+
+def _dataset_fingerprint(root: Path) -> str:
+    """Changes when any label file is added, removed or modified (name, size, mtime)."""
+    h = hashlib.sha256(str(root.resolve()).encode())
+    for p in sorted(labels_dir(root).glob("*.mat")):
+        st = p.stat()
+        h.update(f"{p.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return h.hexdigest()[:16]
+
+
+def labelled_frames(root: str | Path, rules: RuleSet | None = None, actions: Iterable[str] = GYM_CLASSES,
+                    cache_dir: str | Path | None = None, progress: ProgressFn | None = None) -> pd.DataFrame:
+    """`label_clip` for every clip of `actions`, concatenated (files that fail to load are skipped;
+    `scan_dataset` reports them). Cached in the process and, with `cache_dir`, in a parquet file keyed
+    on the dataset's files and the rules' fingerprint. Returns a copy the caller may modify."""
+    root = Path(root)
+    rules = rules or load_rules()
+    actions = tuple(actions)
+    _check_rules(rules, actions)
+    key = hashlib.sha256(json.dumps([_dataset_fingerprint(root), rules_fingerprint(rules, actions),
+                                     sorted(actions)]).encode()).hexdigest()[:20]
+    if key in _MEMORY_CACHE:
+        return _MEMORY_CACHE[key].copy()
+    cache_file = Path(cache_dir) / f"penn_labels_{key}.parquet" if cache_dir is not None else None
+    df = None
+    if cache_file is not None and cache_file.exists():
+        with contextlib.suppress(Exception):  # an unreadable cache file is simply rebuilt
+            df = pd.read_parquet(cache_file)
+    if df is None:
+        clips = scan_dataset(root, actions=actions).clips
+        parts = []
+        for k, clip in enumerate(clips):
+            parts.append(label_clip(clip, rules))
+            if progress is not None:
+                progress(k + 1, len(clips), clip.id)
+        columns = list(ID_COLUMNS) + _angle_columns(rules, actions) + list(TAIL_COLUMNS)
+        df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        df = df.reindex(columns=columns)
+        if cache_file is not None:
+            with atomic_path(cache_file) as tmp:
+                df.to_parquet(tmp, index=False)
+    while len(_MEMORY_CACHE) >= _MEMORY_CACHE_MAX:
+        _MEMORY_CACHE.pop(next(iter(_MEMORY_CACHE)))
+    _MEMORY_CACHE[key] = df
+    return df.copy()
+
+
+def angle_values(root: str | Path, rules: RuleSet | None, action: str, split: str | None = None,
+                 cache_dir: str | Path | None = None) -> pd.DataFrame:
+    """Every measured (non-NaN) angle value of one action, long format for histograms:
+    clip, frame, split, view, phase, label, angle, value. `split` = "train" to tune without the test set."""
+    rules = rules or load_rules()
+    df = labelled_frames(root, rules, (action,), cache_dir)
+    if split is not None:
+        df = df[df["split"] == split]
+    names = list(rules[action].angles)
+    long = df.melt(id_vars=["clip", "frame", "split", "view", "phase", "label"], value_vars=names,
+                   var_name="angle", value_name="value")
+    return long.dropna(subset=["value"]).reset_index(drop=True)
+
+
+def angle_stats(root: str | Path, rules: RuleSet | None = None, actions: Iterable[str] = GYM_CLASSES,
+                split: str | None = None, cache_dir: str | Path | None = None) -> pd.DataFrame:
+    """Per action, angle and phase (plus phase "all"): count of measured frames, mean, std and the
+    5/25/50/75/95th percentiles (columns p5 ... p95)."""
+    rules = rules or load_rules()
+    actions = tuple(actions)
+    df = labelled_frames(root, rules, actions, cache_dir)
+    if split is not None:
+        df = df[df["split"] == split]
+    rows = []
+    for action in actions:
+        sub = df[df["action"] == action]
+        for angle in rules[action].angles:
+            groups = [("all", sub[angle])] + [(p, g[angle]) for p, g in sub.groupby("phase", sort=True)]
+            for phase, series in groups:
+                v = series.dropna().to_numpy(dtype=float)
+                row = {"action": action, "angle": angle, "phase": phase, "count": int(v.size),
+                       "mean": float(v.mean()) if v.size else math.nan,
+                       "std": float(v.std(ddof=1)) if v.size > 1 else math.nan}
+                pct = np.percentile(v, PERCENTILES) if v.size else [math.nan] * len(PERCENTILES)
+                row.update({f"p{q}": float(x) for q, x in zip(PERCENTILES, pct)})
+                rows.append(row)
+    cols = ["action", "angle", "phase", "count", "mean", "std"] + [f"p{q}" for q in PERCENTILES]
+    return pd.DataFrame(rows, columns=cols)
+
+
+# ------------------------------------------------------------------------------------------ drawing
+
+_LABEL_COLOURS = {"correct": (60, 180, 60), "incorrect": (40, 40, 220), "unknown": (160, 160, 160)}  # BGR
+
+
+def draw_penn_label(image_bgr: np.ndarray, xy: np.ndarray, visibility: np.ndarray, label: str,
+                    primary_name: str = "", primary_value: float = math.nan, reason: str = "",
+                    unit: str = "deg") -> np.ndarray:
+    """A copy of the image with Penn's 13-joint skeleton (visible joints solid, invisible ones hollow),
+    the primary angle and the label drawn on it. Minimal on purpose: the shared drawing module will
+    replace it."""
+    import cv2
+
+    img = image_bgr.copy()
+    h, w = img.shape[:2]
+    scale = max(0.4, min(w, h) / 480.0)
+    thick = max(1, int(round(2 * scale)))
+    colour = _LABEL_COLOURS.get(label, _LABEL_COLOURS["unknown"])
+    pts = [(int(round(x)), int(round(y))) for x, y in np.asarray(xy, dtype=float)]
+    vis = np.asarray(visibility).astype(bool)
+    for a, b in PENN_CONNECTIONS:
+        if vis[a] and vis[b]:
+            cv2.line(img, pts[a], pts[b], colour, thick, cv2.LINE_AA)
+    for j, p in enumerate(pts):
+        cv2.circle(img, p, max(2, thick + 1), colour if vis[j] else (200, 200, 200), -1 if vis[j] else 1, cv2.LINE_AA)
+    text = label
+    if primary_name:
+        value = f"{primary_value:.0f}" if math.isfinite(primary_value) else "--"
+        text = f"{label}  {primary_name} {value} {unit}"
+    lines = [text] + ([reason[:60]] if reason else [])
+    y = int(22 * scale)
+    for line in lines:
+        cv2.putText(img, line, (6, y), cv2.FONT_HERSHEY_SIMPLEX, 0.55 * scale, (0, 0, 0), thick + 2, cv2.LINE_AA)
+        cv2.putText(img, line, (6, y), cv2.FONT_HERSHEY_SIMPLEX, 0.55 * scale, colour, thick, cv2.LINE_AA)
+        y += int(22 * scale)
+    return img
+
+
+# ------------------------------------------------------------------------------------------- export
+
+@dataclass(frozen=True)
+class ExportReport:
+    out_dir: Path
+    manifest_csv: Path
+    manifest_parquet: Path
+    clips_total: int
+    clips_written: int  # labelled in this run
+    clips_skipped: int  # already exported by an earlier run
+    frames: int
+    images_written: int  # in this run
+    label_counts: dict[str, int] = field(default_factory=dict)
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (file, message)
+    elapsed_s: float = 0.0
+
+
+@contextlib.contextmanager
+def _export_lock(out_dir: Path):
+    """One export per folder at a time (advisory lock; no-op where fcntl is unavailable)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / ".export.lock", "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(f"another export is already running in {out_dir}") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _remove_stale_temporaries(out_dir: Path) -> None:
+    """Temporary files left by a killed run (atomic_path names them .<name>.<random><suffix>.tmp)."""
+    for sub in ("parts", "images", "."):
+        d = out_dir / sub
+        if d.is_dir():
+            for p in d.rglob(".*.tmp") if sub != "." else d.glob(".*.tmp"):
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
+
+
+def _write_image(path: Path, image: np.ndarray, quality: int) -> None:
+    import cv2
+
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise OSError(f"could not encode {path}")
+    with atomic_path(path) as tmp:  # no fsync per image: renaming is enough to never leave half a file
+        tmp.write_bytes(buf.tobytes())
+
+
+def _export_images(clip: PennClip, df: pd.DataFrame, rules: RuleSet, out_dir: Path, quality: int,
+                   errors: list[tuple[str, str]]) -> tuple[list[str], int]:
+    """Labelled JPEGs for one clip; returns the relative image path per frame ("" when not written)."""
+    import cv2
+
+    rule = rules[clip.action]
+    primary = rule.primary_angle
+    unit = rule.primary.unit
+    rel_paths = [""] * clip.nframes
+    written = 0
+    labels, values, reasons = df["label"].tolist(), df[primary].to_numpy(float), df["reason"].tolist()
+    for i in range(clip.nframes):
+        src = clip.frame_path(i)
+        image = cv2.imread(str(src)) if src is not None and src.exists() else None
+        if image is None:
+            errors.append((str(src), "frame image missing or unreadable"))
+            continue
+        rel = Path("images") / clip.action / labels[i] / f"{clip.id}_{i + 1:06d}.jpg"
+        drawn = draw_penn_label(image, clip.xy[i], clip.visibility[i], labels[i], primary, values[i], reasons[i], unit)
+        _write_image(out_dir / rel, drawn, quality)
+        rel_paths[i] = rel.as_posix()
+        written += 1
+    return rel_paths, written
+
+
+def export_dataset(root: str | Path, out_dir: str | Path, rules: RuleSet | None = None,
+                   progress: ProgressFn | None = None, limit: int | None = None,
+                   actions: Iterable[str] = GYM_CLASSES, split: str | None = None,
+                   jpeg_quality: int = 90) -> ExportReport:
+    """Label every clip of `actions` (the first `limit` clips by id when given) into `out_dir`:
+
+        parts/<clip>.parquet                      one finished clip each (written atomically)
+        images/<action>/<label>/<clip>_<frame>.jpg  when the frames exist (frame 1-based, 6 digits)
+        manifest.parquet, manifest.csv            all rows: clip, frame, action, split, view, angles...,
+                                                  counting_value, phase, label, reason, image
+        export.json                               the rules fingerprint the folder was made with
+
+    Resumable: a clip whose part file exists is skipped, so re-running after an interruption (an
+    exception, including one raised by `progress(done, total, clip_id)`, or a killed process) finishes
+    the job. Every file is written under a temporary name and renamed. Re-using a folder made with
+    different rules raises ValueError (its labels and image folders would be mixed)."""
+    t0 = time.perf_counter()
+    root, out_dir = Path(root), Path(out_dir)
+    rules = rules or load_rules()
+    actions = tuple(actions)
+    _check_rules(rules, actions)
+    fingerprint = rules_fingerprint(rules, actions)
+    scan = scan_dataset(root, actions=actions, split=split)
+    clips = scan.clips[:limit] if limit is not None else scan.clips
+    errors: list[tuple[str, str]] = [(str(p), m) for p, m in scan.errors]
+    columns = list(ID_COLUMNS) + _angle_columns(rules, actions) + list(TAIL_COLUMNS) + ["image"]
+
+    with _export_lock(out_dir):
+        meta_path = out_dir / "export.json"
+        if meta_path.exists():
+            meta = json.loads(meta_path.read_text())
+            if meta.get("rules_fingerprint") != fingerprint:
+                raise ValueError(f"{out_dir} holds an export made with other rules or another version "
+                                 f"({meta.get('rules_fingerprint')} != {fingerprint}); use a new folder")
+        else:
+            atomic_write_text(meta_path, json.dumps({"rules_fingerprint": fingerprint, "label_version": LABEL_VERSION,
+                                                     "rules_source": rules.source, "dataset": str(root.resolve())},
+                                                    indent=2) + "\n")
+        _remove_stale_temporaries(out_dir)
+        parts_dir = out_dir / "parts"
+        parts_dir.mkdir(parents=True, exist_ok=True)
+        written = skipped = images = 0
+        for k, clip in enumerate(clips):
+            part = parts_dir / f"{clip.id}.parquet"
+            if part.exists():
+                skipped += 1
+            else:
+                df = label_clip(clip, rules)
+                if clip.frames_dir is not None:
+                    rel, n_img = _export_images(clip, df, rules, out_dir, jpeg_quality, errors)
+                    images += n_img
+                    df["image"] = rel
+                else:
+                    df["image"] = ""
+                with atomic_path(part) as tmp:
+                    df.to_parquet(tmp, index=False)
+                written += 1
+            if progress is not None:
+                progress(k + 1, len(clips), clip.id)
+
+        frames = [pd.read_parquet(parts_dir / f"{c.id}.parquet") for c in clips]
+        manifest = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        manifest = manifest.reindex(columns=columns)
+        manifest["image"] = manifest["image"].fillna("")
+        pq, csv = out_dir / "manifest.parquet", out_dir / "manifest.csv"
+        with atomic_path(pq) as tmp:
+            manifest.to_parquet(tmp, index=False)
+        with atomic_path(csv) as tmp:
+            manifest.to_csv(tmp, index=False)
+
+    counts = {lab: int(n) for lab, n in manifest["label"].value_counts().items()} if len(manifest) else {}
+    return ExportReport(out_dir=out_dir, manifest_csv=csv, manifest_parquet=pq, clips_total=len(clips),
+                        clips_written=written, clips_skipped=skipped, frames=len(manifest), images_written=images,
+                        label_counts=counts, errors=errors, elapsed_s=time.perf_counter() - t0)
+
+
+# -------------------------------------------------------------------------------- detector check
+
+def _default_estimator():
+    from .estimator import PoseEstimator
+
+    return PoseEstimator(static_image_mode=False)
+
+
+def compare_detector(clip: PennClip, estimator_factory: Callable[[], object] | None = None,
+                     rules: RuleSet | None = None, max_frames: int | None = None, alpha: float = 0.2,
+                     fps: float = PENN_FPS) -> dict:
+    """Run a pose estimator on a clip's frames and compare it with the ground truth.
+
+    PCK@alpha: a GT-visible joint is correct when the detected joint is within alpha x max(bbox width,
+    bbox height) pixels of it (the frame's Penn bounding box; for the padded last row of the two short
+    sequences, the box around the annotated joints). A frame without a detection counts all its visible
+    joints as misses (`pck`); `pck_detected` uses only frames with a detection.
+    Angle error: mean absolute difference, in degrees, between each joint/segment angle of the action's
+    rule measured (unsmoothed, as `geometry.measure`) on the GT pose and on the detected pose, over
+    frames where both are defined. Height-type values (not degrees) are left out.
+
+    `estimator_factory()` must return a context manager with `process(image_bgr, timestamp_s) ->
+    PoseFrame | None` (default: PoseEstimator(static_image_mode=False)). Raises FileNotFoundError when
+    the clip has no frames folder.
+    """
+    import cv2
+
+    if clip.frames_dir is None:
+        raise FileNotFoundError(f"clip {clip.id} ({clip.labels_path}) has no frames folder")
+    rules = rules or load_rules()
+    rule = rules[clip.action] if clip.action in rules.exercises else None
+    deg_angles = {n: d for n, d in (rule.angles.items() if rule else ()) if d.kind in ("joint", "segment")}
+    min_vis = rules.defaults.min_visibility
+    n = clip.nframes if max_frames is None else min(clip.nframes, max_frames)
+
+    visible = np.zeros(len(PENN_JOINTS), dtype=np.int64)  # GT-visible joints over all read frames
+    hits = np.zeros(len(PENN_JOINTS), dtype=np.int64)
+    visible_det = np.zeros(len(PENN_JOINTS), dtype=np.int64)  # ... over frames with a detection
+    dists: list[list[float]] = [[] for _ in PENN_JOINTS]  # normalised distance per joint (detected frames)
+    angle_err: dict[str, list[float]] = {a: [] for a in deg_angles}
+    frames_read = detections = 0
+    factory = estimator_factory or _default_estimator
+    with factory() as est:
+        for i in range(n):
+            path = clip.frame_path(i)
+            image = cv2.imread(str(path)) if path is not None and path.exists() else None
+            if image is None:
+                continue
+            frames_read += 1
+            gt_vis = clip.visibility[i]
+            visible += gt_vis
+            det = est.process(image, i / fps)
+            if det is None:
+                continue
+            detections += 1
+            visible_det += gt_vis
+            # The detector sees the real image; scale to the annotation's size if the two differ.
+            xy, _ = pose_frame_to_penn(det)
+            xy = xy * np.array([clip.width / det.image_size[0], clip.height / det.image_size[1]])
+            norm = alpha * bbox_size_px(clip, i)
+            d = np.hypot(*(xy - clip.xy[i]).T)
+            ok = gt_vis & (d <= norm)
+            hits += ok
+            for j in np.flatnonzero(gt_vis):
+                dists[j].append(float(d[j] / max(norm / alpha, 1e-9)))
+            gt = penn_to_pose_frame(clip, i, fps)
+            for name, ad in deg_angles.items():
+                a, b = measure(gt, ad, min_vis), measure(det, ad, min_vis)
+                if math.isfinite(a) and math.isfinite(b):
+                    angle_err[name].append(abs(a - b))
+
+    def ratio(a: float, b: float) -> float:
+        return float(a) / float(b) if b else math.nan
+
+    per_joint = {name: {"visible": int(visible[j]), "correct": int(hits[j]), "pck": ratio(hits[j], visible[j]),
+                        "pck_detected": ratio(hits[j], visible_det[j]),
+                        "median_dist_bbox": float(np.median(dists[j])) if dists[j] else math.nan}
+                 for j, name in enumerate(PENN_JOINTS)}
+    angle_mae = {a: (float(np.mean(v)) if v else math.nan) for a, v in angle_err.items()}
+    finite = [v for v in angle_mae.values() if math.isfinite(v)]
+    return {
+        "clip": clip.id, "action": clip.action, "frames": n, "frames_read": frames_read,
+        "detections": detections, "detection_rate": ratio(detections, frames_read),
+        "alpha": alpha, "normaliser": f"{alpha} x max(bbox width, bbox height) per frame",
+        "pck": ratio(hits.sum(), visible.sum()), "pck_detected": ratio(hits.sum(), visible_det.sum()),
+        "per_joint": per_joint,
+        "angle_mae_deg": angle_mae, "angle_pairs": {a: len(v) for a, v in angle_err.items()},
+        "mean_angle_mae_deg": float(np.mean(finite)) if finite else math.nan,
+    }
+
+
+__all__ = [
+    "ExportReport", "ID_COLUMNS", "LABEL_VERSION", "TAIL_COLUMNS", "angle_stats", "angle_values", "compare_detector",
+    "draw_penn_label", "export_dataset", "label_clip", "label_summary", "labelled_frames", "rules_fingerprint",
+]
