@@ -1,0 +1,100 @@
+import math
+import tomllib
+
+import pytest
+
+from pose_core.rules import DEFAULT_RULES_PATH, EXERCISES, RulesError, load_rules, parse_rules, rule_to_dict
+
+
+def test_packaged_rules_cover_the_8_gym_exercises():
+    rules = load_rules()
+    assert sorted(rules.exercises) == sorted(EXERCISES)
+    assert rules["squat"].primary_angle == "knee"
+    assert rules["pullup"].primary_angle == "elbow"
+    assert rules["pushup"].primary_angle == "elbow"
+    for rule in rules.exercises.values():
+        assert rule.primary_angle in rule.angles
+        c = rule.counting
+        assert (c.rest_threshold > c.peak_threshold) == (c.rest == "high")
+
+
+def test_rules_are_frozen():
+    rule = load_rules()["squat"]
+    with pytest.raises(Exception):
+        rule.primary_angle = "hip"
+
+
+def test_user_file_overrides_one_value(tmp_path):
+    user = tmp_path / "mine.toml"
+    user.write_text("[exercises.squat.counting]\npeak_threshold = 110\n")
+    rules = load_rules(user)
+    assert rules["squat"].counting.peak_threshold == 110
+    assert rules["squat"].counting.rest_threshold == load_rules()["squat"].counting.rest_threshold
+    assert rules["pushup"] == load_rules()["pushup"]
+    assert rules.source == str(user)
+
+
+def base() -> dict:
+    with open(DEFAULT_RULES_PATH, "rb") as f:
+        return tomllib.load(f)
+
+
+@pytest.mark.parametrize("mutate,key,fragment", [
+    (lambda d: d["exercises"]["squat"].update(colour="red"), "exercises.squat.colour", "unknown key"),
+    (lambda d: d["exercises"]["squat"]["angles"]["knee"].update(joints=["hip", "kneecap", "ankle"]), "exercises.squat.angles.knee.joints", "unknown joint 'kneecap'"),
+    (lambda d: d["exercises"]["squat"]["angles"]["knee"].update(joints=["hip", "knee"]), "exercises.squat.angles.knee.joints", "needs 3 joints"),
+    (lambda d: d["exercises"]["squat"].update(primary_angle="elbow"), "exercises.squat.primary_angle", "'elbow' is not one of"),
+    (lambda d: d["exercises"]["squat"]["counting"].update(rest_threshold=100), "exercises.squat.counting.rest_threshold", "must be above peak_threshold"),
+    (lambda d: d["exercises"]["squat"]["frame_checks"][0].update(min=120, max=100), "exercises.squat.frame_checks[0]", "min (120.0) must be less than max (100.0)"),
+    (lambda d: d["exercises"]["squat"]["rep_checks"][0].update(stat="mean"), "exercises.squat.rep_checks[0].stat", "'mean' is not one of"),
+    (lambda d: d["exercises"]["squat"]["counting"].update(peak_threshold="deep"), "exercises.squat.counting.peak_threshold", "expected a number"),
+    (lambda d: d["defaults"].update(min_visibility=1.5), "defaults.min_visibility", "outside 0..1"),
+    (lambda d: d["exercises"].update(deadlift=d["exercises"]["squat"]), "exercises.deadlift", "unknown exercise"),
+    (lambda d: d["exercises"]["squat"]["counting"]["rest_requires"][0].update(angle="neck"), "rest_requires[0].angle", "'neck' is not one of"),
+])
+def test_validation_errors_name_file_key_and_value(mutate, key, fragment):
+    d = base()
+    mutate(d)
+    with pytest.raises(RulesError) as e:
+        parse_rules(d, source="my_rules.toml")
+    msg = str(e.value)
+    assert msg.startswith("my_rules.toml: ")
+    assert key in msg
+    assert fragment in msg
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ("this is = not [toml", "not valid TOML"),
+    ("[exercises.squat.counting]\nrest = 'sideways'\n", "'sideways' is not one of high, low"),
+    ("[exercises.squat]\nprimary = 'knee'\n", "exercises.squat.primary: unknown key"),
+])
+def test_invalid_user_files(tmp_path, text, fragment):
+    p = tmp_path / "bad.toml"
+    p.write_text(text)
+    with pytest.raises(RulesError, match="bad.toml") as e:
+        load_rules(p)
+    assert fragment in str(e.value)
+
+
+def test_missing_user_file():
+    with pytest.raises(RulesError, match="not found"):
+        load_rules("/nonexistent/rules.toml")
+
+
+def test_rule_to_dict_round_trips():
+    rules = load_rules()
+    doc = {"exercises": {n: rule_to_dict(r) for n, r in rules.exercises.items()}}
+    again = parse_rules(doc)
+    for name, rule in rules.exercises.items():
+        assert again[name] == rule
+
+
+def test_phase_of_and_posture_gates():
+    c = load_rules()["squat"].counting
+    assert c.phase_of(170) == "rest"
+    assert c.phase_of(90) == "peak"
+    assert c.phase_of(135) == "transition"
+    assert c.phase_of(math.nan) == "unknown"
+    # Straight knees with the hips folded (hands on the floor) is not standing.
+    assert c.phase_with_posture(170, {"hip": 80, "torso_lean": 10}) == "transition"
+    assert c.phase_with_posture(170, {"hip": 175, "torso_lean": 10}) == "rest"
