@@ -48,7 +48,7 @@ class _Progress:
             from tqdm import tqdm
 
             self.bar = tqdm(total=total or None, unit="frame", desc=self.desc, file=sys.stderr, dynamic_ncols=True,
-                            leave=False)
+                            leave=False, disable=None)  # disable=None: only on a terminal
         if total and self.bar.total != total:
             self.bar.total = total
         self.bar.update(done - self.bar.n)

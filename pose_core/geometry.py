@@ -51,6 +51,9 @@ def segment_angle_deg(a: np.ndarray, b: np.ndarray, reference: str = "vertical")
     raise ValueError(f"reference must be 'vertical' or 'horizontal', got {reference!r}")
 
 
+MID_BOTH_MIN_VISIBILITY = 0.5
+
+
 def _resolve(frame: PoseFrame, joint: str, side: str) -> tuple[np.ndarray, float]:
     """Pixel point and visibility of a joint name on one side ("mid_*" average both sides)."""
     px = frame.pixels
@@ -62,9 +65,14 @@ def _resolve(frame: PoseFrame, joint: str, side: str) -> tuple[np.ndarray, float
             lm = landmark_for(joint[len(fixed) + 1:], fixed)
             return px[lm], float(vis[lm])
     if joint.startswith("mid_"):
+        # The midpoint of both sides; when one side is hidden (a side view, or annotations that mark the far
+        # side invisible) the visible side stands in for it: the midline is close to it in a profile view.
         base = joint[4:]
         li, ri = landmark_for(base, "left"), landmark_for(base, "right")
-        return (px[li] + px[ri]) / 2.0, float(min(vis[li], vis[ri]))
+        lv, rv = float(vis[li]), float(vis[ri])
+        if min(lv, rv) >= MID_BOTH_MIN_VISIBILITY or abs(lv - rv) < 1e-9:
+            return (px[li] + px[ri]) / 2.0, min(lv, rv)
+        return (px[li], lv) if lv > rv else (px[ri], rv)
     lm = landmark_for(joint, side)
     return px[lm], float(vis[lm])
 

@@ -1,0 +1,106 @@
+"""Every bad input exits non-zero with one clear line on stderr and leaves nothing half-written."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import VIDEOS, needs_videos
+from media import write_empty_video, write_video
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "pose_core", *map(str, args)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+
+
+def assert_clean_failure(p, fragment, out: Path):
+    assert p.returncode == 2, p.stderr
+    lines = [ln for ln in p.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, p.stderr  # one line, no traceback, no native log noise
+    fragments = (fragment,) if isinstance(fragment, str) else fragment
+    assert lines[0].startswith("error: ") and any(f in lines[0] for f in fragments), lines[0]
+    assert not out.exists() or not any(out.iterdir()), list(out.iterdir())
+
+
+@pytest.fixture
+def nobody(tmp_path):
+    return write_video(tmp_path / "nobody.mp4")
+
+
+def test_missing_file(tmp_path):
+    assert_clean_failure(run_cli("analyze", tmp_path / "nope.mp4", "-e", "squat", "--out", tmp_path / "o"),
+                         "file not found", tmp_path / "o")
+
+
+def test_not_a_video(tmp_path):
+    f = tmp_path / "notes.mp4"
+    f.write_text("this is not a video\n" * 100)
+    assert_clean_failure(run_cli("analyze", f, "-e", "squat", "--out", tmp_path / "o"), "not a video", tmp_path / "o")
+
+
+def test_video_without_frames(tmp_path):
+    f = write_empty_video(tmp_path / "empty.mp4")
+    assert_clean_failure(run_cli("analyze", f, "-e", "squat", "--out", tmp_path / "o"), ("no frames", "no video stream"), tmp_path / "o")
+
+
+def test_video_with_nobody(tmp_path, nobody):
+    assert_clean_failure(run_cli("analyze", nobody, "-e", "squat", "--out", tmp_path / "o"), "no person", tmp_path / "o")
+
+
+def test_unknown_exercise(tmp_path, nobody):
+    assert_clean_failure(run_cli("analyze", nobody, "-e", "deadlift", "--out", tmp_path / "o"),
+                         "unknown exercise 'deadlift'", tmp_path / "o")
+
+
+def test_missing_exercise(tmp_path, nobody):
+    assert_clean_failure(run_cli("analyze", nobody, "--out", tmp_path / "o"), "--exercise is required", tmp_path / "o")
+
+
+def test_invalid_rules_file(tmp_path, nobody):
+    rules = tmp_path / "rules.toml"
+    rules.write_text("[exercises.squat.counting]\nrest_threshold = 'high'\n")
+    assert_clean_failure(run_cli("analyze", nobody, "-e", "squat", "--rules", rules, "--out", tmp_path / "o"),
+                         "rest_threshold", tmp_path / "o")
+
+
+def test_failure_keeps_an_earlier_result_intact(tmp_path, nobody):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "summary.json").write_text('{"reps": 7}')
+    p = run_cli("analyze", nobody, "-e", "squat", "--out", out)
+    assert p.returncode == 2
+    assert json.loads((out / "summary.json").read_text()) == {"reps": 7}
+    assert [x.name for x in out.iterdir()] == ["summary.json"]  # no temporary leftovers
+
+
+@needs_videos
+def test_truncated_video_keeps_what_decodes(tmp_path):
+    src = VIDEOS / "squat_1.mp4"
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(src.read_bytes()[: src.stat().st_size // 2])
+    p = run_cli("analyze", cut, "-e", "squat", "--out", tmp_path / "o", "--quiet")
+    # A half file either analyses the part that decodes, or fails cleanly: never a traceback.
+    if p.returncode == 0:
+        summary = json.loads(p.stdout.strip().splitlines()[-1])
+        assert 0 < summary["frames"] < 322
+    else:
+        assert_clean_failure(p, "", tmp_path / "o")
+
+
+@needs_videos
+def test_user_rules_change_the_result(tmp_path):
+    clip = tmp_path / "squat.mp4"
+    shutil.copy(VIDEOS / "squat_1.mp4", clip)
+    strict = tmp_path / "strict.toml"
+    strict.write_text("[exercises.squat]\nrep_checks = [{ angle = 'knee', stat = 'min', max = 30, message = 'Deeper!' }]\n")
+    p = run_cli("analyze", clip, "-e", "squat", "--rules", strict, "--out", tmp_path / "o", "--quiet", "--no-video")
+    assert p.returncode == 0, p.stderr
+    summary = json.loads(p.stdout.strip().splitlines()[-1])
+    assert summary["reps"] == 3 and summary["reps_incorrect"] == 3
+    reps = json.loads((tmp_path / "o" / "reps.json").read_text())["reps"]
+    assert all(r["reasons"] == ["Deeper!"] for r in reps)
