@@ -1,0 +1,1 @@
+"""The Streamlit app: thin pages over pose_core (run with `streamlit run dashboard/app.py`)."""

@@ -1,0 +1,67 @@
+"""GymPose dashboard: `streamlit run dashboard/app.py` (from the repository root).
+
+The shell: page navigation and the sidebar shared by every page (exercise, active rules file).
+Registering a page is one line in PAGES.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+_ROOT = Path(__file__).resolve().parent.parent
+if str(_ROOT) not in sys.path:  # `streamlit run` only puts dashboard/ on the path
+    sys.path.insert(0, str(_ROOT))
+
+import streamlit as st  # noqa: E402
+
+from dashboard import keys  # noqa: E402
+from dashboard.common import DEFAULT_EXERCISE, current  # noqa: E402
+
+PAGES_DIR = Path(__file__).resolve().parent / "pages"
+
+# (file in dashboard/pages, title, icon). Material icons only: emoji render as boxes in headless browsers.
+PAGES = [
+    ("analyze.py", "Analyze a video", ":material/video_library:"),
+    ("live.py", "Live coaching", ":material/videocam:"),
+    ("thresholds.py", "Thresholds", ":material/tune:"),
+    ("history.py", "History", ":material/history:"),
+]
+
+
+def sidebar() -> None:
+    cur = current()
+    rules = cur.rules
+    with st.sidebar:
+        st.markdown("### :material/fitness_center: GymPose")
+        names = sorted(rules.exercises, key=lambda n: rules[n].display_name)
+        if st.session_state.get(keys.EXERCISE) not in names:
+            st.session_state[keys.EXERCISE] = DEFAULT_EXERCISE
+        st.selectbox("Exercise", names, key=keys.EXERCISE, format_func=lambda n: rules[n].display_name,
+                     help="Used by every page: which rule counts and judges the reps.")
+        user_file = cur.settings.user_rules_path
+        if user_file.is_file():
+            if st.session_state.pop(keys.FORCE_USER_RULES, False):  # a page just saved the user's rules
+                st.session_state[keys.USE_USER_RULES] = True
+            st.session_state.setdefault(keys.USE_USER_RULES, True)
+            st.toggle("Use my tuned rules", key=keys.USE_USER_RULES,
+                      help=f"Your rules file: {user_file}")
+        cur = current()
+        if cur.rules_error:
+            st.error(f"Your rules file is invalid, the built-in defaults are in use: {cur.rules_error}",
+                     icon=":material/error:")
+        st.caption(f"Active rules: **{cur.rules_label}**")
+        if not user_file.is_file():
+            st.caption("Tune thresholds and save them on the Thresholds page to create your own rules file.")
+
+
+def run() -> None:
+    st.set_page_config(page_title="GymPose", page_icon=":material/fitness_center:", layout="wide")
+    pages = [st.Page(str(PAGES_DIR / f), title=t, icon=i, default=(n == 0)) for n, (f, t, i) in enumerate(PAGES)]
+    nav = st.navigation(pages)
+    sidebar()
+    nav.run()
+
+
+if __name__ == "__main__":
+    run()

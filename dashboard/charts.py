@@ -1,0 +1,149 @@
+"""Plotly figures. Drawing only: every value comes from pose_core results (no measuring or judging here)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from pose_core.rules import ExerciseRule
+from pose_core.tuning import Band
+from pose_core.types import RepEvent
+
+GREEN = "#1f9d55"
+RED = "#d64545"
+GREY = "#8a8f98"
+BLUE = "#2563eb"
+AMBER = "#d97706"
+VERDICT_COLOURS = {"correct": GREEN, "incorrect": RED}
+PHASE_COLOURS = {"rest": BLUE, "transition": GREY, "peak": AMBER}
+SECONDARY_COLOURS = ["#7c3aed", "#0891b2", "#be185d", "#65a30d", "#a16207"]
+
+
+def _layout(fig: go.Figure, height: int, **kw) -> go.Figure:
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), template="plotly_white",
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0), **kw)
+    return fig
+
+
+def _unit(rule: ExerciseRule, angle: str) -> str:
+    u = rule.angles[angle].unit
+    return "°" if u == "deg" else f" {u}"
+
+
+def angle_timeline(frames: pd.DataFrame, reps: list[RepEvent], rule: ExerciseRule, bands: list[Band],
+                   extra_angles: list[str] = ()) -> go.Figure:
+    """The primary angle over time: correct ranges shaded, thresholds dashed, each rep as a band coloured
+    by its verdict with a marker at its deepest point; hover shows the frame's label and feedback."""
+    primary = rule.primary_angle
+    unit = _unit(rule, primary)
+    fig = go.Figure()
+    t = frames["time_s"]
+    for b in bands:
+        where = "at the bottom" if b.phase == "peak" else ("at rest" if b.phase == "rest" else "")
+        fig.add_hrect(y0=b.lo, y1=b.hi, fillcolor=GREEN, opacity=0.10, line_width=0, layer="below")
+        fig.add_annotation(x=0, xref="paper", y=b.hi, yref="y", xanchor="left", yanchor="top", showarrow=False,
+                           text=f"correct {where}: {b.lo:.0f}–{b.hi:.0f}{unit}".replace("  ", " "),
+                           font=dict(size=11, color=GREEN), bgcolor="rgba(255,255,255,0.7)")
+    for r in reps:
+        colour = VERDICT_COLOURS.get(r.verdict, GREY)
+        fig.add_vrect(x0=r.start_s, x1=r.end_s, fillcolor=colour, opacity=0.08, line_width=0, layer="below")
+    c = rule.counting
+    fig.add_hline(y=c.rest_threshold, line_dash="dash", line_color=BLUE, line_width=1,
+                  annotation_text=f"{c.display_phase('rest')} ≥ {c.rest_threshold:.0f}" if c.rest == "high"
+                  else f"{c.display_phase('rest')} ≤ {c.rest_threshold:.0f}",
+                  annotation_position="top right", annotation_font_color=BLUE)
+    fig.add_hline(y=c.peak_threshold, line_dash="dash", line_color=AMBER, line_width=1,
+                  annotation_text=f"{c.display_phase('peak')} ≤ {c.peak_threshold:.0f}" if c.rest == "high"
+                  else f"{c.display_phase('peak')} ≥ {c.peak_threshold:.0f}",
+                  annotation_position="bottom right", annotation_font_color=AMBER)
+
+    label = frames.get("label", pd.Series(["unknown"] * len(frames)))
+    reason = frames.get("reason", pd.Series([""] * len(frames))).fillna("")
+    phase = frames.get("phase", pd.Series([""] * len(frames))).fillna("")
+    phase_names = phase.map(lambda p: c.display_phase(p) if p else "")
+    hover = [f"{lab}" + (f"<br>{rs}" if rs else "") for lab, rs in zip(label, reason)]
+    y = pd.to_numeric(frames.get(primary), errors="coerce")
+    fig.add_trace(go.Scatter(x=t, y=y, mode="lines", name=f"{primary} (primary)", line=dict(color="#111827", width=2),
+                             customdata=list(zip(phase_names, hover)),
+                             hovertemplate=f"%{{x:.2f}} s  {primary} %{{y:.0f}}{unit}<br>%{{customdata[0]}}: "
+                                           "%{customdata[1]}<extra></extra>"))
+    bad = label == "incorrect"
+    if bad.any():
+        fig.add_trace(go.Scatter(x=t[bad], y=y[bad], mode="markers", name="frame incorrect",
+                                 marker=dict(color=RED, size=4), customdata=reason[bad],
+                                 hovertemplate="%{x:.2f} s: %{customdata}<extra></extra>"))
+    for i, name in enumerate(extra_angles):
+        if name in frames.columns and name != primary:
+            fig.add_trace(go.Scatter(x=t, y=pd.to_numeric(frames[name], errors="coerce"), mode="lines", name=name,
+                                     line=dict(width=1.2, color=SECONDARY_COLOURS[i % len(SECONDARY_COLOURS)]),
+                                     hovertemplate=f"%{{x:.2f}} s  {name} %{{y:.0f}}<extra></extra>"))
+    if reps:
+        rest_high = c.rest == "high"
+        xs = [r.peak_s for r in reps]
+        ys = [r.primary_min if rest_high else r.primary_max for r in reps]
+        texts = [f"Rep {r.index}: {r.verdict}" + ("<br>" + "<br>".join(r.reasons) if r.reasons else "") for r in reps]
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers+text", name="reps",
+                                 marker=dict(size=13, symbol="diamond", line=dict(width=1, color="white"),
+                                             color=[VERDICT_COLOURS.get(r.verdict, GREY) for r in reps]),
+                                 text=[str(r.index) for r in reps], textposition="bottom center" if rest_high else "top center",
+                                 hovertext=texts, hovertemplate="%{hovertext}<extra></extra>"))
+    fig.update_xaxes(title_text="time (s)")
+    fig.update_yaxes(title_text=f"{primary} ({unit.strip() or 'deg'})")
+    return _layout(fig, 420, hovermode="closest")
+
+
+def angle_histogram(dist: pd.DataFrame, rule: ExerciseRule, angle: str, bands: list[Band],
+                    rest_threshold: float | None, peak_threshold: float | None,
+                    x_range: tuple[float, float]) -> go.Figure:
+    """Distribution of an angle, one colour per phase, with the thresholds and correct ranges on top."""
+    c = rule.counting
+    unit = _unit(rule, angle)
+    fig = go.Figure()
+    bin_size = max(1.0, (x_range[1] - x_range[0]) / 90)
+    for source in sorted(dist["source_kind"].unique()) if "source_kind" in dist.columns else [None]:
+        sub_src = dist if source is None else dist[dist["source_kind"] == source]
+        for ph in ("rest", "transition", "peak"):
+            sub = sub_src[sub_src["phase"] == ph]
+            if sub.empty:
+                continue
+            name = c.display_phase(ph) + (f" ({source})" if source else "")
+            fig.add_trace(go.Histogram(x=sub["value"], name=name, opacity=0.65 if source != "Penn Action" else 0.35,
+                                       marker_color=PHASE_COLOURS[ph], xbins=dict(size=bin_size),
+                                       marker_pattern_shape="/" if source == "Penn Action" else "",
+                                       hovertemplate=f"{name}<br>%{{x}}{unit}: %{{y}} frames<extra></extra>"))
+    for b in bands:
+        fig.add_vrect(x0=b.lo, x1=b.hi, fillcolor=GREEN, opacity=0.10, line_width=0, layer="below")
+        if b.lo > x_range[0]:
+            fig.add_vline(x=b.lo, line_color=GREEN, line_width=2)
+        if b.hi < x_range[1]:
+            fig.add_vline(x=b.hi, line_color=GREEN, line_width=2)
+    if rest_threshold is not None:
+        fig.add_vline(x=rest_threshold, line_dash="dash", line_color=BLUE, line_width=2,
+                      annotation_text=f"{c.display_phase('rest')} {rest_threshold:.0f}", annotation_position="top")
+    if peak_threshold is not None:
+        fig.add_vline(x=peak_threshold, line_dash="dash", line_color=AMBER, line_width=2,
+                      annotation_text=f"{c.display_phase('peak')} {peak_threshold:.0f}", annotation_position="top")
+    fig.update_layout(barmode="overlay")
+    fig.update_xaxes(title_text=f"{angle} ({unit.strip() or 'deg'})", range=list(x_range))
+    fig.update_yaxes(title_text="frames")
+    return _layout(fig, 380)
+
+
+def progress_chart(rows: list[dict], depth_label: str) -> go.Figure:
+    """Reps, % correct reps and depth per session over time."""
+    df = pd.DataFrame(rows)
+    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        subplot_titles=("Reps per session", "Correct reps (%)", depth_label))
+    x = pd.to_datetime(df["created_at"])
+    hover = [f"#{i} {n}" for i, n in zip(df["id"], df["name"])]
+    fig.add_trace(go.Bar(x=x, y=df["reps"], name="reps", marker_color=BLUE, hovertext=hover,
+                         hovertemplate="%{hovertext}<br>%{y} reps<extra></extra>"), row=1, col=1)
+    fig.add_trace(go.Scatter(x=x, y=df["reps_correct_pct"], mode="lines+markers", name="correct %",
+                             line=dict(color=GREEN), hovertext=hover,
+                             hovertemplate="%{hovertext}<br>%{y:.0f}% correct<extra></extra>"), row=2, col=1)
+    fig.add_trace(go.Scatter(x=x, y=df["avg_depth"], mode="lines+markers", name="depth", line=dict(color=AMBER),
+                             hovertext=hover, hovertemplate="%{hovertext}<br>%{y:.0f}°<extra></extra>"), row=3, col=1)
+    fig.update_yaxes(range=[0, 105], row=2, col=1)
+    fig.update_layout(showlegend=False)
+    return _layout(fig, 560)

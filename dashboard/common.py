@@ -1,0 +1,88 @@
+"""What every page needs: settings, the active rules and exercise (chosen in the sidebar), the history
+store and the pose model factory. Cached resources live here so no page builds them at import time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard import keys
+from pose_core.history import HistoryStore
+from pose_core.live import EstimatorFactory
+from pose_core.rules import ExerciseRule, RuleSet, RulesError, load_rules
+from pose_core.settings import Settings, SettingsError, load_settings
+
+DEFAULT_EXERCISE = "squat"
+
+
+@st.cache_resource(show_spinner="Loading the pose model...")
+def estimator_factory() -> EstimatorFactory:
+    """Makes a fresh tracking PoseEstimator per video / stream (tracking state must not leak between
+    them); the MediaPipe import happens once per server process."""
+    return EstimatorFactory(warm_up=True)
+
+
+@st.cache_resource
+def _history_store(path: str) -> HistoryStore:
+    return HistoryStore(path)
+
+
+@st.cache_resource(show_spinner=False)
+def _default_rules() -> RuleSet:
+    return load_rules()
+
+
+def settings() -> Settings:
+    try:
+        return load_settings().ensure_dirs()
+    except (SettingsError, OSError) as e:
+        st.error(f"GymPose is not configured correctly: {e}")
+        st.stop()
+
+
+def history_store(s: Settings | None = None) -> HistoryStore:
+    return _history_store(str((s or settings()).history_db))
+
+
+@dataclass(frozen=True)
+class Current:
+    settings: Settings
+    rules: RuleSet
+    exercise: str
+    rules_error: str | None  # the user's rules file is invalid (the defaults are in use)
+    using_user_rules: bool
+
+    @property
+    def rule(self) -> ExerciseRule:
+        return self.rules[self.exercise]
+
+    @property
+    def rules_label(self) -> str:
+        return Path(self.rules.source).name if self.using_user_rules else "built-in defaults"
+
+
+def current() -> Current:
+    """Settings + the rules and exercise chosen in the sidebar (valid on every page)."""
+    s = settings()
+    use_user = bool(st.session_state.get(keys.USE_USER_RULES, True)) and s.user_rules_path.is_file()
+    error = None
+    rules = _default_rules()
+    if use_user:
+        try:
+            rules = load_rules(user_path=s.user_rules_path)
+        except RulesError as e:
+            error = str(e)
+            use_user = False
+    exercise = st.session_state.get(keys.EXERCISE) or DEFAULT_EXERCISE
+    if exercise not in rules.exercises:
+        exercise = DEFAULT_EXERCISE
+    return Current(settings=s, rules=rules, exercise=exercise, rules_error=error, using_user_rules=use_user)
+
+
+def fmt(value, unit: str = "", nd: int = 0, none: str = "–") -> str:
+    """A number for display (None / NaN -> a dash)."""
+    if value is None or value != value:
+        return none
+    return f"{value:.{nd}f}{unit}"

@@ -1,0 +1,69 @@
+"""Every widget key and session-state key of the dashboard, in one place. Pages and tests import these;
+no key is spelled twice."""
+
+# Sidebar (shared by all pages)
+EXERCISE = "sidebar.exercise"
+USE_USER_RULES = "sidebar.use_user_rules"
+FORCE_USER_RULES = "sidebar.force_user_rules"  # session state: switch the toggle on at the next run
+
+# Analyze
+ANALYZE_SOURCE = "analyze.source"  # radio: new upload / earlier upload
+ANALYZE_UPLOAD = "analyze.upload"
+ANALYZE_EARLIER = "analyze.earlier"
+ANALYZE_RUN = "analyze.run"
+ANALYZE_RESULT_DIR = "analyze.result_dir"  # session state: folder of the analysis on display
+ANALYZE_EXTRA_ANGLES = "analyze.extra_angles"
+ANALYZE_DL_VIDEO = "analyze.download.video"
+ANALYZE_DL_FRAMES = "analyze.download.frames"
+ANALYZE_DL_REPS = "analyze.download.reps"
+
+SOURCE_NEW = "Upload a new video"
+SOURCE_EARLIER = "Use an earlier upload"
+
+# Live
+LIVE_STREAMER = "live.webrtc"
+LIVE_SESSION = "live.session"  # session state: pose_core.live.LiveSession of this browser session
+LIVE_RESET = "live.reset"
+LIVE_SAVE = "live.save"
+LIVE_SAVED_MSG = "live.saved_msg"
+
+# Thresholds
+THR_ANGLE = "thresholds.angle"
+THR_VIDEO = "thresholds.video"
+THR_SAVE = "thresholds.save"
+THR_RESET = "thresholds.reset"
+THR_DOWNLOAD = "thresholds.download"
+THR_UPLOAD = "thresholds.upload"
+THR_APPLY_UPLOAD = "thresholds.apply_upload"
+THR_MESSAGE = "thresholds.message"  # session state: (kind, text) shown after a rerun
+
+
+def thr_rest(exercise: str) -> str:
+    return f"thresholds.{exercise}.rest_threshold"
+
+
+def thr_peak(exercise: str) -> str:
+    return f"thresholds.{exercise}.peak_threshold"
+
+
+def thr_frame_check(exercise: str, index: int) -> str:
+    return f"thresholds.{exercise}.frame_check.{index}"
+
+
+def thr_rep_check(exercise: str, index: int) -> str:
+    return f"thresholds.{exercise}.rep_check.{index}"
+
+
+def thr_prefix(exercise: str) -> str:
+    return f"thresholds.{exercise}."
+
+
+# History
+HIST_PROGRESS_EXERCISE = "history.progress_exercise"
+HIST_SELECTED = "history.selected"
+HIST_DELETE = "history.delete"
+HIST_CONFIRM = "history.confirm_delete"
+HIST_CANCEL = "history.cancel_delete"
+HIST_DELETE_FILES = "history.delete_files"
+HIST_PENDING_DELETE = "history.pending_delete"  # session state: id awaiting confirmation
+HIST_MESSAGE = "history.message"

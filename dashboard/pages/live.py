@@ -1,0 +1,120 @@
+"""Live coaching from the webcam (streamlit-webrtc): skeleton, angle, reps, phase and feedback in real time."""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import streamlit as st
+from streamlit_webrtc import WebRtcMode, webrtc_streamer
+
+from dashboard import keys
+from dashboard.common import current, estimator_factory, fmt, history_store
+from pose_core.history import HistoryError
+from pose_core.live import LiveSession, LiveSnapshot
+from pose_core.settings import SettingsError, rtc_configuration
+
+REFRESH_S = 0.3
+
+cur = current()
+rule = cur.rule
+
+st.title("Live coaching")
+st.caption(f"Press **START** and allow the camera. Stand so your whole body is visible, side-on for "
+           f"{rule.display_name.lower()}s. The overlay shows your reps, the current phase and what to fix; "
+           "the rep log below fills in as you go.")
+
+# One LiveSession per browser session; the frame callback (another thread) only touches this object.
+session: LiveSession | None = st.session_state.get(keys.LIVE_SESSION)
+if session is None:
+    session = LiveSession(rule, cur.rules.defaults, estimator_factory=estimator_factory(),
+                          rules_source=cur.rules.source)
+    st.session_state[keys.LIVE_SESSION] = session
+else:
+    session.set_rule(rule, cur.rules.defaults)  # restarts counting if the exercise or thresholds changed
+    session.rules_source = cur.rules.source
+
+
+def _ice() -> dict | None:
+    """ICE servers: $GYMPOSE_ICE_SERVERS, else `ice_servers` in .streamlit/secrets.toml, else none."""
+    try:
+        secrets = {"ice_servers": st.secrets["ice_servers"]} if "ice_servers" in st.secrets else None
+    except Exception:  # no secrets.toml at all: Streamlit raises its own error types here
+        secrets = None
+    try:
+        return rtc_configuration(secrets=secrets)
+    except SettingsError as e:
+        st.error(f"The WebRTC (ICE server) settings are invalid: {e}")
+        return None
+
+
+rtc = _ice()
+if rtc is None:
+    st.stop()
+
+ctx = webrtc_streamer(
+    key=keys.LIVE_STREAMER,
+    mode=WebRtcMode.SENDRECV,
+    rtc_configuration=rtc,
+    media_stream_constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480},
+                                        "frameRate": {"ideal": 30}}, "audio": False},
+    video_frame_callback=session.process_av_frame,
+    async_processing=True,  # late frames are dropped, never queued up: the overlay stays real-time
+)
+playing = bool(ctx.state.playing)
+
+b1, b2, _ = st.columns([1, 1, 3])
+if b1.button("Reset count", key=keys.LIVE_RESET, icon=":material/restart_alt:"):
+    session.reset()
+
+snap = session.snapshot()
+if not playing and snap.frames_processed > 0 and snap.saved_id is None:
+    if b2.button("Save session to history", key=keys.LIVE_SAVE, type="primary", icon=":material/save:"):
+        try:
+            sid = history_store(cur.settings).add(session.to_record())
+            session.mark_saved(sid)
+            st.session_state[keys.LIVE_SAVED_MSG] = f"Saved as session #{sid}: see the History page."
+        except HistoryError as e:
+            st.error(str(e), icon=":material/error:")
+        snap = session.snapshot()
+if st.session_state.get(keys.LIVE_SAVED_MSG) and snap.saved_id is not None:
+    st.success(st.session_state[keys.LIVE_SAVED_MSG], icon=":material/check_circle:")
+
+metrics_box = st.empty()
+log_box = st.empty()
+
+VERDICT_ICON = {"correct": ":green[:material/check_circle: correct]", "incorrect": ":red[:material/cancel: incorrect]",
+                "unknown": ":gray[:material/help: not visible]"}
+
+
+def render(s: LiveSnapshot, live: bool) -> None:
+    with metrics_box.container():
+        c = st.columns(5)
+        c[0].metric("Reps", s.rep_count)
+        c[1].metric("Phase", s.phase if s.frames_processed else "–")
+        c[2].metric(f"{s.primary_angle} angle", fmt(s.primary_value, "°"))
+        c[3].metric("Correct reps", f"{s.reps_correct} / {s.rep_count}")
+        c[4].metric("Processed", f"{s.fps:.0f} fps" if live and s.fps else "–",
+                    help="Frames analysed per second on the server (dropped frames are skipped, not queued).")
+        st.markdown(f"**Form now:** {VERDICT_ICON.get(s.label, s.label)}"
+                    + (f" · :red[{' · '.join(s.feedback)}]" if s.feedback else ""))
+        st.caption(f"Frames processed: {s.frames_processed} · with a person: {s.frames_with_pose} · "
+                   f"{s.process_ms:.0f} ms per frame"
+                   + (f" · frames that failed: {s.errors} ({s.last_error})" if s.errors else ""))
+    with log_box.container():
+        st.markdown("#### Rep log")
+        if s.reps:
+            st.dataframe(pd.DataFrame([{
+                "rep": r.index, "time (s)": round(r.end_s, 1), f"{s.primary_angle} min (°)": round(r.primary_min),
+                f"{s.primary_angle} max (°)": round(r.primary_max), "duration (s)": round(r.duration_s, 1),
+                "verdict": r.verdict, "reasons": "; ".join(r.reasons)} for r in reversed(s.reps)]),
+                hide_index=True, width="stretch")
+        else:
+            st.caption("No complete rep yet.")
+
+
+render(snap, playing)
+# While the camera runs, refresh the numbers; Streamlit stops this loop on the next interaction.
+while playing and ctx.state.playing:
+    time.sleep(REFRESH_S)
+    render(session.snapshot(), True)

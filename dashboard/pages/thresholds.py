@@ -1,0 +1,184 @@
+"""Thresholds: see an angle's real distribution, move the thresholds and check ranges, and see at once what
+they would change on an analysed video (re-judged from the stored angles, no pose model). Save to your
+rules file, reset to the defaults, download or upload a rules file."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import charts, keys
+from dashboard.common import current, fmt
+from pose_core.paths import shared_data_dir
+from pose_core.rules import RulesError
+from pose_core.tuning import (angle_distribution, axis_range, backup_path, correct_bands, list_analyses,
+                              open_bounds, penn_distribution, rejudge, reset_user_rule, rule_toml,
+                              save_user_rule, save_user_rules_text, slider_bounds, with_thresholds)
+
+cur = current()
+rule = cur.rule
+S = cur.settings
+ex = rule.name
+c = rule.counting
+
+st.title("Tune thresholds")
+st.caption(f"How **{rule.display_name.lower()}** reps are counted and judged. Pick an angle, look at how it is "
+           "distributed in real footage, and move the sliders: the lines on the chart and the results on your "
+           f"analysed video update at once. Active rules: {cur.rules_label}.")
+
+msg = st.session_state.pop(keys.THR_MESSAGE, None)
+if msg:
+    (st.success if msg[0] == "ok" else st.error)(msg[1])
+
+angle_names = list(rule.angles)
+angle = st.selectbox("Angle", angle_names, index=angle_names.index(rule.primary_angle), key=keys.THR_ANGLE,
+                     format_func=lambda n: f"{n} (counts the reps)" if n == rule.primary_angle else n)
+ax = axis_range(rule, angle)
+step = 1.0
+
+# ---------------------------------------------------------------------------------------- sliders
+col_s, col_chart = st.columns([2, 3])
+with col_s:
+    rest_t = peak_t = None
+    if angle == rule.primary_angle:
+        st.markdown("**Counting** (a rep goes from rest to the peak zone and back)")
+        rest_t = st.slider(f"Rest zone ({c.display_phase('rest')}): {'at or above' if c.rest == 'high' else 'at or below'}",
+                           ax[0], ax[1], float(c.rest_threshold), step, key=keys.thr_rest(ex))
+        peak_t = st.slider(f"Peak zone ({c.display_phase('peak')}): {'at or below' if c.rest == 'high' else 'at or above'}",
+                           ax[0], ax[1], float(c.peak_threshold), step, key=keys.thr_peak(ex))
+    fc_bounds = {}
+    frame_checks = [(i, fc) for i, fc in enumerate(rule.frame_checks) if fc.angle == angle]
+    if frame_checks:
+        st.markdown("**Correct range per frame** (outside it the frame is labelled incorrect)")
+    for i, fc in frame_checks:
+        where = {"any": "always", "rest": c.display_phase("rest"), "peak": c.display_phase("peak"),
+                 "transition": "in between"}[fc.phase]
+        v = st.slider(f"{angle} when {where}", ax[0], ax[1], slider_bounds(fc.min, fc.max, ax), step,
+                      key=keys.thr_frame_check(ex, i), help=fc.message)
+        fc_bounds[i] = open_bounds(v, ax)
+    rc_bounds = {}
+    rep_checks = [(i, rc) for i, rc in enumerate(rule.rep_checks) if rc.angle == angle and rc.stat in ("min", "max")]
+    if rep_checks:
+        st.markdown("**Correct range per rep**")
+    for i, rc in rep_checks:
+        v = st.slider(f"{rc.stat} of {angle} during a rep", ax[0], ax[1], slider_bounds(rc.min, rc.max, ax), step,
+                      key=keys.thr_rep_check(ex, i), help=rc.message)
+        rc_bounds[i] = open_bounds(v, ax)
+    if not (rest_t is not None or frame_checks or rep_checks):
+        st.info(f"The rule has no threshold on {angle}: it is shown for reference only.")
+
+tuned = None
+try:
+    tuned = with_thresholds(rule, rest_t, peak_t, fc_bounds, rc_bounds)
+except RulesError as e:
+    col_s.error(f"These values are not a valid rule: {str(e).split(': ', 1)[-1]}", icon=":material/error:")
+
+# ------------------------------------------------------------------------------------ distribution
+analyses = list_analyses(S.analyses_dir, ex)
+dist = angle_distribution(analyses, rule, angle)
+dist["source_kind"] = "your videos"
+# OPTIONAL HOOK: the Penn Action reference distribution, when pose_core.penn_labels exists (another issue).
+penn = penn_distribution(shared_data_dir() / "penn_action", cur.rules, ex, angle)
+if penn is not None and not penn.empty:
+    penn["source_kind"] = "Penn Action"
+    dist = pd.concat([penn, dist], ignore_index=True)
+with col_chart:
+    shown = tuned or rule
+    bands = correct_bands(shown, angle)
+    if dist.empty:
+        st.info(f"No data for {angle} yet: analyse a {rule.display_name.lower()} video on the Analyze page and its "
+                "angles will appear here.", icon=":material/info:")
+    st.plotly_chart(charts.angle_histogram(dist, shown, angle, bands, rest_t, peak_t, ax), width="stretch",
+                    config={"displaylogo": False})
+    if not dist.empty:
+        n_src = dist["source"].nunique()
+        st.caption(f"{len(dist)} frames from {n_src} source{'s' if n_src != 1 else ''}, coloured by the phase they "
+                   "were in. Shaded: the correct range; dashed: the counting thresholds.")
+
+# ------------------------------------------------------------------------------------ consequence
+st.markdown("#### What these values change")
+if not analyses:
+    st.caption("Analyse a video of this exercise to see the effect of your changes on it.")
+else:
+    labels = {str(a.path): a.label for a in analyses}
+    chosen = st.selectbox("Analysed video", list(labels), format_func=labels.get, key=keys.THR_VIDEO)
+    info = next(a for a in analyses if str(a.path) == chosen)
+    try:
+        before = rejudge(info.frames_csv, rule, cur.rules.defaults)
+        after = rejudge(info.frames_csv, tuned, cur.rules.defaults) if tuned else None
+    except (OSError, ValueError) as e:
+        st.error(f"That analysis cannot be read: {e}")
+        before = after = None
+    if before is not None:
+        now = after or before
+        m = st.columns(4)
+        delta_pct = (None if after is None or now.frames_correct_pct is None or before.frames_correct_pct is None
+                     else round(now.frames_correct_pct - before.frames_correct_pct, 1))
+        m[0].metric("Frames correct", fmt(now.frames_correct_pct, "%", 1),
+                    delta=f"{delta_pct:+.1f} pts" if delta_pct else None)
+        m[1].metric("Reps counted", now.rep_count, delta=(now.rep_count - before.rep_count) or None)
+        m[2].metric("Reps judged correct", f"{now.reps_correct} / {now.rep_count}",
+                    delta=(now.reps_correct - before.reps_correct) or None)
+        m[3].metric("Partial reps", now.partial_reps)
+        st.caption("Compared with the active rules. Re-judged from the stored per-frame angles, the pose model "
+                   "is not run again.")
+        bad = [f"Rep {r.index}: {'; '.join(r.reasons)}" for r in now.reps if r.verdict != "correct"]
+        if bad:
+            st.markdown("\n".join(f"- {b}" for b in bad))
+
+# -------------------------------------------------------------------------------------- rules file
+st.markdown("#### Your rules file")
+st.caption(f"Saved at `{S.user_rules_path}`; the previous version is kept as `{backup_path(S.user_rules_path).name}`.")
+b = st.columns(3)
+
+
+def _clear_sliders() -> None:
+    for k in [k for k in st.session_state if str(k).startswith(keys.thr_prefix(ex))]:
+        del st.session_state[k]
+
+
+if b[0].button(f"Save {rule.display_name.lower()} thresholds", key=keys.THR_SAVE, type="primary",
+               icon=":material/save:", disabled=tuned is None, width="stretch"):
+    try:
+        save_user_rule(S.user_rules_path, tuned)
+        st.session_state[keys.FORCE_USER_RULES] = True
+        st.session_state[keys.THR_MESSAGE] = ("ok", f"Saved to {S.user_rules_path.name}; every page now uses them.")
+        _clear_sliders()
+        st.rerun()
+    except (RulesError, OSError) as e:
+        st.error(f"Not saved: {e}")
+if b[1].button("Reset to defaults", key=keys.THR_RESET, icon=":material/restart_alt:", width="stretch",
+               help=f"Remove your {rule.display_name.lower()} override from the rules file."):
+    try:
+        removed = reset_user_rule(S.user_rules_path, ex)
+        st.session_state[keys.THR_MESSAGE] = ("ok", "Back to the built-in thresholds." if removed else
+                                              "Sliders reset (your rules file had no override for this exercise).")
+        _clear_sliders()
+        st.rerun()
+    except (RulesError, OSError) as e:
+        st.error(f"Not reset: {e}")
+download_text = (S.user_rules_path.read_text(encoding="utf-8") if S.user_rules_path.is_file()
+                 else rule_toml({ex: tuned}) if tuned else None)
+if download_text is not None:
+    b[2].download_button("Download rules file", download_text, file_name="gympose_rules.toml",
+                         mime="application/toml", key=keys.THR_DOWNLOAD, icon=":material/download:", width="stretch")
+
+with st.expander("Upload a rules file", icon=":material/upload_file:"):
+    up = st.file_uploader("Rules file (TOML)", type=["toml"], key=keys.THR_UPLOAD,
+                          help="It replaces your rules file, after it is checked. An invalid file changes nothing.")
+    if st.button("Use this rules file", key=keys.THR_APPLY_UPLOAD, disabled=up is None):
+        if up.size > 1_000_000:
+            st.error("That file is too large to be a rules file (over 1 MB).")
+        else:
+            try:
+                save_user_rules_text(S.user_rules_path, up.getvalue())
+                st.session_state[keys.FORCE_USER_RULES] = True
+                st.session_state[keys.THR_MESSAGE] = ("ok", f"Rules file {up.name} checked and in use.")
+                for e_name in cur.rules.exercises:
+                    for k in [k for k in st.session_state if str(k).startswith(keys.thr_prefix(e_name))]:
+                        del st.session_state[k]
+                st.rerun()
+            except RulesError as e:
+                st.error(f"Refused, nothing was changed: {e}", icon=":material/error:")
+            except OSError as e:
+                st.error(f"Could not save the rules file: {e}")

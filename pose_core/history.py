@@ -1,0 +1,391 @@
+"""Session history: every analysed video and every saved live session, with its reps and verdicts.
+
+An embedded SQLite database (WAL journal; one short transaction per write) at a configurable path.
+
+Never losing a session: each record carries a unique id (`uid`). When the database cannot take a write
+(locked by another program, damaged, disk full) the record is first written as JSON into a spool folder
+beside the database (`<db>.pending/`), then `HistoryError` is raised with a message for the user. Spooled
+records are imported on the next successful open; importing is idempotent (the uid is unique), so a crash
+between commit and spool clean-up cannot duplicate a session.
+
+A damaged database is never repaired or overwritten here: the user is told where it is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import shutil
+import sqlite3
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+from .io import atomic_write_json
+from .types import RepEvent
+
+SCHEMA_VERSION = 1
+SOURCES = ("video", "live")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sessions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    uid TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,              -- ISO 8601, UTC
+    source TEXT NOT NULL CHECK (source IN ('video', 'live')),
+    exercise TEXT NOT NULL,
+    name TEXT NOT NULL,
+    reps INTEGER NOT NULL,
+    reps_correct INTEGER NOT NULL,
+    partial_reps INTEGER NOT NULL DEFAULT 0,
+    frames INTEGER NOT NULL DEFAULT 0,
+    frames_correct_pct REAL,               -- % of judged frames labelled correct
+    duration_s REAL NOT NULL DEFAULT 0,
+    avg_extreme REAL,                      -- mean of each rep's primary-angle extreme (depth), degrees
+    avg_rep_s REAL,
+    primary_angle TEXT NOT NULL DEFAULT '',
+    analysis_dir TEXT,                     -- folder with annotated.mp4 / frames.csv / reps.json, if any
+    rules_source TEXT NOT NULL DEFAULT '',
+    extra_json TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS sessions_exercise_time ON sessions (exercise, created_at);
+CREATE TABLE IF NOT EXISTS reps (
+    session_id INTEGER NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    start_s REAL NOT NULL,
+    end_s REAL NOT NULL,
+    peak_s REAL NOT NULL,
+    primary_min REAL,
+    primary_max REAL,
+    verdict TEXT NOT NULL,
+    reasons_json TEXT NOT NULL DEFAULT '[]',
+    extremes_json TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (session_id, idx)
+);
+"""
+
+
+class HistoryError(RuntimeError):
+    """The history database cannot be used right now. The message is meant for the user.
+
+    `pending_path` is set when a session could not be stored and was kept in the spool folder instead."""
+
+    def __init__(self, message: str, pending_path: Path | None = None):
+        super().__init__(message)
+        self.pending_path = pending_path
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _num(v) -> float | None:
+    return None if v is None or (isinstance(v, float) and not math.isfinite(v)) else float(v)
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """One session. Counts and averages are derived from `reps` unless given (records listed from the
+    database carry them without loading the reps)."""
+
+    exercise: str
+    name: str
+    source: str = "video"
+    reps: tuple[RepEvent, ...] = ()
+    rep_count: int | None = None
+    reps_correct: int | None = None
+    partial_reps: int = 0
+    frames: int = 0
+    frames_correct_pct: float | None = None
+    duration_s: float = 0.0
+    avg_extreme: float | None = None  # mean of each rep's primary-angle extreme ("depth")
+    avg_rep_s: float | None = None
+    primary_angle: str = ""
+    analysis_dir: str | None = None
+    rules_source: str = ""
+    extra: dict = field(default_factory=dict)  # e.g. {"rest": "high"}
+    created_at: str = field(default_factory=_now)
+    uid: str = field(default_factory=lambda: uuid.uuid4().hex)
+    id: int | None = None  # set once stored
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"source must be one of {SOURCES}, got {self.source!r}")
+        if not self.exercise:
+            raise ValueError("exercise is required")
+        reps = tuple(self.reps)
+        object.__setattr__(self, "reps", reps)
+        if self.rep_count is None:
+            object.__setattr__(self, "rep_count", len(reps))
+        if self.reps_correct is None:
+            object.__setattr__(self, "reps_correct", sum(r.verdict == "correct" for r in reps))
+        if self.avg_extreme is None and reps:
+            high = self.extra.get("rest", "high") == "high"
+            vals = [r.primary_min if high else r.primary_max for r in reps]
+            vals = [v for v in vals if math.isfinite(v)]
+            object.__setattr__(self, "avg_extreme", round(sum(vals) / len(vals), 1) if vals else None)
+        if self.avg_rep_s is None and reps:
+            object.__setattr__(self, "avg_rep_s", round(sum(r.duration_s for r in reps) / len(reps), 2))
+
+    @property
+    def reps_correct_pct(self) -> float | None:
+        return round(100.0 * self.reps_correct / self.rep_count, 1) if self.rep_count else None
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["reps"] = [r.to_dict() for r in self.reps]
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "SessionRecord":
+        d = dict(d)
+        d["reps"] = tuple(rep_from_dict(r) for r in d.get("reps", []))
+        return cls(**d)
+
+
+def rep_from_dict(d: dict) -> RepEvent:
+    """Inverse of RepEvent.to_dict (extra keys such as tempo are ignored)."""
+    return RepEvent(index=int(d["index"]), start_s=float(d["start_s"]), end_s=float(d["end_s"]),
+                    peak_s=float(d["peak_s"]), primary_min=float(d["primary_min"]), primary_max=float(d["primary_max"]),
+                    verdict=str(d["verdict"]), reasons=tuple(d.get("reasons", ())),
+                    angle_extremes={k: (float(v[0]), float(v[1])) for k, v in d.get("angle_extremes", {}).items()})
+
+
+def record_from_analysis(summary: dict, reps: list[RepEvent], analysis_dir: str | Path | None = None,
+                         rest: str = "high", name: str | None = None) -> SessionRecord:
+    """A history record for one analysed video (`summary` as written by pose_core.pipeline)."""
+    return SessionRecord(
+        exercise=summary["exercise"], name=name or summary.get("video", "video"), source="video",
+        reps=tuple(reps), partial_reps=int(summary.get("partial_reps", 0)), frames=int(summary.get("frames", 0)),
+        frames_correct_pct=_num(summary.get("frames_correct_pct")), duration_s=float(summary.get("duration_s", 0.0)),
+        primary_angle=summary.get("primary_angle", ""), analysis_dir=str(analysis_dir) if analysis_dir else None,
+        rules_source=str(summary.get("rules", "")), extra={"rest": rest},
+    )
+
+
+class HistoryStore:
+    """The history database at `path` (created on first use). Safe to use from several threads/processes:
+    every call opens its own short-lived connection."""
+
+    def __init__(self, path: str | Path, timeout_s: float = 2.0):
+        self.path = Path(path)
+        self.timeout_s = timeout_s
+        self.pending_dir = self.path.with_name(self.path.name + ".pending")
+        self._ready = False
+
+    # ----------------------------------------------------------------------------------- plumbing
+    def _explain(self, e: Exception) -> str:
+        msg = str(e).lower()
+        if "locked" in msg or "busy" in msg:
+            return (f"The history database is busy (locked by another program): {self.path}. "
+                    "Close the other program or try again in a moment.")
+        if isinstance(e, sqlite3.DatabaseError) and not isinstance(e, sqlite3.OperationalError) or \
+                "not a database" in msg or "malformed" in msg or "corrupt" in msg:
+            return (f"The history database is damaged and cannot be read: {self.path} ({e}). It was left untouched; "
+                    "move it aside (or restore a backup) and a new one will be created.")
+        if "readonly" in msg or "read-only" in msg or "unable to open" in msg or "disk" in msg:
+            return f"The history database cannot be written: {self.path} ({e})."
+        return f"The history database failed: {self.path} ({type(e).__name__}: {e})."
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            con = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
+        except (sqlite3.Error, OSError) as e:
+            raise HistoryError(self._explain(e)) from None
+        try:
+            con.row_factory = sqlite3.Row
+            con.execute("PRAGMA foreign_keys = ON")
+            if not self._ready:
+                self._init_schema(con)
+            yield con
+        except sqlite3.Error as e:
+            raise HistoryError(self._explain(e)) from None
+        finally:
+            con.close()
+
+    def _init_schema(self, con: sqlite3.Connection) -> None:
+        version = con.execute("PRAGMA user_version").fetchone()[0]  # fails on a file that is not a database
+        if version > SCHEMA_VERSION:
+            raise HistoryError(f"{self.path} was written by a newer GymPose (schema {version} > {SCHEMA_VERSION}).")
+        # WAL: readers never block the writer. On file systems without shared memory SQLite keeps its
+        # previous journal mode, which still works (less concurrently).
+        con.execute("PRAGMA journal_mode = WAL")
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    con.execute(statement)
+            con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            con.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                con.execute("ROLLBACK")
+            raise
+        self._ready = True
+
+    @staticmethod
+    def _insert(con: sqlite3.Connection, rec: SessionRecord) -> int | None:
+        """Insert one record inside the caller's transaction; None if its uid is already stored."""
+        cur = con.execute(
+            "INSERT OR IGNORE INTO sessions (uid, created_at, source, exercise, name, reps, reps_correct, partial_reps, "
+            "frames, frames_correct_pct, duration_s, avg_extreme, avg_rep_s, primary_angle, analysis_dir, rules_source, "
+            "extra_json) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (rec.uid, rec.created_at, rec.source, rec.exercise, rec.name, rec.rep_count, rec.reps_correct,
+             rec.partial_reps, rec.frames, _num(rec.frames_correct_pct), float(rec.duration_s), rec.avg_extreme,
+             rec.avg_rep_s, rec.primary_angle, rec.analysis_dir, rec.rules_source, json.dumps(rec.extra)))
+        if cur.rowcount == 0:
+            return None
+        sid = cur.lastrowid
+        con.executemany(
+            "INSERT INTO reps (session_id, idx, start_s, end_s, peak_s, primary_min, primary_max, verdict, reasons_json, "
+            "extremes_json) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            [(sid, r.index, r.start_s, r.end_s, r.peak_s, _num(r.primary_min), _num(r.primary_max), r.verdict,
+              json.dumps(list(r.reasons)), json.dumps({k: list(v) for k, v in r.angle_extremes.items()}))
+             for r in rec.reps])
+        return sid
+
+    def _spool(self, rec: SessionRecord) -> Path:
+        p = self.pending_dir / f"{rec.uid}.json"
+        atomic_write_json(p, rec.to_json())
+        return p
+
+    # --------------------------------------------------------------------------------------- API
+    def add(self, rec: SessionRecord) -> int:
+        """Store a session with its reps in one transaction and return its id.
+
+        On failure the session is kept in the spool folder and HistoryError says so."""
+        try:
+            self.import_pending()
+            with self._connect() as con:
+                con.execute("BEGIN IMMEDIATE")
+                try:
+                    sid = self._insert(con, rec)
+                    con.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        con.execute("ROLLBACK")
+                    raise
+                if sid is None:  # already stored (same uid)
+                    sid = con.execute("SELECT id FROM sessions WHERE uid = ?", (rec.uid,)).fetchone()[0]
+                return int(sid)
+        except HistoryError as e:
+            try:
+                p = self._spool(rec)
+            except OSError as e2:
+                raise HistoryError(f"{e} The session could not be kept either ({e2}).") from None
+            raise HistoryError(f"{e} The session was kept in {p.parent} and will be added automatically "
+                               "once the database works again.", pending_path=p) from None
+
+    def pending(self) -> list[Path]:
+        return sorted(self.pending_dir.glob("*.json")) if self.pending_dir.is_dir() else []
+
+    def import_pending(self) -> int:
+        """Move spooled sessions into the database; returns how many were newly added."""
+        files = self.pending()
+        if not files:
+            return 0
+        added = 0
+        with self._connect() as con:
+            for p in files:
+                try:
+                    rec = SessionRecord.from_json(json.loads(p.read_text()))
+                except (OSError, ValueError, KeyError, TypeError):
+                    continue  # unreadable spool file: leave it for a human
+                con.execute("BEGIN IMMEDIATE")
+                try:
+                    added += self._insert(con, rec) is not None
+                    con.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        con.execute("ROLLBACK")
+                    raise
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
+        return added
+
+    @staticmethod
+    def _row_to_record(row: sqlite3.Row, reps: tuple[RepEvent, ...] = ()) -> SessionRecord:
+        return SessionRecord(
+            id=row["id"], uid=row["uid"], created_at=row["created_at"], source=row["source"],
+            exercise=row["exercise"], name=row["name"], reps=reps, rep_count=row["reps"],
+            reps_correct=row["reps_correct"], partial_reps=row["partial_reps"], frames=row["frames"],
+            frames_correct_pct=row["frames_correct_pct"], duration_s=row["duration_s"],
+            avg_extreme=row["avg_extreme"], avg_rep_s=row["avg_rep_s"], primary_angle=row["primary_angle"],
+            analysis_dir=row["analysis_dir"], rules_source=row["rules_source"],
+            extra=json.loads(row["extra_json"] or "{}"))
+
+    def list_sessions(self, exercise: str | None = None, limit: int | None = None) -> list[SessionRecord]:
+        """Sessions newest first (reps not loaded; counts and averages are)."""
+        sql = "SELECT * FROM sessions"
+        args: list = []
+        if exercise:
+            sql += " WHERE exercise = ?"
+            args.append(exercise)
+        sql += " ORDER BY created_at DESC, id DESC"
+        if limit:
+            sql += " LIMIT ?"
+            args.append(int(limit))
+        with self._connect() as con:
+            return [self._row_to_record(r) for r in con.execute(sql, args).fetchall()]
+
+    def get(self, session_id: int) -> SessionRecord | None:
+        with self._connect() as con:
+            row = con.execute("SELECT * FROM sessions WHERE id = ?", (int(session_id),)).fetchone()
+            if row is None:
+                return None
+            reps = tuple(
+                RepEvent(index=r["idx"], start_s=r["start_s"], end_s=r["end_s"], peak_s=r["peak_s"],
+                         primary_min=r["primary_min"] if r["primary_min"] is not None else math.nan,
+                         primary_max=r["primary_max"] if r["primary_max"] is not None else math.nan,
+                         verdict=r["verdict"], reasons=tuple(json.loads(r["reasons_json"])),
+                         angle_extremes={k: tuple(v) for k, v in json.loads(r["extremes_json"]).items()})
+                for r in con.execute("SELECT * FROM reps WHERE session_id = ? ORDER BY idx", (int(session_id),)))
+            return self._row_to_record(row, reps)
+
+    def delete(self, session_id: int, files_root: str | Path | None = None) -> bool:
+        """Delete a session and its reps. With files_root, its analysis folder is removed too, but only
+        when that folder lies inside files_root."""
+        with self._connect() as con:
+            row = con.execute("SELECT analysis_dir FROM sessions WHERE id = ?", (int(session_id),)).fetchone()
+            if row is None:
+                return False
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                con.execute("DELETE FROM sessions WHERE id = ?", (int(session_id),))
+                con.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    con.execute("ROLLBACK")
+                raise
+        if files_root is not None and row["analysis_dir"]:
+            root = Path(files_root).resolve()
+            d = Path(row["analysis_dir"]).resolve()
+            if d != root and root in d.parents and d.is_dir():
+                shutil.rmtree(d, ignore_errors=True)
+        return True
+
+    def exercises(self) -> list[str]:
+        with self._connect() as con:
+            return [r[0] for r in con.execute("SELECT DISTINCT exercise FROM sessions ORDER BY exercise")]
+
+    def progress(self, exercise: str) -> list[dict]:
+        """One row per session of this exercise, oldest first: time, reps, % correct reps, % correct frames,
+        average depth (primary-angle extreme) and rep duration, for progress charts."""
+        with self._connect() as con:
+            rows = con.execute(
+                "SELECT id, created_at, source, name, reps, reps_correct, frames_correct_pct, avg_extreme, avg_rep_s "
+                "FROM sessions WHERE exercise = ? ORDER BY created_at, id", (exercise,)).fetchall()
+        return [{"id": r["id"], "created_at": r["created_at"], "source": r["source"], "name": r["name"],
+                 "reps": r["reps"], "reps_correct": r["reps_correct"],
+                 "reps_correct_pct": round(100.0 * r["reps_correct"] / r["reps"], 1) if r["reps"] else None,
+                 "frames_correct_pct": r["frames_correct_pct"], "avg_depth": r["avg_extreme"],
+                 "avg_rep_s": r["avg_rep_s"]} for r in rows]
+
+    def count(self) -> int:
+        with self._connect() as con:
+            return int(con.execute("SELECT COUNT(*) FROM sessions").fetchone()[0])

@@ -1,0 +1,393 @@
+"""Threshold tuning without re-running the pose model.
+
+An analysis keeps every frame's measured angles in `frames.csv` (`raw_<angle>` columns, `time_s`). Changing
+an exercise's thresholds or check ranges and feeding those stored angles through `FrameAnalyzer`
+again gives exactly what the pipeline would have reported with the new rule (the smoother, counter and
+labels are the same code), in milliseconds.
+
+Also here: the angle distributions the Thresholds page draws, and saving the user's rules file
+(validated first, written atomically, the previous file kept as `<name>.bak`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from .analysis import FrameAnalyzer
+from .io import atomic_write_bytes, atomic_write_text
+from .rules import Defaults, ExerciseRule, RuleSet, RulesError, load_rules, rule_to_dict
+from .types import RepEvent
+
+FRAMES_CSV = "frames.csv"
+SUMMARY_JSON = "summary.json"
+
+
+# ------------------------------------------------------------------------------------- stored data
+
+@dataclass(frozen=True)
+class AnalysisInfo:
+    """One finished analysis folder (as written by pose_core.pipeline.analyze_video)."""
+
+    path: Path
+    summary: dict
+
+    @property
+    def exercise(self) -> str:
+        return self.summary.get("exercise", "")
+
+    @property
+    def frames_csv(self) -> Path:
+        return self.path / FRAMES_CSV
+
+    @property
+    def label(self) -> str:
+        s = self.summary
+        return f"{s.get('video', self.path.name)} ({s.get('reps', '?')} reps, {self.path.name})"
+
+
+def list_analyses(analyses_dir: str | Path, exercise: str | None = None) -> list[AnalysisInfo]:
+    """Finished analyses (folders with summary.json and frames.csv) under analyses_dir, newest first."""
+    root = Path(analyses_dir)
+    if not root.is_dir():
+        return []
+    out = []
+    for d in root.iterdir():
+        if not d.is_dir() or d.is_symlink() or not (d / SUMMARY_JSON).is_file() or not (d / FRAMES_CSV).is_file():
+            continue
+        try:
+            summary = json.loads((d / SUMMARY_JSON).read_text())
+        except (OSError, ValueError):
+            continue
+        if exercise is None or summary.get("exercise") == exercise:
+            out.append(AnalysisInfo(d, summary))
+    return sorted(out, key=lambda a: (a.path / SUMMARY_JSON).stat().st_mtime, reverse=True)
+
+
+def read_frames_csv(path: str | Path, angle_names: Iterable[str] | None = None) -> pd.DataFrame:
+    """The per-frame table without the (many) landmark columns."""
+    path = Path(path)
+    header = pd.read_csv(path, nrows=0).columns
+    keep = {"frame", "time_s", "has_pose", "phase", "label", "reason", "rep_count", "counting_value"}
+    names = set(angle_names) if angle_names is not None else None
+    cols = [c for c in header if c in keep or (
+        (names is None and not c.endswith(("_x", "_y", "_z", "_v")))
+        or (names is not None and (c in names or (c.startswith("raw_") and c[4:] in names))))]
+    df = pd.read_csv(path, usecols=cols, keep_default_na=True)
+    if "time_s" not in df.columns:
+        raise ValueError(f"{path}: not a frames.csv (no time_s column)")
+    return df
+
+
+# ----------------------------------------------------------------------------------- re-judging
+
+@dataclass(frozen=True)
+class TuneResult:
+    frames: int
+    frames_judged: int  # frames labelled correct or incorrect (not "unknown")
+    frames_correct: int
+    reps: tuple[RepEvent, ...]
+    partial_reps: int
+    labels: tuple[str, ...] = field(repr=False, default=())  # per frame
+    phases: tuple[str, ...] = field(repr=False, default=())
+
+    @property
+    def frames_correct_pct(self) -> float | None:
+        return round(100.0 * self.frames_correct / self.frames_judged, 1) if self.frames_judged else None
+
+    @property
+    def rep_count(self) -> int:
+        return len(self.reps)
+
+    @property
+    def reps_correct(self) -> int:
+        return sum(r.verdict == "correct" for r in self.reps)
+
+
+def rejudge(frames: pd.DataFrame | str | Path, rule: ExerciseRule, defaults: Defaults | None = None) -> TuneResult:
+    """Count and judge a stored session again with `rule` (thresholds / checks may differ from the
+    analysis), from the raw per-frame angles. Angles the file lacks are treated as not visible."""
+    df = read_frames_csv(frames, rule.angles) if not isinstance(frames, pd.DataFrame) else frames
+    times = df["time_s"].to_numpy(dtype=float)
+    cols = {}
+    for name in rule.angles:
+        col = f"raw_{name}"
+        cols[name] = df[col].to_numpy(dtype=float) if col in df.columns else np.full(len(df), np.nan)
+    analyzer = FrameAnalyzer(rule, defaults)
+    labels, phases = [], []
+    correct = judged = 0
+    for i, t in enumerate(times):
+        raw = {n: float(v[i]) for n, v in cols.items()}
+        r = analyzer.process_angles(raw, float(t))
+        labels.append(r.label.label)
+        phases.append(r.phase)
+        if r.label.label != "unknown":
+            judged += 1
+            correct += r.label.label == "correct"
+    analyzer.finish()
+    return TuneResult(frames=len(times), frames_judged=judged, frames_correct=correct, reps=tuple(analyzer.reps),
+                      partial_reps=analyzer.counter.partial_reps, labels=tuple(labels), phases=tuple(phases))
+
+
+# ------------------------------------------------------------------------------ changing a rule
+
+def with_thresholds(rule: ExerciseRule, rest_threshold: float | None = None, peak_threshold: float | None = None,
+                    frame_check_bounds: dict[int, tuple[float, float]] | None = None,
+                    rep_check_bounds: dict[int, tuple[float, float]] | None = None) -> ExerciseRule:
+    """A copy of `rule` with new counting thresholds and/or check ranges (check index -> (min, max);
+    use -inf / inf for an open side). Raises RulesError if the result is not a valid rule."""
+    counting = rule.counting
+    if rest_threshold is not None or peak_threshold is not None:
+        counting = replace(counting,
+                           rest_threshold=float(rest_threshold if rest_threshold is not None else counting.rest_threshold),
+                           peak_threshold=float(peak_threshold if peak_threshold is not None else counting.peak_threshold))
+    fcs = list(rule.frame_checks)
+    for i, (lo, hi) in (frame_check_bounds or {}).items():
+        fcs[i] = replace(fcs[i], min=float(lo), max=float(hi))
+    rcs = list(rule.rep_checks)
+    for i, (lo, hi) in (rep_check_bounds or {}).items():
+        rcs[i] = replace(rcs[i], min=float(lo), max=float(hi))
+    new = replace(rule, counting=counting, frame_checks=tuple(fcs), rep_checks=tuple(rcs))
+    validate_rule(new)
+    return new
+
+
+def validate_rule(rule: ExerciseRule) -> None:
+    """Raise RulesError (with the reason) unless the rule would load back from a rules file."""
+    try:
+        rule_toml({rule.name: rule})
+    except RulesError:
+        raise
+    except (ValueError, TypeError) as e:
+        raise RulesError(f"{rule.name}: {e}") from None
+
+
+def rule_toml(rules: dict[str, ExerciseRule], base: dict | None = None) -> str:
+    """A user rules file (TOML text) overriding the given exercises on top of `base` (a parsed rules
+    document), validated by loading it back."""
+    import tomli_w
+
+    doc = dict(base or {})
+    exercises = dict(doc.get("exercises", {}) or {})
+    for name, rule in rules.items():
+        exercises[name] = rule_to_dict(rule)
+    doc["exercises"] = exercises
+    text = _HEADER + tomli_w.dumps(doc)
+    load_rules(user_path="tuned rules", user_text=text)
+    return text
+
+
+_HEADER = ("# GymPose user rules: overrides of pose_core/data/exercises.toml (see that file for every key and unit).\n"
+           "# Written by the Thresholds page; edit with care, it is validated when loaded.\n\n")
+
+
+def _read_doc(path: Path) -> dict:
+    """The user's current rules document, or {} if there is none or it is unreadable/invalid TOML."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}
+
+
+def _write_with_backup(path: Path, text: str) -> Path:
+    if path.exists():
+        atomic_write_bytes(backup_path(path), path.read_bytes())
+    atomic_write_text(path, text)
+    return path
+
+
+def backup_path(path: str | Path) -> Path:
+    p = Path(path)
+    return p.with_name(p.name + ".bak")
+
+
+def save_user_rule(path: str | Path, rule: ExerciseRule) -> Path:
+    """Store one exercise's (tuned) rule in the user's rules file, keeping the file's other exercises.
+    Validated before anything is written; atomic; the previous file is kept as .bak."""
+    path = Path(path)
+    text = rule_toml({rule.name: rule}, _read_doc(path))
+    return _write_with_backup(path, text)
+
+
+def reset_user_rule(path: str | Path, exercise: str) -> bool:
+    """Remove one exercise's override (back to the packaged defaults). Returns False if there was none."""
+    path = Path(path)
+    doc = _read_doc(path)
+    if exercise not in doc.get("exercises", {}):
+        return False
+    doc = dict(doc)
+    doc["exercises"] = {k: v for k, v in doc["exercises"].items() if k != exercise}
+    import tomli_w
+
+    text = _HEADER + tomli_w.dumps(doc)
+    load_rules(user_text=text)
+    _write_with_backup(path, text)
+    return True
+
+
+def save_user_rules_text(path: str | Path, text: str | bytes) -> RuleSet:
+    """Replace the user's rules file with an uploaded one, only if it is valid (RulesError names the
+    reason otherwise and nothing changes). Returns the resulting rule set."""
+    path = Path(path)
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise RulesError(f"{path.name}: not a text (UTF-8) file") from None
+    rules = load_rules(user_path=path.name, user_text=text)
+    _write_with_backup(path, text)
+    return rules
+
+
+# --------------------------------------------------------------------------------- distributions
+
+def axis_range(rule: ExerciseRule, angle: str) -> tuple[float, float]:
+    """Slider / axis range for an angle in its unit."""
+    d = rule.angles[angle]
+    if d.kind == "height":
+        return (-60.0, 60.0) if rule.counting.detrend_s > 0 and angle == rule.primary_angle else (-300.0, 300.0)
+    if d.kind == "segment" and d.reference == "horizontal":
+        return (0.0, 90.0)
+    return (0.0, 180.0)
+
+
+def value_column(rule: ExerciseRule, angle: str) -> str:
+    """The frames.csv column the rule's thresholds apply to (detrended counting value for heights)."""
+    if angle == rule.primary_angle and rule.counting.detrend_s > 0:
+        return "counting_value"
+    return angle
+
+
+def angle_distribution(analyses: Iterable[AnalysisInfo | str | Path], rule: ExerciseRule, angle: str) -> pd.DataFrame:
+    """Per-frame values of one angle from analysed sessions, with their phase: columns value, phase
+    (rest/transition/peak as labelled at analysis time), phase_name (the rule's display name), source."""
+    col = value_column(rule, angle)
+    parts = []
+    for a in analyses:
+        csv_path = a.frames_csv if isinstance(a, AnalysisInfo) else Path(a)
+        name = a.summary.get("video", a.path.name) if isinstance(a, AnalysisInfo) else Path(a).parent.name
+        try:
+            df = read_frames_csv(csv_path, rule.angles)
+        except (OSError, ValueError, pd.errors.ParserError):
+            continue
+        if col not in df.columns:
+            continue
+        part = pd.DataFrame({"value": pd.to_numeric(df[col], errors="coerce"), "phase": df.get("phase", "unknown")})
+        part["source"] = name
+        parts.append(part.dropna(subset=["value"]))
+    if not parts:
+        return pd.DataFrame({"value": pd.Series(dtype=float), "phase": pd.Series(dtype=str),
+                             "phase_name": pd.Series(dtype=str), "source": pd.Series(dtype=str)})
+    out = pd.concat(parts, ignore_index=True)
+    out = out[out["phase"].isin(("rest", "transition", "peak"))].reset_index(drop=True)
+    out["phase_name"] = out["phase"].map(rule.counting.display_phase)
+    return out
+
+
+def penn_distribution(root: str | Path | None, rules: RuleSet, exercise: str, angle: str) -> pd.DataFrame | None:
+    """OPTIONAL HOOK for the Penn Action reference distribution.
+
+    `pose_core.penn_labels.angle_values(root, rules, action)` is provided by the Penn Action work; until
+    that module exists this returns None and the Thresholds page shows only the user's own sessions.
+    Accepted return shapes of angle_values: a DataFrame with a column named after the angle (and
+    optionally "phase"), or a mapping angle name -> sequence of values. Returns DataFrame(value, phase,
+    phase_name, source="Penn Action") or None."""
+    try:
+        from . import penn_labels  # type: ignore[attr-defined]  # noqa: F401  (added by another issue)
+        values = penn_labels.angle_values(root, rules, exercise)
+    except ImportError:
+        return None
+    except (OSError, ValueError, KeyError, RuntimeError):
+        return None
+    rule = rules[exercise]
+    if isinstance(values, pd.DataFrame):
+        if angle not in values.columns:
+            return None
+        phase = values["phase"] if "phase" in values.columns else pd.Series(["unknown"] * len(values))
+        df = pd.DataFrame({"value": pd.to_numeric(values[angle], errors="coerce").to_numpy(),
+                           "phase": phase.astype(str).to_numpy()})
+    elif isinstance(values, dict) and angle in values:
+        v = np.asarray(list(values[angle]), dtype=float)
+        df = pd.DataFrame({"value": v, "phase": ["unknown"] * len(v)})
+    else:
+        return None
+    df = df.dropna(subset=["value"]).reset_index(drop=True)
+    if (df["phase"] == "unknown").all():  # no phase given: split by the rule's zones
+        df["phase"] = [rule.counting.phase_of(x) for x in df["value"]]
+    df["phase_name"] = df["phase"].map(rule.counting.display_phase)
+    df["source"] = "Penn Action"
+    return df
+
+
+@dataclass(frozen=True)
+class Band:
+    lo: float
+    hi: float
+    phase: str
+    message: str
+
+
+def correct_bands(rule: ExerciseRule, angle: str) -> list[Band]:
+    """The ranges the rule's frame checks accept for one angle (open sides clipped to the axis)."""
+    lo_ax, hi_ax = axis_range(rule, angle)
+    out = []
+    for c in rule.frame_checks:
+        if c.angle != angle:
+            continue
+        lo = c.min if math.isfinite(c.min) else lo_ax
+        hi = c.max if math.isfinite(c.max) else hi_ax
+        out.append(Band(lo, hi, c.phase, c.message))
+    return out
+
+
+@dataclass(frozen=True)
+class LoadedAnalysis:
+    """A finished analysis read back for display."""
+
+    path: Path
+    summary: dict
+    reps: tuple[RepEvent, ...]
+    partial_reps: int
+    frames: pd.DataFrame  # per-frame table without landmark columns
+
+    @property
+    def video(self) -> Path | None:
+        p = self.path / "annotated.mp4"
+        return p if p.is_file() else None
+
+    def file(self, name: str) -> Path | None:
+        p = self.path / name
+        return p if p.is_file() else None
+
+
+def load_analysis(path: str | Path) -> LoadedAnalysis:
+    """Read an analysis folder written by analyze_video. Raises ValueError if it is incomplete."""
+    from .history import rep_from_dict
+
+    path = Path(path)
+    try:
+        summary = json.loads((path / SUMMARY_JSON).read_text())
+        reps_doc = json.loads((path / "reps.json").read_text())
+        frames = read_frames_csv(path / FRAMES_CSV)
+    except (OSError, ValueError, KeyError, pd.errors.ParserError) as e:
+        raise ValueError(f"{path.name}: the analysis cannot be read ({e})") from None
+    reps = tuple(rep_from_dict(r) for r in reps_doc.get("reps", []))
+    return LoadedAnalysis(path, summary, reps, int(reps_doc.get("partial_reps", 0)), frames)
+
+
+def open_bounds(value: tuple[float, float], axis: tuple[float, float]) -> tuple[float, float]:
+    """A range slider's value as check bounds: an end pushed to the axis limit means 'no limit'."""
+    lo, hi = float(value[0]), float(value[1])
+    return (-math.inf if lo <= axis[0] else lo, math.inf if hi >= axis[1] else hi)
+
+
+def slider_bounds(lo: float, hi: float, axis: tuple[float, float]) -> tuple[float, float]:
+    """Check bounds as a range slider's value (open sides at the axis limits)."""
+    return (max(axis[0], lo) if math.isfinite(lo) else axis[0], min(axis[1], hi) if math.isfinite(hi) else axis[1])
