@@ -21,8 +21,8 @@ SECONDARY_COLOURS = ["#7c3aed", "#0891b2", "#be185d", "#65a30d", "#a16207"]
 
 
 def _layout(fig: go.Figure, height: int, **kw) -> go.Figure:
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), template="plotly_white",
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0), **kw)
+    legend = kw.pop("legend", dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), template="plotly_white", legend=legend, **kw)
     return fig
 
 
@@ -96,38 +96,44 @@ def angle_timeline(frames: pd.DataFrame, reps: list[RepEvent], rule: ExerciseRul
 def angle_histogram(dist: pd.DataFrame, rule: ExerciseRule, angle: str, bands: list[Band],
                     rest_threshold: float | None, peak_threshold: float | None,
                     x_range: tuple[float, float]) -> go.Figure:
-    """Distribution of an angle, one colour per phase, with the thresholds and correct ranges on top."""
+    """Distribution of an angle, one colour per phase and one row per data source (Penn Action, your
+    videos: their sizes differ by orders of magnitude), with the thresholds and correct ranges on top."""
     c = rule.counting
     unit = _unit(rule, angle)
-    fig = go.Figure()
+    sources = list(dict.fromkeys(dist["source_kind"])) if "source_kind" in dist.columns and len(dist) else ["your videos"]
+    titles = [f"{src}: {int((dist['source_kind'] == src).sum()) if len(dist) else 0} frames" for src in sources]
+    fig = make_subplots(rows=len(sources), cols=1, shared_xaxes=True, vertical_spacing=0.12, subplot_titles=titles)
     bin_size = max(1.0, (x_range[1] - x_range[0]) / 90)
-    for source in sorted(dist["source_kind"].unique()) if "source_kind" in dist.columns else [None]:
-        sub_src = dist if source is None else dist[dist["source_kind"] == source]
+    shown = set()
+    for row, src in enumerate(sources, start=1):
+        sub_src = dist[dist["source_kind"] == src] if "source_kind" in dist.columns else dist
         for ph in ("rest", "transition", "peak"):
             sub = sub_src[sub_src["phase"] == ph]
             if sub.empty:
                 continue
-            name = c.display_phase(ph) + (f" ({source})" if source else "")
-            fig.add_trace(go.Histogram(x=sub["value"], name=name, opacity=0.65 if source != "Penn Action" else 0.35,
-                                       marker_color=PHASE_COLOURS[ph], xbins=dict(size=bin_size),
-                                       marker_pattern_shape="/" if source == "Penn Action" else "",
-                                       hovertemplate=f"{name}<br>%{{x}}{unit}: %{{y}} frames<extra></extra>"))
+            name = c.display_phase(ph)
+            fig.add_trace(go.Histogram(x=sub["value"], name=name, legendgroup=ph, showlegend=ph not in shown,
+                                       opacity=0.7, marker_color=PHASE_COLOURS[ph], xbins=dict(size=bin_size),
+                                       hovertemplate=f"{name}<br>%{{x}}{unit}: %{{y}} frames<extra>{src}</extra>"),
+                          row=row, col=1)
+            shown.add(ph)
+        fig.update_yaxes(title_text="frames", row=row, col=1)
     for b in bands:
-        fig.add_vrect(x0=b.lo, x1=b.hi, fillcolor=GREEN, opacity=0.10, line_width=0, layer="below")
+        fig.add_vrect(x0=b.lo, x1=b.hi, fillcolor=GREEN, opacity=0.12, line_width=0, layer="below", row="all", col=1)
         if b.lo > x_range[0]:
-            fig.add_vline(x=b.lo, line_color=GREEN, line_width=2)
+            fig.add_vline(x=b.lo, line_color=GREEN, line_width=2, row="all", col=1)
         if b.hi < x_range[1]:
-            fig.add_vline(x=b.hi, line_color=GREEN, line_width=2)
-    if rest_threshold is not None:
-        fig.add_vline(x=rest_threshold, line_dash="dash", line_color=BLUE, line_width=2,
-                      annotation_text=f"{c.display_phase('rest')} {rest_threshold:.0f}", annotation_position="top")
-    if peak_threshold is not None:
-        fig.add_vline(x=peak_threshold, line_dash="dash", line_color=AMBER, line_width=2,
-                      annotation_text=f"{c.display_phase('peak')} {peak_threshold:.0f}", annotation_position="top")
+            fig.add_vline(x=b.hi, line_color=GREEN, line_width=2, row="all", col=1)
+    for value, colour, phase in ((rest_threshold, BLUE, "rest"), (peak_threshold, AMBER, "peak")):
+        if value is not None:
+            fig.add_vline(x=value, line_dash="dash", line_color=colour, line_width=2, row="all", col=1)
+            fig.add_annotation(x=value, y=1.0, xref="x", yref="paper", yanchor="bottom", showarrow=False,
+                               text=f"{c.display_phase(phase)} {value:.0f}", font=dict(color=colour, size=11),
+                               bgcolor="rgba(255,255,255,0.8)")
     fig.update_layout(barmode="overlay")
-    fig.update_xaxes(title_text=f"{angle} ({unit.strip() or 'deg'})", range=list(x_range))
-    fig.update_yaxes(title_text="frames")
-    return _layout(fig, 380)
+    fig.update_xaxes(range=list(x_range))
+    fig.update_xaxes(title_text=f"{angle} ({unit.strip() or 'deg'})", row=len(sources), col=1)
+    return _layout(fig, 260 + 160 * len(sources), legend=dict(orientation="h", yanchor="top", y=-0.18, x=0))
 
 
 def progress_chart(rows: list[dict], depth_label: str) -> go.Figure:

@@ -291,36 +291,30 @@ def angle_distribution(analyses: Iterable[AnalysisInfo | str | Path], rule: Exer
     return out
 
 
-def penn_distribution(root: str | Path | None, rules: RuleSet, exercise: str, angle: str) -> pd.DataFrame | None:
-    """OPTIONAL HOOK for the Penn Action reference distribution.
+def penn_distribution(root: str | Path | None, rules: RuleSet, exercise: str, angle: str,
+                      cache_dir: str | Path | None = None) -> pd.DataFrame | None:
+    """OPTIONAL HOOK: the Penn Action reference distribution of one angle (training split only: the test
+    split is kept for reporting), via `pose_core.penn_labels.angle_values(root, rules, action)`.
 
-    `pose_core.penn_labels.angle_values(root, rules, action)` is provided by the Penn Action work; until
-    that module exists this returns None and the Thresholds page shows only the user's own sessions.
-    Accepted return shapes of angle_values: a DataFrame with a column named after the angle (and
-    optionally "phase"), or a mapping angle name -> sequence of values. Returns DataFrame(value, phase,
-    phase_name, source="Penn Action") or None."""
+    Returns DataFrame(value, phase, phase_name, source="Penn Action"), or None when the module or the
+    dataset is not available (the Thresholds page then shows only the user's own sessions)."""
+    if root is None or not (Path(root) / "labels").is_dir():
+        return None
     try:
-        from . import penn_labels  # type: ignore[attr-defined]  # noqa: F401  (added by another issue)
-        values = penn_labels.angle_values(root, rules, exercise)
+        from . import penn_labels
     except ImportError:
         return None
+    try:
+        long = penn_labels.angle_values(root, rules, exercise, split="train", cache_dir=cache_dir)
     except (OSError, ValueError, KeyError, RuntimeError):
         return None
-    rule = rules[exercise]
-    if isinstance(values, pd.DataFrame):
-        if angle not in values.columns:
-            return None
-        phase = values["phase"] if "phase" in values.columns else pd.Series(["unknown"] * len(values))
-        df = pd.DataFrame({"value": pd.to_numeric(values[angle], errors="coerce").to_numpy(),
-                           "phase": phase.astype(str).to_numpy()})
-    elif isinstance(values, dict) and angle in values:
-        v = np.asarray(list(values[angle]), dtype=float)
-        df = pd.DataFrame({"value": v, "phase": ["unknown"] * len(v)})
-    else:
+    if not isinstance(long, pd.DataFrame) or not {"angle", "value"} <= set(long.columns):
         return None
+    sub = long[long["angle"] == angle]
+    rule = rules[exercise]
+    phase = sub["phase"].astype(str) if "phase" in sub.columns else sub["value"].map(rule.counting.phase_of)
+    df = pd.DataFrame({"value": pd.to_numeric(sub["value"], errors="coerce").to_numpy(), "phase": phase.to_numpy()})
     df = df.dropna(subset=["value"]).reset_index(drop=True)
-    if (df["phase"] == "unknown").all():  # no phase given: split by the rule's zones
-        df["phase"] = [rule.counting.phase_of(x) for x in df["value"]]
     df["phase_name"] = df["phase"].map(rule.counting.display_phase)
     df["source"] = "Penn Action"
     return df

@@ -78,7 +78,8 @@ analyses = list_analyses(S.analyses_dir, ex)
 dist = angle_distribution(analyses, rule, angle)
 dist["source_kind"] = "your videos"
 # OPTIONAL HOOK: the Penn Action reference distribution, when pose_core.penn_labels exists (another issue).
-penn = penn_distribution(shared_data_dir() / "penn_action", cur.rules, ex, angle)
+penn = penn_distribution(shared_data_dir() / "penn_action", cur.rules, ex, angle,
+                         cache_dir=S.workspace / "cache" / "penn")
 if penn is not None and not penn.empty:
     penn["source_kind"] = "Penn Action"
     dist = pd.concat([penn, dist], ignore_index=True)

@@ -1,0 +1,104 @@
+"""Fixtures shared by the dashboard tests (AppTest and real browser). Imported explicitly by the test
+modules that use them (`from conftest_browser import ...`), so tests/conftest.py stays untouched."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pose_core.landmarks import NUM_LANDMARKS, PoseLandmark
+from pose_core.paths import shared_data_dir
+from pose_core.types import PoseFrame
+
+SQUAT_CLIP = shared_data_dir() / "videos" / "squat_1.mp4"  # 3 complete reps (videos.csv)
+SQUAT_CLIP_REPS = 3
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch) -> Path:
+    """An empty GymPose workspace (GYMPOSE_HOME) for one test."""
+    home = tmp_path / "gympose"
+    monkeypatch.setenv("GYMPOSE_HOME", str(home))
+    for var in ("GYMPOSE_HISTORY_DB", "GYMPOSE_RULES", "GYMPOSE_MAX_UPLOAD_MB", "GYMPOSE_ICE_SERVERS"):
+        monkeypatch.delenv(var, raising=False)
+    return home
+
+
+@pytest.fixture(scope="session")
+def squat_analysis(tmp_path_factory) -> Path:
+    """squat_1.mp4 analysed once per test session (frames.csv, reps.json, summary.json, annotated.mp4)."""
+    if not SQUAT_CLIP.exists():
+        pytest.skip(f"shared clip not found: {SQUAT_CLIP}")
+    from pose_core.pipeline import analyze_video
+
+    out = tmp_path_factory.mktemp("analysis") / "20250101-000000_squat_1_squat"
+    analyze_video(SQUAT_CLIP, "squat", out_dir=out)
+    return out
+
+
+def install_analysis(src: Path, home: Path) -> Path:
+    """Copy an analysis folder into a workspace's analyses dir."""
+    dst = home / "analyses" / src.name
+    shutil.copytree(src, dst)
+    return dst
+
+
+# ---------------------------------------------------------------------------- synthetic squat poses
+
+def squat_pose(knee_deg: float, size: tuple[int, int] = (640, 480), t: float = 0.0) -> PoseFrame:
+    """A side-on stick figure whose knees are bent to knee_deg (hips above knees, torso upright)."""
+    w, h = size
+    px = np.zeros((NUM_LANDMARKS, 2))
+    px[:] = (w / 2, h / 4)  # face and other points: near the head
+    knee = np.array([w / 2, 0.65 * h])
+    thigh = 0.18 * h
+    hip = knee + thigh * np.array([0.0, -1.0])
+    theta = math.radians(knee_deg)
+    ankle = knee + thigh * np.array([math.sin(theta), -math.cos(theta)])
+    shoulder = hip + np.array([0.0, -0.25 * h])
+    for side in ("LEFT", "RIGHT"):
+        px[PoseLandmark[f"{side}_HIP"]] = hip
+        px[PoseLandmark[f"{side}_KNEE"]] = knee
+        px[PoseLandmark[f"{side}_ANKLE"]] = ankle
+        px[PoseLandmark[f"{side}_HEEL"]] = ankle + (5, 0)
+        px[PoseLandmark[f"{side}_FOOT_INDEX"]] = ankle + (20, 0)
+        px[PoseLandmark[f"{side}_SHOULDER"]] = shoulder
+        px[PoseLandmark[f"{side}_ELBOW"]] = shoulder + (10, 60)
+        px[PoseLandmark[f"{side}_WRIST"]] = shoulder + (20, 110)
+    return PoseFrame.from_pixels(px, np.ones(NUM_LANDMARKS), size, t)
+
+
+def squat_knee_schedule(t: float, reps: int = 3, rep_s: float = 2.0, lead_s: float = 1.0, low: float = 70.0) -> float:
+    """Knee angle at time t: standing (175) for lead_s, then `reps` smooth squats down to `low`."""
+    x = t - lead_s
+    if x < 0 or x > reps * rep_s:
+        return 175.0
+    phase = (x % rep_s) / rep_s
+    return 175.0 - (175.0 - low) * 0.5 * (1 - math.cos(2 * math.pi * phase))
+
+
+class FakeEstimator:
+    """Stands in for MediaPipe: the pose follows squat_knee_schedule(time since the first frame)."""
+
+    def __init__(self, **schedule_kw):
+        self.calls = 0
+        self.kw = schedule_kw
+        self.closed = False
+        self.t0 = None
+
+    def process(self, bgr: np.ndarray, t: float):
+        from pose_core.estimator import check_bgr
+
+        check_bgr(bgr)  # same input contract as the real estimator
+        self.calls += 1
+        if self.t0 is None:
+            self.t0 = t
+        h, w = bgr.shape[:2]
+        return squat_pose(squat_knee_schedule(t - self.t0, **self.kw), (w, h), t)
+
+    def close(self) -> None:
+        self.closed = True

@@ -1,0 +1,139 @@
+"""The SQLite history store: round trips, restarts, locked and damaged databases never lose a session."""
+
+import json
+import sqlite3
+
+import pytest
+
+from pose_core.history import HistoryError, HistoryStore, SessionRecord, record_from_analysis
+from pose_core.types import RepEvent
+
+
+def rep(i: int, verdict: str = "correct", low: float = 80.0, reasons=()) -> RepEvent:
+    return RepEvent(index=i, start_s=2.0 * i, end_s=2.0 * i + 1.5, peak_s=2.0 * i + 0.7, primary_min=low,
+                    primary_max=175.0, verdict=verdict, reasons=tuple(reasons),
+                    angle_extremes={"knee": (low, 175.0), "hip": (60.0, 178.0)})
+
+
+def record(exercise="squat", n=3, bad=1, created_at="2026-01-01T10:00:00+00:00", **kw) -> SessionRecord:
+    reps = tuple(rep(i + 1, "incorrect" if i < bad else "correct", 80.0 + i, ("Not deep enough",) if i < bad else ())
+                 for i in range(n))
+    return SessionRecord(exercise=exercise, name=f"{exercise}.mp4", reps=reps, frames=300, frames_correct_pct=88.5,
+                         duration_s=10.0, primary_angle="knee", created_at=created_at, **kw)
+
+
+@pytest.fixture
+def store(tmp_path) -> HistoryStore:
+    return HistoryStore(tmp_path / "h" / "history.sqlite3", timeout_s=0.2)
+
+
+def test_round_trip_keeps_reps_and_verdicts(store):
+    sid = store.add(record())
+    got = store.get(sid)
+    assert got.id == sid and got.exercise == "squat" and got.rep_count == 3 and got.reps_correct == 2
+    assert [r.verdict for r in got.reps] == ["incorrect", "correct", "correct"]
+    assert got.reps[0].reasons == ("Not deep enough",)
+    assert got.reps[0].angle_extremes["hip"] == (60.0, 178.0)
+    assert got.avg_extreme == pytest.approx(81.0)
+    assert got.reps_correct_pct == pytest.approx(66.7)
+    assert store.get(9999) is None
+
+
+def test_survives_restart_and_uses_wal(store, tmp_path):
+    store.add(record())
+    again = HistoryStore(store.path)
+    assert again.count() == 1
+    con = sqlite3.connect(store.path)
+    assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    con.close()
+
+
+def test_list_progress_and_delete(store):
+    a = store.add(record(created_at="2026-01-01T10:00:00+00:00", n=3))
+    b = store.add(record(created_at="2026-01-03T10:00:00+00:00", n=5, bad=0))
+    store.add(record(exercise="pushup", created_at="2026-01-02T10:00:00+00:00"))
+    assert [r.id for r in store.list_sessions()] == [b, 3, a]  # newest first
+    assert [r.id for r in store.list_sessions("squat")] == [b, a]
+    assert store.exercises() == ["pushup", "squat"]
+    prog = store.progress("squat")
+    assert [p["reps"] for p in prog] == [3, 5]  # oldest first
+    assert [p["reps_correct_pct"] for p in prog] == [66.7, 100.0]
+    assert store.delete(a) is True
+    assert store.delete(a) is False
+    assert [r.id for r in store.list_sessions("squat")] == [b]
+    con = sqlite3.connect(store.path)
+    assert con.execute("SELECT COUNT(*) FROM reps WHERE session_id = ?", (a,)).fetchone()[0] == 0  # cascade
+    con.close()
+
+
+def test_delete_removes_files_only_inside_root(store, tmp_path):
+    inside = tmp_path / "analyses" / "one"
+    outside = tmp_path / "elsewhere"
+    inside.mkdir(parents=True)
+    outside.mkdir()
+    s1 = store.add(record(analysis_dir=str(inside)))
+    s2 = store.add(record(analysis_dir=str(outside)))
+    store.delete(s1, files_root=tmp_path / "analyses")
+    store.delete(s2, files_root=tmp_path / "analyses")
+    assert not inside.exists()
+    assert outside.exists()
+
+
+def test_locked_database_keeps_the_session_and_imports_it_later(store):
+    store.add(record())
+    blocker = sqlite3.connect(store.path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(HistoryError, match="busy") as err:
+            store.add(record(n=4))
+        assert err.value.pending_path is not None and err.value.pending_path.exists()
+        assert len(store.pending()) == 1
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert store.import_pending() == 1
+    assert store.pending() == []
+    assert sorted(r.rep_count for r in store.list_sessions()) == [3, 4]
+
+
+def test_importing_twice_does_not_duplicate(store):
+    rec = record()
+    store.add(rec)
+    store.add(rec)  # same uid
+    (store.pending_dir).mkdir(parents=True, exist_ok=True)
+    (store.pending_dir / f"{rec.uid}.json").write_text(json.dumps(rec.to_json()))
+    store.import_pending()
+    assert store.count() == 1
+
+
+def test_corrupt_database_is_reported_left_untouched_and_session_kept(tmp_path):
+    db = tmp_path / "history.sqlite3"
+    garbage = b"this is not an sqlite database" * 100
+    db.write_bytes(garbage)
+    store = HistoryStore(db)
+    with pytest.raises(HistoryError, match="damaged"):
+        store.list_sessions()
+    with pytest.raises(HistoryError, match="kept in") as err:
+        store.add(record())
+    assert db.read_bytes() == garbage
+    kept = SessionRecord.from_json(json.loads(err.value.pending_path.read_text()))
+    assert kept.rep_count == 3 and kept.reps[0].reasons == ("Not deep enough",)
+    # The user moves the damaged file aside: the kept session lands in the new database.
+    db.rename(tmp_path / "history.broken")
+    fresh = HistoryStore(db)
+    assert fresh.count() == 0
+    fresh.add(record(exercise="pushup"))
+    assert sorted(r.exercise for r in fresh.list_sessions()) == ["pushup", "squat"]
+
+
+def test_record_from_analysis_summary():
+    summary = {"exercise": "squat", "video": "squat_1.mp4", "reps": 2, "partial_reps": 1, "frames": 300,
+               "frames_correct_pct": 91.2, "duration_s": 10.7, "primary_angle": "knee", "rules": "defaults"}
+    rec = record_from_analysis(summary, [rep(1), rep(2, "incorrect")], "/x/y", rest="high")
+    assert rec.source == "video" and rec.rep_count == 2 and rec.reps_correct == 1 and rec.partial_reps == 1
+    assert rec.frames_correct_pct == 91.2 and rec.analysis_dir == "/x/y" and rec.avg_extreme == 80.0
+
+
+def test_invalid_source_refused():
+    with pytest.raises(ValueError):
+        SessionRecord(exercise="squat", name="x", source="tv")

@@ -1,0 +1,166 @@
+"""Re-judging stored angles with other thresholds, angle distributions, and saving the user's rules file."""
+
+import csv
+import json
+import math
+import tomllib
+
+import pytest
+from conftest import needs_penn, needs_videos
+from conftest_browser import SQUAT_CLIP_REPS, squat_knee_schedule, squat_analysis  # noqa: F401  (fixture)
+
+from pose_core.pipeline import frames_csv_header
+from pose_core.rules import RulesError, load_rules
+from pose_core.tuning import (angle_distribution, axis_range, backup_path, correct_bands, list_analyses,
+                              load_analysis, open_bounds, penn_distribution, read_frames_csv, rejudge,
+                              reset_user_rule, rule_toml, save_user_rule, save_user_rules_text, slider_bounds,
+                              with_thresholds)
+
+RULES = load_rules()
+SQUAT = RULES["squat"]
+
+
+def write_frames_csv(path, reps=3, low=70.0, fps=30.0, missing_every=0):
+    """A frames.csv as the pipeline writes it, for a synthetic squat session (raw angles only)."""
+    names = list(SQUAT.angles)
+    header = frames_csv_header(names)
+    n = int((1.0 + reps * 2.0 + 1.0) * fps)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        for i in range(n):
+            t = i / fps
+            knee = squat_knee_schedule(t, reps=reps, low=low)
+            row = dict.fromkeys(header, "")
+            row.update(frame=i, time_s=f"{t:.4f}", has_pose=1, phase="", label="", rep_count=0)
+            if not (missing_every and i % missing_every == 0):
+                row.update(raw_knee=f"{knee:.2f}", raw_hip=f"{knee:.2f}", raw_torso_lean="10.0", raw_hip_height="0",
+                           knee=f"{knee:.2f}", torso_lean="10.0")
+            row["phase"] = SQUAT.counting.phase_of(knee)
+            w.writerow([row[c] for c in header])
+    return path
+
+
+def test_rejudge_counts_and_labels(tmp_path):
+    p = write_frames_csv(tmp_path / "frames.csv", reps=3, low=70)
+    r = rejudge(p, SQUAT, RULES.defaults)
+    assert r.rep_count == 3 and r.reps_correct == 3
+    assert r.frames == len(r.labels) and r.frames_judged == r.frames
+    # Frames on the way down between the peak threshold (120) and the depth check (100) are "go deeper".
+    assert 80.0 < r.frames_correct_pct < 100.0
+
+
+def test_stricter_depth_lowers_correct_frames_and_reps(tmp_path):
+    p = write_frames_csv(tmp_path / "frames.csv", reps=3, low=70)
+    strict = with_thresholds(SQUAT, frame_check_bounds={0: (-math.inf, 60.0)}, rep_check_bounds={0: (-math.inf, 60.0)})
+    r = rejudge(p, strict, RULES.defaults)
+    assert r.rep_count == 3
+    assert r.reps_correct == 0
+    assert r.frames_correct_pct < 100.0
+    assert all("Not deep enough" in rep.reasons[0] for rep in r.reps)
+
+
+def test_thresholds_change_the_count(tmp_path):
+    p = write_frames_csv(tmp_path / "frames.csv", reps=3, low=70)
+    assert rejudge(p, with_thresholds(SQUAT, peak_threshold=65.0), RULES.defaults).rep_count == 0  # never deep enough
+    assert rejudge(p, with_thresholds(SQUAT, rest_threshold=176.0), RULES.defaults).rep_count == 0  # never back up
+
+
+def test_missing_frames_do_not_break_counting(tmp_path):
+    p = write_frames_csv(tmp_path / "frames.csv", reps=3, missing_every=3)
+    r = rejudge(p, SQUAT, RULES.defaults)
+    assert r.rep_count == 3
+    assert r.frames_judged < r.frames
+
+
+def test_invalid_thresholds_are_refused():
+    with pytest.raises(RulesError, match="rest_threshold"):
+        with_thresholds(SQUAT, rest_threshold=100.0, peak_threshold=120.0)
+    with pytest.raises(RulesError, match="min"):
+        with_thresholds(SQUAT, frame_check_bounds={0: (120.0, 100.0)})
+
+
+def test_slider_bounds_round_trip():
+    ax = axis_range(SQUAT, "knee")
+    assert ax == (0.0, 180.0)
+    assert slider_bounds(-math.inf, 100.0, ax) == (0.0, 100.0)
+    assert open_bounds((0.0, 100.0), ax) == (-math.inf, 100.0)
+    assert open_bounds((20.0, 180.0), ax) == (20.0, math.inf)
+    bands = correct_bands(SQUAT, "knee")
+    assert [(b.lo, b.hi, b.phase) for b in bands] == [(0.0, 100.0, "peak")]
+
+
+def test_save_user_rule_validates_backs_up_and_keeps_other_exercises(tmp_path):
+    path = tmp_path / "rules.toml"
+    save_user_rule(path, with_thresholds(RULES["pushup"], rest_threshold=150.0))
+    first = path.read_text()
+    tuned = with_thresholds(SQUAT, peak_threshold=110.0, frame_check_bounds={0: (-math.inf, 95.0)})
+    save_user_rule(path, tuned)
+    assert backup_path(path).read_text() == first
+    loaded = load_rules(user_path=path)
+    assert loaded["squat"].counting.peak_threshold == 110.0
+    assert loaded["squat"].frame_checks[0].max == 95.0 and loaded["squat"].frame_checks[0].min == -math.inf
+    assert loaded["pushup"].counting.rest_threshold == 150.0
+    assert "exercises" in tomllib.loads(path.read_text())
+    assert reset_user_rule(path, "squat") is True
+    assert load_rules(user_path=path)["squat"] == SQUAT
+    assert reset_user_rule(path, "squat") is False
+
+
+def test_invalid_upload_is_refused_and_changes_nothing(tmp_path):
+    path = tmp_path / "rules.toml"
+    save_user_rule(path, with_thresholds(SQUAT, peak_threshold=110.0))
+    before = path.read_bytes()
+    bad = '[exercises.squat.counting]\nrest = "high"\nrest_threshold = 90\npeak_threshold = 120\n'
+    with pytest.raises(RulesError, match="rest_threshold"):
+        save_user_rules_text(path, bad)
+    with pytest.raises(RulesError, match="unknown key"):
+        save_user_rules_text(path, "[exercises.squat]\nbogus = 1\n")
+    with pytest.raises(RulesError, match="not valid TOML"):
+        save_user_rules_text(path, "this is = = not toml")
+    with pytest.raises(RulesError, match="UTF-8"):
+        save_user_rules_text(path, b"\xff\xfe\x00")
+    assert path.read_bytes() == before
+    good = rule_toml({"squat": with_thresholds(SQUAT, peak_threshold=115.0)})
+    rules = save_user_rules_text(path, good)
+    assert rules["squat"].counting.peak_threshold == 115.0
+    assert backup_path(path).read_bytes() == before
+
+
+def test_penn_hook_is_optional(tmp_path):
+    # Without the dataset (or without pose_core.penn_labels) the hook quietly returns None.
+    assert penn_distribution(None, RULES, "squat", "knee") is None
+    assert penn_distribution(tmp_path, RULES, "squat", "knee") is None
+
+
+@needs_penn
+def test_penn_distribution_of_squat_knee(penn_dir, tmp_path):
+    df = penn_distribution(penn_dir, RULES, "squat", "knee", cache_dir=tmp_path)
+    assert df is not None and len(df) > 1000
+    assert set(df["source"]) == {"Penn Action"}
+    assert {"standing", "bottom"} <= set(df["phase_name"])
+    assert df["value"].between(0, 180).all()
+
+
+@needs_videos
+def test_rejudge_reproduces_the_pipeline_on_a_real_clip(squat_analysis):  # noqa: F811
+    summary = json.loads((squat_analysis / "summary.json").read_text())
+    r = rejudge(squat_analysis / "frames.csv", SQUAT, RULES.defaults)
+    assert r.rep_count == summary["reps"] == SQUAT_CLIP_REPS
+    assert r.frames_correct_pct == summary["frames_correct_pct"]
+    assert r.partial_reps == summary["partial_reps"]
+
+
+@needs_videos
+def test_distribution_and_listing_from_analyses(squat_analysis):  # noqa: F811
+    analyses = list_analyses(squat_analysis.parent, "squat")
+    assert [a.path for a in analyses] == [squat_analysis]
+    assert list_analyses(squat_analysis.parent, "pushup") == []
+    dist = angle_distribution(analyses, SQUAT, "knee")
+    assert set(dist["phase"]) == {"rest", "transition", "peak"}
+    assert set(dist["phase_name"]) == {"standing", "transition", "bottom"}
+    assert dist[dist["phase"] == "peak"]["value"].max() <= SQUAT.counting.peak_threshold + 1e-6
+    a = load_analysis(squat_analysis)
+    assert len(a.reps) == SQUAT_CLIP_REPS and a.video is not None
+    assert "raw_knee" in read_frames_csv(squat_analysis / "frames.csv").columns
+    assert not any(c.endswith("_x") for c in a.frames.columns)
