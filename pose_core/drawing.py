@@ -27,7 +27,7 @@ def _scale(img: np.ndarray) -> float:
 
 
 def draw_skeleton(img: np.ndarray, pose: PoseFrame, colour=WHITE, min_visibility: float = 0.3,
-                  highlight: tuple[int, ...] = ()) -> None:
+                  highlight: tuple[int, ...] = (), highlight_colour=AMBER) -> None:
     s = _scale(img)
     px = pose.pixels
     vis = pose.visibility
@@ -40,7 +40,8 @@ def draw_skeleton(img: np.ndarray, pose: PoseFrame, colour=WHITE, min_visibility
             continue
         if vis[i] >= min_visibility:
             r = max(2, int(round((5 if i in highlight else 3) * s)))
-            cv2.circle(img, (int(px[i][0]), int(px[i][1])), r, AMBER if i in highlight else colour, -1, cv2.LINE_AA)
+            cv2.circle(img, (int(px[i][0]), int(px[i][1])), r, highlight_colour if i in highlight else colour, -1,
+                       cv2.LINE_AA)
 
 
 def draw_text_box(img: np.ndarray, lines: list[tuple[str, tuple[int, int, int]]], origin: tuple[int, int],
@@ -59,8 +60,8 @@ def draw_text_box(img: np.ndarray, lines: list[tuple[str, tuple[int, int, int]]]
     x0, y0 = origin
     x1, y1 = min(img.shape[1], x0 + w), min(img.shape[0], y0 + h)
     roi = img[y0:y1, x0:x1]
-    if roi.size:
-        roi[:] = (roi * (1 - alpha) + np.array(DARK) * alpha).astype(np.uint8)
+    if roi.size:  # darken towards DARK (grey, so the same in BGR and RGB)
+        cv2.convertScaleAbs(roi, dst=roi, alpha=1 - alpha, beta=DARK[0] * alpha)
     y = y0 + pad
     for (text, colour), (_, th_) in zip(lines, sizes):
         y += line_h - int(10 * s) + int(4 * s)
@@ -94,15 +95,21 @@ def _wrap(text: str, width: int) -> list[str]:
     return lines
 
 
+def _rgb(colour: tuple[int, int, int]) -> tuple[int, int, int]:
+    return colour[::-1]
+
+
 def draw_overlay(img: np.ndarray, *, pose: PoseFrame | None, exercise: str, primary_name: str, primary_value: float,
                  primary_joint: int | None, rep_count: int, phase: str, label: str, feedback: tuple[str, ...],
-                 last_rep_verdict: str | None = None, extra: str | None = None) -> np.ndarray:
-    """Draw the full coaching overlay in place and return the image."""
-    colour = LABEL_COLOURS.get(label, GREY)
+                 last_rep_verdict: str | None = None, extra: str | None = None, rgb: bool = False) -> np.ndarray:
+    """Draw the full coaching overlay in place and return the image (BGR, or RGB when rgb=True)."""
+    c = _rgb if rgb else (lambda x: x)
+    colour = c(LABEL_COLOURS.get(label, GREY))
     if pose is not None:
-        draw_skeleton(img, pose, colour=colour, highlight=(primary_joint,) if primary_joint is not None else ())
+        draw_skeleton(img, pose, colour=colour, highlight=(primary_joint,) if primary_joint is not None else (),
+                      highlight_colour=c(AMBER))
         if primary_joint is not None:
-            draw_angle_at(img, pose.point(primary_joint), primary_value)
+            draw_angle_at(img, pose.point(primary_joint), primary_value, colour=c(AMBER))
     s = _scale(img)
     value_txt = f"{primary_value:.0f}" if math.isfinite(primary_value) else "--"
     lines = [
@@ -112,7 +119,7 @@ def draw_overlay(img: np.ndarray, *, pose: PoseFrame | None, exercise: str, prim
         (label.upper() if pose is not None else "NO PERSON", colour),
     ]
     if last_rep_verdict:
-        lines.append((f"Last rep: {last_rep_verdict}", LABEL_COLOURS.get(last_rep_verdict, WHITE)))
+        lines.append((f"Last rep: {last_rep_verdict}", c(LABEL_COLOURS.get(last_rep_verdict, WHITE))))
     if extra:
         lines.append((extra, GREY))
     margin = int(10 * s)
@@ -121,7 +128,7 @@ def draw_overlay(img: np.ndarray, *, pose: PoseFrame | None, exercise: str, prim
         max_chars = max(20, int(img.shape[1] / (11 * s)))
         fb_lines = []
         for msg in feedback[:2]:
-            fb_lines += [(t, RED) for t in _wrap(msg, max_chars)]
+            fb_lines += [(t, c(RED)) for t in _wrap(msg, max_chars)]
         box_h = int(len(fb_lines) * 30 * s + 10 * s)
         draw_text_box(img, fb_lines, (margin, max(margin, img.shape[0] - box_h - margin)))
     return img

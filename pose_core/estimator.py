@@ -61,16 +61,16 @@ class PoseEstimator:
         )
         self.static_image_mode = static_image_mode
 
-    def process(self, image_bgr: np.ndarray, timestamp_s: float = 0.0) -> PoseFrame | None:
-        """Pose of the most prominent person, or None when nobody is found."""
+    def process(self, image_bgr: np.ndarray, timestamp_s: float = 0.0, color: str = "bgr") -> PoseFrame | None:
+        """Pose of the most prominent person, or None when nobody is found. The image is BGR (OpenCV's
+        order) unless color="rgb"."""
         import cv2
 
         if self._pose is None:
             raise RuntimeError("PoseEstimator is closed")
         check_bgr(image_bgr)
         h, w = image_bgr.shape[:2]
-        rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
-        rgb.flags.writeable = False
+        rgb = image_bgr if color == "rgb" else cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
         result = self._pose.process(rgb)
         return from_mediapipe(result.pose_landmarks, (w, h), timestamp_s)
 

@@ -149,8 +149,10 @@ def analyze_video(video: str | Path, exercise: str, out_dir: str | Path | None =
                 csv_file = open(tmp["frames.csv"], "w", newline="")
                 cw = csv.writer(csv_file)
                 cw.writerow(frames_csv_header(names))
-            for t, img in read_frames(video, max_side=max_side):
-                pose = est.process(img, t)
+            # Frames stay RGB end to end: decode converts on its own thread, the model takes RGB, the overlay
+            # is drawn in RGB and the encoder takes RGB. No colour conversion on the model's thread.
+            for t, img in read_frames(video, max_side=max_side, color="rgb"):
+                pose = est.process(img, t, color="rgb")
                 r = analyzer.process(pose, t)
                 frames += 1
                 with_pose += pose is not None
@@ -160,13 +162,13 @@ def analyze_video(video: str | Path, exercise: str, out_dir: str | Path | None =
                     cw.writerow(frames_csv_row(frames - 1, r, names))
                 if tmp is not None and write_video:
                     if writer is None:
-                        writer = H264Writer(tmp["annotated.mp4"], img.shape[1], img.shape[0], info.fps)
+                        writer = H264Writer(tmp["annotated.mp4"], img.shape[1], img.shape[0], info.fps, color="rgb")
                     last = analyzer.last_rep.verdict if analyzer.last_rep else None
                     draw_overlay(img, pose=pose, exercise=rule.display_name, primary_name=rule.primary_angle,
                                  primary_value=r.angles.get(rule.primary_angle, math.nan),
                                  primary_joint=primary_joint_landmark(rule.primary.joints, pose),
                                  rep_count=r.rep_count, phase=rule.counting.display_phase(r.phase),
-                                 label=r.label.label, feedback=r.feedback, last_rep_verdict=last)
+                                 label=r.label.label, feedback=r.feedback, last_rep_verdict=last, rgb=True)
                     writer.write(t, img)
                 if progress is not None:
                     progress(frames, max(expected, frames))

@@ -92,11 +92,16 @@ def _rotate(img: np.ndarray, rotation: int) -> np.ndarray:
 _END = object()
 
 
-def read_frames(path: str | Path, max_side: int | None = None, prefetch: int = 8) -> Iterator[tuple[float, np.ndarray]]:
+def read_frames(path: str | Path, max_side: int | None = None, prefetch: int = 8,
+                backend: str = "auto", color: str = "bgr") -> Iterator[tuple[float, np.ndarray]]:
     """Yield (timestamp_s, bgr_frame) in presentation order, decoded on a background thread.
 
     Corrupt frames in the middle are skipped; a file that yields no frame raises VideoError.
-    max_side downsizes large frames (keeps aspect) to save work downstream."""
+    max_side downsizes large frames (keeps aspect) to save work downstream. backend: "auto" (OpenCV for
+    unrotated files, PyAV otherwise) or "av". color: "bgr" (OpenCV's order) or "rgb" (MediaPipe's); the
+    conversion then happens on the decode thread, off the model's critical path."""
+    if color not in ("bgr", "rgb"):
+        raise ValueError(f"color must be 'bgr' or 'rgb', got {color!r}")
     import av
     import cv2
 
@@ -104,39 +109,80 @@ def read_frames(path: str | Path, max_side: int | None = None, prefetch: int = 8
     q: queue.Queue = queue.Queue(maxsize=prefetch)
     stop = threading.Event()
 
+    def emit(t: float, img: np.ndarray, is_rgb: bool = False) -> bool:
+        if (color == "rgb") != is_rgb:
+            img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)  # the same swap either way
+        if max_side and max(img.shape[:2]) > max_side:
+            scale = max_side / max(img.shape[:2])
+            img = cv2.resize(img, (int(img.shape[1] * scale) // 2 * 2, int(img.shape[0] * scale) // 2 * 2),
+                             interpolation=cv2.INTER_AREA)
+        while not stop.is_set():
+            try:
+                q.put((t, img), timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    class _Clock:
+        """Monotonic timestamps from the container's, starting at 0 (falls back to n / fps)."""
+
+        def __init__(self) -> None:
+            self.t0: float | None = None
+            self.last = -math.inf
+            self.n = 0
+
+        def __call__(self, t: float | None) -> float:
+            if t is None or not math.isfinite(t):
+                t = self.n / info.fps
+            if self.t0 is None:
+                self.t0 = t
+            t -= self.t0
+            if t <= self.last:  # broken or duplicated timestamps: keep time moving forward
+                t = self.last + 1.0 / info.fps
+            self.last = t
+            self.n += 1
+            return t
+
+    def decode_cv2() -> None:
+        # OpenCV's FFmpeg build decodes to BGR faster than PyAV's swscale path; used for unrotated files.
+        cap = cv2.VideoCapture(str(path))
+        cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
+        clock = _Clock()
+        try:
+            while not stop.is_set():
+                ok, img = cap.read()
+                if not ok:
+                    break
+                ms = cap.get(cv2.CAP_PROP_POS_MSEC)
+                if not emit(clock(ms / 1000.0 if ms or clock.n == 0 else None), img):
+                    break
+        finally:
+            cap.release()
+        if clock.n == 0:
+            raise VideoError("OpenCV decoded no frame")
+
+    def decode_av() -> None:
+        with av.open(str(path)) as c:
+            s = c.streams.video[0]
+            s.thread_type = "AUTO"
+            clock = _Clock()
+            for frame in c.decode(s):
+                if stop.is_set():
+                    break
+                img = _rotate(frame.to_ndarray(format=f"{color}24"), _rotation_of(s, frame))
+                if not emit(clock(frame.time), img, is_rgb=color == "rgb"):
+                    break
+
     def worker() -> None:
         try:
-            with av.open(str(path)) as c:
-                s = c.streams.video[0]
-                s.thread_type = "AUTO"
-                t0 = None
-                last_t = -math.inf
-                n = 0
-                for frame in c.decode(s):
-                    if stop.is_set():
-                        break
-                    t = frame.time
-                    if t is None:
-                        t = n / info.fps
-                    if t0 is None:
-                        t0 = t
-                    t = t - t0
-                    if t <= last_t:  # broken or duplicated timestamps: keep time monotonic
-                        t = last_t + 1.0 / info.fps
-                    last_t = t
-                    img = frame.to_ndarray(format="bgr24")
-                    img = _rotate(img, _rotation_of(s, frame))
-                    if max_side and max(img.shape[:2]) > max_side:
-                        scale = max_side / max(img.shape[:2])
-                        img = cv2.resize(img, (int(img.shape[1] * scale) // 2 * 2, int(img.shape[0] * scale) // 2 * 2),
-                                         interpolation=cv2.INTER_AREA)
-                    n += 1
-                    while not stop.is_set():
-                        try:
-                            q.put((t, img), timeout=0.1)
-                            break
-                        except queue.Full:
-                            continue
+            if info.rotation == 0 and backend != "av":
+                try:
+                    decode_cv2()
+                except VideoError:
+                    decode_av()  # OpenCV could not open it: PyAV reads more formats
+            else:
+                decode_av()
         except Exception as e:  # surfaced to the consumer below
             q.put(e)
         finally:
@@ -173,15 +219,16 @@ def read_frames(path: str | Path, max_side: int | None = None, prefetch: int = 8
 
 
 class H264Writer:
-    """Write BGR frames to a browser-playable H.264 mp4 on a background thread.
+    """Write BGR (or RGB, color="rgb") frames to a browser-playable H.264 mp4 on a background thread.
 
     Frames may come with timestamps (variable frame rate is preserved); sizes are made even."""
 
-    def __init__(self, path: str | Path, width: int, height: int, fps: float, crf: int = 23, preset: str = "veryfast",
-                 queue_size: int = 8):
+    def __init__(self, path: str | Path, width: int, height: int, fps: float, crf: int = 26, preset: str = "ultrafast",
+                 queue_size: int = 8, color: str = "bgr"):
         import av
 
         self.path = str(path)
+        self._format = {"bgr": "bgr24", "rgb": "rgb24"}[color]
         self.width, self.height = width - width % 2, height - height % 2
         self._container = av.open(self.path, mode="w", format="mp4", options={"movflags": "+faststart"})
         fps_r = max(1, int(round(fps)))
@@ -212,7 +259,7 @@ class H264Writer:
                 t, img = item
                 if img.shape[1] != self.width or img.shape[0] != self.height:
                     img = img[: self.height, : self.width]
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="bgr24")
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format=self._format)
                 pts = int(round(t * 1000))
                 if pts <= self._last_pts:
                     pts = self._last_pts + 1
