@@ -41,8 +41,6 @@ def sidebar() -> None:
                      help="Used by every page: which rule counts and judges the reps.")
         user_file = cur.settings.user_rules_path
         if user_file.is_file():
-            if st.session_state.pop(keys.FORCE_USER_RULES, False):  # a page just saved the user's rules
-                st.session_state[keys.USE_USER_RULES] = True
             st.session_state.setdefault(keys.USE_USER_RULES, True)
             st.toggle("Use my tuned rules", key=keys.USE_USER_RULES,
                       help=f"Your rules file: {user_file}")

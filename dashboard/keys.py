@@ -4,7 +4,6 @@ no key is spelled twice."""
 # Sidebar (shared by all pages)
 EXERCISE = "sidebar.exercise"
 USE_USER_RULES = "sidebar.use_user_rules"
-FORCE_USER_RULES = "sidebar.force_user_rules"  # session state: switch the toggle on at the next run
 
 # Analyze
 ANALYZE_SOURCE = "analyze.source"  # radio: new upload / earlier upload

@@ -160,7 +160,8 @@ def sanitize_filename(name: str, default: str = "upload", max_len: int = 80) -> 
     if not base:
         base = default
     stem, dot, ext = base.rpartition(".")
-    if dot and stem:
+    stem = stem.strip("._-")
+    if dot and stem and ext:
         ext = ext[:10].lower()
         return f"{stem[: max_len - len(ext) - 1]}.{ext}"
     return base[:max_len]

@@ -23,7 +23,10 @@ st.caption("Every analysed video and every saved live session. Follow your progr
 
 msg = st.session_state.pop(keys.HIST_MESSAGE, None)
 if msg:
-    st.success(msg, icon=":material/check_circle:")
+    if msg[0] == "ok":
+        st.success(msg[1], icon=":material/check_circle:")
+    else:
+        st.error(msg[1], icon=":material/error:")
 
 try:
     store.import_pending()
@@ -102,27 +105,31 @@ if rec is not None:
         with st.expander("Annotated video", icon=":material/movie:"):
             st.video(str(adir / "annotated.mp4"))
 
-    # Deleting asks for confirmation first.
-    pending_id = st.session_state.get(keys.HIST_PENDING_DELETE)
-    if pending_id != rec.id:
-        if st.button("Delete this session", key=keys.HIST_DELETE, icon=":material/delete:"):
-            st.session_state[keys.HIST_PENDING_DELETE] = rec.id
-            st.rerun()
+    # Deleting asks for confirmation first (callbacks: the next run already shows the result).
+    def ask(session_id: int) -> None:
+        st.session_state[keys.HIST_PENDING_DELETE] = session_id
+
+    def cancel() -> None:
+        st.session_state.pop(keys.HIST_PENDING_DELETE, None)
+
+    def confirm(session_id: int) -> None:
+        st.session_state.pop(keys.HIST_PENDING_DELETE, None)
+        also_files = bool(st.session_state.get(keys.HIST_DELETE_FILES, False))
+        try:
+            store.delete(session_id, files_root=S.analyses_dir if also_files else None)
+        except HistoryError as e:
+            st.session_state[keys.HIST_MESSAGE] = ("error", f"Not deleted: {e}")
+            return
+        st.session_state[keys.HIST_MESSAGE] = ("ok", f"Session #{session_id} deleted.")
+        st.session_state.pop(keys.HIST_SELECTED, None)
+
+    if st.session_state.get(keys.HIST_PENDING_DELETE) != rec.id:
+        st.button("Delete this session", key=keys.HIST_DELETE, icon=":material/delete:", on_click=ask, args=(rec.id,))
     else:
         st.warning(f"Delete session #{rec.id} ({rec.name}, {rec.rep_count} reps) for good?", icon=":material/warning:")
-        also_files = st.checkbox("Also delete its annotated video and analysis files", key=keys.HIST_DELETE_FILES,
-                                 disabled=adir is None)
+        st.checkbox("Also delete its annotated video and analysis files", key=keys.HIST_DELETE_FILES,
+                    disabled=adir is None)
         c1, c2, _ = st.columns([1, 1, 4])
-        if c1.button("Yes, delete", key=keys.HIST_CONFIRM, type="primary", icon=":material/delete_forever:"):
-            st.session_state.pop(keys.HIST_PENDING_DELETE, None)
-            try:
-                store.delete(rec.id, files_root=S.analyses_dir if also_files else None)
-            except HistoryError as e:
-                st.error(f"Not deleted: {e}", icon=":material/error:")
-            else:
-                st.session_state[keys.HIST_MESSAGE] = f"Session #{rec.id} deleted."
-                st.session_state.pop(keys.HIST_SELECTED, None)
-                st.rerun()
-        if c2.button("Cancel", key=keys.HIST_CANCEL):
-            st.session_state.pop(keys.HIST_PENDING_DELETE, None)
-            st.rerun()
+        c1.button("Yes, delete", key=keys.HIST_CONFIRM, type="primary", icon=":material/delete_forever:",
+                  on_click=confirm, args=(rec.id,))
+        c2.button("Cancel", key=keys.HIST_CANCEL, on_click=cancel)

@@ -28,7 +28,10 @@ st.caption(f"How **{rule.display_name.lower()}** reps are counted and judged. Pi
 
 msg = st.session_state.pop(keys.THR_MESSAGE, None)
 if msg:
-    (st.success if msg[0] == "ok" else st.error)(msg[1])
+    if msg[0] == "ok":
+        st.success(msg[1], icon=":material/check_circle:")
+    else:
+        st.error(msg[1], icon=":material/error:")
 
 angle_names = list(rule.angles)
 angle = st.selectbox("Angle", angle_names, index=angle_names.index(rule.primary_angle), key=keys.THR_ANGLE,
@@ -128,36 +131,69 @@ else:
             st.markdown("\n".join(f"- {b}" for b in bad))
 
 # -------------------------------------------------------------------------------------- rules file
+# The buttons act in callbacks: they run before the next script run, so the sidebar and the sliders of
+# that run already show the new rules.
 st.markdown("#### Your rules file")
 st.caption(f"Saved at `{S.user_rules_path}`; the previous version is kept as `{backup_path(S.user_rules_path).name}`.")
+
+
+def _clear_sliders(exercises) -> None:
+    for e_name in exercises:
+        for k in [k for k in st.session_state if str(k).startswith(keys.thr_prefix(e_name))]:
+            del st.session_state[k]
+
+
+def _use_user_rules(message: str) -> None:
+    st.session_state[keys.USE_USER_RULES] = True
+    st.session_state[keys.THR_MESSAGE] = ("ok", message)
+
+
+def _save(rule_to_save) -> None:
+    try:
+        save_user_rule(S.user_rules_path, rule_to_save)
+    except (RulesError, OSError) as e:
+        st.session_state[keys.THR_MESSAGE] = ("error", f"Not saved: {e}")
+        return
+    _use_user_rules(f"Saved to {S.user_rules_path.name}; every page now uses these thresholds.")
+    _clear_sliders([rule_to_save.name])
+
+
+def _reset(exercise: str, display: str) -> None:
+    try:
+        removed = reset_user_rule(S.user_rules_path, exercise)
+    except (RulesError, OSError) as e:
+        st.session_state[keys.THR_MESSAGE] = ("error", f"Not reset: {e}")
+        return
+    st.session_state[keys.THR_MESSAGE] = ("ok", f"{display}: back to the built-in thresholds." if removed else
+                                          "Sliders reset (your rules file had no override for this exercise).")
+    _clear_sliders([exercise])
+
+
+def _apply_upload(exercises) -> None:
+    up = st.session_state.get(keys.THR_UPLOAD)
+    if up is None:
+        return
+    if up.size > 1_000_000:
+        st.session_state[keys.THR_MESSAGE] = ("error", "That file is too large to be a rules file (over 1 MB).")
+        return
+    try:
+        save_user_rules_text(S.user_rules_path, up.getvalue())
+    except RulesError as e:
+        st.session_state[keys.THR_MESSAGE] = ("error", f"Refused, nothing was changed: {e}")
+        return
+    except OSError as e:
+        st.session_state[keys.THR_MESSAGE] = ("error", f"Could not save the rules file: {e}")
+        return
+    _use_user_rules(f"Rules file {up.name} checked and in use.")
+    _clear_sliders(exercises)
+
+
 b = st.columns(3)
-
-
-def _clear_sliders() -> None:
-    for k in [k for k in st.session_state if str(k).startswith(keys.thr_prefix(ex))]:
-        del st.session_state[k]
-
-
-if b[0].button(f"Save {rule.display_name.lower()} thresholds", key=keys.THR_SAVE, type="primary",
-               icon=":material/save:", disabled=tuned is None, width="stretch"):
-    try:
-        save_user_rule(S.user_rules_path, tuned)
-        st.session_state[keys.FORCE_USER_RULES] = True
-        st.session_state[keys.THR_MESSAGE] = ("ok", f"Saved to {S.user_rules_path.name}; every page now uses them.")
-        _clear_sliders()
-        st.rerun()
-    except (RulesError, OSError) as e:
-        st.error(f"Not saved: {e}")
-if b[1].button("Reset to defaults", key=keys.THR_RESET, icon=":material/restart_alt:", width="stretch",
-               help=f"Remove your {rule.display_name.lower()} override from the rules file."):
-    try:
-        removed = reset_user_rule(S.user_rules_path, ex)
-        st.session_state[keys.THR_MESSAGE] = ("ok", "Back to the built-in thresholds." if removed else
-                                              "Sliders reset (your rules file had no override for this exercise).")
-        _clear_sliders()
-        st.rerun()
-    except (RulesError, OSError) as e:
-        st.error(f"Not reset: {e}")
+b[0].button(f"Save {rule.display_name.lower()} thresholds", key=keys.THR_SAVE, type="primary", icon=":material/save:",
+            disabled=tuned is None, width="stretch", on_click=_save, args=(tuned,))
+b[1].button("Reset to defaults", key=keys.THR_RESET, icon=":material/restart_alt:", width="stretch",
+            help=f"Remove your {rule.display_name.lower()} override from the rules file.",
+            on_click=_reset, args=(ex, rule.display_name))
 download_text = (S.user_rules_path.read_text(encoding="utf-8") if S.user_rules_path.is_file()
                  else rule_toml({ex: tuned}) if tuned else None)
 if download_text is not None:
@@ -167,19 +203,5 @@ if download_text is not None:
 with st.expander("Upload a rules file", icon=":material/upload_file:"):
     up = st.file_uploader("Rules file (TOML)", type=["toml"], key=keys.THR_UPLOAD,
                           help="It replaces your rules file, after it is checked. An invalid file changes nothing.")
-    if st.button("Use this rules file", key=keys.THR_APPLY_UPLOAD, disabled=up is None):
-        if up.size > 1_000_000:
-            st.error("That file is too large to be a rules file (over 1 MB).")
-        else:
-            try:
-                save_user_rules_text(S.user_rules_path, up.getvalue())
-                st.session_state[keys.FORCE_USER_RULES] = True
-                st.session_state[keys.THR_MESSAGE] = ("ok", f"Rules file {up.name} checked and in use.")
-                for e_name in cur.rules.exercises:
-                    for k in [k for k in st.session_state if str(k).startswith(keys.thr_prefix(e_name))]:
-                        del st.session_state[k]
-                st.rerun()
-            except RulesError as e:
-                st.error(f"Refused, nothing was changed: {e}", icon=":material/error:")
-            except OSError as e:
-                st.error(f"Could not save the rules file: {e}")
+    st.button("Use this rules file", key=keys.THR_APPLY_UPLOAD, disabled=up is None, on_click=_apply_upload,
+              args=(list(cur.rules.exercises),))

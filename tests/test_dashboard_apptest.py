@@ -1,0 +1,389 @@
+"""Every dashboard page driven with Streamlit's AppTest (no browser): widgets set, results asserted.
+Also the settings the pages rely on (upload confinement and size limit, ICE servers)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import needs_penn, needs_videos
+from conftest_browser import (SQUAT_CLIP, SQUAT_CLIP_REPS, FakeEstimator, install_analysis,  # noqa: F401
+                              squat_analysis, workspace)
+
+from dashboard import keys
+from pose_core.history import HistoryStore, SessionRecord
+from pose_core.live import LiveSession
+from pose_core.rules import load_rules
+from pose_core.settings import (PathError, SettingsError, UploadTooLargeError, ice_servers, load_settings,
+                                safe_join, sanitize_filename, store_upload)
+from pose_core.tuning import backup_path
+
+APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+TIMEOUT = 120
+
+
+@pytest.fixture(autouse=True)
+def _webrtc_without_runtime(monkeypatch):
+    """streamlit-webrtc looks up the live server's session (absent under AppTest); it handles None."""
+    import streamlit_webrtc.component as component
+
+    monkeypatch.setattr(component, "get_this_session_info", lambda: None)
+
+
+def app(page: str | None = None):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    if page:
+        at.switch_page(f"pages/{page}")
+    return at
+
+
+def metric(at, label: str) -> str:
+    found = [m.value for m in at.metric if m.label == label]
+    assert found, f"no metric {label!r}; have {[m.label for m in at.metric]}"
+    return found[0]
+
+
+def no_failure(at) -> None:
+    assert not at.exception, [e.message for e in at.exception]
+
+
+# ------------------------------------------------------------------------------------------ settings
+
+def test_safe_join_refuses_escapes(tmp_path):
+    assert safe_join(tmp_path, "a.mp4") == (tmp_path / "a.mp4").resolve()
+    for bad in ("../x.mp4", "/etc/passwd", "a/../../x", "", "."):
+        with pytest.raises(PathError):
+            safe_join(tmp_path, bad)
+    (tmp_path / "link").symlink_to("/etc")
+    with pytest.raises(PathError):
+        safe_join(tmp_path, "link/passwd")
+
+
+@pytest.mark.parametrize("name,expected", [("My Squat (1).MP4", "My_Squat_1.mp4"), ("../../etc/passwd", "passwd"),
+                                           ("C:\\Users\\me\\vid.mov", "vid.mov"), ("..", "upload"),
+                                           ("Kniebeuge_ü.mp4", "Kniebeuge_u.mp4"), (".hidden.mp4", "hidden.mp4")])
+def test_sanitize_filename(name, expected):
+    assert sanitize_filename(name) == expected
+
+
+def test_store_upload_checks_size_and_type(tmp_path):
+    p = store_upload(io.BytesIO(b"x" * 100), "../a b.mp4", tmp_path / "up", max_bytes=1000)
+    assert p.parent == (tmp_path / "up").resolve() and p.name.endswith("_a_b.mp4") and p.read_bytes() == b"x" * 100
+    with pytest.raises(UploadTooLargeError, match="limit"):
+        store_upload(io.BytesIO(b"x" * 2000), "big.mp4", tmp_path / "up", max_bytes=1000, size=2000)
+    with pytest.raises(UploadTooLargeError):  # size unknown: caught while copying, nothing left behind
+        store_upload(io.BytesIO(b"x" * 2000), "big.mp4", tmp_path / "up", max_bytes=1000)
+    with pytest.raises(PathError, match="video"):
+        store_upload(b"hello", "notes.txt", tmp_path / "up", max_bytes=1000)
+    assert sorted(x.name.split("_", 1)[1] for x in (tmp_path / "up").iterdir()) == ["a_b.mp4"]
+
+
+def test_settings_from_environment(tmp_path):
+    s = load_settings({"GYMPOSE_HOME": str(tmp_path), "GYMPOSE_MAX_UPLOAD_MB": "5"})
+    assert s.uploads_dir == tmp_path.resolve() / "uploads" and s.history_db.parent == tmp_path.resolve()
+    assert s.max_upload_bytes == 5 * 2**20
+    with pytest.raises(SettingsError):
+        load_settings({"GYMPOSE_MAX_UPLOAD_MB": "lots"})
+
+
+def test_ice_servers_from_env_or_secrets():
+    assert ice_servers({}) == []
+    env = {"GYMPOSE_ICE_SERVERS": '[{"urls": "stun:stun.example.org:3478"}]'}
+    assert ice_servers(env) == [{"urls": ["stun:stun.example.org:3478"]}]
+    secrets = {"ice_servers": [{"urls": ["turn:t.example.org"], "username": "u", "credential": "p"}]}
+    assert ice_servers({}, secrets)[0]["username"] == "u"
+    for bad in ('{"urls": 1}', "[{}]", '[{"urls": ["http://x"]}]', "not json"):
+        with pytest.raises(SettingsError):
+            ice_servers({"GYMPOSE_ICE_SERVERS": bad})
+
+
+# ------------------------------------------------------------------------------------------ shell
+
+def test_shell_sidebar_and_default_page(workspace):
+    at = app().run()
+    no_failure(at)
+    assert at.title[0].value == "Analyze a workout video"
+    ex = at.selectbox(key=keys.EXERCISE)
+    assert ex.value == "squat"
+    ex.set_value("pushup").run()
+    no_failure(at)
+    assert "push-up" in at.button(key=keys.ANALYZE_RUN).label.lower()
+    assert any("built-in defaults" in c.value for c in at.sidebar.caption)
+
+
+# ---------------------------------------------------------------------------------------- analyze
+
+def _upload(at, name: str, data: bytes, mime: str = "video/mp4"):
+    at.file_uploader(key=keys.ANALYZE_UPLOAD).set_value((name, data, mime))
+    at.run()
+    at.button(key=keys.ANALYZE_RUN).click()
+    return at.run(timeout=TIMEOUT)
+
+
+@needs_videos
+def test_analyze_upload_shows_counted_reps_chart_video_and_downloads(workspace):
+    at = _upload(app().run(), "squat_1.mp4", SQUAT_CLIP.read_bytes())
+    no_failure(at)
+    assert not at.error, [e.value for e in at.error]
+    assert metric(at, "Reps") == str(SQUAT_CLIP_REPS)
+    assert metric(at, "Correct reps").endswith(f"/ {SQUAT_CLIP_REPS}")
+    assert metric(at, "Frames with correct form").endswith("%")
+    assert len(at.get("plotly_chart")) == 1
+    assert len(at.get("video")) == 1
+    assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == SQUAT_CLIP_REPS
+    assert {b.key for b in at.get("download_button")} >= {keys.ANALYZE_DL_VIDEO, keys.ANALYZE_DL_FRAMES, keys.ANALYZE_DL_REPS}
+    # Stored: the upload (sanitized name), the analysis folder and a history session.
+    home = workspace
+    assert [p.name.split("_", 1)[1] for p in (home / "uploads").iterdir()] == ["squat_1.mp4"]
+    (adir,) = list((home / "analyses").iterdir())
+    assert (adir / "annotated.mp4").stat().st_size > 0
+    sessions = HistoryStore(home / "history.sqlite3").list_sessions()
+    assert [(s.exercise, s.rep_count, s.source) for s in sessions] == [("squat", SQUAT_CLIP_REPS, "video")]
+    # Secondary angles on demand.
+    at.multiselect(key=keys.ANALYZE_EXTRA_ANGLES).set_value(["hip"]).run()
+    no_failure(at)
+    # The earlier upload can be picked again.
+    at.radio(key=keys.ANALYZE_SOURCE).set_value(keys.SOURCE_EARLIER).run()
+    assert at.selectbox(key=keys.ANALYZE_EARLIER).value.endswith("squat_1.mp4")
+
+
+def _no_person_video(path: Path) -> bytes:
+    from pose_core.video import H264Writer
+
+    with H264Writer(path, 160, 120, 10) as w:
+        for i in range(10):
+            w.write(i / 10, np.full((120, 160, 3), 40 + 10 * i, np.uint8))
+    return path.read_bytes()
+
+
+# A wrong extension (notes.txt) never reaches the page: the browser's picker and Streamlit's own server
+# check refuse it (see test_store_upload_checks_size_and_type for our own check).
+@pytest.mark.parametrize("case", ["not_a_video", "corrupt", "nobody", "too_big"])
+def test_analyze_bad_input_gives_a_clear_message(workspace, monkeypatch, tmp_path, case):
+    if case == "too_big":
+        monkeypatch.setenv("GYMPOSE_MAX_UPLOAD_MB", "0.01")
+    name, data = {
+        "not_a_video": ("clip.mp4", b"just some text, not a video\n" * 50),
+        "corrupt": ("clip.mp4", b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 20),
+        "nobody": ("empty_room.mp4", None),
+        "too_big": ("clip.mp4", b"\x00" * 20_000),
+    }[case]
+    if data is None:
+        data = _no_person_video(tmp_path / "nobody.mp4")
+    at = _upload(app().run(), name, data)
+    no_failure(at)
+    assert len(at.error) == 1
+    text = at.error[0].value.lower()
+    expected = {"not_a_video": "not a video", "corrupt": "not a video", "nobody": "nobody was found",
+                "too_big": "too large"}[case]
+    assert expected in text
+    assert "traceback" not in text
+    assert not at.metric  # no result shown
+    assert not list((workspace / "uploads").glob("*")) if case != "nobody" else True
+    # The app keeps working: the page renders again.
+    at.run()
+    no_failure(at)
+    assert at.title[0].value == "Analyze a workout video"
+
+
+# ----------------------------------------------------------------------------------------- live
+
+def test_live_page_renders_its_controls(workspace):
+    at = app("live.py").run()
+    no_failure(at)
+    assert at.title[0].value == "Live coaching"
+    assert at.button(key=keys.LIVE_RESET) is not None
+    assert metric(at, "Reps") == "0"
+    assert any("Frames processed: 0" in c.value for c in at.caption)
+    assert not [b for b in at.button if b.key == keys.LIVE_SAVE]  # nothing to save yet
+
+
+def test_live_session_is_shown_reset_and_saved(workspace):
+    rules = load_rules()
+    fake = FakeEstimator(reps=2)
+    session = LiveSession(rules["squat"], rules.defaults, estimator_factory=lambda: fake)
+    for i in range(int(6 * 30)):
+        session.process_frame(np.zeros((480, 640, 3), np.uint8), i / 30)
+    at = app("live.py")
+    at.session_state[keys.LIVE_SESSION] = session
+    at.run()
+    no_failure(at)
+    assert metric(at, "Reps") == "2"
+    assert any("Frames processed: 180" in c.value for c in at.caption)
+    assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 2  # the rep log
+    at.button(key=keys.LIVE_SAVE).click().run()
+    no_failure(at)
+    assert at.success and "History" in at.success[0].value
+    (rec,) = HistoryStore(workspace / "history.sqlite3").list_sessions()
+    assert rec.source == "live" and rec.rep_count == 2
+    at.run()
+    assert not [b for b in at.button if b.key == keys.LIVE_SAVE]  # saved once only
+    at.button(key=keys.LIVE_RESET).click().run()
+    assert metric(at, "Reps") == "0"
+
+
+# ------------------------------------------------------------------------------------ thresholds
+
+def test_thresholds_without_data_explains_what_to_do(workspace, monkeypatch, tmp_path):
+    monkeypatch.setenv("GYMPOSE_SHARED_DATA", str(tmp_path / "no_shared_data"))  # no Penn Action either
+    at = app("thresholds.py").run()
+    no_failure(at)
+    assert any("No data for knee yet" in i.value for i in at.info)
+    assert len(at.get("plotly_chart")) == 1
+    assert at.slider(key=keys.thr_rest("squat")).value == 150.0
+
+
+@needs_videos
+def test_thresholds_slider_changes_correct_percentage_and_saves(workspace, squat_analysis):  # noqa: F811
+    install_analysis(squat_analysis, workspace)
+    at = app("thresholds.py").run()
+    no_failure(at)
+    before = metric(at, "Frames correct")
+    assert metric(at, "Reps counted") == str(SQUAT_CLIP_REPS)
+    depth = at.slider(key=keys.thr_frame_check("squat", 0))
+    assert depth.value == (0.0, 100.0)
+    depth.set_value((0.0, 50.0)).run()
+    no_failure(at)
+    after = metric(at, "Frames correct")
+    assert float(after.rstrip("%")) < float(before.rstrip("%"))
+    # Counting threshold so high that nobody ever stands up again: no rep is counted.
+    at.slider(key=keys.thr_rest("squat")).set_value(179.0).run()
+    assert int(metric(at, "Reps counted")) < SQUAT_CLIP_REPS
+    at.slider(key=keys.thr_rest("squat")).set_value(150.0).run()
+    # An impossible combination is refused with the reason.
+    at.slider(key=keys.thr_peak("squat")).set_value(160.0).run()
+    assert any("not a valid rule" in e.value for e in at.error)
+    at.slider(key=keys.thr_peak("squat")).set_value(120.0).run()
+    # Save: the user's rules file holds the new depth and becomes the active rules.
+    at.button(key=keys.THR_SAVE).click().run()
+    no_failure(at)
+    rules_file = workspace / "rules.toml"
+    assert load_rules(user_path=rules_file)["squat"].frame_checks[0].max == 50.0
+    assert at.success and "Saved" in at.success[0].value
+    assert "Active rules: rules.toml" in at.caption[0].value
+    assert at.slider(key=keys.thr_frame_check("squat", 0)).value == (0.0, 50.0)
+    # Reset to defaults removes the override (previous file kept as .bak).
+    at.button(key=keys.THR_RESET).click().run()
+    no_failure(at)
+    assert load_rules(user_path=rules_file)["squat"].frame_checks[0].max == 100.0
+    assert backup_path(rules_file).exists()
+    assert at.slider(key=keys.thr_frame_check("squat", 0)).value == (0.0, 100.0)
+    assert metric(at, "Frames correct") == before
+
+
+def test_thresholds_rules_upload_is_validated(workspace):
+    at = app("thresholds.py").run()
+    bad = b'[exercises.squat.counting]\nrest_threshold = 90\n'  # below the peak threshold (120)
+    at.file_uploader(key=keys.THR_UPLOAD).set_value(("mine.toml", bad, "application/toml")).run()
+    at.button(key=keys.THR_APPLY_UPLOAD).click().run()
+    no_failure(at)
+    assert any("Refused, nothing was changed" in e.value and "rest_threshold" in e.value for e in at.error)
+    assert not (workspace / "rules.toml").exists()
+    good = b'[exercises.squat.counting]\nrest_threshold = 160\n'
+    at.file_uploader(key=keys.THR_UPLOAD).set_value(("mine.toml", good, "application/toml")).run()
+    at.button(key=keys.THR_APPLY_UPLOAD).click().run()
+    no_failure(at)
+    assert load_rules(user_path=workspace / "rules.toml")["squat"].counting.rest_threshold == 160
+    assert at.slider(key=keys.thr_rest("squat")).value == 160.0  # the page now uses the uploaded rules
+    assert "Active rules: rules.toml" in at.caption[0].value
+
+
+def test_sidebar_toggle_switches_between_user_and_default_rules(workspace):
+    from pose_core.tuning import save_user_rule, with_thresholds
+
+    rules = load_rules()
+    save_user_rule(load_settings().user_rules_path, with_thresholds(rules["squat"], rest_threshold=165.0))
+    at = app().run()  # (AppTest shows the sidebar of the default page only)
+    assert at.toggle(key=keys.USE_USER_RULES).value is True
+    assert any("rules.toml" in c.value for c in at.sidebar.caption)
+    at.toggle(key=keys.USE_USER_RULES).set_value(False).run()
+    no_failure(at)
+    assert any("built-in defaults" in c.value for c in at.sidebar.caption)
+
+
+@needs_penn
+def test_thresholds_show_the_penn_action_distribution(workspace):
+    at = app("thresholds.py").run(timeout=TIMEOUT)
+    no_failure(at)
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    titles = [a.get("text", "") for a in spec["layout"].get("annotations", [])]
+    assert any(t.startswith("Penn Action:") for t in titles)
+
+
+def test_invalid_user_rules_file_falls_back_to_defaults(workspace):
+    workspace.mkdir(parents=True, exist_ok=True)
+    (workspace / "rules.toml").write_text("[exercises.squat]\nbogus = 1\n")
+    at = app().run()
+    no_failure(at)
+    assert any("rules file is invalid" in e.value for e in at.sidebar.error)
+    assert at.title[0].value == "Analyze a workout video"
+
+
+# --------------------------------------------------------------------------------------- history
+
+def _store_with_sessions(home: Path) -> tuple[HistoryStore, list[int]]:
+    from pose_core.types import RepEvent
+
+    store = HistoryStore(home / "history.sqlite3")
+    ids = []
+    for day, (n, low) in enumerate([(3, 95.0), (5, 85.0), (6, 75.0)], start=1):
+        reps = tuple(RepEvent(i + 1, 2.0 * i, 2.0 * i + 1.6, 2.0 * i + 0.8, low, 176.0,
+                              "correct" if i > 0 else "incorrect", () if i > 0 else ("Not deep enough",))
+                     for i in range(n))
+        ids.append(store.add(SessionRecord(exercise="squat", name=f"day {day}", reps=reps, frames=200,
+                                           frames_correct_pct=80.0 + day, duration_s=12.0, primary_angle="knee",
+                                           created_at=f"2026-01-0{day}T09:00:00+00:00")))
+    ids.append(store.add(SessionRecord(exercise="pushup", name="push", source="live",
+                                       created_at="2026-01-02T09:00:00+00:00")))
+    return store, ids
+
+
+def test_history_lists_progress_details_and_deletes_with_confirmation(workspace):
+    store, ids = _store_with_sessions(workspace)
+    at = app("history.py").run()
+    no_failure(at)
+    assert len(at.dataframe[0].value) == 4
+    assert len(at.get("plotly_chart")) == 1
+    sel = at.selectbox(key=keys.HIST_SELECTED)
+    sel.set_value(ids[1]).run()
+    assert metric(at, "Reps") == "5"
+    assert metric(at, "Correct reps") == "4 / 5"
+    assert len(at.dataframe[1].value) == 5  # rep table
+    # Delete asks first; Cancel keeps the session.
+    at.button(key=keys.HIST_DELETE).click().run()
+    assert at.warning and "for good" in at.warning[0].value
+    at.button(key=keys.HIST_CANCEL).click().run()
+    assert store.count() == 4
+    at.button(key=keys.HIST_DELETE).click().run()
+    at.button(key=keys.HIST_CONFIRM).click().run()
+    no_failure(at)
+    assert store.count() == 3 and store.get(ids[1]) is None
+    assert at.success and f"#{ids[1]} deleted" in at.success[0].value
+    assert len(at.dataframe[0].value) == 3
+
+
+def test_history_empty_and_damaged_database(workspace):
+    at = app("history.py").run()
+    no_failure(at)
+    assert any("No sessions yet" in i.value for i in at.info)
+    (workspace / "history.sqlite3").write_bytes(b"garbage" * 1000)
+    at = app("history.py").run()
+    no_failure(at)
+    assert at.error and "damaged" in at.error[0].value
+    assert (workspace / "history.sqlite3").read_bytes() == b"garbage" * 1000
+
+
+def test_history_progress_chart_data_comes_from_store(workspace):
+    store, _ = _store_with_sessions(workspace)
+    rows = store.progress("squat")
+    assert [r["avg_depth"] for r in rows] == [95.0, 85.0, 75.0]
+    assert [r["reps_correct_pct"] for r in rows] == [66.7, 80.0, 83.3]
+    at = app("history.py")
+    at.run()
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert [a["text"] for a in spec["layout"]["annotations"]][:2] == ["Reps per session", "Correct reps (%)"]
