@@ -1,0 +1,100 @@
+"""Real-world files: MPEG-4 Part 2, rotation metadata, variable frame rate; the writer's output."""
+import shutil
+import subprocess
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from conftest import VIDEOS, needs_videos
+from pose_core.pipeline import analyze_video
+from pose_core.video import H264Writer, VideoError, probe, read_frames
+
+needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed (make system-deps)")
+
+
+def reencode(src, dst, codec="mpeg4", keep=lambda i: True, pts=None):
+    import av
+
+    info = probe(src)
+    with av.open(str(dst), "w") as c:
+        s = c.add_stream(codec, rate=int(round(info.fps)))
+        s.width, s.height, s.pix_fmt = info.width, info.height, "yuv420p"
+        s.codec_context.time_base = Fraction(1, 1000)
+        if codec == "mpeg4":
+            s.bit_rate = 2_000_000
+        for i, (t, img) in enumerate(read_frames(src)):
+            if not keep(i):
+                continue
+            f = av.VideoFrame.from_ndarray(img, format="bgr24")
+            f.pts, f.time_base = int(round(t * 1000)), Fraction(1, 1000)
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return dst
+
+
+@needs_videos
+def test_mpeg4_part2_input(tmp_path):
+    v = reencode(VIDEOS / "pushup_4.mp4", tmp_path / "mp4v.mp4", "mpeg4")
+    assert probe(v).codec == "mpeg4"
+    res = analyze_video(v, "pushup", tmp_path / "out")
+    assert res.summary["reps"] == 4
+    assert probe(tmp_path / "out" / "annotated.mp4").codec == "h264"
+
+
+@needs_videos
+def test_variable_frame_rate_uses_timestamps(tmp_path):
+    # Drop frames irregularly (like a phone under load): timestamps keep real time, counts stay right.
+    v = reencode(VIDEOS / "squat_1.mp4", tmp_path / "vfr.mp4", "libx264", keep=lambda i: i % 3 != 1 or 100 < i < 200)
+    times = [t for t, _ in read_frames(v)]
+    gaps = np.diff(times)
+    assert gaps.max() > 1.8 * gaps.min()  # really variable
+    assert times[-1] == pytest.approx(10.7, abs=0.1)  # real duration, not frames / nominal fps
+    res = analyze_video(v, "squat", None)
+    assert res.summary["reps"] == 3
+    assert res.summary["duration_s"] == pytest.approx(10.7, abs=0.15)
+
+
+@needs_videos
+@needs_ffmpeg
+def test_rotation_metadata_is_applied(tmp_path):
+    # Store the pixels turned on their side with a "display rotated" tag, as phones do.
+    src = VIDEOS / "pushup_4.mp4"
+    turned, sideways = tmp_path / "turned.mp4", tmp_path / "sideways.mp4"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(src), "-vf", "transpose=1", "-c:v", "libx264",
+                    str(turned)], check=True)
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(turned), "-c", "copy",
+                    "-metadata:s:v:0", "rotate=90", str(sideways)], check=True)
+    info = probe(sideways)
+    assert info.rotation in (90, 270)
+    assert (info.width, info.height) == (640, 360)  # upright again
+    t, first = next(iter(read_frames(sideways)))
+    t0, orig = next(iter(read_frames(src)))
+    assert first.shape == orig.shape
+    assert np.abs(first.astype(int) - orig.astype(int)).mean() < 12  # same picture, only re-encoded
+    assert analyze_video(sideways, "pushup", None).summary["reps"] == 4
+
+
+def test_writer_makes_browser_playable_h264(tmp_path):
+    out = tmp_path / "w.mp4"
+    with H264Writer(out, 321, 241, 25) as w:  # odd sizes are made even
+        for i in range(25):
+            w.write(i / 25, np.full((241, 321, 3), i * 10, np.uint8))
+    info = probe(out)
+    assert info.codec == "h264" and (info.width, info.height) == (320, 240)
+    assert info.frame_count == 25
+    head = out.read_bytes()[:4096]
+    assert b"moov" in head  # +faststart: the index is at the front, so a browser can start playing at once
+
+
+def test_probe_errors(tmp_path):
+    with pytest.raises(VideoError, match="not found"):
+        probe(tmp_path / "missing.mp4")
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00" * 1000)
+    with pytest.raises(VideoError, match="not a video"):
+        probe(bad)
+    with pytest.raises(VideoError, match="not a file"):
+        probe(tmp_path)
