@@ -18,9 +18,12 @@ import streamlit as st  # noqa: E402
 from dashboard import keys  # noqa: E402
 from dashboard.common import DEFAULT_EXERCISE, current  # noqa: E402
 
-PAGES_DIR = Path(__file__).resolve().parent / "pages"
+# The page scripts live in dashboard/views/, NOT dashboard/pages/: Streamlit treats a `pages/` folder beside
+# the entrypoint as a legacy (v1) multipage app, and a first visit to a page URL (e.g. /live after a
+# restart) then runs that page alone, without this shell's sidebar (tests/test_browser.py checks this).
+VIEWS_DIR = Path(__file__).resolve().parent / "views"
 
-# (file in dashboard/pages, title, icon). Material icons only: emoji render as boxes in headless browsers.
+# (file in dashboard/views, title, icon). Material icons only: emoji render as boxes in headless browsers.
 PAGES = [
     ("analyze.py", "Analyze a video", ":material/video_library:"),
     ("live.py", "Live coaching", ":material/videocam:"),
@@ -55,7 +58,7 @@ def sidebar() -> None:
 
 def run() -> None:
     st.set_page_config(page_title="GymPose", page_icon=":material/fitness_center:", layout="wide")
-    pages = [st.Page(str(PAGES_DIR / f), title=t, icon=i, default=(n == 0)) for n, (f, t, i) in enumerate(PAGES)]
+    pages = [st.Page(str(VIEWS_DIR / f), title=t, icon=i, default=(n == 0)) for n, (f, t, i) in enumerate(PAGES)]
     nav = st.navigation(pages)
     sidebar()
     nav.run()

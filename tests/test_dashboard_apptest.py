@@ -38,7 +38,7 @@ def app(page: str | None = None):
 
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     if page:
-        at.switch_page(f"pages/{page}")
+        at.switch_page(f"views/{page}")
     return at
 
 
@@ -103,6 +103,12 @@ def test_ice_servers_from_env_or_secrets():
 
 
 # ------------------------------------------------------------------------------------------ shell
+
+def test_no_legacy_pages_folder():
+    # A dashboard/pages/ folder makes Streamlit start in legacy multipage mode: a first visit to /live
+    # would run that page alone, without the sidebar. Page scripts belong in dashboard/views/.
+    assert not (Path(APP).parent / "pages").exists(), "move page scripts to dashboard/views/ (see dashboard/app.py)"
+
 
 def test_shell_sidebar_and_default_page(workspace):
     at = app().run()

@@ -89,15 +89,15 @@ VERDICT_ICON = {"correct": ":green[:material/check_circle: correct]", "incorrect
 
 def render(s: LiveSnapshot, live: bool) -> None:
     with metrics_box.container():
-        c = st.columns(5)
+        c = st.columns(4)
         c[0].metric("Reps", s.rep_count)
-        c[1].metric("Phase", s.phase if s.frames_processed else "–")
-        c[2].metric(f"{s.primary_angle} angle", fmt(s.primary_value, "°"))
-        c[3].metric("Correct reps", f"{s.reps_correct} / {s.rep_count}")
-        c[4].metric("Processed", f"{s.fps:.0f} fps" if live and s.fps else "–",
-                    help="Frames analysed per second on the server (dropped frames are skipped, not queued).")
-        st.markdown(f"**Form now:** {VERDICT_ICON.get(s.label, s.label)}"
-                    + (f" · :red[{' · '.join(s.feedback)}]" if s.feedback else ""))
+        c[1].metric(f"{s.primary_angle} angle", fmt(s.primary_value, "°"))
+        c[2].metric("Correct reps", f"{s.reps_correct} / {s.rep_count}")
+        c[3].metric("Processed", f"{s.fps:.0f} fps" if live and s.fps else "–",
+                    help="Frames analysed per second on the server (late frames are dropped, not queued).")
+        phase = s.phase if s.frames_processed else "–"
+        st.markdown(f"**Phase:** {phase} &nbsp;·&nbsp; **Form now:** {VERDICT_ICON.get(s.label, s.label)}"
+                    + (f" &nbsp;·&nbsp; :red[{' · '.join(s.feedback)}]" if s.feedback else ""))
         st.caption(f"Frames processed: {s.frames_processed} · with a person: {s.frames_with_pose} · "
                    f"{s.process_ms:.0f} ms per frame"
                    + (f" · frames that failed: {s.errors} ({s.last_error})" if s.errors else ""))

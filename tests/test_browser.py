@@ -1,0 +1,158 @@
+"""The dashboard in a real headless Chromium (system /usr/bin/chromium via Playwright): upload and analyse
+a clip, play the annotated video, render the charts, open every page, and run the live page with a fake
+camera inside a private network namespace. Screenshots go to test-output/screenshots/."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from browser_utils import (CHROMIUM, NETNS_PREFIX, REPO, SCREENSHOTS, VIEWPORT, StreamlitServer, browser, can_unshare,
+                           make_fake_camera, screenshot, wait_for_app, wait_idle)
+from conftest import needs_videos
+from conftest_browser import SQUAT_CLIP, SQUAT_CLIP_REPS
+
+pytestmark = [
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
+    pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed (apt-get install ffmpeg)"),
+]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with StreamlitServer(tmp_path_factory.mktemp("browser") / "gympose") as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    with browser() as b:
+        yield b
+
+
+@pytest.fixture
+def page(chromium):
+    ctx = chromium.new_context(viewport=VIEWPORT)
+    p = ctx.new_page()
+    yield p
+    ctx.close()
+
+
+def sidebar_has_shell(page) -> bool:
+    side = page.locator('[data-testid="stSidebar"]')
+    try:
+        side.get_by_text("Active rules").first.wait_for(timeout=10000)
+    except Exception:
+        screenshot(page, "failure_no_sidebar")
+        return False
+    return side.get_by_text("Exercise", exact=True).count() > 0
+
+
+def test_deep_link_first_still_gets_the_shell(server, page):
+    # The very first request of a fresh server goes to a page URL (a bookmark): it must still run inside
+    # the app shell (sidebar with exercise picker), not as a legacy stand-alone page.
+    page.goto(f"{server.url}/history")
+    wait_for_app(page, "History", 60)
+    assert sidebar_has_shell(page)
+    nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
+    assert "Live coaching" in nav and "Thresholds" in nav
+    screenshot(page, "history_empty")
+
+
+@needs_videos
+def test_analyze_upload_plays_video_and_renders_chart(server, page):
+    page.goto(server.url)
+    wait_for_app(page, "Analyze a workout video", 60)
+    assert sidebar_has_shell(page)
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(SQUAT_CLIP))
+    page.get_by_text("squat_1.mp4").first.wait_for(timeout=30000)
+    run = page.get_by_role("button", name=re.compile("Analyze as squat"))
+    run.wait_for(timeout=10000)
+    wait_idle(page)
+    run.click()
+    page.get_by_text("Analysing frame").first.wait_for(timeout=30000)  # the progress bar
+    screenshot(page, "analyze_progress")
+    page.get_by_text("Frames with correct form").first.wait_for(timeout=120000)
+    wait_idle(page, 60)
+    reps = page.locator('[data-testid="stMetric"]').filter(has_text="Reps").first
+    assert reps.locator('[data-testid="stMetricValue"]').inner_text().strip() == str(SQUAT_CLIP_REPS)
+
+    # The annotated H.264 video loads and plays.
+    video = page.locator("video").first
+    video.wait_for(timeout=30000)
+    video.scroll_into_view_if_needed()
+    page.wait_for_function("() => { const v = document.querySelector('video'); return v && v.readyState >= 2; }",
+                           timeout=30000)
+    t0 = video.evaluate("async v => { v.muted = true; await v.play(); return v.currentTime; }")
+    time.sleep(1.5)
+    t1, ready, w = video.evaluate("v => [v.currentTime, v.readyState, v.videoWidth]")
+    assert ready >= 2 and w > 0
+    assert t1 > t0, "the video does not advance"
+    video.evaluate("v => { v.pause(); v.currentTime = 2.6; }")  # the deepest point of rep 1
+
+    # The plotly timeline renders with its traces and shaded ranges.
+    chart = page.locator('[data-testid="stPlotlyChart"] .main-svg').first
+    chart.wait_for(timeout=30000)
+    assert page.locator('[data-testid="stPlotlyChart"] .scatterlayer .trace').count() >= 2
+    assert page.get_by_text("correct at the bottom").count() >= 1
+    time.sleep(0.5)
+    screenshot(page, "analyze_result")
+    # Downloads are offered.
+    for label in ("Annotated video (mp4)", "Per-frame data (CSV)", "Reps (JSON)"):
+        assert page.get_by_role("button", name=label).count() == 1
+
+
+@needs_videos
+def test_thresholds_page_with_the_analysed_session(server, page):
+    # Runs after the analysis above (same server and workspace): the user's own data is shown.
+    page.goto(f"{server.url}/thresholds")
+    wait_for_app(page, "Tune thresholds", 60)
+    page.get_by_text("What these values change").first.wait_for(timeout=30000)
+    wait_idle(page, 60)
+    page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for(timeout=30000)
+    assert page.locator('[data-testid="stSlider"]').count() >= 3
+    assert page.get_by_text("Frames correct").count() >= 1
+    time.sleep(0.5)
+    screenshot(page, "thresholds")
+
+
+@needs_videos
+def test_history_page_lists_the_session(server, page):
+    page.goto(f"{server.url}/history")
+    wait_for_app(page, "Session details", 60)
+    page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for(timeout=30000)
+    assert page.locator('[data-testid="stDataFrame"]').count() >= 1
+    page.get_by_role("button", name="Delete this session").wait_for(timeout=10000)
+    time.sleep(0.5)
+    screenshot(page, "history")
+
+
+@needs_videos
+@pytest.mark.skipif(not can_unshare(), reason="needs `unshare -n` (root) for a private network namespace with "
+                                              "127.0.0.2: aiortc ignores 127.0.0.1 (see ../shared/PLATFORM.md)")
+def test_live_page_with_fake_camera_processes_frames(tmp_path):
+    cam = make_fake_camera(SQUAT_CLIP, tmp_path / "cam.y4m", seconds=11.0, fps=15)
+    cmd = NETNS_PREFIX + [sys.executable, str(REPO / "tests" / "browser_utils.py"), "live", "--y4m", str(cam),
+                          "--home", str(tmp_path / "gympose"), "--screenshots", str(SCREENSHOTS), "--wait", "45"]
+    out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=150)
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert lines, f"no result from the live check:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}"
+    res = json.loads(lines[-1][len("RESULT "):])
+    print("live check:", res)
+    assert "error" not in res, res
+    assert res["frames"] > 30, res  # frames were processed server-side
+    assert res["with_person"] > 0.8 * res["frames"], res
+    assert res["reps"] >= 1, res  # the count shown under the video (the overlay draws the same number)
+    assert res["video_state"][0] >= 2 and res["video_state"][1:3] == [640, 480], res
+    assert res.get("saved"), res
+    # The saved session is in that workspace's history.
+    from pose_core.history import HistoryStore
+
+    (rec,) = HistoryStore(tmp_path / "gympose" / "history.sqlite3").list_sessions()
+    assert rec.source == "live" and rec.rep_count == res["reps"] or rec.rep_count >= 1
