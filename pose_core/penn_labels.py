@@ -73,6 +73,24 @@ def _angle_columns(rules: RuleSet, actions: Iterable[str]) -> list[str]:
 def label_clip(clip: PennClip, rules: RuleSet, fps: float = PENN_FPS) -> pd.DataFrame:
     """One row per frame: clip, frame (1-based), action, split, view, each angle of the action's rule,
     counting_value (what the counter saw: the primary angle, detrended for heights), phase, label, reason."""
+    return label_clip_with_reps(clip, rules, fps)[0]
+
+
+@dataclass(frozen=True)
+class ClipReps:
+    """The reps the counter found on a clip's ground-truth joints."""
+
+    reps: int
+    reps_correct: int
+    partial_reps: int
+
+    @property
+    def reps_incorrect(self) -> int:
+        return self.reps - self.reps_correct
+
+
+def label_clip_with_reps(clip: PennClip, rules: RuleSet, fps: float = PENN_FPS) -> tuple[pd.DataFrame, ClipReps]:
+    """`label_clip` plus the reps counted on the way (same single pass through FrameAnalyzer)."""
     rule = rules[clip.action]
     analyzer = FrameAnalyzer(rule, rules.defaults)
     names = list(rule.angles)
@@ -97,7 +115,9 @@ def label_clip(clip: PennClip, rules: RuleSet, fps: float = PENN_FPS) -> pd.Data
     df["phase"] = phase
     df["label"] = label
     df["reason"] = reason
-    return df
+    reps = ClipReps(reps=len(analyzer.reps), reps_correct=sum(r.verdict == "correct" for r in analyzer.reps),
+                    partial_reps=int(analyzer.counter.partial_reps))
+    return df, reps
 
 
 def label_summary(frames: pd.DataFrame) -> pd.DataFrame:
@@ -326,6 +346,93 @@ def _export_images(clip: PennClip, df: pd.DataFrame, rules: RuleSet, out_dir: Pa
     return rel_paths, written
 
 
+def export_columns(rules: RuleSet, actions: Iterable[str]) -> list[str]:
+    """The manifest's columns for these actions, in order."""
+    return list(ID_COLUMNS) + _angle_columns(rules, actions) + list(TAIL_COLUMNS) + ["image"]
+
+
+def prepare_export_dir(out_dir: str | Path, rules: RuleSet, actions: Iterable[str], root: str | Path) -> str:
+    """Make `out_dir` ready for (resumed) exporting: check or write export.json (the rules fingerprint),
+    remove temporaries a killed run left, create parts/. Returns the fingerprint. Raises ValueError when
+    the folder was made with other rules (its labels and image folders would be mixed).
+    Call it while holding `export_lock(out_dir)`."""
+    out_dir = Path(out_dir)
+    actions = tuple(actions)
+    _check_rules(rules, actions)
+    fingerprint = rules_fingerprint(rules, actions)
+    meta_path = out_dir / "export.json"
+    if meta_path.exists():
+        meta = json.loads(meta_path.read_text())
+        if meta.get("rules_fingerprint") != fingerprint:
+            raise ValueError(f"{out_dir} holds an export made with other rules or another version "
+                             f"({meta.get('rules_fingerprint')} != {fingerprint}); use a new folder")
+    else:
+        atomic_write_text(meta_path, json.dumps({"rules_fingerprint": fingerprint, "label_version": LABEL_VERSION,
+                                                 "rules_source": rules.source, "dataset": str(Path(root).resolve())},
+                                                indent=2) + "\n")
+    _remove_stale_temporaries(out_dir)
+    (out_dir / "parts").mkdir(parents=True, exist_ok=True)
+    return fingerprint
+
+
+def part_path(out_dir: str | Path, clip_id: str) -> Path:
+    """Where one finished clip's rows live; its existence means "done" for resuming."""
+    return Path(out_dir) / "parts" / f"{clip_id}.parquet"
+
+
+@dataclass(frozen=True)
+class ClipExport:
+    """What exporting one clip produced."""
+
+    clip: str
+    action: str
+    frames: int
+    images_written: int
+    reps: ClipReps
+    label_counts: dict[str, int] = field(default_factory=dict)
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (file, message), e.g. a missing frame image
+
+
+def export_clip(clip: PennClip, rules: RuleSet, out_dir: str | Path, jpeg_quality: int = 90,
+                images: bool = True) -> ClipExport:
+    """Label one clip into `out_dir`: labelled images (when its frames exist and `images`) first, then
+    parts/<clip>.parquet, written atomically last, so the part file only exists for a finished clip.
+    Safe to run for different clips in parallel processes (every file has its own name)."""
+    out_dir = Path(out_dir)
+    df, reps = label_clip_with_reps(clip, rules)
+    errors: list[tuple[str, str]] = []
+    n_images = 0
+    if images and clip.frames_dir is not None:
+        rel, n_images = _export_images(clip, df, rules, out_dir, jpeg_quality, errors)
+        df["image"] = rel
+    else:
+        df["image"] = ""
+    with atomic_path(part_path(out_dir, clip.id)) as tmp:
+        df.to_parquet(tmp, index=False)
+    counts = {lab: int(n) for lab, n in df["label"].value_counts().items()}
+    return ClipExport(clip=clip.id, action=clip.action, frames=len(df), images_written=n_images, reps=reps,
+                      label_counts=counts, errors=errors)
+
+
+def write_manifest(out_dir: str | Path, clip_ids: Iterable[str], columns: list[str]) -> tuple[Path, Path, pd.DataFrame]:
+    """Concatenate the part files of `clip_ids` (in that order) into manifest.parquet and manifest.csv,
+    each written atomically. Returns (csv path, parquet path, the manifest)."""
+    out_dir = Path(out_dir)
+    frames = [pd.read_parquet(part_path(out_dir, c)) for c in clip_ids]
+    manifest = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    manifest = manifest.reindex(columns=columns)
+    manifest["image"] = manifest["image"].fillna("")
+    pq, csv = out_dir / "manifest.parquet", out_dir / "manifest.csv"
+    with atomic_path(pq) as tmp:
+        manifest.to_parquet(tmp, index=False)
+    with atomic_path(csv) as tmp:
+        manifest.to_csv(tmp, index=False)
+    return csv, pq, manifest
+
+
+export_lock = _export_lock  # public name: one export (or batch) per folder at a time
+
+
 def export_dataset(root: str | Path, out_dir: str | Path, rules: RuleSet | None = None,
                    progress: ProgressFn | None = None, limit: int | None = None,
                    actions: Iterable[str] = GYM_CLASSES, split: str | None = None,
@@ -341,60 +448,32 @@ def export_dataset(root: str | Path, out_dir: str | Path, rules: RuleSet | None 
     Resumable: a clip whose part file exists is skipped, so re-running after an interruption (an
     exception, including one raised by `progress(done, total, clip_id)`, or a killed process) finishes
     the job. Every file is written under a temporary name and renamed. Re-using a folder made with
-    different rules raises ValueError (its labels and image folders would be mixed)."""
+    different rules raises ValueError (its labels and image folders would be mixed).
+    `python -m pose_core batch DATASET --penn` does the same in parallel (pose_core.batch)."""
     t0 = time.perf_counter()
     root, out_dir = Path(root), Path(out_dir)
     rules = rules or load_rules()
     actions = tuple(actions)
     _check_rules(rules, actions)
-    fingerprint = rules_fingerprint(rules, actions)
     scan = scan_dataset(root, actions=actions, split=split)
     clips = scan.clips[:limit] if limit is not None else scan.clips
     errors: list[tuple[str, str]] = [(str(p), m) for p, m in scan.errors]
-    columns = list(ID_COLUMNS) + _angle_columns(rules, actions) + list(TAIL_COLUMNS) + ["image"]
+    columns = export_columns(rules, actions)
 
     with _export_lock(out_dir):
-        meta_path = out_dir / "export.json"
-        if meta_path.exists():
-            meta = json.loads(meta_path.read_text())
-            if meta.get("rules_fingerprint") != fingerprint:
-                raise ValueError(f"{out_dir} holds an export made with other rules or another version "
-                                 f"({meta.get('rules_fingerprint')} != {fingerprint}); use a new folder")
-        else:
-            atomic_write_text(meta_path, json.dumps({"rules_fingerprint": fingerprint, "label_version": LABEL_VERSION,
-                                                     "rules_source": rules.source, "dataset": str(root.resolve())},
-                                                    indent=2) + "\n")
-        _remove_stale_temporaries(out_dir)
-        parts_dir = out_dir / "parts"
-        parts_dir.mkdir(parents=True, exist_ok=True)
+        prepare_export_dir(out_dir, rules, actions, root)
         written = skipped = images = 0
         for k, clip in enumerate(clips):
-            part = parts_dir / f"{clip.id}.parquet"
-            if part.exists():
+            if part_path(out_dir, clip.id).exists():
                 skipped += 1
             else:
-                df = label_clip(clip, rules)
-                if clip.frames_dir is not None:
-                    rel, n_img = _export_images(clip, df, rules, out_dir, jpeg_quality, errors)
-                    images += n_img
-                    df["image"] = rel
-                else:
-                    df["image"] = ""
-                with atomic_path(part) as tmp:
-                    df.to_parquet(tmp, index=False)
+                done = export_clip(clip, rules, out_dir, jpeg_quality)
+                errors.extend(done.errors)
+                images += done.images_written
                 written += 1
             if progress is not None:
                 progress(k + 1, len(clips), clip.id)
-
-        frames = [pd.read_parquet(parts_dir / f"{c.id}.parquet") for c in clips]
-        manifest = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-        manifest = manifest.reindex(columns=columns)
-        manifest["image"] = manifest["image"].fillna("")
-        pq, csv = out_dir / "manifest.parquet", out_dir / "manifest.csv"
-        with atomic_path(pq) as tmp:
-            manifest.to_parquet(tmp, index=False)
-        with atomic_path(csv) as tmp:
-            manifest.to_csv(tmp, index=False)
+        csv, pq, manifest = write_manifest(out_dir, [c.id for c in clips], columns)
 
     counts = {lab: int(n) for lab, n in manifest["label"].value_counts().items()} if len(manifest) else {}
     return ExportReport(out_dir=out_dir, manifest_csv=csv, manifest_parquet=pq, clips_total=len(clips),
@@ -494,6 +573,8 @@ def compare_detector(clip: PennClip, estimator_factory: Callable[[], object] | N
 
 
 __all__ = [
-    "ExportReport", "ID_COLUMNS", "LABEL_VERSION", "TAIL_COLUMNS", "angle_stats", "angle_values", "compare_detector",
-    "draw_penn_label", "export_dataset", "label_clip", "label_summary", "labelled_frames", "rules_fingerprint",
+    "ClipExport", "ClipReps", "ExportReport", "ID_COLUMNS", "LABEL_VERSION", "TAIL_COLUMNS", "angle_stats",
+    "angle_values", "compare_detector", "draw_penn_label", "export_clip", "export_columns", "export_dataset",
+    "export_lock", "label_clip", "label_clip_with_reps", "label_summary", "labelled_frames", "part_path",
+    "prepare_export_dir", "rules_fingerprint", "write_manifest",
 ]
