@@ -29,6 +29,7 @@ PAGES = [
     ("live.py", "Live coaching", ":material/videocam:"),
     ("thresholds.py", "Thresholds", ":material/tune:"),
     ("history.py", "History", ":material/history:"),
+    ("dataset.py", "Penn Action dataset", ":material/dataset:"),
 ]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -22,7 +24,8 @@ SECONDARY_COLOURS = ["#7c3aed", "#0891b2", "#be185d", "#65a30d", "#a16207"]
 
 def _layout(fig: go.Figure, height: int, **kw) -> go.Figure:
     legend = kw.pop("legend", dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0))
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), template="plotly_white", legend=legend, **kw)
+    margin = kw.pop("margin", dict(l=10, r=10, t=40, b=10))
+    fig.update_layout(height=height, margin=margin, template="plotly_white", legend=legend, **kw)
     return fig
 
 
@@ -124,16 +127,21 @@ def angle_histogram(dist: pd.DataFrame, rule: ExerciseRule, angle: str, bands: l
             fig.add_vline(x=b.lo, line_color=GREEN, line_width=2, row="all", col=1)
         if b.hi < x_range[1]:
             fig.add_vline(x=b.hi, line_color=GREEN, line_width=2, row="all", col=1)
-    for value, colour, phase in ((rest_threshold, BLUE, "rest"), (peak_threshold, AMBER, "peak")):
+    for value, colour, phase, side in ((rest_threshold, BLUE, "rest", "left"), (peak_threshold, AMBER, "peak", "right")):
         if value is not None:
             fig.add_vline(x=value, line_dash="dash", line_color=colour, line_width=2, row="all", col=1)
-            fig.add_annotation(x=value, y=1.0, xref="x", yref="paper", yanchor="bottom", showarrow=False,
-                               text=f"{c.display_phase(phase)} {value:.0f}", font=dict(color=colour, size=11),
-                               bgcolor="rgba(255,255,255,0.8)")
+            # Labels above the plot area, pointing away from each other so they never overlap.
+            fig.add_annotation(x=value, y=1.0, xref="x", yref="paper", yanchor="bottom", yshift=22, showarrow=False,
+                               xanchor="right" if (side == "left") == (c.rest == "low") else "left",
+                               text=f"{c.display_phase(phase)} {value:.0f}", font=dict(color=colour, size=12),
+                               bgcolor="rgba(255,255,255,0.9)")
+    for ann in fig.layout.annotations[: len(sources)]:  # subplot titles: left-aligned, out of the labels' way
+        ann.update(x=0, xanchor="left", font=dict(size=12, color="#4b5563"))
     fig.update_layout(barmode="overlay")
     fig.update_xaxes(range=list(x_range))
     fig.update_xaxes(title_text=f"{angle} ({unit.strip() or 'deg'})", row=len(sources), col=1)
-    return _layout(fig, 260 + 160 * len(sources), legend=dict(orientation="h", yanchor="top", y=-0.18, x=0))
+    return _layout(fig, 280 + 160 * len(sources), legend=dict(orientation="h", yanchor="top", y=-0.18, x=0),
+                   margin=dict(l=10, r=10, t=70, b=10))
 
 
 def progress_chart(rows: list[dict], depth_label: str) -> go.Figure:
@@ -141,7 +149,9 @@ def progress_chart(rows: list[dict], depth_label: str) -> go.Figure:
     df = pd.DataFrame(rows)
     fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.08,
                         subplot_titles=("Reps per session", "Correct reps (%)", depth_label))
-    x = pd.to_datetime(df["created_at"])
+    # One evenly spaced slot per session (sessions are irregular in time; a date axis squeezes them).
+    when = [datetime.fromisoformat(c).astimezone() for c in df["created_at"]]  # local time, as the table
+    x = [f"{w:%b %d %H:%M} #{i}" for w, i in zip(when, df["id"])]
     hover = [f"#{i} {n}" for i, n in zip(df["id"], df["name"])]
     fig.add_trace(go.Bar(x=x, y=df["reps"], name="reps", marker_color=BLUE, hovertext=hover,
                          hovertemplate="%{hovertext}<br>%{y} reps<extra></extra>"), row=1, col=1)
@@ -151,5 +161,7 @@ def progress_chart(rows: list[dict], depth_label: str) -> go.Figure:
     fig.add_trace(go.Scatter(x=x, y=df["avg_depth"], mode="lines+markers", name="depth", line=dict(color=AMBER),
                              hovertext=hover, hovertemplate="%{hovertext}<br>%{y:.0f}°<extra></extra>"), row=3, col=1)
     fig.update_yaxes(range=[0, 105], row=2, col=1)
+    fig.update_xaxes(type="category")
+    fig.update_traces(width=0.5, selector=dict(type="bar"))
     fig.update_layout(showlegend=False)
     return _layout(fig, 560)

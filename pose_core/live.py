@@ -12,6 +12,7 @@ smoother restarts after a gap longer than the rule's `max_gap_s`.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import math
 import threading
 import time
@@ -137,20 +138,23 @@ class LiveSession:
             self._estimator = None
 
     # ----------------------------------------------------------------------------------- processing
-    def _estimate(self, bgr: np.ndarray, t: float) -> PoseFrame | None:
+    def _estimate(self, img: np.ndarray, t: float, color: str) -> PoseFrame | None:
         with self._est_lock:
             if self._estimator is None:
                 self._estimator = self._factory()
-            return self._estimator.process(bgr, t)
+            if color == "bgr":
+                return self._estimator.process(img, t)
+            return self._estimator.process(img, t, color=color)
 
-    def process_frame(self, bgr: np.ndarray, t: float | None = None) -> np.ndarray:
-        """Analyse one BGR frame taken at stream time t (seconds; None = arrival time) and return it with
-        the coaching overlay drawn in place. Never raises on a bad frame: it is returned as it came."""
+    def process_frame(self, bgr: np.ndarray, t: float | None = None, color: str = "bgr") -> np.ndarray:
+        """Analyse one frame taken at stream time t (seconds; None = arrival time) and return it with the
+        coaching overlay drawn in place. The frame is BGR, or RGB with color="rgb" (saves a conversion).
+        Never raises on a bad frame: it is returned as it came."""
         start = time.perf_counter()
         if t is None or not math.isfinite(t):
             t = time.monotonic() - self._wall_t0
         try:
-            pose = self._estimate(bgr, t)
+            pose = self._estimate(bgr, t, color)
         except Exception as e:  # a broken frame must not kill the stream
             with self._lock:
                 self._errors += 1
@@ -178,7 +182,7 @@ class LiveSession:
                          primary_joint=primary_joint_landmark(rule.primary.joints, pose), rep_count=r.rep_count,
                          phase=rule.counting.display_phase(r.phase), label=r.label.label, feedback=r.feedback,
                          last_rep_verdict=last_rep.verdict if last_rep else None,
-                         extra=f"{fps:.0f} fps" if fps else None)
+                         extra=f"{fps:.0f} fps" if fps else None, rgb=color == "rgb")
         done = time.perf_counter()
         with self._lock:
             if self._last is r:  # not reset meanwhile
@@ -191,9 +195,9 @@ class LiveSession:
         """streamlit-webrtc / PyAV adapter: av.VideoFrame in, annotated av.VideoFrame out."""
         import av
 
-        img = frame.to_ndarray(format="bgr24")
-        out = self.process_frame(img, frame.time)
-        new = av.VideoFrame.from_ndarray(out, format="bgr24")
+        img = frame.to_ndarray(format="rgb24")  # the model takes RGB: no extra conversion
+        out = self.process_frame(img, frame.time, color="rgb")
+        new = av.VideoFrame.from_ndarray(out, format="rgb24")
         new.pts, new.time_base = frame.pts, frame.time_base
         return new
 
@@ -230,6 +234,4 @@ class LiveSession:
 
 
 def _replace(s: LiveSnapshot, **kw) -> LiveSnapshot:
-    from dataclasses import replace
-
-    return replace(s, **kw)
+    return dataclasses.replace(s, **kw)

@@ -219,6 +219,12 @@ def store_upload(data: BinaryIO | bytes, original_name: str, uploads_dir: str | 
     return target
 
 
+def upload_display_name(stored_name: str) -> str:
+    """The user's file name of a stored upload (store_upload prefixes a time stamp)."""
+    m = re.match(r"^\d{8}-\d{6}(?:-\d+)?_(.+)$", stored_name)
+    return m.group(1) if m else stored_name
+
+
 def list_files(root: str | Path, extensions: tuple[str, ...] = VIDEO_EXTENSIONS) -> list[Path]:
     """Regular files directly under root with one of the extensions, newest first (symlinks ignored)."""
     root = Path(root)
@@ -231,7 +237,7 @@ def list_files(root: str | Path, extensions: tuple[str, ...] = VIDEO_EXTENSIONS)
 
 def new_analysis_dir(analyses_dir: str | Path, video_name: str, exercise: str) -> Path:
     """A fresh, unique folder name for one analysis under analyses_dir (not created)."""
-    stem = sanitize_filename(Path(video_name).stem, default="video")[:40]
+    stem = sanitize_filename(Path(upload_display_name(video_name)).stem, default="video")[:40]
     base = f"{time.strftime('%Y%m%d-%H%M%S')}_{stem}_{sanitize_filename(exercise, default='exercise')}"
     target = safe_join(analyses_dir, base)
     n = 1

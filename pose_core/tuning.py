@@ -50,7 +50,9 @@ class AnalysisInfo:
     @property
     def label(self) -> str:
         s = self.summary
-        return f"{s.get('video', self.path.name)} ({s.get('reps', '?')} reps, {self.path.name})"
+        from .settings import upload_display_name
+
+        return f"{upload_display_name(s.get('video', self.path.name))}: {s.get('reps', '?')} reps ({self.path.name[:15]})"
 
 
 def list_analyses(analyses_dir: str | Path, exercise: str | None = None) -> list[AnalysisInfo]:

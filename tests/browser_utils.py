@@ -134,10 +134,21 @@ def wait_idle(page, timeout_s: float = 30.0) -> None:
         time.sleep(0.2)
 
 
-def screenshot(page, name: str, folder: Path = SCREENSHOTS) -> Path:
+def screenshot(page, name: str, folder: Path = SCREENSHOTS, max_height: int = 4000) -> Path:
+    """The whole page: Streamlit scrolls inside its own container, so the window is made as tall as the
+    content for the shot, then restored."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.png"
+    size = page.viewport_size or VIEWPORT
+    h = page.evaluate("() => { const m = document.querySelector('[data-testid=\"stMain\"]');"
+                      " return m ? m.scrollHeight : document.body.scrollHeight; }")
+    tall = min(max(int(h or 0), size["height"]), max_height)
+    if tall > size["height"]:
+        page.set_viewport_size({"width": size["width"], "height": tall})
+        time.sleep(0.8)  # re-layout (charts resize)
     page.screenshot(path=str(path), full_page=True)
+    if tall > size["height"]:
+        page.set_viewport_size(size)
     return path
 
 
@@ -147,7 +158,7 @@ def make_fake_camera(src: Path, out: Path, seconds: float = 12.0, fps: int = 15)
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(src), "-vf",
-                    "scale=640:480,format=yuv420p", "-r", str(fps), "-t", str(seconds), str(out)], check=True)
+                    "scale=640:480:force_original_aspect_ratio=decrease,pad=640:480:(ow-iw)/2:(oh-ih)/2,format=yuv420p", "-r", str(fps), "-t", str(seconds), str(out)], check=True)
     return out
 
 

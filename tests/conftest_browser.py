@@ -90,7 +90,7 @@ class FakeEstimator:
         self.closed = False
         self.t0 = None
 
-    def process(self, bgr: np.ndarray, t: float):
+    def process(self, bgr: np.ndarray, t: float, color: str = "bgr"):
         from pose_core.estimator import check_bgr
 
         check_bgr(bgr)  # same input contract as the real estimator

@@ -48,10 +48,11 @@ def sidebar_has_shell(page) -> bool:
     side = page.locator('[data-testid="stSidebar"]')
     try:
         side.get_by_text("Active rules").first.wait_for(timeout=10000)
+        side.locator('[data-testid="stSelectbox"]').filter(has_text="Exercise").first.wait_for(timeout=10000)
     except Exception:
         screenshot(page, "failure_no_sidebar")
         return False
-    return side.get_by_text("Exercise", exact=True).count() > 0
+    return True
 
 
 def test_deep_link_first_still_gets_the_shell(server, page):

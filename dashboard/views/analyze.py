@@ -12,7 +12,7 @@ from dashboard.common import current, estimator_factory, fmt, history_store
 from pose_core.history import HistoryError, record_from_analysis
 from pose_core.pipeline import AnalysisError, NoPersonError, analyze_video
 from pose_core.settings import (VIDEO_EXTENSIONS, PathError, UploadTooLargeError, is_within, list_files,
-                                new_analysis_dir, store_upload)
+                                new_analysis_dir, store_upload, upload_display_name)
 from pose_core.tuning import correct_bands, load_analysis
 from pose_core.video import VideoError
 
@@ -32,7 +32,9 @@ video_path: Path | None = None
 upload = None
 if source == keys.SOURCE_EARLIER and earlier:
     names = [p.name for p in earlier]
-    chosen = st.selectbox("Earlier upload", names, key=keys.ANALYZE_EARLIER)
+    chosen = st.selectbox("Earlier upload", names, key=keys.ANALYZE_EARLIER,
+                          format_func=lambda n: f"{upload_display_name(n)}  (uploaded {n[:8]} {n[9:11]}:{n[11:13]})"
+                          if n[:8].isdigit() else n)
     video_path = S.uploads_dir / chosen if chosen else None
 else:
     upload = st.file_uploader("Workout video", type=list(VIDEO_EXTENSIONS), key=keys.ANALYZE_UPLOAD,
@@ -55,7 +57,7 @@ def run_analysis() -> None:
             if path is None or not is_within(S.uploads_dir, path) or not path.is_file():
                 st.error("That upload is no longer available. Upload the video again.")
                 return
-        shown_name = upload.name if upload is not None else path.name.split("_", 1)[-1]
+        shown_name = upload.name if upload is not None else upload_display_name(path.name)
         out_dir = new_analysis_dir(S.analyses_dir, shown_name, rule.name)
         bar = st.progress(0.0, text="Starting the analysis...")
 
@@ -110,7 +112,7 @@ if result_dir and is_within(S.analyses_dir, result_dir) and Path(result_dir).is_
         st.stop()
     s = a.summary
     res_rule = cur.rules[s["exercise"]] if s.get("exercise") in cur.rules.exercises else rule
-    st.subheader(f"{res_rule.display_name}: {s.get('video', '')}")
+    st.subheader(f"{res_rule.display_name}: {upload_display_name(s.get('video', ''))}")
     c = st.columns(5)
     c[0].metric("Reps", s.get("reps", 0), help="Complete repetitions (a cut-off rep at the start or end is not counted).")
     c[1].metric("Correct reps", f"{s.get('reps_correct', 0)} / {s.get('reps', 0)}")
@@ -121,7 +123,7 @@ if result_dir and is_within(S.analyses_dir, result_dir) and Path(result_dir).is_
     if s.get("partial_reps"):
         st.caption(f"{s['partial_reps']} partial rep(s) at the start or end were not counted.")
 
-    left, right = st.columns([2, 3])
+    left, right = st.columns([1, 1])
     with left:
         if a.video is not None:
             st.video(str(a.video))

@@ -63,22 +63,29 @@ ctx = webrtc_streamer(
 )
 playing = bool(ctx.state.playing)
 
-b1, b2, _ = st.columns([1, 1, 3])
-if b1.button("Reset count", key=keys.LIVE_RESET, icon=":material/restart_alt:"):
-    session.reset()
+def save_session() -> None:  # a callback: the next run already shows the result
+    try:
+        sid = history_store(cur.settings).add(session.to_record())
+    except HistoryError as e:
+        st.session_state[keys.LIVE_SAVED_MSG] = ("error", str(e))
+        return
+    session.mark_saved(sid)
+    st.session_state[keys.LIVE_SAVED_MSG] = ("ok", f"Saved as session #{sid}: see the History page.")
 
+
+b1, b2, _ = st.columns([1.2, 2, 3])
+b1.button("Reset count", key=keys.LIVE_RESET, icon=":material/restart_alt:", on_click=session.reset,
+          width="stretch")
 snap = session.snapshot()
 if not playing and snap.frames_processed > 0 and snap.saved_id is None:
-    if b2.button("Save session to history", key=keys.LIVE_SAVE, type="primary", icon=":material/save:"):
-        try:
-            sid = history_store(cur.settings).add(session.to_record())
-            session.mark_saved(sid)
-            st.session_state[keys.LIVE_SAVED_MSG] = f"Saved as session #{sid}: see the History page."
-        except HistoryError as e:
-            st.error(str(e), icon=":material/error:")
-        snap = session.snapshot()
-if st.session_state.get(keys.LIVE_SAVED_MSG) and snap.saved_id is not None:
-    st.success(st.session_state[keys.LIVE_SAVED_MSG], icon=":material/check_circle:")
+    b2.button("Save session to history", key=keys.LIVE_SAVE, type="primary", icon=":material/save:",
+              on_click=save_session, width="stretch")
+msg = st.session_state.pop(keys.LIVE_SAVED_MSG, None)
+if msg:
+    if msg[0] == "ok":
+        st.success(msg[1], icon=":material/check_circle:")
+    else:
+        st.error(msg[1], icon=":material/error:")
 
 metrics_box = st.empty()
 log_box = st.empty()

@@ -38,6 +38,7 @@ angle = st.selectbox("Angle", angle_names, index=angle_names.index(rule.primary_
                      format_func=lambda n: f"{n} (counts the reps)" if n == rule.primary_angle else n)
 ax = axis_range(rule, angle)
 step = 1.0
+fmt_deg = "%.0f" + ("°" if rule.angles[angle].unit == "deg" else "")
 
 # ---------------------------------------------------------------------------------------- sliders
 col_s, col_chart = st.columns([2, 3])
@@ -46,9 +47,11 @@ with col_s:
     if angle == rule.primary_angle:
         st.markdown("**Counting** (a rep goes from rest to the peak zone and back)")
         rest_t = st.slider(f"Rest zone ({c.display_phase('rest')}): {'at or above' if c.rest == 'high' else 'at or below'}",
-                           ax[0], ax[1], float(c.rest_threshold), step, key=keys.thr_rest(ex))
+                           ax[0], ax[1], float(c.rest_threshold), step, format=fmt_deg,
+                           key=keys.thr_rest(ex))
         peak_t = st.slider(f"Peak zone ({c.display_phase('peak')}): {'at or below' if c.rest == 'high' else 'at or above'}",
-                           ax[0], ax[1], float(c.peak_threshold), step, key=keys.thr_peak(ex))
+                           ax[0], ax[1], float(c.peak_threshold), step, format=fmt_deg,
+                           key=keys.thr_peak(ex))
     fc_bounds = {}
     frame_checks = [(i, fc) for i, fc in enumerate(rule.frame_checks) if fc.angle == angle]
     if frame_checks:
@@ -56,7 +59,7 @@ with col_s:
     for i, fc in frame_checks:
         where = {"any": "always", "rest": c.display_phase("rest"), "peak": c.display_phase("peak"),
                  "transition": "in between"}[fc.phase]
-        v = st.slider(f"{angle} when {where}", ax[0], ax[1], slider_bounds(fc.min, fc.max, ax), step,
+        v = st.slider(f"{angle} when {where}", ax[0], ax[1], slider_bounds(fc.min, fc.max, ax), step, format=fmt_deg,
                       key=keys.thr_frame_check(ex, i), help=fc.message)
         fc_bounds[i] = open_bounds(v, ax)
     rc_bounds = {}
@@ -64,7 +67,7 @@ with col_s:
     if rep_checks:
         st.markdown("**Correct range per rep**")
     for i, rc in rep_checks:
-        v = st.slider(f"{rc.stat} of {angle} during a rep", ax[0], ax[1], slider_bounds(rc.min, rc.max, ax), step,
+        v = st.slider(f"{rc.stat} of {angle} during a rep", ax[0], ax[1], slider_bounds(rc.min, rc.max, ax), step, format=fmt_deg,
                       key=keys.thr_rep_check(ex, i), help=rc.message)
         rc_bounds[i] = open_bounds(v, ax)
     if not (rest_t is not None or frame_checks or rep_checks):
