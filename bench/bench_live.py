@@ -1,0 +1,160 @@
+"""Benchmark of the live path: 640x480 frames replayed through pose_core.live, against the bare MediaPipe loop.
+
+    python bench/bench_live.py [--clip ../shared/data/videos/squat_1.mp4] [--frames 300] [--repeat 2]
+
+Three loops over the same decoded frames (decoding is not timed):
+  bare     mediapipe Pose.process(rgb) only: the ceiling (see ../shared/PLATFORM.md, ~54 fps here)
+  session  LiveSession.process_frame(rgb, t, color="rgb"): pose + angles + smoothing + counter + labels
+           + overlay drawing + snapshot publishing
+  webrtc   LiveSession.process_av_frame(av.VideoFrame): what streamlit-webrtc's frame callback runs,
+           including the av.VideoFrame <-> ndarray conversions
+Reports per-frame time (mean, p95), processed fps, the time added per frame over the bare loop, the
+ratio of throughputs, and checks that the session counted the clip's reps. Writes bench/out/bench_live.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from pose_core.live import LiveSession  # noqa: E402
+from pose_core.paths import shared_data_dir  # noqa: E402
+from pose_core.rules import load_rules  # noqa: E402
+from pose_core.video import read_frames  # noqa: E402
+
+
+def letterbox(img: np.ndarray, w: int = 640, h: int = 480) -> np.ndarray:
+    s = min(w / img.shape[1], h / img.shape[0])
+    nw, nh = int(img.shape[1] * s), int(img.shape[0] * s)
+    out = np.zeros((h, w, 3), np.uint8)
+    x, y = (w - nw) // 2, (h - nh) // 2
+    out[y:y + nh, x:x + nw] = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA)
+    return out
+
+
+def load_frames(clip: Path, n: int) -> list[tuple[float, np.ndarray]]:
+    frames = []
+    for t, bgr in read_frames(clip):
+        frames.append((t, cv2.cvtColor(letterbox(bgr), cv2.COLOR_BGR2RGB)))
+        if len(frames) >= n:
+            break
+    return frames
+
+
+def stats(times_s: list[float]) -> dict:
+    ms = sorted(1000 * t for t in times_s)
+    mean = statistics.fmean(ms)
+    return {"frames": len(ms), "mean_ms": round(mean, 2), "p50_ms": round(ms[len(ms) // 2], 2),
+            "p95_ms": round(ms[int(0.95 * (len(ms) - 1))], 2), "fps": round(1000.0 / mean, 1)}
+
+
+def bench_bare(frames, warmup: int) -> dict:
+    import mediapipe as mp
+
+    with mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1, smooth_landmarks=True,
+                                enable_segmentation=False) as pose:
+        for _, rgb in frames[:warmup]:
+            pose.process(rgb)
+        times = []
+        for _, rgb in frames:
+            t0 = time.perf_counter()
+            pose.process(rgb)
+            times.append(time.perf_counter() - t0)
+    return stats(times)
+
+
+def bench_session(frames, warmup: int, rules) -> tuple[dict, dict]:
+    warm = LiveSession(rules["squat"], rules.defaults)
+    for t, rgb in frames[:warmup]:
+        warm.process_frame(rgb.copy(), t, color="rgb")
+    warm.close()
+    s = LiveSession(rules["squat"], rules.defaults)
+    s.process_frame(frames[0][1].copy(), -1.0, color="rgb")  # builds the estimator outside the timing
+    s.reset()
+    times = []
+    for t, rgb in frames:
+        img = rgb.copy()  # a fresh frame, as from the camera (the overlay draws in place)
+        t0 = time.perf_counter()
+        s.process_frame(img, t, color="rgb")
+        times.append(time.perf_counter() - t0)
+    snap = s.snapshot()
+    s.close()
+    return stats(times), {"reps": snap.rep_count, "frames_with_pose": snap.frames_with_pose}
+
+
+def bench_webrtc(frames, warmup: int, rules) -> dict:
+    import av
+    from fractions import Fraction
+
+    vframes = []
+    for i, (t, rgb) in enumerate(frames):
+        vf = av.VideoFrame.from_ndarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), format="yuv420p")  # as decoded
+        vf.pts, vf.time_base = int(round(t * 90000)), Fraction(1, 90000)
+        vframes.append(vf)
+    s = LiveSession(rules["squat"], rules.defaults)
+    for vf in vframes[:warmup]:
+        s.process_av_frame(vf)
+    s.reset()
+    times = []
+    for vf in vframes:
+        t0 = time.perf_counter()
+        s.process_av_frame(vf)
+        times.append(time.perf_counter() - t0)
+    s.close()
+    return stats(times)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--clip", type=Path, default=shared_data_dir() / "videos" / "squat_1.mp4")
+    ap.add_argument("--frames", type=int, default=320)
+    ap.add_argument("--warmup", type=int, default=30)
+    ap.add_argument("--repeat", type=int, default=2, help="alternate the loops this many times; best run kept")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "bench_live.json")
+    args = ap.parse_args()
+    if not args.clip.exists():
+        print(f"clip not found: {args.clip} (set GYMPOSE_SHARED_DATA)", file=sys.stderr)
+        return 2
+    rules = load_rules()
+    frames = load_frames(args.clip, args.frames)
+    print(f"{len(frames)} frames of {args.clip.name}, letterboxed to 640x480; {args.repeat} rounds")
+    runs: dict[str, list[dict]] = {"bare": [], "session": [], "webrtc": []}
+    counted = {}
+    for _ in range(args.repeat):
+        runs["bare"].append(bench_bare(frames, args.warmup))
+        st, counted = bench_session(frames, args.warmup, rules)
+        runs["session"].append(st)
+        runs["webrtc"].append(bench_webrtc(frames, args.warmup, rules))
+    best = {k: min(v, key=lambda r: r["mean_ms"]) for k, v in runs.items()}
+    bare = best["bare"]["mean_ms"]
+    report = {"machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
+              "clip": args.clip.name, "size": "640x480", "best": best, "all_runs": runs, "session_count": counted}
+    for k in ("session", "webrtc"):
+        report["best"][k]["added_ms_vs_bare"] = round(best[k]["mean_ms"] - bare, 2)
+        report["best"][k]["throughput_ratio_vs_bare"] = round(best[k]["fps"] / best["bare"]["fps"], 3)
+    print(f"{'loop':8} {'mean ms':>8} {'p95 ms':>8} {'fps':>7} {'added ms':>9} {'ratio':>6}")
+    for k, r in best.items():
+        print(f"{k:8} {r['mean_ms']:8.2f} {r['p95_ms']:8.2f} {r['fps']:7.1f} {r.get('added_ms_vs_bare', 0):9.2f} "
+              f"{r.get('throughput_ratio_vs_bare', 1.0):6.3f}")
+    print(f"session counted {counted['reps']} reps ({counted['frames_with_pose']}/{len(frames)} frames with a pose)")
+    target = best["webrtc"]["fps"] >= 25
+    print(f"target >= 25 fps at 640x480 on the live path: {'met' if target else 'NOT met'}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"written {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
