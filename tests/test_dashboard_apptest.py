@@ -83,6 +83,18 @@ def test_store_upload_checks_size_and_type(tmp_path):
     assert sorted(x.name.split("_", 1)[1] for x in (tmp_path / "up").iterdir()) == ["a_b.mp4"]
 
 
+def test_upload_and_analysis_names(tmp_path):
+    from pose_core.settings import new_analysis_dir, upload_display_name
+
+    stored = store_upload(b"x", "My squat.MOV", tmp_path, max_bytes=10)
+    assert upload_display_name(stored.name) == "My_squat.mov"
+    assert upload_display_name("plain.mp4") == "plain.mp4"
+    d = new_analysis_dir(tmp_path / "analyses", stored.name, "squat")
+    assert d.parent == (tmp_path / "analyses").resolve() and d.name.endswith("_My_squat_squat")
+    d.mkdir(parents=True)
+    assert new_analysis_dir(tmp_path / "analyses", stored.name, "squat") != d
+
+
 def test_settings_from_environment(tmp_path):
     s = load_settings({"GYMPOSE_HOME": str(tmp_path), "GYMPOSE_MAX_UPLOAD_MB": "5"})
     assert s.uploads_dir == tmp_path.resolve() / "uploads" and s.history_db.parent == tmp_path.resolve()
@@ -156,6 +168,28 @@ def test_analyze_upload_shows_counted_reps_chart_video_and_downloads(workspace):
     # The earlier upload can be picked again.
     at.radio(key=keys.ANALYZE_SOURCE).set_value(keys.SOURCE_EARLIER).run()
     assert at.selectbox(key=keys.ANALYZE_EARLIER).value.endswith("squat_1.mp4")
+
+
+@needs_videos
+def test_analyze_with_a_locked_history_keeps_the_session(workspace):
+    import sqlite3
+
+    HistoryStore(workspace / "history.sqlite3").count()  # create the database
+    blocker = sqlite3.connect(workspace / "history.sqlite3", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        at = _upload(app().run(), "squat_1.mp4", SQUAT_CLIP.read_bytes())
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    no_failure(at)
+    assert metric(at, "Reps") == str(SQUAT_CLIP_REPS)  # the result is shown anyway
+    assert at.warning and "busy" in at.warning[0].value and "kept in" in at.warning[0].value
+    store = HistoryStore(workspace / "history.sqlite3")
+    assert len(store.pending()) == 1
+    at = app("history.py").run()  # the next visit to History imports it
+    no_failure(at)
+    assert store.count() == 1 and store.pending() == []
 
 
 def _no_person_video(path: Path) -> bytes:
