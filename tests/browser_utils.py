@@ -188,7 +188,7 @@ def _metric(page, label: str) -> str:
     return loc.first.inner_text(timeout=2000).strip() if loc.count() else ""
 
 
-def live_check(y4m: Path, home: Path, shots: Path, wait_reps_s: float = 45.0) -> dict:
+def live_check(y4m: Path, home: Path, shots: Path, wait_reps_s: float = 45.0, min_reps: int = 1) -> dict:
     """Run inside the network namespace. Returns what the page showed."""
     result: dict = {"frames": 0, "reps": 0}
     with StreamlitServer(home) as server, browser([
@@ -215,7 +215,7 @@ def live_check(y4m: Path, home: Path, shots: Path, wait_reps_s: float = 45.0) ->
             reps = _metric(page, "Reps")
             result["reps"] = int(reps) if reps.isdigit() else 0
             result["fps_shown"] = _metric(page, "Processed")
-            if result["reps"] >= 1 and result.get("frames", 0) > 60:
+            if result["reps"] >= min_reps and result.get("frames", 0) > 60:
                 break
             time.sleep(0.5)
         result["first_frame_after_s"] = first_frame_s
@@ -248,9 +248,10 @@ def main(argv: list[str] | None = None) -> int:
     live.add_argument("--home", type=Path, required=True)
     live.add_argument("--screenshots", type=Path, default=SCREENSHOTS)
     live.add_argument("--wait", type=float, default=45.0)
+    live.add_argument("--min-reps", type=int, default=1, help="keep streaming until this many reps are shown")
     args = ap.parse_args(argv)
     try:
-        res = live_check(args.y4m, args.home, args.screenshots, args.wait)
+        res = live_check(args.y4m, args.home, args.screenshots, args.wait, args.min_reps)
     except Exception as e:  # reported to the test as data, not as a traceback in the middle of the output
         res = {"error": f"{type(e).__name__}: {e}"}
     print("RESULT " + json.dumps(res), flush=True)

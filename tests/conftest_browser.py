@@ -28,16 +28,21 @@ def workspace(tmp_path, monkeypatch) -> Path:
     return home
 
 
+_ANALYSED: dict[str, Path] = {}  # the fixture is imported by several modules: analyse once per process
+
+
 @pytest.fixture(scope="session")
 def squat_analysis(tmp_path_factory) -> Path:
     """squat_1.mp4 analysed once per test session (frames.csv, reps.json, summary.json, annotated.mp4)."""
     if not SQUAT_CLIP.exists():
         pytest.skip(f"shared clip not found: {SQUAT_CLIP}")
-    from pose_core.pipeline import analyze_video
+    if "squat" not in _ANALYSED:
+        from pose_core.pipeline import analyze_video
 
-    out = tmp_path_factory.mktemp("analysis") / "20250101-000000_squat_1_squat"
-    analyze_video(SQUAT_CLIP, "squat", out_dir=out)
-    return out
+        out = tmp_path_factory.mktemp("analysis") / "20250101-000000_squat_1_squat"
+        analyze_video(SQUAT_CLIP, "squat", out_dir=out)
+        _ANALYSED["squat"] = out
+    return _ANALYSED["squat"]
 
 
 def install_analysis(src: Path, home: Path) -> Path:
