@@ -165,6 +165,9 @@ class LiveSession:
             if self._t0 is None:
                 self._t0 = t
             rel = t - self._t0
+            if rel < self._last_t - 0.5:  # the clock restarted (camera stopped and started again): rebase
+                self._t0 = t - (self._last_t + 1.0 / 30)
+                rel = t - self._t0
             if rel <= self._last_t:  # repeated / out-of-order timestamps: keep time moving forward
                 rel = self._last_t + 1e-3
             self._last_t = rel

@@ -94,14 +94,16 @@ class FakeEstimator:
         self.kw = schedule_kw
         self.closed = False
         self.t0 = None
+        self.last_t = 0.0
 
     def process(self, bgr: np.ndarray, t: float, color: str = "bgr"):
         from pose_core.estimator import check_bgr
 
         check_bgr(bgr)  # same input contract as the real estimator
         self.calls += 1
-        if self.t0 is None:
+        if self.t0 is None or t < self.last_t - 0.5:  # first frame, or the stream clock restarted
             self.t0 = t
+        self.last_t = t
         h, w = bgr.shape[:2]
         return squat_pose(squat_knee_schedule(t - self.t0, **self.kw), (w, h), t)
 

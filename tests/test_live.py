@@ -100,6 +100,17 @@ def test_repeated_timestamps_keep_time_moving():
     assert s.snapshot().duration_s > 0
 
 
+def test_a_restarted_stream_clock_keeps_counting():
+    s, _ = session(reps=2)
+    feed(s, 6.0)  # stream clock 100 .. 106 s
+    assert s.snapshot().rep_count == 2
+    for i in range(int(6 * FPS)):  # STOP, then START again: the new stream's clock starts near 0
+        s.process_frame(frame(), 0.5 + i / FPS)
+    snap = s.snapshot()
+    assert snap.rep_count == 4
+    assert snap.duration_s > 11.0
+
+
 def test_snapshots_are_consistent_while_another_thread_streams():
     s, _ = session(reps=6)
     errors = []
@@ -112,16 +123,17 @@ def test_snapshots_are_consistent_while_another_thread_streams():
 
     th = threading.Thread(target=stream)
     th.start()
-    seen = 0
+    was_reset = False
     while th.is_alive():
         snap = s.snapshot()
         assert snap.rep_count == len(snap.reps)
-        seen = max(seen, snap.frames_processed)
-        if 100 < snap.frames_processed < 110:
+        assert snap.frames_processed >= snap.frames_with_pose
+        if not was_reset and snap.frames_processed > 100:
             s.reset()  # from the page's thread, mid-stream
+            was_reset = True
     th.join()
-    assert not errors
-    assert s.snapshot().frames_processed > 0
+    assert not errors and was_reset
+    assert 0 < s.snapshot().frames_processed < int(14 * FPS)
 
 
 def test_av_frame_adapter_keeps_timing():
