@@ -160,9 +160,13 @@ def labelled_frames(root: str | Path, rules: RuleSet | None = None, actions: Ite
     _check_rules(rules, actions)
     key = hashlib.sha256(json.dumps([_dataset_fingerprint(root), rules_fingerprint(rules, actions),
                                      sorted(actions)]).encode()).hexdigest()[:20]
-    if key in _MEMORY_CACHE:
-        return _MEMORY_CACHE[key].copy()
     cache_file = Path(cache_dir) / f"penn_labels_{key}.parquet" if cache_dir is not None else None
+    if key in _MEMORY_CACHE:
+        df = _MEMORY_CACHE[key]
+        if cache_file is not None and not cache_file.exists():  # labelled earlier for another cache folder
+            with atomic_path(cache_file) as tmp:
+                df.to_parquet(tmp, index=False)
+        return df.copy()
     df = None
     if cache_file is not None and cache_file.exists():
         with contextlib.suppress(Exception):  # an unreadable cache file is simply rebuilt

@@ -99,7 +99,7 @@ def summary_figure(summary: pd.DataFrame, names: dict[str, str]) -> go.Figure:
     fig.update_traces(width=min(0.8, 0.25 * len(x)))  # one class: not one bar across the whole chart
     fig.update_layout(barmode="stack", height=320, margin=dict(l=10, r=10, t=40, b=10), template="plotly_white",
                       yaxis=dict(title="frames (%)", range=[0, 100]),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0))
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0, traceorder="normal"))
     return fig
 
 
