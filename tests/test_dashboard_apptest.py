@@ -269,6 +269,18 @@ def test_live_session_is_shown_reset_and_saved(workspace):
 
 # ------------------------------------------------------------------------------------ thresholds
 
+@pytest.mark.parametrize("exercise", sorted(load_rules().exercises))
+def test_every_exercise_renders_on_every_page(workspace, monkeypatch, tmp_path, exercise):
+    monkeypatch.setenv("GYMPOSE_SHARED_DATA", str(tmp_path / "no_shared_data"))
+    for page in ("analyze.py", "live.py", "thresholds.py", "history.py"):
+        at = app(page)
+        at.session_state[keys.EXERCISE] = exercise
+        at.run()
+        no_failure(at)
+        assert not at.error, (page, [e.value for e in at.error])
+    assert at.selectbox(key=keys.EXERCISE).value == exercise
+
+
 def test_thresholds_without_data_explains_what_to_do(workspace, monkeypatch, tmp_path):
     monkeypatch.setenv("GYMPOSE_SHARED_DATA", str(tmp_path / "no_shared_data"))  # no Penn Action either
     at = app("thresholds.py").run()
