@@ -174,7 +174,6 @@ class HistoryStore:
         self.path = Path(path)
         self.timeout_s = timeout_s
         self.pending_dir = self.path.with_name(self.path.name + ".pending")
-        self._ready = False
 
     # ----------------------------------------------------------------------------------- plumbing
     def _explain(self, e: Exception) -> str:
@@ -200,8 +199,7 @@ class HistoryStore:
         try:
             con.row_factory = sqlite3.Row
             con.execute("PRAGMA foreign_keys = ON")
-            if not self._ready:
-                self._init_schema(con)
+            self._init_schema(con)
             yield con
         except sqlite3.Error as e:
             raise HistoryError(self._explain(e)) from None
@@ -212,6 +210,8 @@ class HistoryStore:
         version = con.execute("PRAGMA user_version").fetchone()[0]  # fails on a file that is not a database
         if version > SCHEMA_VERSION:
             raise HistoryError(f"{self.path} was written by a newer GymPose (schema {version} > {SCHEMA_VERSION}).")
+        if version == SCHEMA_VERSION:  # set up (WAL is a property of the file); reads need no write lock
+            return  # (checked on every connection: a replaced or deleted file is set up again)
         # WAL: readers never block the writer. On file systems without shared memory SQLite keeps its
         # previous journal mode, which still works (less concurrently).
         con.execute("PRAGMA journal_mode = WAL")
@@ -226,7 +226,6 @@ class HistoryStore:
             with contextlib.suppress(sqlite3.Error):
                 con.execute("ROLLBACK")
             raise
-        self._ready = True
 
     @staticmethod
     def _insert(con: sqlite3.Connection, rec: SessionRecord) -> int | None:

@@ -84,6 +84,7 @@ def test_locked_database_keeps_the_session_and_imports_it_later(store):
     blocker = sqlite3.connect(store.path, isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")
     try:
+        assert len(HistoryStore(store.path).list_sessions()) == 1  # WAL: reading works while another writes
         with pytest.raises(HistoryError, match="busy") as err:
             store.add(record(n=4))
         assert err.value.pending_path is not None and err.value.pending_path.exists()
@@ -137,3 +138,13 @@ def test_record_from_analysis_summary():
 def test_invalid_source_refused():
     with pytest.raises(ValueError):
         SessionRecord(exercise="squat", name="x", source="tv")
+
+
+def test_database_replaced_while_running_is_recreated(store):
+    store.add(record())
+    store.path.unlink()
+    for p in store.path.parent.glob(store.path.name + "-*"):  # WAL side files
+        p.unlink()
+    assert store.list_sessions() == []  # a new, empty database
+    store.add(record())
+    assert store.count() == 1
