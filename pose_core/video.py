@@ -219,76 +219,109 @@ def read_frames(path: str | Path, max_side: int | None = None, prefetch: int = 8
 
 
 class H264Writer:
-    """Write BGR (or RGB, color="rgb") frames to a browser-playable H.264 mp4 on a background thread.
+    """Write BGR (or RGB, color="rgb") frames to a browser-playable H.264 mp4 (libx264, yuv420p, +faststart).
 
-    Frames may come with timestamps (variable frame rate is preserved); sizes are made even."""
+    The caller's thread only converts each frame to I420 (OpenCV, SIMD) straight into a shared-memory slot;
+    encoding and muxing run in a helper process (`python -m pose_core.encoder`: the second core, and no
+    contention with the pose model for Python's GIL). Slots go back and forth over the helper's stdin/stdout.
+    Frames may come with timestamps (variable frame rate is preserved); sizes are made even. Memory is
+    bounded by the number of slots, whatever the video's length."""
 
     def __init__(self, path: str | Path, width: int, height: int, fps: float, crf: int = 26, preset: str = "ultrafast",
-                 queue_size: int = 8, color: str = "bgr"):
-        import av
+                 queue_size: int = 6, color: str = "bgr"):
+        import subprocess
+        import sys
+        from multiprocessing import shared_memory
+
+        import cv2
 
         self.path = str(path)
-        self._format = {"bgr": "bgr24", "rgb": "rgb24"}[color]
+        self._code = {"bgr": cv2.COLOR_BGR2YUV_I420, "rgb": cv2.COLOR_RGB2YUV_I420}[color]
         self.width, self.height = width - width % 2, height - height % 2
-        self._container = av.open(self.path, mode="w", format="mp4", options={"movflags": "+faststart"})
-        fps_r = max(1, int(round(fps)))
-        self._stream = self._container.add_stream("libx264", rate=fps_r)
-        self._stream.width, self._stream.height = self.width, self.height
-        self._stream.pix_fmt = "yuv420p"
-        self._stream.options = {"crf": str(crf), "preset": preset}
-        from fractions import Fraction
-        self._tb = Fraction(1, 1000)
-        self._stream.codec_context.time_base = self._tb
+        if self.width < 2 or self.height < 2:
+            raise ValueError(f"frame size too small to encode: {width}x{height}")
+        self._slot_bytes = self.width * self.height * 3 // 2
+        self._shm = shared_memory.SharedMemory(create=True, size=self._slot_bytes * queue_size)
+        self._slots_free = list(range(queue_size))
         self._last_pts = -1
-        self._q: queue.Queue = queue.Queue(maxsize=queue_size)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="video-encode", daemon=True)
-        self._thread.start()
+        self._closed = False
+        self._error: str | None = None
         self.frames_written = 0
+        cmd = [sys.executable, "-m", "pose_core.encoder", self.path, str(self.width), str(self.height),
+               str(max(1, int(round(fps)))), str(crf), preset, self._shm.name, str(self._slot_bytes)]
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True, bufsize=1)
 
-    def _run(self) -> None:
-        import av
-
-        while True:
-            item = self._q.get()
-            if item is _END:
-                break
-            if self._error is not None:
-                continue
-            try:
-                t, img = item
-                if img.shape[1] != self.width or img.shape[0] != self.height:
-                    img = img[: self.height, : self.width]
-                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format=self._format)
-                pts = int(round(t * 1000))
-                if pts <= self._last_pts:
-                    pts = self._last_pts + 1
-                self._last_pts = pts
-                frame.pts = pts
-                frame.time_base = self._tb
-                for packet in self._stream.encode(frame):
-                    self._container.mux(packet)
-                self.frames_written += 1
-            except BaseException as e:  # reported on close()
-                self._error = e
-
-    def write(self, timestamp_s: float, bgr: np.ndarray) -> None:
+    def _fail(self) -> RuntimeError:
         if self._error is not None:
-            raise RuntimeError(f"video encoding failed: {self._error}")
-        self._q.put((timestamp_s, bgr))
+            return RuntimeError(self._error)
+        err = ""
+        try:
+            self._proc.kill()
+            _, err = self._proc.communicate(timeout=5)
+        except Exception:
+            pass
+        lines = [ln for ln in (err or "").strip().splitlines() if ln.strip()]
+        self._error = f"video encoding failed: {lines[-1] if lines else f'encoder exited ({self._proc.returncode})'}"
+        return RuntimeError(self._error)
+
+    def _take_slot(self) -> int:
+        if self._slots_free:
+            return self._slots_free.pop()
+        try:
+            line = self._proc.stdout.readline()  # blocks (without the GIL) until the encoder frees a slot
+        except (OSError, ValueError):
+            line = ""
+        if not line.strip().isdigit():
+            raise self._fail()
+        return int(line)
+
+    def write(self, timestamp_s: float, image: np.ndarray) -> None:
+        import cv2
+
+        if self._error is not None:
+            raise RuntimeError(self._error)
+        if self._closed:
+            raise RuntimeError("writer is closed")
+        if image.shape[1] != self.width or image.shape[0] != self.height:
+            image = image[: self.height, : self.width]
+        slot = self._take_slot()
+        dst = np.ndarray((self.height * 3 // 2, self.width), np.uint8, buffer=self._shm.buf,
+                         offset=slot * self._slot_bytes)
+        cv2.cvtColor(np.ascontiguousarray(image), self._code, dst=dst)
+        del dst
+        pts = int(round(timestamp_s * 1000))
+        if pts <= self._last_pts:
+            pts = self._last_pts + 1
+        self._last_pts = pts
+        try:
+            self._proc.stdin.write(f"{slot} {pts}\n")
+        except (BrokenPipeError, OSError, ValueError):
+            raise self._fail() from None
+        self.frames_written += 1
 
     def close(self) -> None:
-        if self._thread.is_alive():
-            self._q.put(_END)
-            self._thread.join()
+        if self._closed:
+            return
+        self._closed = True
+        already_reported = self._error is not None
         try:
-            if self._error is None:
-                for packet in self._stream.encode():
-                    self._container.mux(packet)
+            status = ""
+            try:
+                self._proc.stdin.write("END\n")
+                self._proc.stdin.close()
+                for line in self._proc.stdout:  # drain freed-slot lines up to the final status
+                    if not line.strip().isdigit():
+                        status = line.strip()
+                        break
+                self._proc.wait(timeout=60)
+            except Exception:
+                self._proc.kill()
+            if not status.startswith("OK") and not already_reported:
+                raise self._fail()
         finally:
-            self._container.close()
-        if self._error is not None:
-            raise RuntimeError(f"video encoding failed: {self._error}")
+            self._shm.close()
+            self._shm.unlink()
 
     def __enter__(self) -> "H264Writer":
         return self

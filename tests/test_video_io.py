@@ -98,3 +98,17 @@ def test_probe_errors(tmp_path):
         probe(bad)
     with pytest.raises(VideoError, match="not a file"):
         probe(tmp_path)
+
+
+def test_writer_failure_is_reported_not_hung(tmp_path):
+    import os
+
+    before = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+    w = H264Writer(tmp_path / "no" / "such" / "dir" / "x.mp4", 64, 48, 10)
+    with pytest.raises(RuntimeError, match="video encoding failed"):
+        for i in range(50):
+            w.write(i / 10, np.zeros((48, 64, 3), np.uint8))
+        w.close()
+    w.close()  # idempotent
+    after = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+    assert after <= before  # the shared-memory slots were released
