@@ -211,8 +211,16 @@ def test_page_refuses_a_folder_outside_the_configured_one(synth, tmp_path):
     assert not at.error and clip_options(at) == ["0001", "0002"]
 
 
+@pytest.fixture(scope="module")
+def real_home(tmp_path_factory) -> Path:
+    """One workspace for the real-label tests: the labels cached by the AppTest (parquet files under
+    cache/penn) are reused by the browser test's server instead of labelling 1,163 clips again."""
+    return tmp_path_factory.mktemp("real") / "gympose"
+
+
 @needs_penn
-def test_page_on_the_real_labels(penn_dir, monkeypatch, workspace):  # noqa: F811
+def test_page_on_the_real_labels(penn_dir, monkeypatch, workspace, real_home):  # noqa: F811
+    monkeypatch.setenv("GYMPOSE_HOME", str(real_home))
     monkeypatch.setenv(PENN_DIR_ENV, str(penn_dir))
     at = page().run()
     no_failure(at)
@@ -233,10 +241,10 @@ def test_page_on_the_real_labels(penn_dir, monkeypatch, workspace):  # noqa: F81
 # --------------------------------------------------------------------------------------- real browser
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-def test_dataset_page_in_a_real_browser(tmp_path, penn_dir):
+def test_dataset_page_in_a_real_browser(tmp_path, penn_dir, real_home):
     """On the real labels when present (blank canvas: no frames there), else on the synthetic fixture."""
     root = penn_dir if (penn_dir / "labels").is_dir() else make_penn_dataset(tmp_path / "penn")
-    with StreamlitServer(tmp_path / "gympose", env={PENN_DIR_ENV: str(root)}) as server, browser() as b:
+    with StreamlitServer(real_home, env={PENN_DIR_ENV: str(root)}) as server, browser() as b:
         p = b.new_context(viewport=VIEWPORT).new_page()
         p.goto(f"{server.url}/dataset")
         wait_for_app(p, "Class summary", 180)
