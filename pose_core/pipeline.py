@@ -163,13 +163,15 @@ def analyze_video(video: str | Path, exercise: str, out_dir: str | Path | None =
                 if tmp is not None and write_video:
                     if writer is None:
                         writer = H264Writer(tmp["annotated.mp4"], img.shape[1], img.shape[0], info.fps, color="rgb")
-                    last = analyzer.last_rep.verdict if analyzer.last_rep else None
-                    draw_overlay(img, pose=pose, exercise=rule.display_name, primary_name=rule.primary_angle,
-                                 primary_value=r.angles.get(rule.primary_angle, math.nan),
-                                 primary_joint=primary_joint_landmark(rule.primary.joints, pose),
-                                 rep_count=r.rep_count, phase=rule.counting.display_phase(r.phase),
-                                 label=r.label.label, feedback=r.feedback, last_rep_verdict=last, rgb=True)
-                    writer.write(t, img)
+                    overlay = dict(pose=pose, exercise=rule.display_name, primary_name=rule.primary_angle,
+                                   primary_value=r.angles.get(rule.primary_angle, math.nan),
+                                   primary_joint=primary_joint_landmark(rule.primary.joints, pose),
+                                   rep_count=r.rep_count, phase=rule.counting.display_phase(r.phase),
+                                   label=r.label.label, feedback=r.feedback,
+                                   last_rep_verdict=analyzer.last_rep.verdict if analyzer.last_rep else None,
+                                   rgb=True)
+                    # The overlay is drawn on the writer's thread, off the pose model's critical path.
+                    writer.write(t, img, draw=lambda im, kw=overlay: draw_overlay(im, **kw))
                 if progress is not None:
                     progress(frames, max(expected, frames))
         finally:

@@ -14,7 +14,7 @@ import queue
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -221,8 +221,9 @@ def read_frames(path: str | Path, max_side: int | None = None, prefetch: int = 8
 class H264Writer:
     """Write BGR (or RGB, color="rgb") frames to a browser-playable H.264 mp4 (libx264, yuv420p, +faststart).
 
-    The caller's thread only converts each frame to I420 (OpenCV, SIMD) straight into a shared-memory slot;
-    encoding and muxing run in a helper process (`python -m pose_core.encoder`: the second core, and no
+    The caller's thread only queues the frame; a writer thread draws the overlay (optional `draw` callback)
+    and converts the frame to I420 (OpenCV, SIMD) straight into a shared-memory slot; encoding and muxing
+    run in a helper process (`python -m pose_core.encoder`: the second core, and no
     contention with the pose model for Python's GIL). Slots go back and forth over the helper's stdin/stdout.
     Frames may come with timestamps (variable frame rate is preserved); sizes are made even. Memory is
     bounded by the number of slots, whatever the video's length."""
@@ -246,11 +247,15 @@ class H264Writer:
         self._last_pts = -1
         self._closed = False
         self._error: str | None = None
+        self._reported = False
         self.frames_written = 0
         cmd = [sys.executable, "-m", "pose_core.encoder", self.path, str(self.width), str(self.height),
                str(max(1, int(round(fps)))), str(crf), preset, self._shm.name, str(self._slot_bytes)]
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       text=True, bufsize=1)
+        self._q: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._thread = threading.Thread(target=self._render_loop, name="video-render", daemon=True)
+        self._thread.start()
 
     def _fail(self) -> RuntimeError:
         if self._error is not None:
@@ -276,52 +281,88 @@ class H264Writer:
             raise self._fail()
         return int(line)
 
-    def write(self, timestamp_s: float, image: np.ndarray) -> None:
-        import cv2
-
+    def write(self, timestamp_s: float, image: np.ndarray, draw: Callable[[np.ndarray], object] | None = None) -> None:
+        """Queue a frame. `draw(image)`, if given, runs on the writer's thread just before conversion (so an
+        overlay is drawn off the caller's thread; OpenCV drawing releases the GIL). The image must not be
+        modified by the caller afterwards."""
         if self._error is not None:
+            self._reported = True
             raise RuntimeError(self._error)
         if self._closed:
             raise RuntimeError("writer is closed")
-        if image.shape[1] != self.width or image.shape[0] != self.height:
-            image = image[: self.height, : self.width]
-        slot = self._take_slot()
-        dst = np.ndarray((self.height * 3 // 2, self.width), np.uint8, buffer=self._shm.buf,
-                         offset=slot * self._slot_bytes)
-        cv2.cvtColor(np.ascontiguousarray(image), self._code, dst=dst)
-        del dst
-        pts = int(round(timestamp_s * 1000))
-        if pts <= self._last_pts:
-            pts = self._last_pts + 1
-        self._last_pts = pts
-        try:
-            self._proc.stdin.write(f"{slot} {pts}\n")
-        except (BrokenPipeError, OSError, ValueError):
-            raise self._fail() from None
-        self.frames_written += 1
+        while True:
+            try:
+                self._q.put((timestamp_s, image, draw), timeout=0.5)
+                return
+            except queue.Full:
+                if self._error is not None:
+                    self._reported = True
+                    raise RuntimeError(self._error) from None
+
+    def _render_loop(self) -> None:
+        import cv2
+
+        while True:
+            item = self._q.get()
+            if item is _END:
+                return
+            if self._error is not None:
+                continue  # keep draining so the producer never blocks
+            timestamp_s, image, draw = item
+            try:
+                if draw is not None:
+                    draw(image)
+                if image.shape[1] != self.width or image.shape[0] != self.height:
+                    image = image[: self.height, : self.width]
+                slot = self._take_slot()
+                dst = np.ndarray((self.height * 3 // 2, self.width), np.uint8, buffer=self._shm.buf,
+                                 offset=slot * self._slot_bytes)
+                cv2.cvtColor(np.ascontiguousarray(image), self._code, dst=dst)
+                del dst
+                pts = int(round(timestamp_s * 1000))
+                if pts <= self._last_pts:
+                    pts = self._last_pts + 1
+                self._last_pts = pts
+                try:
+                    self._proc.stdin.write(f"{slot} {pts}\n")
+                except (BrokenPipeError, OSError, ValueError):
+                    raise self._fail() from None
+                self.frames_written += 1
+            except BaseException as e:
+                if self._error is None:
+                    self._error = e.args[0] if isinstance(e, RuntimeError) and e.args else f"video encoding failed: {e}"
 
     def close(self) -> None:
+        """Finish the file. Raises RuntimeError if encoding failed and the caller was not told yet."""
         if self._closed:
             return
         self._closed = True
-        already_reported = self._error is not None
+        self._q.put(_END)
+        self._thread.join()
         try:
-            status = ""
-            try:
-                self._proc.stdin.write("END\n")
-                self._proc.stdin.close()
-                for line in self._proc.stdout:  # drain freed-slot lines up to the final status
-                    if not line.strip().isdigit():
-                        status = line.strip()
-                        break
-                self._proc.wait(timeout=60)
-            except Exception:
-                self._proc.kill()
-            if not status.startswith("OK") and not already_reported:
-                raise self._fail()
+            if self._error is None:
+                status = ""
+                try:
+                    self._proc.stdin.write("END\n")
+                    self._proc.stdin.close()
+                    for line in self._proc.stdout:  # drain freed-slot lines up to the final status
+                        if not line.strip().isdigit():
+                            status = line.strip()
+                            break
+                    self._proc.wait(timeout=60)
+                except Exception:
+                    pass
+                if not status.startswith("OK"):
+                    self._fail()
         finally:
+            if self._proc.poll() is None:
+                self._proc.kill()
+                self._proc.wait()
             self._shm.close()
             self._shm.unlink()
+        if self._error is not None and not self._reported:
+            self._reported = True
+            raise RuntimeError(self._error)
 
     def __enter__(self) -> "H264Writer":
         return self
