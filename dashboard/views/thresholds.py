@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard import charts, keys
 from dashboard.common import current, fmt
-from pose_core.paths import shared_data_dir
+from pose_core.dataset_view import configured_penn_root
 from pose_core.rules import RulesError
 from pose_core.tuning import (angle_distribution, axis_range, backup_path, correct_bands, list_analyses,
                               open_bounds, penn_distribution, rejudge, reset_user_rule, rule_toml,
@@ -83,9 +83,10 @@ except RulesError as e:
 analyses = list_analyses(S.analyses_dir, ex)
 dist = angle_distribution(analyses, rule, angle)
 dist["source_kind"] = "your videos"
-# OPTIONAL HOOK: the Penn Action reference distribution, when pose_core.penn_labels exists (another issue).
-penn = penn_distribution(shared_data_dir() / "penn_action", cur.rules, ex, angle,
-                         cache_dir=S.workspace / "cache" / "penn")
+# The Penn Action reference distribution (training split), from the configured dataset folder.
+penn_root = configured_penn_root()
+penn = None if penn_root is None else penn_distribution(penn_root, cur.rules, ex, angle,
+                                                        cache_dir=S.workspace / "cache" / "penn")
 if penn is not None and not penn.empty:
     penn["source_kind"] = "Penn Action"
     dist = pd.concat([penn, dist], ignore_index=True)
