@@ -202,17 +202,11 @@ def run_video_item(item: BatchItem, out_dir: str, rules: RuleSet, write_video: b
     t0 = time.perf_counter()
     row = _row(item, rules_fingerprint=fingerprint)
     try:
-        exercise = item.exercise
-        if exercise is None:
-            from .recognition import recognize_video
-
-            rec = recognize_video(item.source, rules)
-            if rec.exercise is None:
-                raise AnalysisError(f"cannot tell which exercise this is: {rec.reason}")
-            exercise = rec.exercise
-            row["exercise"] = exercise
-        res = analyze_video(item.source, exercise, Path(out_dir) / item.name, rules=rules, write_video=write_video)
+        # None: recognised by the pipeline on the clip's first seconds, whose poses it then reuses.
+        res = analyze_video(item.source, item.exercise or "auto", Path(out_dir) / item.name, rules=rules,
+                            write_video=write_video)
         s = res.summary
+        row["exercise"] = s["exercise"]
         row.update(status="ok", reps=s["reps"], reps_correct=s["reps_correct"], reps_incorrect=s["reps_incorrect"],
                    partial_reps=s["partial_reps"], frames=s["frames"], error="")
     except (VideoError, AnalysisError) as e:

@@ -64,7 +64,7 @@ def _fail(msg: str, code: int = EXIT_BAD_INPUT) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from .pipeline import AnalysisError, analyze_video
+    from .pipeline import AnalysisError, CannotTellError, analyze_video
     from .rules import RulesError, load_rules
     from .video import VideoError
 
@@ -76,29 +76,19 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     except RulesError as e:
         return _fail(f"invalid rules file: {e}")
     exercise = args.exercise
-    extra = {}
     if exercise is None:
         return _fail("--exercise is required (one of: " + ", ".join(sorted(rules.exercises)) + ", auto)")
-    if exercise == "auto":
-        try:
-            from .recognition import recognize_for_cli
-        except ImportError:
-            return _fail("--exercise auto is not available in this build")
-        try:
-            rec = recognize_for_cli(video, rules)
-        except VideoError as e:
-            return _fail(str(e))
-        extra = rec.summary_fields()
-        if rec.exercise is None:
-            print(json.dumps({"exercise": None, **extra}))
-            return _fail(f"cannot tell which exercise this is: {rec.reason}")
-        exercise = rec.exercise
-    if exercise not in rules.exercises:
+    if exercise != "auto" and exercise not in rules.exercises:
         return _fail(f"unknown exercise {exercise!r}; choose one of: " + ", ".join(sorted(rules.exercises)) + ", auto")
     out = Path(args.out) if args.out else Path("runs") / video.stem
     progress = _Progress(not args.quiet, video.name)
     try:
         result = analyze_video(video, exercise, out, rules=rules, progress=progress, write_video=not args.no_video)
+    except CannotTellError as e:
+        # Said plainly, with the candidates, instead of a silent guess.
+        progress.close()
+        print(json.dumps({"exercise": None, **e.recognition.to_dict()}))
+        return _fail(str(e))
     except VideoError as e:
         return _fail(str(e))
     except AnalysisError as e:
@@ -108,11 +98,6 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     summary = dict(result.summary)
-    summary.update(extra)
-    if extra:
-        from .io import atomic_write_json
-
-        atomic_write_json(out / "summary.json", summary)
     summary["out_dir"] = str(out)
     print(json.dumps(summary))
     return 0

@@ -38,6 +38,19 @@ class NoPersonError(AnalysisError):
     pass
 
 
+class CannotTellError(AnalysisError):
+    """exercise="auto" could not decide; `.recognition` has the reason and the top candidates."""
+
+    def __init__(self, message: str, recognition):
+        super().__init__(message)
+        self.recognition = recognition
+
+
+# exercise="auto" on a file: the exercise is recognised on this many first seconds; those poses are reused
+# for the analysis (the model runs once per frame), and memory stays bounded whatever the video's length.
+RECOGNIZE_SECONDS = 20.0
+
+
 @dataclass
 class AnalysisResult:
     summary: dict
@@ -121,19 +134,52 @@ def _staged_outputs(out_dir: Path, names: tuple[str, ...]):
                 out_dir.rmdir()
 
 
+def recognize_start(video: str | Path, rules: RuleSet, est: PoseEstimator, max_side: int,
+                    progress: ProgressFn | None = None, seconds: float = RECOGNIZE_SECONDS):
+    """Poses of the first `seconds` of the video and the recognised exercise (Recognition)."""
+    from .recognition import default_recognizer, video_poses
+
+    poses = video_poses(video, max_seconds=seconds, progress=progress, estimator=est, max_side=max_side)
+    return poses, default_recognizer().predict(poses, allowed=list(rules.exercises))
+
+
 def analyze_video(video: str | Path, exercise: str, out_dir: str | Path | None = None, rules: RuleSet | None = None,
                   progress: ProgressFn | None = None, write_video: bool = True, max_side: int = 1280,
-                  estimator: PoseEstimator | None = None) -> AnalysisResult:
+                  estimator: PoseEstimator | None = None, recognize_seconds: float = RECOGNIZE_SECONDS,
+                  ) -> AnalysisResult:
     """Analyse one video with one exercise's rule. Writes annotated.mp4, frames.csv, reps.json, summary.json
-    into out_dir (when given). Raises VideoError / NoPersonError / KeyError (unknown exercise)."""
-    rules = rules or load_rules()
-    rule = rules[exercise]
-    info = probe(video)
-    out = Path(out_dir) if out_dir is not None else None
-    names = [n for n in rule.angles]
+    into out_dir (when given). exercise="auto" recognises it first (summary: exercise_confidence,
+    exercise_candidates). Raises VideoError / NoPersonError / CannotTellError / KeyError (unknown exercise)."""
     t_start = time.perf_counter()
+    rules = rules or load_rules()
+    info = probe(video)
     own_estimator = estimator is None
     est = estimator or PoseEstimator(static_image_mode=False)
+    known_poses: list = []
+    extra: dict = {}
+    if exercise == "auto":
+        try:
+            known_poses, rec = recognize_start(video, rules, est, max_side, progress, recognize_seconds)
+        except BaseException:
+            if own_estimator:
+                est.close()
+            raise
+        extra = {"exercise_auto": True, "exercise_confidence": round(rec.confidence, 3),
+                 "exercise_candidates": [[n, round(p, 3)] for n, p in rec.top]}
+        if rec.exercise is None:
+            if own_estimator:
+                est.close()
+            raise CannotTellError(f"{video}: cannot tell which exercise this is: {rec.describe()[len('cannot tell: '):]}",
+                                  rec)
+        exercise = rec.exercise
+    try:
+        rule = rules[exercise]
+    except KeyError:
+        if own_estimator:
+            est.close()
+        raise
+    out = Path(out_dir) if out_dir is not None else None
+    names = [n for n in rule.angles]
     analyzer = FrameAnalyzer(rule, rules.defaults)
     frames = with_pose = 0
     labels: dict[str, int] = {}
@@ -152,7 +198,9 @@ def analyze_video(video: str | Path, exercise: str, out_dir: str | Path | None =
             # Frames stay RGB end to end: decode converts on its own thread, the model takes RGB, the overlay
             # is drawn in RGB and the encoder takes RGB. No colour conversion on the model's thread.
             for t, img in read_frames(video, max_side=max_side, color="rgb"):
-                pose = est.process(img, t, color="rgb")
+                # Frames already seen by the recogniser keep their pose: the model runs once per frame, and
+                # the tracker continues from the last of them.
+                pose = known_poses[frames] if frames < len(known_poses) else est.process(img, t, color="rgb")
                 r = analyzer.process(pose, t)
                 frames += 1
                 with_pose += pose is not None
@@ -191,7 +239,7 @@ def analyze_video(video: str | Path, exercise: str, out_dir: str | Path | None =
         summary = build_summary(exercise, analyzer.reps, analyzer.counter.partial_reps, frames, with_pose,
                                 last_t + fps_frame, frames / elapsed if elapsed > 0 else 0.0, rule.primary_angle,
                                 labels, {"video": Path(video).name, "width": info.width, "height": info.height,
-                                         "rules": rules.source})
+                                         "rules": rules.source, **extra})
         files = {}
         if tmp is not None:
             with open(tmp["reps.json"], "w") as f:

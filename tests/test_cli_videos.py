@@ -103,3 +103,47 @@ def test_portrait_video_keeps_its_orientation(results):
     row, d, p = next(r for r in results if r[0]["file"] == "pullup_1.mp4")
     info = probe(d / "annotated.mp4")
     assert (info.width, info.height) == (360, 640)
+
+
+@pytest.fixture(scope="module")
+def auto_results(tmp_path_factory):
+    rows = video_rows()
+    out = tmp_path_factory.mktemp("auto")
+
+    def one(row):
+        p = run_cli("analyze", VIDEOS / row["file"], "--exercise", "auto", "--out", out / Path(row["file"]).stem,
+                    "--quiet", "--no-video")
+        return row, p
+
+    with ThreadPoolExecutor(max_workers=2) as ex:
+        return list(ex.map(one, rows))
+
+
+@needs_videos
+def test_auto_recognises_and_then_counts(auto_results):
+    right, table = 0, []
+    for row, p in auto_results:
+        assert p.returncode in (0, 2), p.stderr
+        summary = json.loads(p.stdout.strip().splitlines()[-1])
+        got = summary.get("exercise")
+        right += got == row["exercise"]
+        if got == row["exercise"]:
+            assert summary["exercise_auto"] is True
+            assert 0.5 <= summary["exercise_confidence"] <= 1.0
+            assert summary["exercise_candidates"][0][0] == got
+            assert abs(summary["reps"] - int(row["reps_complete"])) <= 1
+        table.append(f"{row['file']:22s} {row['exercise']:14s} -> {got} {summary.get('exercise_confidence', summary.get('confidence'))}")
+    print("\n" + "\n".join(table))
+    assert right >= 13, "\n".join(table)
+
+
+def test_auto_on_a_clip_with_nobody_says_cannot_tell(tmp_path):
+    from media import write_video
+
+    v = write_video(tmp_path / "nobody.mp4", frames=45)
+    p = run_cli("analyze", v, "--exercise", "auto", "--out", tmp_path / "o", "--quiet")
+    assert p.returncode == 2
+    assert "cannot tell which exercise" in p.stderr
+    answer = json.loads(p.stdout.strip().splitlines()[-1])
+    assert answer["exercise"] is None and answer["reason"]
+    assert not (tmp_path / "o").exists()
