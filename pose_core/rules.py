@@ -205,6 +205,21 @@ def _bounds(ctx: _Ctx, t: dict, key: str) -> tuple[float, float]:
     return lo, hi
 
 
+def _angle_items(ctx: _Ctx, table: dict, key: str, name: str, allowed: set[str], angles: dict):
+    """Validate a list of tables that name an angle and bound it: yields (raw, angle, min, max, key)."""
+    raw_list = table.get(name, [])
+    if not isinstance(raw_list, list):
+        raise ctx.fail(f"{key}.{name}", f"expected a list, got {raw_list!r}")
+    for i, raw in enumerate(raw_list):
+        k = f"{key}.{name}[{i}]"
+        raw = ctx.table(raw, k, allowed)
+        angle = ctx.string(ctx.require(raw, "angle", k), f"{k}.angle")
+        if angle not in angles:
+            raise ctx.fail(f"{k}.angle", f"{angle!r} is not one of the angles ({', '.join(angles)})")
+        lo, hi = _bounds(ctx, raw, k)
+        yield raw, angle, lo, hi, k
+
+
 def _parse_angle(ctx: _Ctx, name: str, raw: Any, key: str) -> AngleDef:
     t = ctx.table(raw, key, _ANGLE_KEYS)
     kind = ctx.string(ctx.require(t, "kind", key), f"{key}.kind", tuple(_JOINT_COUNT))
@@ -245,18 +260,8 @@ def _parse_exercise(ctx: _Ctx, name: str, raw: Any) -> ExerciseRule:
     names = ctx.table(names, f"{ck}.phase_names", set(PHASES))
     for p, v in names.items():
         ctx.string(v, f"{ck}.phase_names.{p}")
-    gates = []
-    gates_raw = c.get("rest_requires", [])
-    if not isinstance(gates_raw, list):
-        raise ctx.fail(f"{ck}.rest_requires", f"expected a list, got {gates_raw!r}")
-    for i, g in enumerate(gates_raw):
-        k = f"{ck}.rest_requires[{i}]"
-        g = ctx.table(g, k, _GATE_KEYS)
-        angle = ctx.string(ctx.require(g, "angle", k), f"{k}.angle")
-        if angle not in angles:
-            raise ctx.fail(f"{k}.angle", f"{angle!r} is not one of the angles ({', '.join(angles)})")
-        lo, hi = _bounds(ctx, g, k)
-        gates.append(Gate(angle, lo, hi))
+    gates = [Gate(angle, lo, hi) for _, angle, lo, hi, _k in
+             _angle_items(ctx, c, ck, "rest_requires", _GATE_KEYS, angles)]
     counting = Counting(
         rest=rest, rest_threshold=rest_t, peak_threshold=peak_t,
         min_rep_s=ctx.number(c.get("min_rep_s", 0.3), f"{ck}.min_rep_s", 0, 60),
@@ -265,32 +270,14 @@ def _parse_exercise(ctx: _Ctx, name: str, raw: Any) -> ExerciseRule:
         complete_at=ctx.string(c.get("complete_at", "rest"), f"{ck}.complete_at", ("rest", "peak")),
     )
 
-    frame_checks = []
-    fc_raw = t.get("frame_checks", [])
-    if not isinstance(fc_raw, list):
-        raise ctx.fail(f"{key}.frame_checks", f"expected a list, got {fc_raw!r}")
-    for i, fc in enumerate(fc_raw):
-        k = f"{key}.frame_checks[{i}]"
-        fc = ctx.table(fc, k, _FRAME_CHECK_KEYS)
-        angle = ctx.string(ctx.require(fc, "angle", k), f"{k}.angle")
-        if angle not in angles:
-            raise ctx.fail(f"{k}.angle", f"{angle!r} is not one of the angles ({', '.join(angles)})")
-        lo, hi = _bounds(ctx, fc, k)
-        frame_checks.append(FrameCheck(angle=angle, phase=ctx.string(fc.get("phase", "any"), f"{k}.phase", PHASES + ("any",)),
-                                       message=ctx.string(ctx.require(fc, "message", k), f"{k}.message"), min=lo, max=hi))
-    rep_checks = []
-    rc_raw = t.get("rep_checks", [])
-    if not isinstance(rc_raw, list):
-        raise ctx.fail(f"{key}.rep_checks", f"expected a list, got {rc_raw!r}")
-    for i, rc in enumerate(rc_raw):
-        k = f"{key}.rep_checks[{i}]"
-        rc = ctx.table(rc, k, _REP_CHECK_KEYS)
-        angle = ctx.string(ctx.require(rc, "angle", k), f"{k}.angle")
-        if angle not in angles:
-            raise ctx.fail(f"{k}.angle", f"{angle!r} is not one of the angles ({', '.join(angles)})")
-        lo, hi = _bounds(ctx, rc, k)
-        rep_checks.append(RepCheck(angle=angle, stat=ctx.string(ctx.require(rc, "stat", k), f"{k}.stat", REP_STATS),
-                                   message=ctx.string(ctx.require(rc, "message", k), f"{k}.message"), min=lo, max=hi))
+    frame_checks = [
+        FrameCheck(angle=angle, phase=ctx.string(raw.get("phase", "any"), f"{k}.phase", PHASES + ("any",)),
+                   message=ctx.string(ctx.require(raw, "message", k), f"{k}.message"), min=lo, max=hi)
+        for raw, angle, lo, hi, k in _angle_items(ctx, t, key, "frame_checks", _FRAME_CHECK_KEYS, angles)]
+    rep_checks = [
+        RepCheck(angle=angle, stat=ctx.string(ctx.require(raw, "stat", k), f"{k}.stat", REP_STATS),
+                 message=ctx.string(ctx.require(raw, "message", k), f"{k}.message"), min=lo, max=hi)
+        for raw, angle, lo, hi, k in _angle_items(ctx, t, key, "rep_checks", _REP_CHECK_KEYS, angles)]
     return ExerciseRule(name=name, display_name=display, primary_angle=primary, angles=angles, counting=counting,
                         frame_checks=tuple(frame_checks), rep_checks=tuple(rep_checks))
 
