@@ -16,7 +16,7 @@ if str(_ROOT) not in sys.path:  # `streamlit run` only puts dashboard/ on the pa
 import streamlit as st  # noqa: E402
 
 from dashboard import keys  # noqa: E402
-from dashboard.common import DEFAULT_EXERCISE, current  # noqa: E402
+from dashboard.common import AUTO, AUTO_LABEL, DEFAULT_EXERCISE, current  # noqa: E402
 
 # The page scripts live in dashboard/views/, NOT dashboard/pages/: Streamlit treats a `pages/` folder beside
 # the entrypoint as a legacy (v1) multipage app, and a first visit to a page URL (e.g. /live after a
@@ -38,11 +38,16 @@ def sidebar() -> None:
     rules = cur.rules
     with st.sidebar:
         st.markdown("### :material/fitness_center: GymPose")
-        names = sorted(rules.exercises, key=lambda n: rules[n].display_name)
+        names = [AUTO] + sorted(rules.exercises, key=lambda n: rules[n].display_name)
         if st.session_state.get(keys.EXERCISE) not in names:
             st.session_state[keys.EXERCISE] = DEFAULT_EXERCISE
-        st.selectbox("Exercise", names, key=keys.EXERCISE, format_func=lambda n: rules[n].display_name,
-                     help="Used by every page: which rule counts and judges the reps.")
+        choice = st.selectbox("Exercise", names, key=keys.EXERCISE,
+                              format_func=lambda n: AUTO_LABEL if n == AUTO else rules[n].display_name,
+                              help="Used by every page: which rule counts and judges the reps. "
+                                   f"**{AUTO_LABEL}**: Analyze and Live coaching recognise which of the "
+                                   f"{len(names) - 1} exercises you do; Thresholds uses the last exercise you picked.")
+        if choice != AUTO:
+            st.session_state[keys.EXERCISE_LAST] = choice
         user_file = cur.settings.user_rules_path
         if user_file.is_file():
             st.session_state.setdefault(keys.USE_USER_RULES, True)

@@ -15,6 +15,11 @@ from pose_core.rules import ExerciseRule, RuleSet, RulesError, load_rules
 from pose_core.settings import Settings, SettingsError, load_settings
 
 DEFAULT_EXERCISE = "squat"
+AUTO = "auto"  # the sidebar's "Auto (recognise)" choice: Analyze and Live recognise the exercise themselves
+AUTO_LABEL = "Auto (recognise)"
+# A recognised exercise below this confidence is shown with a plain "not sure" warning (the recogniser
+# itself answers "cannot tell" below 50%; the live page locks only at or above this value).
+LOW_CONFIDENCE = 0.7
 
 
 @st.cache_resource(show_spinner="Loading the pose model...")
@@ -50,9 +55,10 @@ def history_store(s: Settings | None = None) -> HistoryStore:
 class Current:
     settings: Settings
     rules: RuleSet
-    exercise: str
+    exercise: str  # always a concrete exercise: with Auto on, the last one picked (pages that need one use it)
     rules_error: str | None  # the user's rules file is invalid (the defaults are in use)
     using_user_rules: bool
+    auto: bool = False  # the sidebar is set to Auto (recognise the exercise)
 
     @property
     def rule(self) -> ExerciseRule:
@@ -75,10 +81,23 @@ def current() -> Current:
         except RulesError as e:
             error = str(e)
             use_user = False
-    exercise = st.session_state.get(keys.EXERCISE) or DEFAULT_EXERCISE
+    choice = st.session_state.get(keys.EXERCISE) or DEFAULT_EXERCISE
+    auto = choice == AUTO
+    exercise = st.session_state.get(keys.EXERCISE_LAST) if auto else choice
     if exercise not in rules.exercises:
         exercise = DEFAULT_EXERCISE
-    return Current(settings=s, rules=rules, exercise=exercise, rules_error=error, using_user_rules=use_user)
+    return Current(settings=s, rules=rules, exercise=exercise, rules_error=error, using_user_rules=use_user,
+                   auto=auto)
+
+
+def exercise_label(rules: RuleSet, name: str) -> str:
+    """Display name of an exercise (the name itself when the rules do not know it)."""
+    return rules[name].display_name if name in rules.exercises else name.replace("_", " ")
+
+
+def candidates_text(rules: RuleSet, top) -> str:
+    """ "Squat 62%, Push-up 20%" from [(name, probability), ...]; candidates that would show as 0% are left out."""
+    return ", ".join(f"{exercise_label(rules, n)} {p:.0%}" for n, p in top if p >= 0.005)
 
 
 def fmt(value, unit: str = "", nd: int = 0, none: str = "–") -> str:

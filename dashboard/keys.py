@@ -2,7 +2,8 @@
 no key is spelled twice."""
 
 # Sidebar (shared by all pages)
-EXERCISE = "sidebar.exercise"
+EXERCISE = "sidebar.exercise"  # an exercise name, or common.AUTO
+EXERCISE_LAST = "sidebar.last_exercise"  # session state: the last exercise picked (used by pages when Auto is on)
 USE_USER_RULES = "sidebar.use_user_rules"
 
 # Analyze
@@ -15,6 +16,13 @@ ANALYZE_EXTRA_ANGLES = "analyze.extra_angles"
 ANALYZE_DL_VIDEO = "analyze.download.video"
 ANALYZE_DL_FRAMES = "analyze.download.frames"
 ANALYZE_DL_REPS = "analyze.download.reps"
+ANALYZE_AUTOSTART = "analyze.autostart"  # session state: start the analysis on this run (a candidate was picked)
+
+
+def analyze_pick(exercise: str) -> str:
+    """Button "Analyze as <exercise>" offered when Auto cannot tell."""
+    return f"analyze.pick.{exercise}"
+
 
 SOURCE_NEW = "Upload a new video"
 SOURCE_EARLIER = "Use an earlier upload"
@@ -25,6 +33,8 @@ LIVE_SESSION = "live.session"  # session state: pose_core.live.LiveSession of th
 LIVE_RESET = "live.reset"
 LIVE_SAVE = "live.save"
 LIVE_SAVED_MSG = "live.saved_msg"
+LIVE_RECOGNISE_AGAIN = "live.recognise_again"  # Auto: forget the recognised exercise
+LIVE_OVERRIDE = "live.override"  # Auto: "not right? pick the exercise"
 
 # Thresholds
 THR_ANGLE = "thresholds.angle"

@@ -7,6 +7,15 @@ immutable snapshot, so the page never sees a half-updated state.
 
 Dropped frames are harmless: the counter works on timestamps and zones, not on frame counts, and the
 smoother restarts after a gap longer than the rule's `max_gap_s`.
+
+Auto mode (`set_auto(rules)`): the exercise is not given but recognised from the stream. An
+`OnlineRecognizer` sees every frame's pose; until it locks, nothing is counted (the overlay says
+"Recognising"). When it locks (the same exercise predicted confidently a few times in a row, typically
+2-4 s after the person starts moving), counting starts with that exercise's rule, replayed over the
+poses of the recogniser's window (the last WINDOW_S = 3 s): reps are counted from about 3 s before the
+lock on, not from the start of the stream. `override(exercise)` locks the user's choice instead (same
+replay); `reset_recognition()` forgets the exercise and recognises again. Once locked, the recogniser
+stops predicting and costs nothing.
 """
 
 from __future__ import annotations
@@ -17,12 +26,12 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
 from .analysis import FrameAnalyzer, FrameResult
-from .drawing import draw_overlay, primary_joint_landmark
+from .drawing import GREY, WHITE, draw_overlay, draw_skeleton, draw_text_box, primary_joint_landmark
 from .estimator import PoseEstimator
 from .history import SessionRecord
 from .rules import Defaults, ExerciseRule
@@ -44,11 +53,45 @@ class EstimatorFactory:
         return PoseEstimator(static_image_mode=self.static_image_mode)
 
 
+def default_online_recognizer():
+    """An OnlineRecognizer on the committed model (the model is loaded once per process and shared: its
+    predictions are read-only; each session has its own window and lock state)."""
+    from .recognition import OnlineRecognizer, default_recognizer
+
+    return OnlineRecognizer(default_recognizer())
+
+
+@dataclass(frozen=True)
+class AutoStatus:
+    """Exercise recognition in a live session (`LiveSnapshot.auto`; None in manual mode)."""
+
+    locked: bool = False
+    exercise: str | None = None  # the exercise being counted; None while recognising
+    source: str = "none"  # "auto" (recognised) | "user" (overridden) | "none" (still recognising)
+    confidence: float = 0.0  # top probability of the latest prediction (of the lock, once locked)
+    top: tuple[tuple[str, float], ...] = ()  # the latest prediction's best candidates
+    reason: str = ""  # why the latest prediction could not tell ("" when it could, or none was made yet)
+    streak: int = 0  # confident predictions of the same exercise in a row
+    needed: int = 3  # ... needed to lock
+    locked_at_s: float | None = None  # session time of the lock / override
+    predictions: int = 0  # predictions made so far (one per `every_s` of stream time until the lock)
+    recognition_ms: float = 0.0  # mean time the recogniser added per frame while recognising
+    recognition_max_ms: float = 0.0  # its worst frame (a frame on which a prediction ran)
+
+    @property
+    def recognising(self) -> bool:
+        return not self.locked
+
+    @property
+    def candidate(self) -> str | None:
+        return self.top[0][0] if self.top else None
+
+
 @dataclass(frozen=True)
 class LiveSnapshot:
     """Everything the page shows about a live session at one moment."""
 
-    exercise: str
+    exercise: str  # "" while auto mode is still recognising (nothing is counted then)
     display_name: str
     primary_angle: str
     frames_processed: int = 0
@@ -67,6 +110,7 @@ class LiveSnapshot:
     duration_s: float = 0.0
     labels: dict[str, int] = field(default_factory=dict)
     saved_id: int | None = None  # set once the session was stored in the history
+    auto: AutoStatus | None = None  # exercise recognition (None: the exercise was given)
 
     @property
     def frames_correct_pct(self) -> float | None:
@@ -77,17 +121,25 @@ class LiveSnapshot:
     def reps_correct(self) -> int:
         return sum(r.verdict == "correct" for r in self.reps)
 
+    @property
+    def counting(self) -> bool:
+        """An exercise is known (given, or recognised and locked) and reps are being counted."""
+        return bool(self.exercise)
+
 
 class LiveSession:
-    """Per-stream state for live coaching: one estimator, one FrameAnalyzer.
+    """Per-stream state for live coaching: one estimator, one FrameAnalyzer (and in auto mode one
+    OnlineRecognizer).
 
     estimator_factory: a callable returning an object with `process(bgr, t) -> PoseFrame | None` (and
-    optionally `close()`); created lazily on the first frame, on the streaming thread."""
+    optionally `close()`); created lazily on the first frame, on the streaming thread.
+    online_factory: makes the OnlineRecognizer when auto mode is entered (default: the committed model)."""
 
     def __init__(self, rule: ExerciseRule, defaults: Defaults | None = None,
                  estimator_factory: Callable[[], object] | None = None, rules_source: str = "",
-                 draw: bool = True, fps_window: int = 30):
+                 draw: bool = True, fps_window: int = 30, online_factory: Callable[[], object] | None = None):
         self._factory = estimator_factory or EstimatorFactory(warm_up=False)
+        self._online_factory = online_factory or default_online_recognizer
         self._estimator = None
         self._est_lock = threading.Lock()  # the estimator is only ever used by one thread at a time
         self._lock = threading.Lock()  # guards everything below
@@ -95,36 +147,124 @@ class LiveSession:
         self.draw = draw
         self._done_times: collections.deque[float] = collections.deque(maxlen=fps_window)
         self._proc_ms: collections.deque[float] = collections.deque(maxlen=fps_window)
+        self._online = None  # OnlineRecognizer while in auto mode
+        self._auto_rules: dict[str, ExerciseRule] = {}  # the exercises auto mode may lock on
+        self._recent: collections.deque[tuple[float, PoseFrame | None]] = collections.deque()  # replayed on a lock
+        self._recog_ms: list[float] = [0.0, 0.0, 0.0]  # total, frames, max while recognising
+        self._predictions = 0
+        self._gen = 0  # bumped whenever counting restarts: a frame in flight does not publish over it
         self._setup(rule, defaults)
 
     # ------------------------------------------------------------------------------- state handling
-    def _setup(self, rule: ExerciseRule, defaults: Defaults | None) -> None:
-        self.rule = rule
+    def _setup(self, rule: ExerciseRule | None, defaults: Defaults | None) -> None:
+        """Everything from zero (stream clock, statistics, counting). Recognition state is kept."""
         self.defaults = defaults or Defaults()
-        self._analyzer = FrameAnalyzer(rule, self.defaults)
         self._t0: float | None = None
         self._last_t = -math.inf
         self._wall_t0 = time.monotonic()
         self._frames = self._with_pose = self._errors = 0
         self._last_error = ""
+        self._done_times.clear()
+        self._proc_ms.clear()
+        self._recent.clear()
+        self._start_counting(rule)
+
+    def _start_counting(self, rule: ExerciseRule | None, replay: Iterable[tuple[float, PoseFrame | None]] = (),
+                        ) -> None:
+        """A fresh analyzer for `rule` (None: nothing is counted), fed the `replay` poses first."""
+        self.rule = rule
+        self._analyzer = FrameAnalyzer(rule, self.defaults) if rule is not None else None
         self._labels: dict[str, int] = {}
         self._last: FrameResult | None = None
         self._saved_id: int | None = None
-        self._done_times.clear()
-        self._proc_ms.clear()
-        self._snapshot = LiveSnapshot(exercise=rule.name, display_name=rule.display_name,
-                                      primary_angle=rule.primary_angle)
+        counting_auto = rule is not None and self._online is not None
+        self._locked_at: float | None = max(self._last_t, 0.0) if counting_auto else None
+        self._gen += 1
+        if self._analyzer is not None:
+            for t, pose in replay:
+                self._count(self._analyzer.process(pose, t))
+        self._publish()
+
+    def _count(self, r: FrameResult) -> None:
+        self._labels[r.label.label] = self._labels.get(r.label.label, 0) + 1
+        self._last = r
+
+    @property
+    def auto(self) -> bool:
+        """True in auto mode (the exercise is recognised from the stream)."""
+        return self._online is not None
+
+    @property
+    def auto_exercises(self) -> list[str]:
+        """The exercises auto mode can lock on or be overridden to (names)."""
+        with self._lock:
+            if self._online is None:
+                return []
+            return [n for n in self._auto_rules if n in self._online.recognizer.classes]
 
     def reset(self) -> None:
-        """Start counting from zero (same exercise). Safe to call while frames are being processed."""
+        """Start counting from zero (same exercise; in auto mode the recognised exercise is kept). Safe to
+        call while frames are being processed."""
         with self._lock:
             self._setup(self.rule, self.defaults)
 
     def set_rule(self, rule: ExerciseRule, defaults: Defaults | None = None) -> None:
-        """Switch exercise or thresholds; counting restarts when anything changed."""
+        """Manual mode with this exercise (leaves auto mode); counting restarts when anything changed."""
         with self._lock:
-            if rule != self.rule or (defaults or Defaults()) != self.defaults:
-                self._setup(rule, defaults)
+            if self._online is None and rule == self.rule and (defaults or Defaults()) == self.defaults:
+                return
+            self._online = None
+            self._auto_rules = {}
+            self._setup(rule, defaults)
+
+    def set_auto(self, rules: Mapping[str, ExerciseRule], defaults: Defaults | None = None) -> None:
+        """Auto mode: recognise which of `rules` (name -> rule) is being done, then count it. Idempotent;
+        entering auto mode restarts everything; new thresholds for the exercise being counted restart its
+        count but keep the recognised exercise."""
+        rules = dict(rules)
+        defaults = defaults or Defaults()
+        with self._lock:
+            if self._online is not None:
+                if rules == self._auto_rules and defaults == self.defaults:
+                    return
+                self._auto_rules = rules
+                locked = self._online.state.exercise
+                if locked is not None and locked not in rules:
+                    self._online.reset()
+                    locked = None
+                self._setup(rules[locked] if locked is not None else None, defaults)
+                return
+        online = self._online_factory()  # may load the model: outside the lock
+        with self._lock:
+            self._online = online
+            self._auto_rules = rules
+            self._recog_ms = [0.0, 0.0, 0.0]
+            self._predictions = 0
+            self._setup(None, defaults)
+
+    def override(self, exercise: str) -> None:
+        """Auto mode: count `exercise` from now on (the user's choice wins over the recogniser). Counting
+        restarts over the recent poses, unless that exercise is already being counted."""
+        with self._lock:
+            if self._online is None:
+                raise RuntimeError("override() is for auto mode; use set_rule() to pick an exercise")
+            if exercise not in self._auto_rules:
+                raise KeyError(f"unknown exercise {exercise!r}; known: {', '.join(sorted(self._auto_rules))}")
+            self._online.override(exercise)
+            if self.rule is None or self.rule.name != exercise:
+                self._start_counting(self._auto_rules[exercise], replay=tuple(self._recent))
+            else:
+                self._publish()
+
+    def reset_recognition(self) -> None:
+        """Auto mode: forget the exercise and recognise again (counting restarts from zero)."""
+        with self._lock:
+            if self._online is None:
+                return
+            self._online.reset()
+            self._recog_ms = [0.0, 0.0, 0.0]
+            self._predictions = 0
+            self._setup(None, self.defaults)
 
     def mark_saved(self, session_id: int) -> None:
         with self._lock:
@@ -145,6 +285,29 @@ class LiveSession:
             if color == "bgr":
                 return self._estimator.process(img, t)
             return self._estimator.process(img, t, color=color)
+
+    def _recognise(self, pose: PoseFrame | None, rel: float) -> None:
+        """Auto mode, under the lock: feed the recogniser; on a lock, start counting the exercise over the
+        recent poses. The recent poses are kept for a later override as well."""
+        online = self._online
+        if not online.state.locked:
+            t0 = time.perf_counter()
+            before = online.state.last
+            state = online.update(pose, rel)
+            self._predictions += state.last is not before
+            if state.locked:
+                rule = self._auto_rules.get(state.exercise)
+                if rule is None:  # an exercise without a rule here (a custom rule set): keep recognising
+                    online.reset()
+                else:
+                    self._start_counting(rule, replay=tuple(self._recent))
+            ms = (time.perf_counter() - t0) * 1000.0
+            self._recog_ms[0] += ms
+            self._recog_ms[1] += 1
+            self._recog_ms[2] = max(self._recog_ms[2], ms)
+        self._recent.append((rel, pose))
+        while self._recent and self._recent[0][0] < rel - online.window_s:
+            self._recent.popleft()
 
     def process_frame(self, bgr: np.ndarray, t: float | None = None, color: str = "bgr") -> np.ndarray:
         """Analyse one frame taken at stream time t (seconds; None = arrival time) and return it with the
@@ -171,27 +334,39 @@ class LiveSession:
             if rel <= self._last_t:  # repeated / out-of-order timestamps: keep time moving forward
                 rel = self._last_t + 1e-3
             self._last_t = rel
-            r = self._analyzer.process(pose, rel)
+            if self._online is not None:
+                self._recognise(pose, rel)
+            r = None
+            if self._analyzer is not None:
+                r = self._analyzer.process(pose, rel)
+                self._count(r)
             rule = self.rule
             self._frames += 1
             self._with_pose += pose is not None
-            self._labels[r.label.label] = self._labels.get(r.label.label, 0) + 1
-            self._last = r
-            last_rep = self._analyzer.last_rep
+            last_rep = self._analyzer.last_rep if self._analyzer is not None else None
+            auto = self._auto_status() if self._online is not None else None
             fps = self._fps()
+            gen = self._gen
         if self.draw:
-            draw_overlay(bgr, pose=pose, exercise=rule.display_name, primary_name=rule.primary_angle,
-                         primary_value=r.angles.get(rule.primary_angle, math.nan),
-                         primary_joint=primary_joint_landmark(rule.primary.joints, pose), rep_count=r.rep_count,
-                         phase=rule.counting.display_phase(r.phase), label=r.label.label, feedback=r.feedback,
-                         last_rep_verdict=last_rep.verdict if last_rep else None,
-                         extra=f"{fps:.0f} fps" if fps else None, rgb=color == "rgb")
+            extra = f"{fps:.0f} fps" if fps else None
+            if r is None:
+                draw_recognising(bgr, pose, auto, extra)
+            else:
+                name = rule.display_name
+                if auto is not None:
+                    name += " (your choice)" if auto.source == "user" else f" (auto {auto.confidence:.0%})"
+                draw_overlay(bgr, pose=pose, exercise=name, primary_name=rule.primary_angle,
+                             primary_value=r.angles.get(rule.primary_angle, math.nan),
+                             primary_joint=primary_joint_landmark(rule.primary.joints, pose), rep_count=r.rep_count,
+                             phase=rule.counting.display_phase(r.phase), label=r.label.label, feedback=r.feedback,
+                             last_rep_verdict=last_rep.verdict if last_rep else None, extra=extra,
+                             rgb=color == "rgb")
         done = time.perf_counter()
         with self._lock:
-            if self._last is r:  # not reset meanwhile
+            if self._gen == gen:  # counting was not restarted meanwhile
                 self._proc_ms.append((done - start) * 1000.0)
                 self._done_times.append(done)
-                self._publish(r)
+                self._publish()
         return bgr
 
     def process_av_frame(self, frame):
@@ -210,15 +385,32 @@ class LiveSession:
             return 0.0
         return (len(d) - 1) / (d[-1] - d[0])
 
-    def _publish(self, r: FrameResult) -> None:
+    def _auto_status(self) -> AutoStatus:
+        st = self._online.state
+        last = st.last
+        total, n, worst = self._recog_ms
+        return AutoStatus(
+            locked=st.locked, exercise=st.exercise if st.locked else None, source=st.source,
+            confidence=last.confidence if last is not None else 0.0, top=last.top if last is not None else (),
+            reason=last.reason if last is not None else "", streak=st.streak, needed=self._online.lock_after,
+            locked_at_s=self._locked_at if st.locked else None, predictions=self._predictions,
+            recognition_ms=round(total / n, 3) if n else 0.0, recognition_max_ms=round(worst, 2))
+
+    def _publish(self) -> None:
+        rule, r = self.rule, self._last
         self._snapshot = LiveSnapshot(
-            exercise=self.rule.name, display_name=self.rule.display_name, primary_angle=self.rule.primary_angle,
+            exercise=rule.name if rule else "", display_name=rule.display_name if rule else "",
+            primary_angle=rule.primary_angle if rule else "",
             frames_processed=self._frames, frames_with_pose=self._with_pose, errors=self._errors,
-            last_error=self._last_error, rep_count=r.rep_count, partial_reps=r.partial_reps,
-            phase=self.rule.counting.display_phase(r.phase), label=r.label.label, feedback=r.feedback,
-            primary_value=r.angles.get(self.rule.primary_angle, math.nan), reps=tuple(self._analyzer.reps),
-            fps=round(self._fps(), 1), process_ms=round(sum(self._proc_ms) / len(self._proc_ms), 1),
-            duration_s=round(max(self._last_t, 0.0), 3), labels=dict(self._labels), saved_id=self._saved_id)
+            last_error=self._last_error, rep_count=r.rep_count if r else 0, partial_reps=r.partial_reps if r else 0,
+            phase=rule.counting.display_phase(r.phase) if r else "unknown", label=r.label.label if r else "unknown",
+            feedback=r.feedback if r else (),
+            primary_value=r.angles.get(rule.primary_angle, math.nan) if r else math.nan,
+            reps=tuple(self._analyzer.reps) if self._analyzer is not None else (),
+            fps=round(self._fps(), 1),
+            process_ms=round(sum(self._proc_ms) / len(self._proc_ms), 1) if self._proc_ms else 0.0,
+            duration_s=round(max(self._last_t, 0.0), 3), labels=dict(self._labels), saved_id=self._saved_id,
+            auto=self._auto_status() if self._online is not None else None)
 
     # ------------------------------------------------------------------------------------- reading
     def snapshot(self) -> LiveSnapshot:
@@ -227,13 +419,38 @@ class LiveSession:
             return self._snapshot
 
     def to_record(self, name: str | None = None) -> SessionRecord:
-        """A history record of the session so far."""
-        s = self.snapshot()
+        """A history record of the session so far. Raises ValueError while auto mode has not recognised
+        the exercise yet (nothing was counted)."""
+        with self._lock:
+            s, rule = self._snapshot, self.rule
+        if rule is None or not s.exercise:
+            raise ValueError("nothing to save: the exercise has not been recognised yet")
+        extra = {"rest": rule.counting.rest, "fps": s.fps}
+        if s.auto is not None:
+            extra.update(exercise_auto=s.auto.source == "auto", exercise_confidence=round(s.auto.confidence, 3))
         return SessionRecord(
             exercise=s.exercise, name=name or f"Live session ({s.display_name})", source="live", reps=s.reps,
             partial_reps=s.partial_reps, frames=s.frames_processed, frames_correct_pct=s.frames_correct_pct,
-            duration_s=s.duration_s, primary_angle=s.primary_angle, rules_source=self.rules_source,
-            extra={"rest": self.rule.counting.rest, "fps": s.fps})
+            duration_s=s.duration_s, primary_angle=s.primary_angle, rules_source=self.rules_source, extra=extra)
+
+
+def draw_recognising(img: np.ndarray, pose: PoseFrame | None, auto: AutoStatus | None, extra: str | None = None,
+                     ) -> np.ndarray:
+    """The overlay while auto mode is still recognising: the skeleton and what the recogniser thinks."""
+    if pose is not None:
+        draw_skeleton(img, pose, colour=GREY)
+    lines = [("Recognising the exercise...", WHITE)]
+    if pose is None:
+        lines.append(("NO PERSON", GREY))
+    elif auto is not None and auto.candidate:
+        lines.append((f"best guess: {auto.candidate.replace('_', ' ')} {auto.confidence:.0%}", GREY))
+    else:
+        lines.append(("keep moving", GREY))
+    if extra:
+        lines.append((extra, GREY))
+    margin = int(10 * max(0.5, min(img.shape[0], img.shape[1]) / 540.0))
+    draw_text_box(img, lines, (margin, margin))
+    return img
 
 
 def _replace(s: LiveSnapshot, **kw) -> LiveSnapshot:

@@ -135,6 +135,32 @@ def test_history_page_lists_the_session(server, page):
 
 
 @needs_videos
+def test_analyze_with_auto_recognises_the_exercise(server, page):
+    # Runs after the tests above (same server): picking Auto in the shared sidebar, then analysing.
+    page.goto(server.url)
+    wait_for_app(page, "Analyze a workout video", 60)
+    side = page.locator('[data-testid="stSidebar"]')
+    side.locator('[data-testid="stSelectbox"]').filter(has_text="Exercise").first.click()
+    page.get_by_role("option", name="Auto (recognise)").click()
+    run = page.get_by_role("button", name=re.compile("Analyze \\(recognise the exercise\\)"))
+    run.wait_for(timeout=30000)
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(SQUAT_CLIP))
+    page.get_by_text("squat_1.mp4").first.wait_for(timeout=30000)
+    wait_idle(page)
+    run.click()
+    page.get_by_text("Recognising the exercise: frame").first.wait_for(timeout=30000)  # first stage of the bar
+    said = page.locator('[data-testid="stAlert"]').filter(has_text="Recognised:").first
+    said.wait_for(timeout=150000)
+    wait_idle(page, 60)
+    assert re.search(r"Recognised: Squat \(\d+% sure\)", said.inner_text()), said.inner_text()
+    reps = page.locator('[data-testid="stMetric"]').filter(has_text="Reps").first
+    assert reps.locator('[data-testid="stMetricValue"]').inner_text().strip() == str(SQUAT_CLIP_REPS)
+    page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for(timeout=30000)
+    time.sleep(0.5)
+    screenshot(page, "analyze_auto")
+
+
+@needs_videos
 @pytest.mark.skipif(not can_unshare(), reason="needs `unshare -n` (root) for a private network namespace with "
                                               "127.0.0.2: aiortc ignores 127.0.0.1 (see ../shared/PLATFORM.md)")
 def test_live_page_with_fake_camera_processes_frames(tmp_path):
@@ -157,3 +183,21 @@ def test_live_page_with_fake_camera_processes_frames(tmp_path):
 
     (rec,) = HistoryStore(tmp_path / "gympose" / "history.sqlite3").list_sessions()
     assert rec.source == "live" and rec.rep_count == res["reps"] or rec.rep_count >= 1
+
+
+@needs_videos
+@pytest.mark.skipif(not can_unshare(), reason="needs `unshare -n` (root) for a private network namespace with "
+                                              "127.0.0.2: aiortc ignores 127.0.0.1 (see ../shared/PLATFORM.md)")
+def test_live_page_auto_mode_recognises_then_counts(tmp_path):
+    cam = make_fake_camera(SQUAT_CLIP, tmp_path / "cam.y4m", seconds=11.0, fps=15)
+    cmd = NETNS_PREFIX + [sys.executable, str(REPO / "tests" / "live_auto_check.py"), "--y4m", str(cam),
+                          "--home", str(tmp_path / "gympose"), "--screenshots", str(SCREENSHOTS), "--wait", "45"]
+    out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=150)
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert lines, f"no result from the live auto check:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}"
+    res = json.loads(lines[-1][len("RESULT "):])
+    print("live auto check:", res)
+    assert "error" not in res, res
+    assert "Recognising the exercise" in res["before_start"], res
+    assert res.get("recognised") == "Squat" and res["confidence_pct"] >= 70, res
+    assert res["reps"] >= 1 and res["frames"] > 30, res

@@ -14,6 +14,7 @@ from conftest_browser import (SQUAT_CLIP, SQUAT_CLIP_REPS, FakeEstimator, instal
                               squat_analysis, workspace)
 
 from dashboard import keys
+from dashboard.common import AUTO, LOW_CONFIDENCE
 from pose_core.history import HistoryStore, SessionRecord
 from pose_core.live import LiveSession
 from pose_core.rules import load_rules
@@ -231,6 +232,116 @@ def test_analyze_bad_input_gives_a_clear_message(workspace, monkeypatch, tmp_pat
     assert at.title[0].value == "Analyze a workout video"
 
 
+# ------------------------------------------------------------------------------- analyze: auto
+
+def auto_app(page: str | None = None):
+    at = app(page)
+    at.session_state[keys.EXERCISE] = AUTO
+    return at
+
+
+@needs_videos
+def test_analyze_auto_recognises_the_exercise_and_counts_with_its_rule(workspace):
+    at = auto_app().run()
+    no_failure(at)
+    assert at.selectbox(key=keys.EXERCISE).value == AUTO
+    assert "recognise" in at.button(key=keys.ANALYZE_RUN).label.lower()
+    at = _upload(at, "squat_1.mp4", SQUAT_CLIP.read_bytes())
+    no_failure(at)
+    assert not at.error, [e.value for e in at.error]
+    assert metric(at, "Reps") == str(SQUAT_CLIP_REPS)
+    assert at.subheader[0].value.startswith("Squat:")
+    (adir,) = list((workspace / "analyses").iterdir())
+    summary = json.loads((adir / "summary.json").read_text())
+    assert summary["exercise"] == "squat" and summary["exercise_auto"] is True
+    # The recognised exercise and its confidence, said plainly; below 70% with a "low confidence" warning
+    # (this clip ends with the person walking off, which pulls the confidence down to about 70%).
+    conf = summary["exercise_confidence"]
+    shown = [e.value for e in (at.warning if conf < LOW_CONFIDENCE else at.success)]
+    assert len(shown) == 1 and shown[0].startswith(f"Recognised: **Squat** ({conf:.0%} sure)"), shown
+    assert ("Low confidence" in shown[0]) == (conf < LOW_CONFIDENCE)
+    assert "Other candidates: " in shown[0]
+    (rec,) = HistoryStore(workspace / "history.sqlite3").list_sessions()
+    assert rec.exercise == "squat" and rec.rep_count == SQUAT_CLIP_REPS
+    assert rec.extra["exercise_auto"] is True and rec.extra["exercise_confidence"] == conf
+    assert at.selectbox(key=keys.EXERCISE).value == AUTO  # the sidebar stays on Auto
+
+
+def test_analyze_auto_on_a_clip_with_nobody_cannot_tell(workspace, tmp_path):
+    from media import write_video
+
+    data = write_video(tmp_path / "empty_room.mp4", frames=45).read_bytes()
+    at = _upload(auto_app().run(), "empty_room.mp4", data)
+    no_failure(at)
+    assert not at.error and len(at.warning) == 1
+    text = at.warning[0].value
+    assert "cannot tell which exercise" in text and "no person" in text and "whole body" in text
+    assert "traceback" not in text.lower()
+    assert not at.metric and not list((workspace / "analyses").glob("*"))
+    assert not list((workspace / "uploads").glob("*"))
+    assert HistoryStore(workspace / "history.sqlite3").count() == 0
+
+
+def test_analyze_auto_low_confidence_offers_the_candidates(workspace, monkeypatch):
+    """Cannot tell with candidates: the reason and the candidates are shown, and one click analyses the clip as
+    the chosen candidate (the sidebar switches to it)."""
+    import pose_core.pipeline as pipeline
+    from pose_core.recognition import Recognition
+
+    calls = []
+
+    def fake_analyze(video, exercise, **kw):
+        calls.append(exercise)
+        if exercise == "auto":
+            rec = Recognition(None, 0.45, (("situp", 0.45), ("pushup", 0.4), ("squat", 0.1)),
+                              "low confidence: the best candidate situp has 45% (threshold 50%)", 90, 90, 5)
+            raise pipeline.CannotTellError("cannot tell", rec)
+        raise pipeline.NoPersonError("stop here")
+
+    monkeypatch.setattr(pipeline, "analyze_video", fake_analyze)
+    at = _upload(auto_app().run(), "clip.mp4", b"\x00" * 100)
+    no_failure(at)
+    text = at.warning[0].value
+    assert "cannot tell which exercise" in text and "low confidence" in text
+    assert "Sit-up 45%, Push-up 40%, Squat 10%" in text and "Pick the exercise" in text
+    picks = [b for b in at.button if b.key and b.key.startswith("analyze.pick.")]
+    assert [b.label for b in picks] == ["Analyze as sit-up", "Analyze as push-up", "Analyze as squat"]
+    at.button(key=keys.analyze_pick("pushup")).click().run()
+    no_failure(at)
+    assert calls == ["auto", "pushup"]  # analysed again at once, as a push-up
+    assert at.selectbox(key=keys.EXERCISE).value == "pushup"
+
+
+@needs_videos
+def test_analyze_auto_result_with_low_confidence_says_so(workspace, squat_analysis):  # noqa: F811
+    adir = install_analysis(squat_analysis, workspace)
+    summary = json.loads((adir / "summary.json").read_text())
+    summary.update(exercise_auto=True, exercise_confidence=0.58,
+                   exercise_candidates=[["squat", 0.58], ["clean_and_jerk", 0.3], ["situp", 0.05]])
+    (adir / "summary.json").write_text(json.dumps(summary))
+    at = auto_app()
+    at.session_state[keys.ANALYZE_RESULT_DIR] = str(adir)
+    at.run()
+    no_failure(at)
+    text = at.warning[0].value
+    assert "Recognised: **Squat** (58% sure)" in text and "Low confidence" in text
+    assert "Clean and jerk 30%, Sit-up 5%" in text
+    assert metric(at, "Reps") == str(SQUAT_CLIP_REPS)
+
+
+def test_auto_on_every_page(workspace, monkeypatch, tmp_path):
+    monkeypatch.setenv("GYMPOSE_SHARED_DATA", str(tmp_path / "no_shared_data"))
+    for page in ("analyze.py", "live.py", "thresholds.py", "history.py", "dataset.py"):
+        at = auto_app(page)
+        at.session_state[keys.EXERCISE_LAST] = "pushup"
+        at.run()
+        no_failure(at)
+        assert not at.error, (page, [e.value for e in at.error])
+        if page == "thresholds.py":  # thresholds need one exercise: the last one picked, said plainly
+            assert any("set to **Auto**" in i.value and "Push-up" in i.value for i in at.info)
+            assert at.title[0].value == "Tune thresholds" and at.slider(key=keys.thr_rest("pushup"))
+
+
 # ----------------------------------------------------------------------------------------- live
 
 def test_live_page_renders_its_controls(workspace):
@@ -265,6 +376,47 @@ def test_live_session_is_shown_reset_and_saved(workspace):
     assert not [b for b in at.button if b.key == keys.LIVE_SAVE]  # saved once only
     at.button(key=keys.LIVE_RESET).click().run()
     assert metric(at, "Reps") == "0"
+
+
+def test_live_page_auto_mode_controls_override_and_recognise_again(workspace):
+    at = auto_app("live.py").run()
+    no_failure(at)
+    session = at.session_state[keys.LIVE_SESSION]
+    assert session.auto
+    assert any("Recognising the exercise" in i.value for i in at.info)
+    assert at.button(key=keys.LIVE_RECOGNISE_AGAIN) is not None
+    pick = at.selectbox(key=keys.LIVE_OVERRIDE)
+    assert pick.value is None and set(pick.options) >= {"Squat", "Push-up", "Sit-up"}
+    assert metric(at, "Reps") == "0" and metric(at, "Angle") == "–"
+    pick.set_value("pushup").run()  # the user's choice: counted as push-ups at once
+    no_failure(at)
+    snap = session.snapshot()
+    assert snap.exercise == "pushup" and snap.auto.source == "user"
+    assert any("Counting **Push-up** (your choice)" in s.value for s in at.success)
+    assert at.selectbox(key=keys.LIVE_OVERRIDE).value is None  # ready for another correction
+    at.button(key=keys.LIVE_RECOGNISE_AGAIN).click().run()
+    no_failure(at)
+    assert session.snapshot().auto.recognising and not session.snapshot().counting
+    assert any("Recognising the exercise" in i.value for i in at.info)
+    # Back to a concrete exercise in the sidebar: manual mode, no auto controls.
+    at.selectbox(key=keys.EXERCISE).set_value("squat").run()
+    no_failure(at)
+    assert not session.auto and session.snapshot().exercise == "squat"
+    assert not [b for b in at.button if b.key == keys.LIVE_RECOGNISE_AGAIN]
+
+
+def test_live_auto_session_that_recognised_nothing_cannot_be_saved(workspace):
+    rules = load_rules()
+    session = LiveSession(rules["squat"], rules.defaults, estimator_factory=lambda: FakeEstimator(reps=2))
+    session.set_auto(rules.exercises, rules.defaults)
+    for i in range(30):
+        session.process_frame(np.zeros((480, 640, 3), np.uint8), i / 30)
+    at = auto_app("live.py")
+    at.session_state[keys.LIVE_SESSION] = session
+    at.run()
+    no_failure(at)
+    assert not [b for b in at.button if b.key == keys.LIVE_SAVE]
+    assert any("Nothing to save" in c.value for c in at.caption)
 
 
 # ------------------------------------------------------------------------------------ thresholds

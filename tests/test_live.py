@@ -173,3 +173,173 @@ def test_real_clip_through_mediapipe_at_640x480():
     snap = s.snapshot()
     assert snap.rep_count == SQUAT_CLIP_REPS
     assert snap.frames_with_pose > 0.9 * snap.frames_processed
+
+
+# ------------------------------------------------------------------------------------------ auto mode
+
+class ScriptedModel:
+    """Stands in for ExerciseRecognizer: `exercise` with `confidence` once the window reaches `from_s`
+    (stream time of the frames), "cannot tell" before. OnlineRecognizer's own locking logic is used."""
+
+    classes = tuple(sorted(RULES.exercises))
+
+    def __init__(self, exercise: str = "squat", from_s: float = 101.0, confidence: float = 0.95):
+        self.exercise, self.from_s, self.confidence = exercise, from_s, confidence
+        self.calls = 0
+
+    def predict(self, frames, allowed=None):
+        from pose_core.recognition import Recognition
+
+        self.calls += 1
+        ts = [f.timestamp_s for f in frames if f is not None]
+        if not ts or max(ts) < self.from_s:
+            return Recognition(None, 0.4, (("pushup", 0.4), ("squat", 0.35)), "low confidence: test")
+        rest = (1.0 - self.confidence) / 2
+        return Recognition(self.exercise, self.confidence, ((self.exercise, self.confidence), ("situp", rest)), "",
+                           len(frames), len(ts), 1)
+
+
+def auto_session(model: ScriptedModel | None = None, reps: int = 3) -> tuple[LiveSession, ScriptedModel]:
+    from pose_core.recognition import OnlineRecognizer
+
+    model = model or ScriptedModel()
+    s = LiveSession(RULES["pushup"], RULES.defaults, estimator_factory=lambda: FakeEstimator(reps=reps),
+                    online_factory=lambda: OnlineRecognizer(model))
+    s.set_auto(RULES.exercises, RULES.defaults)
+    return s, model
+
+
+def test_auto_mode_counts_nothing_until_it_locks_then_counts_the_recognised_exercise():
+    s, model = auto_session(ScriptedModel("squat", from_s=101.0), reps=3)
+    assert s.auto and s.snapshot().auto is not None and not s.snapshot().auto.locked
+    feed(s, 0.9)  # the fake squatter stands for 1 s, then squats; the model is sure from 101 s on
+    snap = s.snapshot()
+    assert not snap.counting and snap.exercise == "" and snap.rep_count == 0
+    assert snap.auto.recognising and snap.auto.candidate == "pushup" and "test" in snap.auto.reason
+    assert snap.frames_processed == 27  # frames are still processed (and drawn) while recognising
+    with pytest.raises(ValueError, match="not been recognised"):
+        s.to_record()
+    feed_from(s, 0.9, 8.0)
+    snap = s.snapshot()
+    assert snap.auto.locked and snap.auto.exercise == "squat" and snap.auto.source == "auto"
+    assert snap.auto.confidence == pytest.approx(0.95)
+    assert 101.0 - 100.0 <= snap.auto.locked_at_s <= 3.0  # three confident checks 0.5 s apart
+    assert snap.exercise == "squat" and snap.primary_angle == "knee" and snap.counting
+    # The recent poses were replayed on the lock: the first squat (from 1 s on) is counted too.
+    assert snap.rep_count == 3
+    calls = model.calls
+    feed_from(s, 8.0, 9.0)
+    assert model.calls == calls  # once locked, the recogniser costs nothing
+    rec = s.to_record()
+    assert rec.exercise == "squat" and rec.extra["exercise_auto"] is True and rec.rep_count == 3
+    assert snap.auto.recognition_ms > 0 and snap.auto.predictions >= 3
+
+
+def feed_from(s: LiveSession, start_s: float, end_s: float) -> None:
+    for i in range(int(start_s * FPS), int(end_s * FPS)):
+        s.process_frame(frame(), 100.0 + i / FPS)
+
+
+def test_auto_mode_override_reset_and_leaving_auto():
+    s, _ = auto_session(ScriptedModel("squat", from_s=100.5))
+    feed(s, 4.0)
+    assert s.snapshot().exercise == "squat"
+    s.reset()  # "Reset count" keeps the recognised exercise
+    snap = s.snapshot()
+    assert snap.rep_count == 0 and snap.frames_processed == 0 and snap.exercise == "squat" and snap.auto.locked
+    s.override("pushup")  # the user knows better: the rule switches at once
+    snap = s.snapshot()
+    assert snap.exercise == "pushup" and snap.primary_angle == RULES["pushup"].primary_angle
+    assert snap.auto.locked and snap.auto.source == "user" and snap.auto.exercise == "pushup"
+    feed(s, 2.0)
+    assert s.snapshot().exercise == "pushup"  # the recogniser does not take it back
+    assert s.to_record().extra["exercise_auto"] is False
+    with pytest.raises(KeyError):
+        s.override("yoga")
+    s.reset_recognition()  # back to recognising: nothing counted, exercise forgotten
+    snap = s.snapshot()
+    assert not snap.counting and snap.auto.recognising and snap.auto.top == () and snap.frames_processed == 0
+    feed(s, 4.0)
+    assert s.snapshot().exercise == "squat"  # recognised again
+    s.set_auto(RULES.exercises, RULES.defaults)  # the page calls this on every run: no restart
+    assert s.snapshot().exercise == "squat" and s.snapshot().frames_processed == int(4 * FPS)
+    s.set_rule(RULES["situp"], RULES.defaults)  # an exercise picked in the sidebar leaves auto mode
+    snap = s.snapshot()
+    assert not s.auto and snap.auto is None and snap.exercise == "situp" and s.auto_exercises == []
+    with pytest.raises(RuntimeError):
+        s.override("squat")
+
+
+def test_auto_mode_new_thresholds_keep_the_recognised_exercise():
+    from pose_core.tuning import with_thresholds
+
+    s, _ = auto_session(ScriptedModel("squat", from_s=100.5))
+    feed(s, 4.0)
+    tuned = dict(RULES.exercises, squat=with_thresholds(RULES["squat"], rest_threshold=165.0))
+    s.set_auto(tuned, RULES.defaults)
+    snap = s.snapshot()
+    assert snap.exercise == "squat" and snap.frames_processed == 0  # count restarted, exercise kept
+    assert s.rule.counting.rest_threshold == 165.0
+
+
+def test_overlay_names_the_exercise_while_recognising_and_once_locked(monkeypatch):
+    import pose_core.live as live
+
+    drawn = []
+    monkeypatch.setattr(live, "draw_overlay", lambda img, **kw: drawn.append(kw["exercise"]))
+    monkeypatch.setattr(live, "draw_text_box", lambda img, lines, origin, **kw: drawn.append(lines[0][0]))
+    s, _ = auto_session(ScriptedModel("squat", from_s=100.5))
+    feed(s, 3.0)
+    assert drawn[0] == "Recognising the exercise..."
+    assert drawn[-1] == "Squat (auto 95%)"
+    s.override("pushup")
+    feed_from(s, 3.0, 3.1)
+    assert drawn[-1] == "Push-up (your choice)"
+
+
+def test_auto_mode_snapshots_stay_consistent_under_concurrent_override():
+    s, _ = auto_session(ScriptedModel("squat", from_s=100.5), reps=6)
+    errors = []
+
+    def stream():
+        try:
+            feed(s, 14.0)
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    th = threading.Thread(target=stream)
+    th.start()
+    actions = [lambda: s.override("pushup"), s.reset_recognition, lambda: s.override("situp")]
+    while th.is_alive():
+        snap = s.snapshot()
+        assert snap.rep_count == len(snap.reps)
+        assert snap.counting == bool(snap.auto.locked)
+        if snap.counting:
+            assert snap.exercise == snap.auto.exercise
+        if actions and snap.frames_processed > 60:
+            actions.pop(0)()
+    th.join()
+    assert not errors and not actions
+    assert s.snapshot().exercise == "situp"
+
+
+@needs_videos
+def test_auto_mode_on_a_real_clip_locks_and_counts(videos_dir):
+    import cv2
+
+    from pose_core.video import read_frames
+
+    clip, exercise, reps = "pushup_3.mp4", "pushup", 8  # videos.csv: 8 complete reps
+    s = LiveSession(RULES["squat"], RULES.defaults)
+    s.set_auto(RULES.exercises, RULES.defaults)
+    locked_after = None
+    for t, img in read_frames(videos_dir / clip):
+        s.process_frame(cv2.resize(img, (640, 480)), t)
+        if locked_after is None and s.snapshot().auto.locked:
+            locked_after = t
+    s.close()
+    snap = s.snapshot()
+    assert snap.auto.exercise == exercise and snap.auto.source == "auto" and snap.auto.confidence >= 0.7
+    assert locked_after is not None and locked_after < 8.0
+    assert snap.exercise == exercise and snap.rep_count >= reps // 2
+    assert snap.auto.recognition_ms < 5.0  # averaged over the frames before the lock

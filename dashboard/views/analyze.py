@@ -1,16 +1,19 @@
-"""Analyze a video: upload (or pick an earlier upload) -> counted, judged reps, annotated video, timeline."""
+"""Analyze a video: upload (or pick an earlier upload) -> counted, judged reps, annotated video, timeline.
+With Auto in the sidebar the exercise is recognised first (pose_core.pipeline, exercise="auto")."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from dashboard import charts, keys
-from dashboard.common import current, estimator_factory, fmt, history_store
+from dashboard.common import (AUTO, LOW_CONFIDENCE, candidates_text, current, estimator_factory, exercise_label, fmt,
+                              history_store)
 from pose_core.history import HistoryError, record_from_analysis
-from pose_core.pipeline import AnalysisError, NoPersonError, analyze_video
+from pose_core.pipeline import RECOGNIZE_SECONDS, AnalysisError, CannotTellError, NoPersonError, analyze_video
 from pose_core.settings import (VIDEO_EXTENSIONS, PathError, UploadTooLargeError, is_within, list_files,
                                 new_analysis_dir, store_upload, upload_display_name)
 from pose_core.tuning import correct_bands, load_analysis
@@ -19,11 +22,19 @@ from pose_core.video import VideoError
 cur = current()
 rule = cur.rule
 S = cur.settings
+auto = cur.auto
 
 st.title("Analyze a workout video")
-st.caption(f"Upload a video of one person doing **{rule.display_name.lower()}s** (change the exercise in the "
-           "sidebar). GymPose finds the body in every frame, counts the reps, judges each one against the "
-           f"rules and shows you where your form breaks down. Files up to {S.max_upload_mb:.0f} MB.")
+if auto:
+    st.caption(f"Upload a video of one person doing one of the {len(cur.rules.exercises)} exercises. GymPose "
+               f"recognises which one from the first {RECOGNIZE_SECONDS:.0f} s (**Auto** in the sidebar; pick an "
+               "exercise there to skip this), then counts the reps, judges each one against that exercise's rules "
+               f"and shows you where your form breaks down. Files up to {S.max_upload_mb:.0f} MB.")
+else:
+    st.caption(f"Upload a video of one person doing **{rule.display_name.lower()}s** (change the exercise in the "
+               "sidebar, or choose Auto to have it recognised). GymPose finds the body in every frame, counts the "
+               "reps, judges each one against the rules and shows you where your form breaks down. "
+               f"Files up to {S.max_upload_mb:.0f} MB.")
 
 earlier = list_files(S.uploads_dir)
 source = st.radio("Video", [keys.SOURCE_NEW, keys.SOURCE_EARLIER], key=keys.ANALYZE_SOURCE, horizontal=True,
@@ -41,8 +52,34 @@ else:
                               max_upload_size=max(1, int(S.max_upload_mb)),
                               help="mp4, mov, webm, mkv or avi; phone videos (portrait, rotated) are fine.")
 
-start = st.button(f"Analyze as {rule.display_name.lower()}", key=keys.ANALYZE_RUN, type="primary",
-               icon=":material/play_arrow:", disabled=upload is None and video_path is None)
+has_video = upload is not None or video_path is not None
+start = st.button("Analyze (recognise the exercise)" if auto else f"Analyze as {rule.display_name.lower()}",
+                  key=keys.ANALYZE_RUN, type="primary", icon=":material/play_arrow:", disabled=not has_video)
+# "Analyze as <candidate>" after a cannot-tell answer: the sidebar now holds that exercise; start at once.
+start = bool(st.session_state.pop(keys.ANALYZE_AUTOSTART, False) and has_video) or start
+
+
+def pick_exercise(name: str) -> None:  # callback: runs before the next run renders the sidebar
+    st.session_state[keys.EXERCISE] = name
+    st.session_state[keys.EXERCISE_LAST] = name
+    st.session_state[keys.ANALYZE_AUTOSTART] = True
+
+
+def cannot_tell(rec) -> None:
+    """Auto could not decide: say so plainly, with the reason and the candidates, and let the user pick."""
+    nobody = rec.frames_with_pose == 0
+    text = f"**GymPose cannot tell which exercise this is**: {rec.reason}."
+    if rec.top:
+        text += f" Closest candidates: {candidates_text(cur.rules, rec.top)}."
+    text += (" Make sure your whole body is in the frame and well lit." if nobody else
+             " Pick the exercise below, or in the sidebar, and analyse again.")
+    st.warning(text, icon=":material/help:")
+    picks = [n for n, _ in rec.top if n in cur.rules.exercises]
+    if picks and not nobody:
+        cols = st.columns(len(picks) + 2)
+        for col, name in zip(cols, picks):
+            col.button(f"Analyze as {exercise_label(cur.rules, name).lower()}", key=keys.analyze_pick(name),
+                       on_click=pick_exercise, args=(name,), icon=":material/play_arrow:", width="stretch")
 
 
 def run_analysis() -> None:
@@ -58,16 +95,23 @@ def run_analysis() -> None:
                 st.error("That upload is no longer available. Upload the video again.")
                 return
         shown_name = upload.name if upload is not None else upload_display_name(path.name)
-        out_dir = new_analysis_dir(S.analyses_dir, shown_name, rule.name)
+        out_dir = new_analysis_dir(S.analyses_dir, shown_name, AUTO if auto else rule.name)
         bar = st.progress(0.0, text="Starting the analysis...")
+        # With Auto the pipeline reports twice: first the frames it recognises on, then the whole analysis
+        # (the count starts again from 1).
+        stage = {"recognising": auto, "last": 0}
 
         def progress(done: int, total: int) -> None:
+            if done < stage["last"]:
+                stage["recognising"] = False
+            stage["last"] = done
             if done % 5 == 0 or done == total:
                 frac = min(1.0, done / total) if total else 0.0
-                bar.progress(frac, text=f"Analysing frame {done} of {total or '?'}...")
+                what = "Recognising the exercise: frame" if stage["recognising"] else "Analysing frame"
+                bar.progress(frac, text=f"{what} {done} of {total or '?'}...")
 
-        result = analyze_video(path, rule.name, out_dir=out_dir, rules=cur.rules, progress=progress,
-                               estimator=estimator_factory()())
+        result = analyze_video(path, AUTO if auto else rule.name, out_dir=out_dir, rules=cur.rules,
+                               progress=progress, estimator=estimator_factory()())
         bar.empty()
     except UploadTooLargeError as e:
         st.error(f"This video is too large. {e}", icon=":material/error:")
@@ -78,6 +122,12 @@ def run_analysis() -> None:
     except VideoError:
         st.error("This file is not a video GymPose can read (it may be corrupt or in another format). "
                  "Try an mp4 or mov file straight from your phone or camera.", icon=":material/error:")
+        if fresh:
+            path.unlink(missing_ok=True)
+        return
+    except CannotTellError as e:  # (an AnalysisError: caught first)
+        bar.empty()
+        cannot_tell(e.recognition)
         if fresh:
             path.unlink(missing_ok=True)
         return
@@ -93,14 +143,20 @@ def run_analysis() -> None:
             path.unlink(missing_ok=True)
         return
     st.session_state[keys.ANALYZE_RESULT_DIR] = str(out_dir)
+    s = result.summary
+    record = record_from_analysis(s, result.reps, out_dir, rest=cur.rules[s["exercise"]].counting.rest,
+                                  name=shown_name)
+    if s.get("exercise_auto"):
+        record = dataclasses.replace(record, extra={**record.extra, "exercise_auto": True,
+                                                    "exercise_confidence": s.get("exercise_confidence")})
     try:
-        history_store(S).add(record_from_analysis(result.summary, result.reps, out_dir, rest=rule.counting.rest,
-                                                  name=shown_name))
+        history_store(S).add(record)
     except HistoryError as e:
         st.warning(f"The analysis is done but could not be added to your history: {e}", icon=":material/warning:")
 
 
 if start:
+    st.session_state.pop(keys.ANALYZE_RESULT_DIR, None)  # a failed new analysis must not show the previous result
     run_analysis()
 
 result_dir = st.session_state.get(keys.ANALYZE_RESULT_DIR)
@@ -113,6 +169,17 @@ if result_dir and is_within(S.analyses_dir, result_dir) and Path(result_dir).is_
     s = a.summary
     res_rule = cur.rules[s["exercise"]] if s.get("exercise") in cur.rules.exercises else rule
     st.subheader(f"{res_rule.display_name}: {upload_display_name(s.get('video', ''))}")
+    if s.get("exercise_auto"):
+        conf = float(s.get("exercise_confidence") or 0.0)
+        others = [c for c in s.get("exercise_candidates", []) if c[0] != s["exercise"] and c[1] >= 0.005]
+        said = f"Recognised: **{res_rule.display_name}** ({conf:.0%} sure)"
+        tail = (f" Other candidates: {candidates_text(cur.rules, others)}." if others else "")
+        if conf < LOW_CONFIDENCE:
+            st.warning(f"{said}. **Low confidence**: GymPose is not sure this is {res_rule.display_name.lower()}, "
+                       f"the reps below are counted as if it were.{tail} If it is wrong, pick the exercise in the "
+                       "sidebar and analyse again.", icon=":material/help:")
+        else:
+            st.success(f"{said}.{tail}", icon=":material/auto_awesome:")
     c = st.columns(5)
     c[0].metric("Reps", s.get("reps", 0), help="Complete repetitions (a cut-off rep at the start or end is not counted).")
     c[1].metric("Correct reps", f"{s.get('reps_correct', 0)} / {s.get('reps', 0)}")

@@ -1,4 +1,5 @@
-"""Live coaching from the webcam (streamlit-webrtc): skeleton, angle, reps, phase and feedback in real time."""
+"""Live coaching from the webcam (streamlit-webrtc): skeleton, angle, reps, phase and feedback in real time.
+With Auto in the sidebar the session recognises the exercise first (pose_core.live.LiveSession.set_auto)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from dashboard import keys
-from dashboard.common import current, estimator_factory, fmt, history_store
+from dashboard.common import candidates_text, current, estimator_factory, exercise_label, fmt, history_store
 from pose_core.history import HistoryError
-from pose_core.live import LiveSession, LiveSnapshot
+from pose_core.live import AutoStatus, LiveSession, LiveSnapshot
 from pose_core.settings import SettingsError, rtc_configuration
 
 REFRESH_S = 0.3
@@ -20,9 +21,15 @@ cur = current()
 rule = cur.rule
 
 st.title("Live coaching")
-st.caption(f"Press **START** and allow the camera. Stand so your whole body is visible, side-on for "
-           f"{rule.display_name.lower()}s. The overlay shows your reps, the current phase and what to fix; "
-           "the rep log below fills in as you go.")
+if cur.auto:
+    st.caption("Press **START** and allow the camera. Stand so your whole body is visible and start your set: "
+               "GymPose recognises the exercise within a few seconds (**Auto** in the sidebar) and counts it from "
+               "then on, including the reps of the last 3 seconds before it was sure. The overlay shows your reps, "
+               "the current phase and what to fix; the rep log below fills in as you go.")
+else:
+    st.caption(f"Press **START** and allow the camera. Stand so your whole body is visible, side-on for "
+               f"{rule.display_name.lower()}s. The overlay shows your reps, the current phase and what to fix; "
+               "the rep log below fills in as you go.")
 
 # One LiveSession per browser session; the frame callback (another thread) only touches this object.
 session: LiveSession | None = st.session_state.get(keys.LIVE_SESSION)
@@ -30,9 +37,12 @@ if session is None:
     session = LiveSession(rule, cur.rules.defaults, estimator_factory=estimator_factory(),
                           rules_source=cur.rules.source)
     st.session_state[keys.LIVE_SESSION] = session
+# Both restart counting only if the mode, the exercise or the thresholds changed.
+if cur.auto:
+    session.set_auto(cur.rules.exercises, cur.rules.defaults)
 else:
-    session.set_rule(rule, cur.rules.defaults)  # restarts counting if the exercise or thresholds changed
-    session.rules_source = cur.rules.source
+    session.set_rule(rule, cur.rules.defaults)
+session.rules_source = cur.rules.source
 
 
 def _ice() -> dict | None:
@@ -73,13 +83,31 @@ def save_session() -> None:  # a callback: the next run already shows the result
     st.session_state[keys.LIVE_SAVED_MSG] = ("ok", f"Saved as session #{sid}: see the History page.")
 
 
-b1, b2, _ = st.columns([1.2, 2, 3])
+def override() -> None:  # a callback: "not right? pick the exercise"
+    name = st.session_state.get(keys.LIVE_OVERRIDE)
+    if name:
+        session.override(name)
+    st.session_state[keys.LIVE_OVERRIDE] = None
+
+
+b1, b2, b3, b4 = st.columns([1.2, 2, 1.6, 2.2])
 b1.button("Reset count", key=keys.LIVE_RESET, icon=":material/restart_alt:", on_click=session.reset,
           width="stretch")
+if cur.auto:
+    b3.button("Recognise again", key=keys.LIVE_RECOGNISE_AGAIN, icon=":material/frame_person:",
+              on_click=session.reset_recognition, width="stretch",
+              help="Forget the exercise and recognise it again (the count starts from zero).")
+    b4.selectbox("Not right? Pick the exercise", session.auto_exercises, index=None, key=keys.LIVE_OVERRIDE,
+                 format_func=lambda n: exercise_label(cur.rules, n), on_change=override,
+                 placeholder="Not right? Pick the exercise", label_visibility="collapsed",
+                 help="Count this exercise instead of the recognised one (stays until you recognise again).")
 snap = session.snapshot()
 if not playing and snap.frames_processed > 0 and snap.saved_id is None:
-    b2.button("Save session to history", key=keys.LIVE_SAVE, type="primary", icon=":material/save:",
-              on_click=save_session, width="stretch")
+    if snap.counting:
+        b2.button("Save session to history", key=keys.LIVE_SAVE, type="primary", icon=":material/save:",
+                  on_click=save_session, width="stretch")
+    else:
+        b2.caption("Nothing to save: the exercise was not recognised.")
 msg = st.session_state.pop(keys.LIVE_SAVED_MSG, None)
 if msg:
     if msg[0] == "ok":
@@ -94,19 +122,46 @@ VERDICT_ICON = {"correct": ":green[:material/check_circle: correct]", "incorrect
                 "unknown": ":gray[:material/help: not visible]"}
 
 
+def auto_status(a: AutoStatus, frames: int) -> None:
+    if a.locked:
+        name = exercise_label(cur.rules, a.exercise)
+        since = f" · counting since {a.locked_at_s:.1f} s" if a.locked_at_s else ""
+        if a.source == "user":
+            st.success(f"Counting **{name}** (your choice){since}.", icon=":material/person_check:")
+        else:
+            st.success(f"Recognised: **{name}** ({a.confidence:.0%} sure){since}. Not right? Pick the exercise "
+                       "above.", icon=":material/auto_awesome:")
+        return
+    text = "**Recognising the exercise…**"
+    if not frames:
+        text += " Press START and begin your set, with your whole body in view."
+    elif a.candidate and not a.reason:
+        text += (f" Best guess so far: {candidates_text(cur.rules, a.top[:1])} "
+                 f"({a.streak} of {a.needed} confident checks in a row).")
+    elif a.reason:
+        text += f" Not sure yet: {a.reason}."
+    else:
+        text += " Keep going: it needs a couple of seconds of movement."
+    st.info(text, icon=":material/search:")
+
+
 def render(s: LiveSnapshot, live: bool) -> None:
     with metrics_box.container():
+        if s.auto is not None:
+            auto_status(s.auto, s.frames_processed)
         c = st.columns(4)
         c[0].metric("Reps", s.rep_count)
-        c[1].metric(f"{s.primary_angle} angle", fmt(s.primary_value, "°"))
+        c[1].metric(f"{s.primary_angle} angle" if s.counting else "Angle", fmt(s.primary_value, "°"))
         c[2].metric("Correct reps", f"{s.reps_correct} / {s.rep_count}")
         c[3].metric("Processed", f"{s.fps:.0f} fps" if live and s.fps else "–",
                     help="Frames analysed per second on the server (late frames are dropped, not queued).")
-        phase = s.phase if s.frames_processed else "–"
-        st.markdown(f"**Phase:** {phase} &nbsp;·&nbsp; **Form now:** {VERDICT_ICON.get(s.label, s.label)}"
+        phase = s.phase if s.frames_processed and s.counting else "–"
+        form = VERDICT_ICON.get(s.label, s.label) if s.counting else "–"  # nothing is judged while recognising
+        st.markdown(f"**Phase:** {phase} &nbsp;·&nbsp; **Form now:** {form}"
                     + (f" &nbsp;·&nbsp; :red[{' · '.join(s.feedback)}]" if s.feedback else ""))
         st.caption(f"Frames processed: {s.frames_processed} · with a person: {s.frames_with_pose} · "
                    f"{s.process_ms:.0f} ms per frame"
+                   + (f" (recognition {s.auto.recognition_ms:.1f} ms)" if s.auto and s.auto.recognition_ms else "")
                    + (f" · frames that failed: {s.errors} ({s.last_error})" if s.errors else ""))
     with log_box.container():
         st.markdown("#### Rep log")

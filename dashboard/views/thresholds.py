@@ -25,6 +25,9 @@ st.title("Tune thresholds")
 st.caption(f"How **{rule.display_name.lower()}** reps are counted and judged. Pick an angle, look at how it is "
            "distributed in real footage, and move the sliders: the lines on the chart and the results on your "
            f"analysed video update at once. Active rules: {cur.rules_label}.")
+if cur.auto:  # thresholds belong to one exercise: the last one picked stands in for Auto
+    st.info(f"The sidebar is set to **Auto**: these are the thresholds of **{rule.display_name}**, the last "
+            "exercise you picked. Pick another exercise in the sidebar to tune it.", icon=":material/info:")
 
 msg = st.session_state.pop(keys.THR_MESSAGE, None)
 if msg:
