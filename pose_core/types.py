@@ -49,6 +49,10 @@ class PoseFrame:
         object.__setattr__(self, "visibility", vis)
         object.__setattr__(self, "image_size", (int(w), int(h)))
         object.__setattr__(self, "timestamp_s", float(self.timestamp_s))
+        # Pixel coordinates are read for every angle of every frame: computed once here, not per access.
+        px = lm[:, :2] * np.array([int(w), int(h)], dtype=np.float64)
+        px.setflags(write=False)
+        object.__setattr__(self, "_pixels", px)
 
     @classmethod
     def from_pixels(cls, xy_px: np.ndarray, visibility: np.ndarray, image_size: tuple[int, int],
@@ -63,9 +67,8 @@ class PoseFrame:
 
     @property
     def pixels(self) -> np.ndarray:
-        """(33, 2) pixel coordinates."""
-        w, h = self.image_size
-        return self.landmarks[:, :2] * np.array([w, h], dtype=np.float64)
+        """(33, 2) pixel coordinates (read-only)."""
+        return self._pixels
 
     def point(self, landmark: PoseLandmark | int) -> np.ndarray:
         return self.pixels[int(landmark)]
