@@ -36,7 +36,7 @@ def _unit(rule: ExerciseRule, angle: str) -> str:
 
 def angle_timeline(frames: pd.DataFrame, reps: list[RepEvent], rule: ExerciseRule, bands: list[Band],
                    extra_angles: list[str] = ()) -> go.Figure:
-    """The primary angle over time: correct ranges shaded, thresholds dashed, each rep as a band coloured
+    """The primary angle over time: correct ranges shaded, each rep as a band coloured
     by its verdict with a marker at its deepest point; hover shows the frame's label and feedback."""
     primary = rule.primary_angle
     unit = _unit(rule, primary)
@@ -52,14 +52,6 @@ def angle_timeline(frames: pd.DataFrame, reps: list[RepEvent], rule: ExerciseRul
         colour = VERDICT_COLOURS.get(r.verdict, GREY)
         fig.add_vrect(x0=r.start_s, x1=r.end_s, fillcolor=colour, opacity=0.08, line_width=0, layer="below")
     c = rule.counting
-    fig.add_hline(y=c.rest_threshold, line_dash="dash", line_color=BLUE, line_width=1,
-                  annotation_text=f"{c.display_phase('rest')} ≥ {c.rest_threshold:.0f}" if c.rest == "high"
-                  else f"{c.display_phase('rest')} ≤ {c.rest_threshold:.0f}",
-                  annotation_position="top right", annotation_font_color=BLUE)
-    fig.add_hline(y=c.peak_threshold, line_dash="dash", line_color=AMBER, line_width=1,
-                  annotation_text=f"{c.display_phase('peak')} ≤ {c.peak_threshold:.0f}" if c.rest == "high"
-                  else f"{c.display_phase('peak')} ≥ {c.peak_threshold:.0f}",
-                  annotation_position="bottom right", annotation_font_color=AMBER)
 
     label = frames.get("label", pd.Series(["unknown"] * len(frames)))
     reason = frames.get("reason", pd.Series([""] * len(frames))).fillna("")
@@ -97,10 +89,9 @@ def angle_timeline(frames: pd.DataFrame, reps: list[RepEvent], rule: ExerciseRul
 
 
 def angle_histogram(dist: pd.DataFrame, rule: ExerciseRule, angle: str, bands: list[Band],
-                    rest_threshold: float | None, peak_threshold: float | None,
                     x_range: tuple[float, float]) -> go.Figure:
     """Distribution of an angle, one colour per phase and one row per data source (Penn Action, your
-    videos: their sizes differ by orders of magnitude), with the thresholds and correct ranges on top."""
+    videos: their sizes differ by orders of magnitude), with the correct ranges on top."""
     c = rule.counting
     unit = _unit(rule, angle)
     sources = list(dict.fromkeys(dist["source_kind"])) if "source_kind" in dist.columns and len(dist) else ["your videos"]
@@ -127,14 +118,6 @@ def angle_histogram(dist: pd.DataFrame, rule: ExerciseRule, angle: str, bands: l
             fig.add_vline(x=b.lo, line_color=GREEN, line_width=2, row="all", col=1)
         if b.hi < x_range[1]:
             fig.add_vline(x=b.hi, line_color=GREEN, line_width=2, row="all", col=1)
-    for value, colour, phase, side in ((rest_threshold, BLUE, "rest", "left"), (peak_threshold, AMBER, "peak", "right")):
-        if value is not None:
-            fig.add_vline(x=value, line_dash="dash", line_color=colour, line_width=2, row="all", col=1)
-            # Labels above the plot area, pointing away from each other so they never overlap.
-            fig.add_annotation(x=value, y=1.0, xref="x", yref="paper", yanchor="bottom", yshift=22, showarrow=False,
-                               xanchor="right" if (side == "left") == (c.rest == "low") else "left",
-                               text=f"{c.display_phase(phase)} {value:.0f}", font=dict(color=colour, size=12),
-                               bgcolor="rgba(255,255,255,0.9)")
     for ann in fig.layout.annotations[: len(sources)]:  # subplot titles: left-aligned, out of the labels' way
         ann.update(x=0, xanchor="left", font=dict(size=12, color="#4b5563"))
     fig.update_layout(barmode="overlay")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import keys
@@ -13,6 +14,7 @@ from pose_core.history import HistoryStore
 from pose_core.live import EstimatorFactory
 from pose_core.rules import ExerciseRule, RuleSet, RulesError, load_rules
 from pose_core.settings import Settings, SettingsError, load_settings
+from pose_core.types import RepEvent, cycle_times
 
 DEFAULT_EXERCISE = "squat"
 AUTO = "auto"  # the sidebar's "Auto (recognise)" choice: Analyze and Live recognise the exercise themselves
@@ -105,3 +107,31 @@ def fmt(value, unit: str = "", nd: int = 0, none: str = "–") -> str:
     if value is None or value != value:
         return none
     return f"{value:.{nd}f}{unit}"
+
+
+def rep_table(reps, rule: ExerciseRule) -> pd.DataFrame:
+    """One row per rep, as a coach reads it: timing, range of motion, depth against the target, verdict,
+    reasons with their measurements, and the checks this camera view could not judge."""
+    primary = rule.primary_angle
+    depth_stat = "min" if rule.counting.rest == "high" else "max"
+    rows = []
+    for r, cycle in zip(reps, cycle_times(reps)):
+        r: RepEvent
+        depth = next((c for c in r.checks if c.angle == primary and c.stat == depth_stat), None)
+        if depth is not None and depth.status != "not_judged":
+            depth_text = f"{depth.value:.0f}° (target {depth.target}°)"
+        else:
+            depth_text = f"{r.primary_min if depth_stat == 'min' else r.primary_max:.0f}°" + \
+                (" (not judged from this view)" if depth is not None else "")
+        rows.append({
+            "rep": r.index,
+            "start (s)": round(r.start_s, 2),
+            "cycle (s)": round(cycle, 2),
+            "down / up (s)": f"{r.down_s:.1f} / {r.up_s:.1f}",
+            f"range of {primary} (°)": f"{r.primary_min:.0f}–{r.primary_max:.0f}",
+            "depth": depth_text,
+            "verdict": r.verdict,
+            "reasons": "; ".join(r.reasons),
+            "not judged": "; ".join(f"{c.angle} {c.stat}" for c in r.not_judged),
+        })
+    return pd.DataFrame(rows)

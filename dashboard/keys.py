@@ -47,14 +47,6 @@ THR_APPLY_UPLOAD = "thresholds.apply_upload"
 THR_MESSAGE = "thresholds.message"  # session state: (kind, text) shown after a rerun
 
 
-def thr_rest(exercise: str) -> str:
-    return f"thresholds.{exercise}.rest_threshold"
-
-
-def thr_peak(exercise: str) -> str:
-    return f"thresholds.{exercise}.peak_threshold"
-
-
 def thr_frame_check(exercise: str, index: int) -> str:
     return f"thresholds.{exercise}.frame_check.{index}"
 

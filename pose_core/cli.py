@@ -103,6 +103,36 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import EvaluateError, evaluate_folder, format_table, summarize, to_json
+    from .rules import RulesError, load_rules
+
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        return _fail(f"{folder}: folder not found")
+    if args.rules:
+        try:
+            load_rules(args.rules)
+        except RulesError as e:
+            return _fail(f"invalid rules file: {e}")
+    progress = _Progress(not args.quiet and not args.json, "clips")
+    try:
+        results = evaluate_folder(folder, mode="auto" if args.auto else "given", workers=args.workers,
+                                  rules_path=args.rules, out_dir=args.out, progress=progress)
+    except EvaluateError as e:
+        return _fail(str(e))
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    finally:
+        progress.close()
+    summary = summarize(results)
+    if args.json:
+        print(json.dumps(to_json(results, summary)))
+    else:
+        print(format_table(results, summary, mode="auto" if args.auto else "given"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m pose_core", description="GymPose: analyse workout videos.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -115,6 +145,16 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--no-video", action="store_true", help="skip the annotated video (faster)")
     a.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     a.set_defaults(func=cmd_analyze)
+    e = sub.add_parser("evaluate", help="count accuracy on a folder of hand-counted clips (FOLDER/videos.csv)")
+    e.add_argument("folder", help="a folder with videos.csv (file, exercise, reps_complete[, reps_partial, "
+                                  "rep_verdicts]) and the clips")
+    e.add_argument("--auto", action="store_true", help="recognise each clip's exercise instead of using its label")
+    e.add_argument("--json", action="store_true", help="one JSON document instead of the table")
+    e.add_argument("--workers", type=int, default=2, help="clips analysed in parallel (default 2: one per core)")
+    e.add_argument("--rules", help="a rules TOML file overriding the packaged rules")
+    e.add_argument("--out", help="also keep each clip's frames.csv / reps.json / summary.json here")
+    e.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    e.set_defaults(func=cmd_evaluate)
     try:
         from .batch import add_batch_parser  # the batch command (Penn Action / folders), when present
     except ImportError:

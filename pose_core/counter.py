@@ -1,161 +1,356 @@
-"""Repetition counting: a small state machine fed one value at a time. It never sees images.
+"""Repetition counting: a small state machine fed one value at a time. It never sees images, and it
+does not judge: it finds the cycles of the movement; `judging.py` decides whether each was correct.
 
-A rep starts when the primary angle leaves the rest zone, must reach the peak zone, and is complete when
-the angle is back in the rest zone. Hysteresis comes from the gap between the two thresholds.
-- Frames without a value (person not visible) are skipped: the state is kept, nothing breaks.
-- A clip that starts in the middle of a rep (the first rest is only reached later) reports that rep as
-  partial; so does a rep still open at the end (`finish()`).
-- Each complete rep is judged against the rule's rep checks and carries its reasons and tempo.
+A rep is one cycle rest -> effort -> rest found in the signal itself, measured against this person's own
+range in this video (a rolling window of the last `range_window_s` seconds), not against absolute angles:
+- The signal is turned into *effort* (larger = further from rest) using the rule's `rest` side.
+- A low point (rest) is confirmed once the effort has risen from it by the *swing*: at least the rule's
+  `min_amplitude` (an absolute plausibility floor, so fidgeting is never a rep) and at least
+  `relative_swing` of the person's own range in the window (so jitter on a big movement is not a rep).
+- The rep counts when the effort comes back within `1 - return_fraction` of its swing from that low
+  point, in a rest posture (`rest_requires` gates: a squat ends standing, not in a plank), after at least
+  `min_rep_s` and at most `max_rep_s` since leaving rest.
+- Edges as a person counts them: a clip that starts near rest starts at rest (its low point is confirmed by
+  the first rise like any other); a clip whose first movement is a return to rest began inside a rep, which
+  is reported as partial; so is a rep still open at the end. With `complete_at = "peak"` (a clean and jerk
+  ends with the bar held overhead) a rep held at its peak for `hold_s` at the end of the clip counts.
+- Frames without a value (person not visible) are skipped: the state is kept, nothing breaks. A causal
+  median of the last few values removes single-frame landmark jumps before anything else sees them.
+
+The same counter runs live (causally, frame by frame) and on files, so both give the same count.
 """
 
 from __future__ import annotations
 
+import bisect
+import collections
 import math
 from dataclasses import dataclass, field
 
-from .rules import Counting, RepCheck
-from .types import RepEvent
+from .rules import Counting
+
+# Phase of a frame relative to the person's own range (0 = rest end, 1 = effort end of the window).
+REST_BELOW = 0.3
+PEAK_ABOVE = 0.7
+MEDIAN_S = 0.1  # causal median window: removes landmark jumps of up to ~2 frames at 30 fps
+REST_KEPT_S = 2.0  # the rest before a rep that belongs to it (lockout is judged there too)
+START_S = 0.3  # a rise from the first sample, this close to the stream's start, may be partway into a rep
+START_AT_REST = 0.4  # ... it was rest if it lies within this fraction of the rep's swing from where it ended
+SETTLE_S = 0.4  # such a first rep ends once its return has stayed at its lowest this long
+
+
+@dataclass(frozen=True)
+class RepCycle:
+    """One counted cycle, before judging: timing and the values the checks need."""
+
+    start_s: float  # left the rest position
+    end_s: float  # back at rest
+    peak_s: float  # the extreme of the effort
+    primary_min: float
+    primary_max: float
+    extremes: dict[str, tuple[float, float]]  # every angle's (min, max) over the cycle and the rest before it
+    peak_values: dict[str, list[float]] = field(default_factory=dict)  # values near the peak (effort >= 70%)
+    rest_values: dict[str, list[float]] = field(default_factory=dict)  # values near rest (effort <= 30%)
 
 
 @dataclass
-class _OpenRep:
-    start_s: float
-    reached_peak: bool = False
-    peak_s: float = 0.0
-    primary_min: float = math.inf
-    primary_max: float = -math.inf
-    extremes: dict[str, list[float]] = field(default_factory=dict)
-    peak_values: dict[str, list[float]] = field(default_factory=dict)
+class _Sample:
+    t: float
+    e: float  # effort
+    value: float  # the signal in its own units
+    angles: dict[str, float]
 
-    def add_peak(self, angles: dict[str, float]) -> None:
-        for name, v in angles.items():
-            if v == v:
-                self.peak_values.setdefault(name, []).append(v)
 
-    def add(self, t: float, primary: float, angles: dict[str, float], rest_high: bool) -> None:
-        if primary < self.primary_min:
-            self.primary_min = primary
-            if rest_high:
-                self.peak_s = t
-        if primary > self.primary_max:
-            self.primary_max = primary
-            if not rest_high:
-                self.peak_s = t
-        for name, v in angles.items():
-            if v == v:  # not NaN
-                lo_hi = self.extremes.setdefault(name, [math.inf, -math.inf])
-                lo_hi[0] = min(lo_hi[0], v)
-                lo_hi[1] = max(lo_hi[1], v)
+class _Median:
+    """Causal median over the last `window_s` seconds: removes a landmark jump shorter than half of it."""
+
+    def __init__(self, window_s: float):
+        self.window_s = window_s
+        self.buf: collections.deque[tuple[float, float]] = collections.deque()
+
+    def __call__(self, t: float, x: float) -> float:
+        self.buf.append((t, x))
+        while self.buf[0][0] < t - self.window_s:
+            self.buf.popleft()
+        if len(self.buf) < 3:
+            return x  # too few samples in the window (a low frame rate) for a median to mean anything
+        vals = [v for _, v in self.buf]
+        s = sorted(vals[len(vals) % 2 == 0:])  # an odd count (the newest), so the median is a sample
+        return s[len(s) // 2]
+
+
+class _Range:
+    """Robust range (5th..95th percentile) of the effort over a rolling time window."""
+
+    def __init__(self, window_s: float):
+        self.window_s = window_s
+        self.times: collections.deque[float] = collections.deque()
+        self.values: collections.deque[float] = collections.deque()
+        self._sorted: list[float] = []
+
+    def add(self, t: float, e: float) -> None:
+        self.times.append(t)
+        self.values.append(e)
+        bisect.insort(self._sorted, e)
+        while self.times and self.times[0] < t - self.window_s:
+            self.times.popleft()
+            old = self.values.popleft()
+            del self._sorted[bisect.bisect_left(self._sorted, old)]
+
+    def bounds(self) -> tuple[float, float]:
+        s = self._sorted
+        if not s:
+            return math.nan, math.nan
+        return s[int(0.05 * (len(s) - 1))], s[int(round(0.95 * (len(s) - 1)))]
 
 
 class RepCounter:
-    def __init__(self, counting: Counting, rep_checks: tuple[RepCheck, ...] = (), primary_name: str = "primary"):
+    """Feed `update(t, value, angles)` once per frame in time order; `finish()` at the end of the stream."""
+
+    def __init__(self, counting: Counting):
         self.counting = counting
-        self.rep_checks = rep_checks
-        self.primary_name = primary_name
         self.reset()
 
     def reset(self) -> None:
-        self.reps: list[RepEvent] = []
+        self.cycles: list[RepCycle] = []
         self.partial_reps = 0
-        self.state = "unknown"  # "unknown" | "rest" | "active" | "partial_start"
+        self.largest_swing = 0.0  # the biggest rise from a low point seen (explains a zero)
         self.phase = "unknown"
-        self._open: _OpenRep | None = None
-        self._last_rest: tuple[float, float, dict[str, float]] | None = None
-        self._rest_acc: _OpenRep | None = None
-        self._rest_fresh = True  # the next rest sample starts a new rest period
-        self._last_t = 0.0
+        self._median = _Median(MEDIAN_S)
+        self._range = _Range(self.counting.range_window_s)
+        self._mode = "seek"  # "seek" (start of stream) | "rising" (from a low point) | "falling" (back from a rep)
+        self._low: _Sample | None = None  # seek/falling: lowest effort so far; rising: the confirmed low point
+        self._high: _Sample | None = None  # seek: highest so far; rising: the peak so far
+        self._samples: list[_Sample] = []  # rising: the samples since the low point
+        self._rest_before: list[_Sample] = []  # falling: samples since the last rep (the rest before the next)
+        self._last: _Sample | None = None
+        self._raw_last: tuple[float, float, dict[str, float]] | None = None
+        self._first_t: float | None = None
+        self._from_start = False
+        self._first_seen: _Sample | None = None
+        self._dip: _Sample | None = None
 
     @property
     def count(self) -> int:
-        return len(self.reps)
+        return len(self.cycles)
 
-    @property
-    def rest_high(self) -> bool:
-        return self.counting.rest == "high"
+    # ------------------------------------------------------------------------------------- helpers
+    def _effort(self, value: float) -> float:
+        return -value if self.counting.rest == "high" else value
 
-    def update(self, t: float, primary: float, angles: dict[str, float] | None = None) -> RepEvent | None:
-        """Feed one sample. Returns the RepEvent when this sample completes a rep."""
-        angles = angles or {}
-        if primary is None or not math.isfinite(primary):
-            return None  # not visible: keep the state
-        zone = self.counting.phase_with_posture(primary, angles)
-        self._last_t = t
-        self.phase = zone
-        event = None
-        if self.state == "unknown":
-            if zone == "rest":
-                self.state = "rest"
-            elif zone == "peak":
-                self.state = "partial_start"  # the clip began inside a rep
-        elif self.state == "partial_start":
-            if zone == "rest":
-                self.partial_reps += 1
-                self.state = "rest"
-        elif self.state == "rest":
-            if zone != "rest":
-                self.state = "active"
-                start = self._last_rest[0] if self._last_rest is not None else t
-                # The rep inherits the extremes of the rest period before it (lockout is judged there).
-                acc = self._rest_acc
-                self._open = _OpenRep(start_s=start, peak_s=start, primary_min=acc.primary_min,
-                                      primary_max=acc.primary_max,
-                                      extremes={k: list(v) for k, v in acc.extremes.items()})
-        elif self.state == "active":
-            assert self._open is not None
-            if zone == "peak":
-                self._open.reached_peak = True
-                self._open.add_peak(angles)
-            if zone == "rest":
-                self._open.add(t, primary, angles, self.rest_high)
-                if self._open.reached_peak and t - self._open.start_s >= self.counting.min_rep_s:
-                    event = self._close(t)
-                self._open = None
-                self.state = "rest"
-        if self.state == "active" and self._open is not None:
-            self._open.add(t, primary, angles, self.rest_high)
-        if zone == "rest":
-            if event is not None or self._rest_acc is None or self._rest_fresh:
-                self._rest_acc = _OpenRep(start_s=t)
-                self._rest_fresh = False
-            self._rest_acc.add(t, primary, angles, self.rest_high)
-            self._last_rest = (t, primary, dict(angles))
+    def swing_needed(self) -> float:
+        lo, hi = self._range.bounds()
+        rng = hi - lo if math.isfinite(lo) else 0.0
+        return max(self.counting.min_amplitude, self.counting.relative_swing * rng)
+
+    def _at_rest_posture(self, angles: dict[str, float]) -> bool:
+        return all(g.passes(angles.get(g.angle, math.nan)) for g in self.counting.rest_requires)
+
+    def _phase(self, e: float, angles: dict[str, float]) -> str:
+        lo, hi = self._range.bounds()
+        if hi - lo >= self.counting.min_amplitude:
+            p = (e - lo) / (hi - lo)
+            zone = "rest" if p <= REST_BELOW else "peak" if p >= PEAK_ABOVE else "transition"
         else:
-            self._rest_fresh = True
-        return event
+            zone = "rest"  # nothing here moves enough to be a rep
+        if zone == "rest" and not self._at_rest_posture(angles):
+            return "transition"
+        return zone
 
-    def _close(self, end_s: float) -> RepEvent:
-        o = self._open
-        assert o is not None
-        extremes = {k: (v[0], v[1]) for k, v in o.extremes.items()}
-        reasons = []
-        for check in self.rep_checks:
-            if check.angle not in extremes:
-                continue
-            lo, hi = extremes[check.angle]
-            if check.stat == "peak_median":
-                vals = o.peak_values.get(check.angle)
-                if not vals:
+    # -------------------------------------------------------------------------------------- update
+    def update(self, t: float, value: float | None, angles: dict[str, float] | None = None) -> RepCycle | None:
+        """Feed one sample. Returns the RepCycle when this sample completes a rep."""
+        angles = angles or {}
+        if self._first_t is None:
+            self._first_t = t  # the stream's start, seen or not: a person first found mid-movement began at rest
+        if value is None or not math.isfinite(value):
+            self.phase = "unknown"
+            return None  # not visible: keep the state
+        self._raw_last = (t, value, angles)
+        return self._feed(t, self._median(t, value), angles)
+
+    def _feed(self, t: float, value: float, angles: dict[str, float]) -> RepCycle | None:
+        e = self._effort(value)
+        self._range.add(t, e)
+        s = _Sample(t, e, value, angles)
+        self._last = s
+        self.phase = self._phase(e, angles)
+        need = self.swing_needed()
+        if self._mode == "seek":
+            self._seek(s, need)
+        elif self._mode == "falling":
+            self._fall(s, need)
+        else:
+            return self._rise(s, need)
+        return None
+
+    def _keep_rest(self, s: _Sample) -> None:
+        self._rest_before.append(s)
+        if self._rest_before[0].t < s.t - REST_KEPT_S:
+            self._rest_before = [x for x in self._rest_before if x.t >= s.t - REST_KEPT_S]
+
+    def _seek(self, s: _Sample, need: float) -> None:
+        if self._low is None:
+            self._first_seen = s
+        if self._low is None or s.e <= self._low.e:
+            self._low = s
+        if self._high is None or s.e > self._high.e:
+            self._high = s
+        self.largest_swing = max(self.largest_swing, self._high.e - self._low.e)
+        self._keep_rest(s)
+        if s.e - self._low.e >= need:  # rose from a low point: that was rest (or the clip began partway)
+            self._start_rise(self._low, s)
+        elif self._high.e - s.e >= need:  # the first movement is a return: the clip began inside a rep
+            self.partial_reps += 1
+            self._to_falling(s)
+
+    def _fall(self, s: _Sample, need: float) -> None:
+        self._keep_rest(s)
+        self.largest_swing = max(self.largest_swing, s.e - self._low.e)
+        if s.e < self._low.e:
+            self._low = s
+        elif s.e - self._low.e >= need:
+            self._start_rise(self._low, s)
+
+    def _to_falling(self, s: _Sample) -> None:
+        self._mode, self._low, self._rest_before = "falling", s, [s]
+
+    def _start_rise(self, low: _Sample, s: _Sample, samples: list[_Sample] | None = None) -> None:
+        if samples is None:
+            i = next((k for k, x in enumerate(self._rest_before) if x is low), None)
+            samples = self._rest_before[i:] if i is not None else [low]
+            self._rest_before = [x for x in self._rest_before if x.t < low.t]
+        if samples[-1] is not s:
+            samples.append(s)
+        self._samples = samples
+        # A rise from the very first sample of the stream may have begun partway into a rep: judged once the
+        # rep's end shows where rest is.
+        self._from_start = low is self._first_seen and low.t - self._first_t <= START_S
+        self._mode, self._low, self._dip = "rising", low, None
+        self._high = max(samples, key=lambda x: x.e)
+        self.largest_swing = max(self.largest_swing, self._high.e - low.e)
+
+    def _rise(self, s: _Sample, need: float) -> RepCycle | None:
+        low = self._low
+        self._samples.append(s)
+        if s.e > self._high.e:
+            self._high, self._dip = s, None
+        elif self._dip is None or s.e < self._dip.e:
+            self._dip = s  # the lowest point since the peak
+        swing = self._high.e - low.e
+        self.largest_swing = max(self.largest_swing, swing)
+        if swing < need:
+            if s.e < low.e:  # still at rest, lower than before: the low point moves
+                for x in self._samples[:-1]:
+                    self._keep_rest(x)
+                self._start_rise(s, s, [s])
+            return None
+        c, dip = self.counting, self._dip
+        departed = self._departure(swing)
+        if s.t - departed > c.max_rep_s:  # away from rest far too long: not one rep
+            self._to_falling(s)
+            return None
+        down = self._high.e - dip.e if dip is not None else 0.0
+        if dip is not None and down >= need and dip.e <= low.e + 0.5 * swing and s.e - dip.e >= need \
+                and self._at_rest_posture(dip.angles):
+            # The next rep began before a full return (bouncy movements such as skipping): the dip ended it.
+            return self._complete(departed, dip, next_rise=s)
+        if self._from_start:
+            # Wait until the return has settled to see where rest is.
+            if dip is not None and down >= need and s.t - dip.t >= SETTLE_S and self._at_rest_posture(dip.angles):
+                return self._complete(departed, dip)
+            return None
+        if s.e <= low.e + (1.0 - c.return_fraction) * swing and self._at_rest_posture(s.angles):
+            return self._complete(departed, s)
+        return None
+
+    def _complete(self, departed: float, end: _Sample, next_rise: _Sample | None = None) -> RepCycle | None:
+        """Close the open rep at `end`: a cycle if it is plausible, else nothing (a partial for a rep the clip
+        began inside). `next_rise`: the next rep is already rising from `end`."""
+        started_partway = self._from_start and \
+            (self._low.e - end.e) / max(self._high.e - end.e, 1e-9) > START_AT_REST
+        cycle = None
+        if started_partway:
+            self.partial_reps += 1
+        elif end.t - departed >= self.counting.min_rep_s:  # faster is a jump in the landmarks: forget it
+            cycle = self._cycle(departed, end.t, upto=end)
+            self.cycles.append(cycle)
+        if next_rise is not None:
+            i = self._samples.index(end)
+            self._rest_before = [x for x in self._samples[max(0, i - 1):i]]
+            self._start_rise(end, next_rise, self._samples[i:])
+            self._from_start = False
+        else:
+            after = self._samples[self._samples.index(end) + 1:]
+            self._to_falling(end)
+            for x in after:
+                self._keep_rest(x)
+        return cycle
+
+    def _departure(self, swing: float) -> float:
+        """When the effort last left the rest band before the peak."""
+        band = self._low.e + (1.0 - self.counting.return_fraction) * swing
+        t = self._samples[0].t
+        for x in self._samples:
+            if x is self._high:
+                break
+            if x.e <= band:
+                t = x.t
+        return t
+
+    def _cycle(self, start: float, end: float, upto: _Sample) -> RepCycle:
+        low, high = self._low, self._high
+        swing = high.e - low.e
+        i = self._samples.index(upto)
+        samples = self._rest_before + self._samples[:i + 1]
+        extremes: dict[str, list[float]] = {}
+        peak_values: dict[str, list[float]] = {}
+        rest_values: dict[str, list[float]] = {}
+        for x in samples:
+            pos = (x.e - low.e) / swing if swing > 0 else 0.0
+            for name, v in x.angles.items():
+                if v != v:
                     continue
-                value = float(sorted(vals)[len(vals) // 2])
-            else:
-                value = {"min": lo, "max": hi, "range": hi - lo}[check.stat]
-            if not check.passes(value):
-                reasons.append(check.message)
-        ev = RepEvent(
-            index=len(self.reps) + 1, start_s=o.start_s, end_s=end_s, peak_s=o.peak_s,
-            primary_min=o.primary_min, primary_max=o.primary_max,
-            verdict="incorrect" if reasons else "correct", reasons=tuple(reasons), angle_extremes=extremes,
-        )
-        self.reps.append(ev)
-        return ev
+                lo_hi = extremes.setdefault(name, [math.inf, -math.inf])
+                lo_hi[0], lo_hi[1] = min(lo_hi[0], v), max(lo_hi[1], v)
+                if pos >= PEAK_ABOVE:
+                    peak_values.setdefault(name, []).append(v)
+                elif pos <= REST_BELOW:
+                    rest_values.setdefault(name, []).append(v)
+        values = [x.value for x in samples]
+        return RepCycle(start_s=start, end_s=end, peak_s=high.t, primary_min=min(values), primary_max=max(values),
+                        extremes={k: (v[0], v[1]) for k, v in extremes.items()}, peak_values=peak_values,
+                        rest_values=rest_values)
 
-    def finish(self) -> None:
-        """End of stream: a rep that reached its peak but never came back is partial."""
-        if self.state == "active" and self._open is not None and self._open.reached_peak:
-            if self.counting.complete_at == "peak" and self._last_t - self._open.start_s >= self.counting.min_rep_s:
-                self._close(self._last_t)  # the effort was done; only the return was cut off
-            else:
-                self.partial_reps += 1
-        self._open = None
-        self.state = "finished"
+    def finish(self) -> RepCycle | None:
+        """End of stream: a rep still open is partial, unless `complete_at = "peak"` and it was held there.
+        Returns the cycle this completes, if any."""
+        done = None
+        if self._raw_last is not None and self._mode != "finished":
+            # Flush the median's delay: the stream's last value, repeated (edge padding).
+            t, value, angles = self._raw_last
+            for k in range(len(self._median.buf) // 2):
+                done = self._feed(t + (k + 1) * 1e-3, self._median(t, value), angles) or done
+        if self._mode == "rising" and self._last is not None:
+            done = self._finish_open() or done
+        self._mode = "finished"
+        return done
+
+    def _finish_open(self) -> RepCycle | None:
+        c, last = self.counting, self._last
+        swing = self._high.e - self._low.e
+        if swing < self.swing_needed():
+            return None
+        departed = self._departure(swing)
+        dip = self._dip
+        if self._from_start and dip is not None and self._high.e - dip.e >= self.swing_needed():
+            return self._complete(departed, dip)
+        top = self._low.e + c.return_fraction * swing
+        reached = next((x.t for x in self._samples if x.e >= top), None)
+        held = reached is not None and last.t - reached >= c.hold_s
+        if c.complete_at == "peak" and held and last.t - departed >= c.min_rep_s:
+            cycle = self._cycle(departed, last.t, upto=last)
+            self.cycles.append(cycle)
+            return cycle
+        self.partial_reps += 1
+        return None

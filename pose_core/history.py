@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .io import atomic_write_json
-from .types import RepEvent
+from .types import CheckResult, RepEvent
 
 SCHEMA_VERSION = 1
 SOURCES = ("video", "live")
@@ -151,7 +151,8 @@ def rep_from_dict(d: dict) -> RepEvent:
     return RepEvent(index=int(d["index"]), start_s=float(d["start_s"]), end_s=float(d["end_s"]),
                     peak_s=float(d["peak_s"]), primary_min=float(d["primary_min"]), primary_max=float(d["primary_max"]),
                     verdict=str(d["verdict"]), reasons=tuple(d.get("reasons", ())),
-                    angle_extremes={k: (float(v[0]), float(v[1])) for k, v in d.get("angle_extremes", {}).items()})
+                    angle_extremes={k: (float(v[0]), float(v[1])) for k, v in d.get("angle_extremes", {}).items()},
+                    checks=tuple(CheckResult.from_dict(c) for c in d.get("checks", ())), view=str(d.get("view", "")))
 
 
 def record_from_analysis(summary: dict, reps: list[RepEvent], analysis_dir: str | Path | None = None,

@@ -111,6 +111,8 @@ class LiveSnapshot:
     labels: dict[str, int] = field(default_factory=dict)
     saved_id: int | None = None  # set once the session was stored in the history
     auto: AutoStatus | None = None  # exercise recognition (None: the exercise was given)
+    view: str | None = None  # the camera's view of the body (side / front / rear / oblique)
+    notes: tuple[str, ...] = ()  # why nothing is counted yet, with the numbers (empty while it counts)
 
     @property
     def frames_correct_pct(self) -> float | None:
@@ -410,7 +412,9 @@ class LiveSession:
             fps=round(self._fps(), 1),
             process_ms=round(sum(self._proc_ms) / len(self._proc_ms), 1) if self._proc_ms else 0.0,
             duration_s=round(max(self._last_t, 0.0), 3), labels=dict(self._labels), saved_id=self._saved_id,
-            auto=self._auto_status() if self._online is not None else None)
+            auto=self._auto_status() if self._online is not None else None,
+            view=self._analyzer.view if self._analyzer is not None else None,
+            notes=tuple(self._analyzer.notes()) if self._analyzer is not None else ())
 
     # ------------------------------------------------------------------------------------- reading
     def snapshot(self) -> LiveSnapshot:

@@ -116,7 +116,7 @@ def label_clip_with_reps(clip: PennClip, rules: RuleSet, fps: float = PENN_FPS) 
     df["label"] = label
     df["reason"] = reason
     reps = ClipReps(reps=len(analyzer.reps), reps_correct=sum(r.verdict == "correct" for r in analyzer.reps),
-                    partial_reps=int(analyzer.counter.partial_reps))
+                    partial_reps=int(analyzer.partial_reps))
     return df, reps
 
 

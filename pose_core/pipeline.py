@@ -23,7 +23,7 @@ from .drawing import draw_overlay, primary_joint_landmark
 from .estimator import PoseEstimator
 from .landmarks import PoseLandmark
 from .rules import RuleSet, load_rules
-from .types import RepEvent
+from .types import RepEvent, cycle_times
 from .video import H264Writer, VideoError, probe, read_frames
 
 OUTPUT_FILES = ("annotated.mp4", "frames.csv", "reps.json", "summary.json")
@@ -90,6 +90,7 @@ def build_summary(exercise: str, reps: list[RepEvent], partial: int, frames: int
     correct = sum(r.verdict == "correct" for r in reps)
     judged = labels.get("correct", 0) + labels.get("incorrect", 0)
     depth = [r.primary_min for r in reps] if reps else []
+    mean = lambda xs: round(sum(xs) / len(xs), 2) if xs else None  # noqa: E731
     s = {
         "exercise": exercise,
         "reps": len(reps),
@@ -102,7 +103,11 @@ def build_summary(exercise: str, reps: list[RepEvent], partial: int, frames: int
         "duration_s": round(duration_s, 3),
         "processing_fps": round(processing_fps, 1),
         "primary_angle": rule_primary,
-        "avg_rep_s": round(sum(r.duration_s for r in reps) / len(reps), 2) if reps else None,
+        # a rep's full cycle, rest to rest (pauses at rest included); down + up is the movement alone
+        "avg_rep_s": mean(cycle_times(reps)),
+        "avg_down_s": mean([r.down_s for r in reps]),
+        "avg_up_s": mean([r.up_s for r in reps]),
+        "avg_range_of_motion": mean([r.range_of_motion for r in reps]),
         "avg_extreme": round(sum(depth) / len(depth), 1) if depth else None,
     }
     if extra:
@@ -143,6 +148,19 @@ def recognize_start(video: str | Path, rules: RuleSet, est: PoseEstimator, max_s
     return poses, default_recognizer().predict(poses, allowed=list(rules.exercises))
 
 
+def looks_like_another(poses: list, exercise: str, rules: RuleSet) -> list[str]:
+    """When no rep was found: a note naming the exercise the movement looks like, if it is another one."""
+    from .recognition import default_recognizer
+
+    if sum(p is not None for p in poses) < 10:
+        return []
+    rec = default_recognizer().predict(poses, allowed=list(rules.exercises))
+    if rec.exercise is None or rec.exercise == exercise:
+        return []
+    return [f"The movement looks more like {rules[rec.exercise].display_name.lower()} ({rec.confidence:.0%} sure): "
+            f"try analysing it as {rules[rec.exercise].display_name.lower()}."]
+
+
 def analyze_video(video: str | Path, exercise: str, out_dir: str | Path | None = None, rules: RuleSet | None = None,
                   progress: ProgressFn | None = None, write_video: bool = True, max_side: int = 1280,
                   estimator: PoseEstimator | None = None, recognize_seconds: float = RECOGNIZE_SECONDS,
@@ -156,6 +174,7 @@ def analyze_video(video: str | Path, exercise: str, out_dir: str | Path | None =
     own_estimator = estimator is None
     est = estimator or PoseEstimator(static_image_mode=False)
     known_poses: list = []
+    first_poses: list = []
     extra: dict = {}
     if exercise == "auto":
         try:
@@ -201,6 +220,8 @@ def analyze_video(video: str | Path, exercise: str, out_dir: str | Path | None =
                 # Frames already seen by the recogniser keep their pose: the model runs once per frame, and
                 # the tracker continues from the last of them.
                 pose = known_poses[frames] if frames < len(known_poses) else est.process(img, t, color="rgb")
+                if not extra.get("exercise_auto") and t <= recognize_seconds:
+                    first_poses.append(pose)  # to say what the movement looks like, should no rep be found
                 r = analyzer.process(pose, t)
                 frames += 1
                 with_pose += pose is not None
@@ -236,14 +257,19 @@ def analyze_video(video: str | Path, exercise: str, out_dir: str | Path | None =
             raise NoPersonError(f"{video}: no person was found in any of the {frames} frames")
         elapsed = time.perf_counter() - t_start
         fps_frame = 1.0 / info.fps if info.fps else 0.0
-        summary = build_summary(exercise, analyzer.reps, analyzer.counter.partial_reps, frames, with_pose,
+        notes = analyzer.notes()
+        if not analyzer.reps:
+            notes += looks_like_another(first_poses or known_poses, exercise, rules)
+        summary = build_summary(exercise, analyzer.reps, analyzer.partial_reps, frames, with_pose,
                                 last_t + fps_frame, frames / elapsed if elapsed > 0 else 0.0, rule.primary_angle,
-                                labels, {"video": Path(video).name, "width": info.width, "height": info.height,
+                                labels, {"view": analyzer.view, "notes": notes,
+                                         "largest_swing": round(analyzer.counter.largest_swing, 1),
+                                         "video": Path(video).name, "width": info.width, "height": info.height,
                                          "rules": rules.source, **extra})
         files = {}
         if tmp is not None:
             with open(tmp["reps.json"], "w") as f:
-                json.dump({"exercise": exercise, "partial_reps": analyzer.counter.partial_reps,
+                json.dump({"exercise": exercise, "partial_reps": analyzer.partial_reps, "view": analyzer.view,
                            "reps": [r.to_dict() for r in analyzer.reps]}, f, indent=2)
             with open(tmp["summary.json"], "w") as f:
                 json.dump(summary, f, indent=2)

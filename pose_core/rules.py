@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import math
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from .landmarks import KNOWN_JOINTS
 DEFAULT_RULES_PATH = Path(__file__).parent / "data" / "exercises.toml"
 EXERCISES = ("bench_press", "clean_and_jerk", "jump_rope", "jumping_jacks", "pullup", "pushup", "situp", "squat")
 PHASES = ("rest", "transition", "peak")
+VIEWS = ("side", "front", "rear", "oblique")  # the camera's view of the body (see judging.py)
 # Statistics a rep check can judge: over the whole rep (including the rest before it), or the median over
 # the rep's frames in the peak zone ("peak_median": e.g. elbow flare at the bottom of a bench press).
 REP_STATS = ("min", "max", "range", "peak_median")
@@ -43,40 +44,24 @@ class Gate:
 
 @dataclass(frozen=True)
 class Counting:
-    rest: str  # "high" | "low": where the primary angle sits at rest
-    rest_threshold: float
-    peak_threshold: float
-    min_rep_s: float = 0.3
+    """How reps are found in the primary signal (see counter.py). Only plausibility limits are absolute;
+    everything else is relative to the person's own range in the video."""
+
+    rest: str  # "high" | "low": which end of the primary signal is the rest position
+    min_amplitude: float  # the smallest swing (primary units) that can be a rep: less is fidgeting
+    min_rep_s: float = 0.3  # a cycle faster than this is a landmark jump, not a rep
+    max_rep_s: float = 20.0  # longer than this away from rest is not one rep
     detrend_s: float = 0.0  # > 0: subtract a moving baseline (for heights)
+    fallback: str = ""  # an angle that stands in for the primary while its joints are hidden
     phase_names: dict[str, str] = field(default_factory=dict)
     rest_requires: tuple[Gate, ...] = ()
-    # Where the work of a rep ends. "rest": it must come back (squat: stand up). "peak": reaching the peak
-    # completes the effort (sit-up, pull-up), so a clip ending on the way back still counts that rep.
+    # "rest": a rep must come back (squat: stand up). "peak": a rep held at its peak at the end of the clip
+    # counts (clean and jerk: the lift is done with the bar held overhead).
     complete_at: str = "rest"
-
-    def phase_with_posture(self, value: float, angles: dict[str, float]) -> str:
-        """Like `phase_of`, but the rest zone also needs the posture gates (e.g. a squat ends standing
-        upright, not when the knees straighten in a plank)."""
-        zone = self.phase_of(value)
-        if zone == "rest" and not all(g.passes(angles.get(g.angle, math.nan)) for g in self.rest_requires):
-            return "transition"
-        return zone
-
-    def phase_of(self, value: float) -> str:
-        """Which zone a value is in: "rest", "peak" or "transition" (NaN -> "unknown")."""
-        if value != value:  # NaN
-            return "unknown"
-        if self.rest == "high":
-            if value >= self.rest_threshold:
-                return "rest"
-            if value <= self.peak_threshold:
-                return "peak"
-        else:
-            if value <= self.rest_threshold:
-                return "rest"
-            if value >= self.peak_threshold:
-                return "peak"
-        return "transition"
+    relative_swing: float = 0.35  # a swing must also be this fraction of the person's range in the window
+    return_fraction: float = 0.7  # back at rest = returned this fraction of the swing
+    range_window_s: float = 20.0  # the window the person's own range is measured over
+    hold_s: float = 0.5  # complete_at = "peak": how long the peak must be held at the end of the clip
 
     def display_phase(self, phase: str) -> str:
         return self.phase_names.get(phase, phase)
@@ -89,6 +74,7 @@ class FrameCheck:
     message: str
     min: float = -math.inf
     max: float = math.inf
+    views: tuple[str, ...] = VIEWS  # the camera views this check can be judged from
 
     def passes(self, value: float) -> bool:
         return not (value == value) or self.min <= value <= self.max  # unknown values do not fail
@@ -98,9 +84,10 @@ class FrameCheck:
 class RepCheck:
     angle: str
     stat: str  # one of REP_STATS
-    message: str
+    message: str  # may name {value}, {min}, {max}: filled with the measurement and the limits
     min: float = -math.inf
     max: float = math.inf
+    views: tuple[str, ...] = VIEWS  # the camera views this check can be judged from
 
     def passes(self, value: float) -> bool:
         return not (value == value) or self.min <= value <= self.max
@@ -153,10 +140,15 @@ _TOP_KEYS = {"defaults", "exercises"}
 _DEFAULT_KEYS = {"min_visibility", "smoothing_min_cutoff", "smoothing_beta", "max_gap_s"}
 _EXERCISE_KEYS = {"display_name", "primary_angle", "angles", "counting", "frame_checks", "rep_checks"}
 _ANGLE_KEYS = {"kind", "joints", "side", "reference", "unit"}
-_COUNTING_KEYS = {"rest", "rest_threshold", "peak_threshold", "min_rep_s", "detrend_s", "phase_names", "rest_requires", "complete_at"}
+_COUNTING_KEYS = {"rest", "min_amplitude", "min_rep_s", "max_rep_s", "detrend_s", "fallback", "phase_names",
+                  "rest_requires",
+                  "complete_at", "relative_swing", "return_fraction", "range_window_s", "hold_s"}
+# Keys of the first rules format: reps were found by absolute thresholds, now they are found relative to
+# the person's own range. Named in the error so an old rules file is easy to fix.
+_RETIRED_COUNTING_KEYS = {"rest_threshold", "peak_threshold"}
 _GATE_KEYS = {"angle", "min", "max"}
-_FRAME_CHECK_KEYS = {"angle", "phase", "min", "max", "message"}
-_REP_CHECK_KEYS = {"angle", "stat", "min", "max", "message"}
+_FRAME_CHECK_KEYS = {"angle", "phase", "min", "max", "message", "views"}
+_REP_CHECK_KEYS = {"angle", "stat", "min", "max", "message", "views"}
 _JOINT_COUNT = {"joint": 3, "segment": 2, "height": 1}
 
 
@@ -220,6 +212,13 @@ def _angle_items(ctx: _Ctx, table: dict, key: str, name: str, allowed: set[str],
         yield raw, angle, lo, hi, k
 
 
+def _views(ctx: _Ctx, raw: dict, key: str) -> tuple[str, ...]:
+    views = raw.get("views", list(VIEWS))
+    if not isinstance(views, list) or not views:
+        raise ctx.fail(f"{key}.views", f"expected a non-empty list of views ({', '.join(VIEWS)}), got {views!r}")
+    return tuple(ctx.string(v, f"{key}.views", VIEWS) for v in views)
+
+
 def _parse_angle(ctx: _Ctx, name: str, raw: Any, key: str) -> AngleDef:
     t = ctx.table(raw, key, _ANGLE_KEYS)
     kind = ctx.string(ctx.require(t, "kind", key), f"{key}.kind", tuple(_JOINT_COUNT))
@@ -248,35 +247,44 @@ def _parse_exercise(ctx: _Ctx, name: str, raw: Any) -> ExerciseRule:
         raise ctx.fail(f"{key}.primary_angle", f"{primary!r} is not one of the angles ({', '.join(angles)})")
 
     ck = f"{key}.counting"
-    c = ctx.table(ctx.require(t, "counting", key), ck, _COUNTING_KEYS)
+    c = ctx.require(t, "counting", key)
+    retired = sorted(set(c) & _RETIRED_COUNTING_KEYS) if isinstance(c, dict) else []
+    if retired:
+        raise ctx.fail(f"{ck}.{retired[0]}", "no longer used: reps are found relative to your own range of "
+                       "motion; set depth and lockout targets in rep_checks instead, and remove this key")
+    c = ctx.table(c, ck, _COUNTING_KEYS)
     rest = ctx.string(ctx.require(c, "rest", ck), f"{ck}.rest", ("high", "low"))
-    rest_t = ctx.number(ctx.require(c, "rest_threshold", ck), f"{ck}.rest_threshold")
-    peak_t = ctx.number(ctx.require(c, "peak_threshold", ck), f"{ck}.peak_threshold")
-    if rest == "high" and not rest_t > peak_t:
-        raise ctx.fail(f"{ck}.rest_threshold", f"with rest = \"high\" it must be above peak_threshold ({rest_t} <= {peak_t})")
-    if rest == "low" and not rest_t < peak_t:
-        raise ctx.fail(f"{ck}.rest_threshold", f"with rest = \"low\" it must be below peak_threshold ({rest_t} >= {peak_t})")
     names = c.get("phase_names", {})
     names = ctx.table(names, f"{ck}.phase_names", set(PHASES))
     for p, v in names.items():
         ctx.string(v, f"{ck}.phase_names.{p}")
     gates = [Gate(angle, lo, hi) for _, angle, lo, hi, _k in
              _angle_items(ctx, c, ck, "rest_requires", _GATE_KEYS, angles)]
+    min_rep_s = ctx.number(c.get("min_rep_s", 0.3), f"{ck}.min_rep_s", 0, 60)
     counting = Counting(
-        rest=rest, rest_threshold=rest_t, peak_threshold=peak_t,
-        min_rep_s=ctx.number(c.get("min_rep_s", 0.3), f"{ck}.min_rep_s", 0, 60),
+        rest=rest, min_amplitude=ctx.number(ctx.require(c, "min_amplitude", ck), f"{ck}.min_amplitude", 0.1, 1000),
+        min_rep_s=min_rep_s,
+        max_rep_s=ctx.number(c.get("max_rep_s", 20.0), f"{ck}.max_rep_s", max(min_rep_s, 0.1), 600),
+        relative_swing=ctx.number(c.get("relative_swing", 0.35), f"{ck}.relative_swing", 0.05, 0.95),
+        return_fraction=ctx.number(c.get("return_fraction", 0.7), f"{ck}.return_fraction", 0.3, 1.0),
+        range_window_s=ctx.number(c.get("range_window_s", 20.0), f"{ck}.range_window_s", 2, 600),
+        hold_s=ctx.number(c.get("hold_s", 0.5), f"{ck}.hold_s", 0, 60),
         detrend_s=ctx.number(c.get("detrend_s", 0.0), f"{ck}.detrend_s", 0, 60),
+        fallback=ctx.string(c["fallback"], f"{ck}.fallback", tuple(a for a in angles if a != primary))
+        if "fallback" in c else "",
         phase_names=dict(names), rest_requires=tuple(gates),
         complete_at=ctx.string(c.get("complete_at", "rest"), f"{ck}.complete_at", ("rest", "peak")),
     )
 
     frame_checks = [
         FrameCheck(angle=angle, phase=ctx.string(raw.get("phase", "any"), f"{k}.phase", PHASES + ("any",)),
-                   message=ctx.string(ctx.require(raw, "message", k), f"{k}.message"), min=lo, max=hi)
+                   message=ctx.string(ctx.require(raw, "message", k), f"{k}.message"), min=lo, max=hi,
+                   views=_views(ctx, raw, k))
         for raw, angle, lo, hi, k in _angle_items(ctx, t, key, "frame_checks", _FRAME_CHECK_KEYS, angles)]
     rep_checks = [
         RepCheck(angle=angle, stat=ctx.string(ctx.require(raw, "stat", k), f"{k}.stat", REP_STATS),
-                 message=ctx.string(ctx.require(raw, "message", k), f"{k}.message"), min=lo, max=hi)
+                 message=ctx.string(ctx.require(raw, "message", k), f"{k}.message"), min=lo, max=hi,
+                 views=_views(ctx, raw, k))
         for raw, angle, lo, hi, k in _angle_items(ctx, t, key, "rep_checks", _REP_CHECK_KEYS, angles)]
     return ExerciseRule(name=name, display_name=display, primary_angle=primary, angles=angles, counting=counting,
                         frame_checks=tuple(frame_checks), rep_checks=tuple(rep_checks))
@@ -365,11 +373,12 @@ def rule_to_dict(rule: ExerciseRule) -> dict:
         "primary_angle": rule.primary_angle,
         "angles": {n: {"kind": a.kind, "joints": list(a.joints), "side": a.side, "reference": a.reference, "unit": a.unit}
                    for n, a in rule.angles.items()},
-        "counting": {"rest": rule.counting.rest, "rest_threshold": rule.counting.rest_threshold,
-                     "peak_threshold": rule.counting.peak_threshold, "min_rep_s": rule.counting.min_rep_s,
-                     "detrend_s": rule.counting.detrend_s, "phase_names": dict(rule.counting.phase_names),
-                     "complete_at": rule.counting.complete_at,
+        "counting": {**{k: v for k, v in asdict(rule.counting).items()
+                        if k not in ("phase_names", "rest_requires") and v != ""},
+                     "phase_names": dict(rule.counting.phase_names),
                      "rest_requires": [{"angle": g.angle, **bounds(g)} for g in rule.counting.rest_requires]},
-        "frame_checks": [{"angle": c.angle, "phase": c.phase, **bounds(c), "message": c.message} for c in rule.frame_checks],
-        "rep_checks": [{"angle": c.angle, "stat": c.stat, **bounds(c), "message": c.message} for c in rule.rep_checks],
+        "frame_checks": [{"angle": c.angle, "phase": c.phase, **bounds(c), "message": c.message, "views": list(c.views)}
+                         for c in rule.frame_checks],
+        "rep_checks": [{"angle": c.angle, "stat": c.stat, **bounds(c), "message": c.message, "views": list(c.views)}
+                       for c in rule.rep_checks],
     }

@@ -83,6 +83,42 @@ class MovingBaseline:
         return x - self._b
 
 
+class FallbackSignal:
+    """Stands in for a hidden primary signal with a correlated one (hip height for the squat's knee, wrist
+    height for a press). Causal: while both are seen, a linear map fallback -> primary is fitted with
+    exponential forgetting (time constant `memory_s`); while only the fallback is seen, its mapped value is
+    returned, provided the two were strongly correlated (|r| >= min_r) recently."""
+
+    def __init__(self, memory_s: float = 10.0, min_r: float = 0.8, min_pairs: int = 15):
+        self.memory_s, self.min_r, self.min_pairs = memory_s, min_r, min_pairs
+        self.reset()
+
+    def reset(self) -> None:
+        self._s = np.zeros(6)  # weights: n, x, y, xx, yy, xy
+        self._pairs = 0
+        self._t: float | None = None
+
+    def __call__(self, t: float, primary: float, fallback: float) -> float:
+        """The primary value, or the fallback mapped onto it when the primary is hidden (NaN if neither)."""
+        if self._t is not None and t > self._t:
+            self._s *= math.exp(-(t - self._t) / self.memory_s)
+        self._t = t
+        if math.isfinite(primary):
+            if math.isfinite(fallback):
+                x, y = fallback, primary
+                self._s += (1.0, x, y, x * x, y * y, x * y)
+                self._pairs += 1
+            return primary
+        if not math.isfinite(fallback) or self._pairs < self.min_pairs:
+            return math.nan
+        n, sx, sy, sxx, syy, sxy = self._s
+        vx, vy, cxy = sxx - sx * sx / n, syy - sy * sy / n, sxy - sx * sy / n
+        if vx <= 1e-9 or vy <= 1e-9 or abs(cxy) / math.sqrt(vx * vy) < self.min_r:
+            return math.nan
+        slope = cxy / vx
+        return sy / n + slope * (fallback - sx / n)
+
+
 def interpolate_gaps(times: np.ndarray, values: np.ndarray, max_gap_s: float) -> np.ndarray:
     """Linearly fill NaN runs whose duration (between the valid neighbours) is at most max_gap_s."""
     t = np.asarray(times, dtype=float)

@@ -113,16 +113,29 @@ class TuneResult:
         return sum(r.verdict == "correct" for r in self.reps)
 
 
-def rejudge(frames: pd.DataFrame | str | Path, rule: ExerciseRule, defaults: Defaults | None = None) -> TuneResult:
-    """Count and judge a stored session again with `rule` (thresholds / checks may differ from the
-    analysis), from the raw per-frame angles. Angles the file lacks are treated as not visible."""
+def stored_view(frames_csv: str | Path) -> str | None:
+    """The camera view the analysis saw (from the summary.json beside frames.csv), if recorded."""
+    try:
+        view = json.loads((Path(frames_csv).parent / "summary.json").read_text()).get("view")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return view if isinstance(view, str) else None
+
+
+def rejudge(frames: pd.DataFrame | str | Path, rule: ExerciseRule, defaults: Defaults | None = None,
+            view: str | None = None) -> TuneResult:
+    """Count and judge a stored session again with `rule` (check ranges may differ from the analysis),
+    from the raw per-frame angles. Angles the file lacks are treated as not visible. `view`: the camera
+    view the checks are judged from (default: the one stored beside a frames.csv path)."""
+    if view is None and not isinstance(frames, pd.DataFrame):
+        view = stored_view(frames)
     df = read_frames_csv(frames, rule.angles) if not isinstance(frames, pd.DataFrame) else frames
     times = df["time_s"].to_numpy(dtype=float)
     cols = {}
     for name in rule.angles:
         col = f"raw_{name}"
         cols[name] = df[col].to_numpy(dtype=float) if col in df.columns else np.full(len(df), np.nan)
-    analyzer = FrameAnalyzer(rule, defaults)
+    analyzer = FrameAnalyzer(rule, defaults, view=view)
     labels, phases = [], []
     correct = judged = 0
     for i, t in enumerate(times):
@@ -135,28 +148,23 @@ def rejudge(frames: pd.DataFrame | str | Path, rule: ExerciseRule, defaults: Def
             correct += r.label.label == "correct"
     analyzer.finish()
     return TuneResult(frames=len(times), frames_judged=judged, frames_correct=correct, reps=tuple(analyzer.reps),
-                      partial_reps=analyzer.counter.partial_reps, labels=tuple(labels), phases=tuple(phases))
+                      partial_reps=analyzer.partial_reps, labels=tuple(labels), phases=tuple(phases))
 
 
 # ------------------------------------------------------------------------------ changing a rule
 
-def with_thresholds(rule: ExerciseRule, rest_threshold: float | None = None, peak_threshold: float | None = None,
-                    frame_check_bounds: dict[int, tuple[float, float]] | None = None,
-                    rep_check_bounds: dict[int, tuple[float, float]] | None = None) -> ExerciseRule:
-    """A copy of `rule` with new counting thresholds and/or check ranges (check index -> (min, max);
-    use -inf / inf for an open side). Raises RulesError if the result is not a valid rule."""
-    counting = rule.counting
-    if rest_threshold is not None or peak_threshold is not None:
-        counting = replace(counting,
-                           rest_threshold=float(rest_threshold if rest_threshold is not None else counting.rest_threshold),
-                           peak_threshold=float(peak_threshold if peak_threshold is not None else counting.peak_threshold))
+def with_check_bounds(rule: ExerciseRule, frame_check_bounds: dict[int, tuple[float, float]] | None = None,
+                      rep_check_bounds: dict[int, tuple[float, float]] | None = None) -> ExerciseRule:
+    """A copy of `rule` with new check ranges (check index -> (min, max); use -inf / inf for an open side).
+    Counting does not depend on them: reps are found relative to the person's own range; the checks judge
+    each rep. Raises RulesError if the result is not a valid rule."""
     fcs = list(rule.frame_checks)
     for i, (lo, hi) in (frame_check_bounds or {}).items():
         fcs[i] = replace(fcs[i], min=float(lo), max=float(hi))
     rcs = list(rule.rep_checks)
     for i, (lo, hi) in (rep_check_bounds or {}).items():
         rcs[i] = replace(rcs[i], min=float(lo), max=float(hi))
-    new = replace(rule, counting=counting, frame_checks=tuple(fcs), rep_checks=tuple(rcs))
+    new = replace(rule, frame_checks=tuple(fcs), rep_checks=tuple(rcs))
     validate_rule(new)
     return new
 
@@ -314,7 +322,7 @@ def penn_distribution(root: str | Path | None, rules: RuleSet, exercise: str, an
         return None
     sub = long[long["angle"] == angle]
     rule = rules[exercise]
-    phase = sub["phase"].astype(str) if "phase" in sub.columns else sub["value"].map(rule.counting.phase_of)
+    phase = sub["phase"].astype(str) if "phase" in sub.columns else pd.Series("unknown", index=sub.index)
     df = pd.DataFrame({"value": pd.to_numeric(sub["value"], errors="coerce").to_numpy(), "phase": phase.to_numpy()})
     df = df.dropna(subset=["value"]).reset_index(drop=True)
     df["phase_name"] = df["phase"].map(rule.counting.display_phase)

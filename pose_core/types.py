@@ -90,6 +90,39 @@ class FrameLabel:
 
 
 @dataclass(frozen=True)
+class CheckResult:
+    """One rep check on one rep: the measured statistic against its allowed range.
+    status: "pass", "fail", or "not_judged" (the camera's view cannot show it, or the joints were hidden)."""
+
+    angle: str
+    stat: str
+    value: float
+    min: float
+    max: float
+    status: str
+    message: str = ""  # the fault with its measurement, when status == "fail"
+
+    def to_dict(self) -> dict:
+        num = lambda x: round(x, 2) if math.isfinite(x) else None  # noqa: E731
+        return {"angle": self.angle, "stat": self.stat, "value": num(self.value), "min": num(self.min),
+                "max": num(self.max), "status": self.status, "message": self.message}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CheckResult":
+        num = lambda x, default: float(x) if x is not None else default  # noqa: E731
+        return cls(angle=str(d["angle"]), stat=str(d["stat"]), value=num(d.get("value"), math.nan),
+                   min=num(d.get("min"), -math.inf), max=num(d.get("max"), math.inf), status=str(d["status"]),
+                   message=str(d.get("message", "")))
+
+    @property
+    def target(self) -> str:
+        """The allowed range in words: "<= 100", ">= 150" or "80-120"."""
+        if math.isfinite(self.min) and math.isfinite(self.max):
+            return f"{self.min:.0f}-{self.max:.0f}"
+        return f"<= {self.max:.0f}" if math.isfinite(self.max) else f">= {self.min:.0f}"
+
+
+@dataclass(frozen=True)
 class RepEvent:
     """One repetition as judged by the counter and the rule's checks."""
 
@@ -102,6 +135,16 @@ class RepEvent:
     verdict: str  # "correct" | "incorrect"
     reasons: tuple[str, ...] = ()
     angle_extremes: dict[str, tuple[float, float]] = field(default_factory=dict)  # name -> (min, max)
+    checks: tuple[CheckResult, ...] = ()  # every rep check, with its measured value
+    view: str = ""  # the camera view the rep was judged from
+
+    @property
+    def not_judged(self) -> tuple[CheckResult, ...]:
+        return tuple(c for c in self.checks if c.status == "not_judged")
+
+    @property
+    def range_of_motion(self) -> float:
+        return self.primary_max - self.primary_min
 
     @property
     def duration_s(self) -> float:
@@ -119,9 +162,19 @@ class RepEvent:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["reasons"] = list(self.reasons)
+        d["checks"] = [c.to_dict() for c in self.checks]
+        d["range_of_motion"] = round(self.range_of_motion, 2)
         d["angle_extremes"] = {k: [round(a, 2), round(b, 2)] for k, (a, b) in self.angle_extremes.items()}
         d["duration_s"] = round(self.duration_s, 3)
         d["tempo"] = {"down_s": round(self.down_s, 3), "up_s": round(self.up_s, 3)}
         for k in ("start_s", "end_s", "peak_s", "primary_min", "primary_max"):
             d[k] = round(d[k], 3)
         return d
+
+
+def cycle_times(reps) -> list[float]:
+    """Each rep's full cycle in seconds, rest to rest: from leaving rest to leaving rest again for the next
+    rep (so the pause at rest is included); the last rep, with no next one, its own duration."""
+    reps = list(reps)
+    return [(nxt.start_s - r.start_s) if nxt is not None else r.duration_s
+            for r, nxt in zip(reps, reps[1:] + [None])]

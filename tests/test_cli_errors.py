@@ -63,9 +63,9 @@ def test_missing_exercise(tmp_path, nobody):
 
 def test_invalid_rules_file(tmp_path, nobody):
     rules = tmp_path / "rules.toml"
-    rules.write_text("[exercises.squat.counting]\nrest_threshold = 'high'\n")
+    rules.write_text("[exercises.squat.counting]\nmin_amplitude = 'high'\n")
     assert_clean_failure(run_cli("analyze", nobody, "-e", "squat", "--rules", rules, "--out", tmp_path / "o"),
-                         "rest_threshold", tmp_path / "o")
+                         "min_amplitude", tmp_path / "o")
 
 
 def test_failure_keeps_an_earlier_result_intact(tmp_path, nobody):

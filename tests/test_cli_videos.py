@@ -20,44 +20,68 @@ def run_cli(*args, cwd=ROOT):
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    rows = video_rows()
-    out = tmp_path_factory.mktemp("clips")
-
-    def one(row):
-        d = out / Path(row["file"]).stem
-        p = run_cli("analyze", VIDEOS / row["file"], "--exercise", row["exercise"], "--out", d, "--quiet")
-        return row, d, p
-
-    with ThreadPoolExecutor(max_workers=2) as ex:  # one MediaPipe per core
-        return list(ex.map(one, rows))
+def evaluation(tmp_path_factory):
+    """`python -m pose_core evaluate` on the shared clips (both cores), keeping each clip's outputs."""
+    out = tmp_path_factory.mktemp("evaluate")
+    p = run_cli("evaluate", VIDEOS, "--json", "--out", out)
+    assert p.returncode == 0, p.stderr[-2000:]
+    return json.loads(p.stdout.strip().splitlines()[-1]), out
 
 
-@needs_videos
-def test_counts_match_hand_counts(results):
-    table, exact, worst = [], 0, 0
-    for row, d, p in results:
-        assert p.returncode == 0, f"{row['file']}: {p.stderr[-500:]}"
-        summary = json.loads(p.stdout.strip().splitlines()[-1])
-        want = int(row["reps_complete"])
-        exact += summary["reps"] == want
-        worst = max(worst, abs(summary["reps"] - want))
-        table.append(f"{row['file']:22s} expected {want:2d} got {summary['reps']:2d} "
-                     f"({summary['reps_correct']} correct / {summary['reps_incorrect']} incorrect, "
-                     f"{summary['partial_reps']} partial) {summary['processing_fps']} fps")
-    print("\n" + "\n".join(table))
-    assert exact >= 12, "\n".join(table)
-    assert worst <= 1, "\n".join(table)
+def _table(clips) -> str:
+    return "\n".join(f"{c['file']:24s} expected {c['expected']:2d} counted {c['counted']} "
+                      f"({c['correct']}/{c['incorrect']}, {c['partial']} partial, view {c['view']}) {c['error']}"
+                      for c in clips)
 
 
 @needs_videos
-def test_weak_form_labels_come_out_as_labelled(results):
+def test_counts_match_hand_counts(evaluation):
+    report, _ = evaluation
+    clips = report["clips"]
+    print("\n" + _table(clips))
+    assert len(clips) == len(video_rows()) >= 24
+    assert all(not c["error"] for c in clips), _table(clips)
+    # The bar: all but two exact, every clip within one (5% for sets over 20 reps).
+    assert report["overall"]["exact"] >= len(clips) - 2, _table(clips)
+    assert report["overall"]["within_one"] == len(clips), _table(clips)
+    assert report["overall"]["mae"] <= 0.1
+    assert set(report["per_exercise"]) == {c["exercise"] for c in clips}
+
+
+@needs_videos
+def test_evaluate_prints_a_table_per_clip_and_per_exercise(tmp_path):
+    # A two-clip folder (links to the shared clips), so the table form is checked without a second full run.
+    rows = [r for r in video_rows() if r["file"] in ("squat_1.mp4", "situp_3.mp4")]
+    for r in rows:
+        (tmp_path / r["file"]).symlink_to(VIDEOS / r["file"])
+    with open(tmp_path / "videos.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    p = run_cli("evaluate", tmp_path, "--quiet")
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert any(line.startswith("squat_1.mp4") and " 3 " in line for line in lines)
+    assert any(line.startswith("overall") and line.split()[1:4] == ["2", "2", "2"] for line in lines), p.stdout
+
+
+def test_evaluate_refuses_a_folder_without_a_manifest(tmp_path):
+    p = run_cli("evaluate", tmp_path)
+    assert p.returncode == 2 and "no videos.csv" in p.stderr
+    (tmp_path / "videos.csv").write_text("file,exercise,reps_complete\nclip.mp4,squat,three\n")
+    p = run_cli("evaluate", tmp_path)
+    assert p.returncode == 2 and "reps_complete must be a whole number" in p.stderr
+
+
+@needs_videos
+def test_weak_form_labels_come_out_as_labelled(evaluation):
+    report, out = evaluation
     seen = 0
-    for row, d, p in results:
+    for row in video_rows():
         label = row["form_label"].split(" ")[0] if row["form_label"] else ""
         if not label:
             continue
-        reps = json.loads((d / "reps.json").read_text())["reps"]
+        reps = json.loads((out / Path(row["file"]).stem / "reps.json").read_text())["reps"]
         assert reps, row["file"]
         if label == "incorrect":
             bad = [r for r in reps if r["verdict"] == "incorrect"]
@@ -69,12 +93,50 @@ def test_weak_form_labels_come_out_as_labelled(results):
 
 
 @needs_videos
+def test_no_rep_is_faulted_for_a_check_its_view_cannot_judge(evaluation):
+    report, out = evaluation
+    from pose_core.rules import load_rules
+
+    rules = load_rules()
+    for c in report["clips"]:
+        reps = json.loads((out / Path(c["file"]).stem / "reps.json").read_text())["reps"]
+        for r in reps:
+            assert r["view"] == c["view"] or c["file"].startswith("bench_press_12")  # a camera cut mid-clip
+            for check, rule_check in zip(r["checks"], rules[c["exercise"]].rep_checks):
+                if r["view"] not in rule_check.views:
+                    assert check["status"] == "not_judged", (c["file"], check)
+    head_on = next(c for c in report["clips"] if c["file"] == "pushup_13.mp4")
+    assert head_on["view"] == "front" and head_on["incorrect"] == 0  # depth and body line hidden head-on
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    """The full CLI (annotated video included) on two clips: outputs and orientation."""
+    out = tmp_path_factory.mktemp("clips")
+    rows = [r for r in video_rows() if r["file"] in ("squat_1.mp4", "pullup_1.mp4")]
+
+    def one(row):
+        d = out / Path(row["file"]).stem
+        p = run_cli("analyze", VIDEOS / row["file"], "--exercise", row["exercise"], "--out", d, "--quiet")
+        return row, d, p
+
+    with ThreadPoolExecutor(max_workers=2) as ex:  # one MediaPipe per core
+        return list(ex.map(one, rows))
+
+
+@needs_videos
 def test_summary_line_and_outputs_are_complete(results):
     row, d, p = next(r for r in results if r[0]["file"] == "squat_1.mp4")
     summary = json.loads(p.stdout.strip().splitlines()[-1])
     for key in ("exercise", "reps", "reps_correct", "reps_incorrect", "partial_reps", "frames",
-                "frames_with_pose", "duration_s", "processing_fps"):
+                "frames_with_pose", "duration_s", "processing_fps", "view", "notes", "avg_rep_s", "avg_down_s",
+                "avg_up_s", "avg_range_of_motion"):
         assert key in summary
+    assert summary["view"] == "side" and summary["notes"] == []
+    # "Avg rep time" is the full cycle, rest to rest: a squat every ~2.9 s here (bottoms at ~2.6, 5.6, 8.4 s);
+    # the movement itself (down + up) is shorter, the rest is the pause standing.
+    assert 2.5 < summary["avg_rep_s"] < 3.3
+    assert 1.0 < summary["avg_down_s"] + summary["avg_up_s"] < summary["avg_rep_s"]
     assert summary["frames"] == int(row["frames"])
     assert 0 < summary["frames_with_pose"] <= summary["frames"]
     assert abs(summary["duration_s"] - float(row["duration_s"])) < 0.2
@@ -96,6 +158,8 @@ def test_summary_line_and_outputs_are_complete(results):
         assert r["verdict"] in ("correct", "incorrect")
         assert r["start_s"] < r["peak_s"] < r["end_s"]
         assert r["tempo"]["down_s"] > 0 and r["tempo"]["up_s"] > 0
+        assert r["range_of_motion"] > 60 and r["view"] == "side"
+        assert [c["status"] for c in r["checks"]] == ["pass", "pass", "pass"]
 
 
 @needs_videos
@@ -106,35 +170,24 @@ def test_portrait_video_keeps_its_orientation(results):
 
 
 @pytest.fixture(scope="module")
-def auto_results(tmp_path_factory):
-    rows = video_rows()
-    out = tmp_path_factory.mktemp("auto")
-
-    def one(row):
-        p = run_cli("analyze", VIDEOS / row["file"], "--exercise", "auto", "--out", out / Path(row["file"]).stem,
-                    "--quiet", "--no-video")
-        return row, p
-
-    with ThreadPoolExecutor(max_workers=2) as ex:
-        return list(ex.map(one, rows))
+def auto_evaluation():
+    p = run_cli("evaluate", VIDEOS, "--auto", "--json")
+    assert p.returncode == 0, p.stderr[-2000:]
+    return json.loads(p.stdout.strip().splitlines()[-1])
 
 
 @needs_videos
-def test_auto_recognises_and_then_counts(auto_results):
-    right, table = 0, []
-    for row, p in auto_results:
-        assert p.returncode in (0, 2), p.stderr
-        summary = json.loads(p.stdout.strip().splitlines()[-1])
-        got = summary.get("exercise")
-        right += got == row["exercise"]
-        if got == row["exercise"]:
-            assert summary["exercise_auto"] is True
-            assert 0.5 <= summary["exercise_confidence"] <= 1.0
-            assert summary["exercise_candidates"][0][0] == got
-            assert abs(summary["reps"] - int(row["reps_complete"])) <= 1
-        table.append(f"{row['file']:22s} {row['exercise']:14s} -> {got} {summary.get('exercise_confidence', summary.get('confidence'))}")
-    print("\n" + "\n".join(table))
-    assert right >= 13, "\n".join(table)
+def test_auto_recognises_and_then_counts(auto_evaluation):
+    clips = auto_evaluation["clips"]
+    table = "\n".join(f"{c['file']:24s} {c['exercise']:14s} -> {c['analysed_as']} {c['confidence']} "
+                      f"counted {c['counted']} of {c['expected']} {c['error']}" for c in clips)
+    print("\n" + table)
+    right = [c for c in clips if c["recognised"]]
+    for c in right:
+        assert 0.5 <= c["confidence"] <= 1.0
+        assert c["within_one"], table
+    # The recognition issue's bar is 23 of 24; until it lands, what is reached today holds: 22 of 24.
+    assert len(right) >= len(clips) - 2, table
 
 
 def test_auto_on_a_clip_with_nobody_says_cannot_tell(tmp_path):
@@ -147,3 +200,68 @@ def test_auto_on_a_clip_with_nobody_says_cannot_tell(tmp_path):
     answer = json.loads(p.stdout.strip().splitlines()[-1])
     assert answer["exercise"] is None and answer["reason"]
     assert not (tmp_path / "o").exists()
+
+
+class ReplayEstimator:
+    """Stands in for MediaPipe on the live path: returns the landmarks the file analysis stored in
+    frames.csv for the frame at that time (so only the live path differs, not the model)."""
+
+    def __init__(self, frames_csv: Path, size: tuple[int, int]):
+        import numpy as np
+
+        from pose_core.landmarks import PoseLandmark
+        from pose_core.types import PoseFrame
+
+        self.poses = {}
+        names = [lm.name.lower() for lm in PoseLandmark]
+        with open(frames_csv, newline="") as f:
+            for row in csv.DictReader(f):
+                t = round(float(row["time_s"]), 4)
+                if row["has_pose"] != "1":
+                    self.poses[t] = None
+                    continue
+                lm = np.array([[float(row[f"{n}_{k}"]) for k in "xyz"] for n in names])
+                vis = np.array([float(row[f"{n}_v"]) for n in names])
+                self.poses[t] = PoseFrame(lm, vis, size, t)
+
+    def process(self, img, t, color="bgr"):
+        return self.poses.get(round(t, 4))
+
+
+@needs_videos
+@pytest.mark.parametrize("every", [1, 2], ids=["all frames", "every 2nd frame (a busy live page)"])
+def test_live_path_counts_within_one_of_the_file(evaluation, every):
+    import numpy as np
+
+    from pose_core.live import LiveSession
+    from pose_core.rules import load_rules
+
+    report, out = evaluation
+    rules = load_rules()
+    table, off = [], []
+    for c in report["clips"]:
+        folder = out / Path(c["file"]).stem
+        summary = json.loads((folder / "summary.json").read_text())
+        replay = ReplayEstimator(folder / "frames.csv", (summary["width"], summary["height"]))
+        s = LiveSession(rules[c["exercise"]], rules.defaults, estimator_factory=lambda r=replay: r, draw=False)
+        img = np.zeros((48, 64, 3), np.uint8)
+        for t in sorted(replay.poses)[::every]:
+            s.process_frame(img, t, color="rgb")
+        live = s.snapshot().rep_count
+        table.append(f"{c['file']:24s} file {c['counted']:2d} live {live:2d}")
+        if abs(live - c["counted"]) > 1:
+            off.append(c["file"])
+    print("\n" + "\n".join(table))
+    # Every frame: within one on every clip. Half the frames (a live page dropping frames): skipping at
+    # ~2.5 jumps a second sampled at 15 fps may lose more, so one clip may miss that bar.
+    assert len(off) <= (0 if every == 1 else 1), "\n".join(table)
+
+
+@needs_videos
+def test_a_zero_is_explained_with_the_amplitude_and_the_likely_exercise(tmp_path):
+    p = run_cli("analyze", VIDEOS / "jumping_jacks_1.mp4", "-e", "situp", "--no-video", "--quiet", "--out", tmp_path)
+    assert p.returncode == 0, p.stderr
+    s = json.loads(p.stdout.strip().splitlines()[-1])
+    assert s["reps"] == 0
+    assert any("torso incline moved" in n and "needs at least 15 deg" in n for n in s["notes"]), s["notes"]
+    assert any("looks more like jumping jacks" in n for n in s["notes"]), s["notes"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -339,7 +340,7 @@ def test_auto_on_every_page(workspace, monkeypatch, tmp_path):
         assert not at.error, (page, [e.value for e in at.error])
         if page == "thresholds.py":  # thresholds need one exercise: the last one picked, said plainly
             assert any("set to **Auto**" in i.value and "Push-up" in i.value for i in at.info)
-            assert at.title[0].value == "Tune thresholds" and at.slider(key=keys.thr_rest("pushup"))
+            assert at.title[0].value == "Tune thresholds" and at.slider(key=keys.thr_frame_check("pushup", 0))
 
 
 # ----------------------------------------------------------------------------------------- live
@@ -439,7 +440,8 @@ def test_thresholds_without_data_explains_what_to_do(workspace, monkeypatch, tmp
     no_failure(at)
     assert any("No data for knee yet" in i.value for i in at.info)
     assert len(at.get("plotly_chart")) == 1
-    assert at.slider(key=keys.thr_rest("squat")).value == 150.0
+    assert at.slider(key=keys.thr_frame_check("squat", 0)).value == (0.0, 100.0)
+    assert any("relative to the person's own range" in c.value and "at least 30 deg" in c.value for c in at.caption)
 
 
 @needs_videos
@@ -455,14 +457,15 @@ def test_thresholds_slider_changes_correct_percentage_and_saves(workspace, squat
     no_failure(at)
     after = metric(at, "Frames correct")
     assert float(after.rstrip("%")) < float(before.rstrip("%"))
-    # Counting threshold so high that nobody ever stands up again: no rep is counted.
-    at.slider(key=keys.thr_rest("squat")).set_value(179.0).run()
-    assert int(metric(at, "Reps counted")) < SQUAT_CLIP_REPS
-    at.slider(key=keys.thr_rest("squat")).set_value(150.0).run()
-    # An impossible combination is refused with the reason.
-    at.slider(key=keys.thr_peak("squat")).set_value(160.0).run()
+    # A stricter depth per rep judges the same reps incorrect; the count does not depend on it.
+    rep_depth = at.slider(key=keys.thr_rep_check("squat", 0))
+    rep_depth.set_value((0.0, 40.0)).run()
+    assert metric(at, "Reps counted") == str(SQUAT_CLIP_REPS)
+    assert metric(at, "Reps judged correct") == f"0 / {SQUAT_CLIP_REPS}"
+    # An impossible range (empty) is refused with the reason.
+    at.slider(key=keys.thr_rep_check("squat", 0)).set_value((40.0, 40.0)).run()
     assert any("not a valid rule" in e.value for e in at.error)
-    at.slider(key=keys.thr_peak("squat")).set_value(120.0).run()
+    at.slider(key=keys.thr_rep_check("squat", 0)).set_value((0.0, 100.0)).run()
     # Save: the user's rules file holds the new depth and becomes the active rules.
     at.button(key=keys.THR_SAVE).click().run()
     no_failure(at)
@@ -482,26 +485,27 @@ def test_thresholds_slider_changes_correct_percentage_and_saves(workspace, squat
 
 def test_thresholds_rules_upload_is_validated(workspace):
     at = app("thresholds.py").run()
-    bad = b'[exercises.squat.counting]\nrest_threshold = 90\n'  # below the peak threshold (120)
+    bad = b'[exercises.squat.counting]\nrest_threshold = 90\n'  # the first rules format: refused, said why
     at.file_uploader(key=keys.THR_UPLOAD).set_value(("mine.toml", bad, "application/toml")).run()
     at.button(key=keys.THR_APPLY_UPLOAD).click().run()
     no_failure(at)
-    assert any("Refused, nothing was changed" in e.value and "rest_threshold" in e.value for e in at.error)
+    assert any("Refused, nothing was changed" in e.value and "no longer used" in e.value for e in at.error)
     assert not (workspace / "rules.toml").exists()
-    good = b'[exercises.squat.counting]\nrest_threshold = 160\n'
+    good = b'[exercises.squat.counting]\nmin_amplitude = 40\n'
     at.file_uploader(key=keys.THR_UPLOAD).set_value(("mine.toml", good, "application/toml")).run()
     at.button(key=keys.THR_APPLY_UPLOAD).click().run()
     no_failure(at)
-    assert load_rules(user_path=workspace / "rules.toml")["squat"].counting.rest_threshold == 160
-    assert at.slider(key=keys.thr_rest("squat")).value == 160.0  # the page now uses the uploaded rules
+    assert load_rules(user_path=workspace / "rules.toml")["squat"].counting.min_amplitude == 40
+    assert any("at least 40 deg" in c.value for c in at.caption)  # the page now uses the uploaded rules
     assert "Active rules: rules.toml" in at.caption[0].value
 
 
 def test_sidebar_toggle_switches_between_user_and_default_rules(workspace):
-    from pose_core.tuning import save_user_rule, with_thresholds
+    from pose_core.tuning import save_user_rule, with_check_bounds
 
     rules = load_rules()
-    save_user_rule(load_settings().user_rules_path, with_thresholds(rules["squat"], rest_threshold=165.0))
+    save_user_rule(load_settings().user_rules_path,
+                   with_check_bounds(rules["squat"], rep_check_bounds={0: (-math.inf, 90.0)}))
     at = app().run()  # (AppTest shows the sidebar of the default page only)
     assert at.toggle(key=keys.USE_USER_RULES).value is True
     assert any("rules.toml" in c.value for c in at.sidebar.caption)

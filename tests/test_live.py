@@ -1,5 +1,6 @@
 """LiveSession without Streamlit: counting from frames, dropped frames, thread safety, reset, bad frames."""
 
+import math
 import random
 import threading
 
@@ -271,15 +272,15 @@ def test_auto_mode_override_reset_and_leaving_auto():
 
 
 def test_auto_mode_new_thresholds_keep_the_recognised_exercise():
-    from pose_core.tuning import with_thresholds
+    from pose_core.tuning import with_check_bounds
 
     s, _ = auto_session(ScriptedModel("squat", from_s=100.5))
     feed(s, 4.0)
-    tuned = dict(RULES.exercises, squat=with_thresholds(RULES["squat"], rest_threshold=165.0))
+    tuned = dict(RULES.exercises, squat=with_check_bounds(RULES["squat"], rep_check_bounds={0: (-math.inf, 90.0)}))
     s.set_auto(tuned, RULES.defaults)
     snap = s.snapshot()
     assert snap.exercise == "squat" and snap.frames_processed == 0  # count restarted, exercise kept
-    assert s.rule.counting.rest_threshold == 165.0
+    assert s.rule.rep_checks[0].max == 90.0
 
 
 def test_overlay_names_the_exercise_while_recognising_and_once_locked(monkeypatch):

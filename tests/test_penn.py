@@ -30,7 +30,7 @@ EXPECTED_COUNTS = {"bench_press": 140, "clean_and_jerk": 88, "jump_rope": 82, "j
 # Squat thresholds pinned here so the synthetic expectations do not move when the packaged rules are tuned.
 PINNED_SQUAT = """
 [exercises.squat]
-counting = { rest = "high", rest_threshold = 150, peak_threshold = 120, min_rep_s = 0.5, rest_requires = [] }
+counting = { rest = "high", min_amplitude = 30, min_rep_s = 0.5, rest_requires = [] }
 frame_checks = [ { angle = "knee", phase = "peak", max = 100, message = "Go deeper" } ]
 """
 

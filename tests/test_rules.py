@@ -15,7 +15,9 @@ def test_packaged_rules_cover_the_8_gym_exercises():
     for rule in rules.exercises.values():
         assert rule.primary_angle in rule.angles
         c = rule.counting
-        assert (c.rest_threshold > c.peak_threshold) == (c.rest == "high")
+        assert c.rest in ("high", "low") and c.min_amplitude > 0 and c.max_rep_s > c.min_rep_s
+        for check in rule.rep_checks + rule.frame_checks:
+            assert check.views and set(check.views) <= {"side", "front", "rear", "oblique"}
 
 
 def test_rules_are_frozen():
@@ -26,10 +28,10 @@ def test_rules_are_frozen():
 
 def test_user_file_overrides_one_value(tmp_path):
     user = tmp_path / "mine.toml"
-    user.write_text("[exercises.squat.counting]\npeak_threshold = 110\n")
+    user.write_text("[exercises.squat.counting]\nmin_amplitude = 45\n")
     rules = load_rules(user)
-    assert rules["squat"].counting.peak_threshold == 110
-    assert rules["squat"].counting.rest_threshold == load_rules()["squat"].counting.rest_threshold
+    assert rules["squat"].counting.min_amplitude == 45
+    assert rules["squat"].counting.max_rep_s == load_rules()["squat"].counting.max_rep_s
     assert rules["pushup"] == load_rules()["pushup"]
     assert rules.source == str(user)
 
@@ -44,10 +46,14 @@ def base() -> dict:
     (lambda d: d["exercises"]["squat"]["angles"]["knee"].update(joints=["hip", "kneecap", "ankle"]), "exercises.squat.angles.knee.joints", "unknown joint 'kneecap'"),
     (lambda d: d["exercises"]["squat"]["angles"]["knee"].update(joints=["hip", "knee"]), "exercises.squat.angles.knee.joints", "needs 3 joints"),
     (lambda d: d["exercises"]["squat"].update(primary_angle="elbow"), "exercises.squat.primary_angle", "'elbow' is not one of"),
-    (lambda d: d["exercises"]["squat"]["counting"].update(rest_threshold=100), "exercises.squat.counting.rest_threshold", "must be above peak_threshold"),
+    (lambda d: d["exercises"]["squat"]["counting"].update(rest_threshold=100), "exercises.squat.counting.rest_threshold", "no longer used"),
+    (lambda d: d["exercises"]["squat"]["counting"].update(min_amplitude=0), "exercises.squat.counting.min_amplitude", "outside"),
+    (lambda d: d["exercises"]["squat"]["counting"].update(max_rep_s=0.1), "exercises.squat.counting.max_rep_s", "outside"),
+    (lambda d: d["exercises"]["squat"]["rep_checks"][0].update(views=["top"]), "exercises.squat.rep_checks[0].views", "'top' is not one of"),
+    (lambda d: d["exercises"]["squat"]["rep_checks"][0].update(views=[]), "exercises.squat.rep_checks[0].views", "non-empty list"),
     (lambda d: d["exercises"]["squat"]["frame_checks"][0].update(min=120, max=100), "exercises.squat.frame_checks[0]", "min (120.0) must be less than max (100.0)"),
     (lambda d: d["exercises"]["squat"]["rep_checks"][0].update(stat="mean"), "exercises.squat.rep_checks[0].stat", "'mean' is not one of"),
-    (lambda d: d["exercises"]["squat"]["counting"].update(peak_threshold="deep"), "exercises.squat.counting.peak_threshold", "expected a number"),
+    (lambda d: d["exercises"]["squat"]["counting"].update(min_amplitude="deep"), "exercises.squat.counting.min_amplitude", "expected a number"),
     (lambda d: d["defaults"].update(min_visibility=1.5), "defaults.min_visibility", "outside 0..1"),
     (lambda d: d["exercises"].update(deadlift=d["exercises"]["squat"]), "exercises.deadlift", "unknown exercise"),
     (lambda d: d["exercises"]["squat"]["counting"]["rest_requires"][0].update(angle="neck"), "rest_requires[0].angle", "'neck' is not one of"),
@@ -89,12 +95,8 @@ def test_rule_to_dict_round_trips():
         assert again[name] == rule
 
 
-def test_phase_of_and_posture_gates():
-    c = load_rules()["squat"].counting
-    assert c.phase_of(170) == "rest"
-    assert c.phase_of(90) == "peak"
-    assert c.phase_of(135) == "transition"
-    assert c.phase_of(math.nan) == "unknown"
-    # Straight knees with the hips folded (hands on the floor) is not standing.
-    assert c.phase_with_posture(170, {"hip": 80, "torso_lean": 10}) == "transition"
-    assert c.phase_with_posture(170, {"hip": 175, "torso_lean": 10}) == "rest"
+def test_check_messages_name_the_measurement():
+    rules = load_rules()
+    for rule in rules.exercises.values():
+        for check in rule.rep_checks:
+            assert "{value}" in check.message, (rule.name, check.message)

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, keys
-from dashboard.common import (AUTO, LOW_CONFIDENCE, candidates_text, current, estimator_factory, exercise_label, fmt,
+from dashboard.common import (AUTO, LOW_CONFIDENCE, candidates_text, current, estimator_factory, rep_table, exercise_label, fmt,
                               history_store)
 from pose_core.history import HistoryError, record_from_analysis
 from pose_core.pipeline import RECOGNIZE_SECONDS, AnalysisError, CannotTellError, NoPersonError, analyze_video
@@ -181,14 +181,23 @@ if result_dir and is_within(S.analyses_dir, result_dir) and Path(result_dir).is_
         else:
             st.success(f"{said}.{tail}", icon=":material/auto_awesome:")
     c = st.columns(5)
-    c[0].metric("Reps", s.get("reps", 0), help="Complete repetitions (a cut-off rep at the start or end is not counted).")
-    c[1].metric("Correct reps", f"{s.get('reps_correct', 0)} / {s.get('reps', 0)}")
-    c[2].metric("Frames with correct form", fmt(s.get("frames_correct_pct"), "%", 1))
-    extreme = "Avg depth" if res_rule.counting.rest == "high" else "Avg peak"
-    c[3].metric(f"{extreme} ({res_rule.primary_angle})", fmt(s.get("avg_extreme"), "°"))
-    c[4].metric("Avg rep time", fmt(s.get("avg_rep_s"), " s", 1))
+    n_reps = s.get("reps", 0)
+    c[0].metric("Reps", n_reps, help="Complete repetitions (a cut-off rep at the start or end is not counted).")
+    c[1].metric("Correct reps", f"{s.get('reps_correct', 0)} / {n_reps}")
+    if n_reps:  # with no rep, per-rep and per-frame form figures mean nothing
+        c[2].metric("Frames with correct form", fmt(s.get("frames_correct_pct"), "%", 1))
+        extreme = "Avg depth" if res_rule.counting.rest == "high" else "Avg peak"
+        c[3].metric(f"{extreme} ({res_rule.primary_angle})", fmt(s.get("avg_extreme"), "°"))
+        c[4].metric("Avg rep time", fmt(s.get("avg_rep_s"), " s", 1),
+                    help="A full cycle, rest to rest: from starting one rep to starting the next (pauses "
+                         "included). The rep table splits each rep into down and up.")
+    view = s.get("view")
+    seen = f"Camera view: **{view}**." if view else "Camera view: not known."
     if s.get("partial_reps"):
-        st.caption(f"{s['partial_reps']} partial rep(s) at the start or end were not counted.")
+        seen += f" {s['partial_reps']} partial rep(s) cut off at the start or end were not counted."
+    st.caption(seen)
+    for note in s.get("notes", []):
+        st.warning(note, icon=":material/info:")
 
     left, right = st.columns([1, 1])
     with left:
@@ -205,22 +214,12 @@ if result_dir and is_within(S.analyses_dir, result_dir) and Path(result_dir).is_
 
     st.markdown("#### Reps")
     if a.reps:
-        table = pd.DataFrame([{
-            "rep": r.index,
-            "start (s)": round(r.start_s, 2),
-            "end (s)": round(r.end_s, 2),
-            f"{res_rule.primary_angle} min (°)": round(r.primary_min),
-            f"{res_rule.primary_angle} max (°)": round(r.primary_max),
-            "down (s)": round(r.down_s, 2),
-            "up (s)": round(r.up_s, 2),
-            "verdict": r.verdict,
-            "reasons": "; ".join(r.reasons),
-        } for r in a.reps])
-        st.dataframe(table, hide_index=True, width="stretch",
-                     column_config={"reasons": st.column_config.TextColumn(width="large")})
+        st.dataframe(rep_table(a.reps, res_rule), hide_index=True, width="stretch",
+                     column_config={"reasons": st.column_config.TextColumn(width="large"),
+                                    "not judged": st.column_config.TextColumn(width="medium")})
     else:
-        st.info("No complete rep was found. Check the exercise in the sidebar, and that the whole movement "
-                "is visible from the side.")
+        st.info("No complete rep was found. " + " ".join(s.get("notes", [])) +
+                " Check the exercise in the sidebar and that the whole movement is in the frame.")
 
     d = st.columns(3)
     for col, name, label, mime, key in ((d[0], "annotated.mp4", "Annotated video (mp4)", "video/mp4", keys.ANALYZE_DL_VIDEO),

@@ -76,11 +76,6 @@ def timeline_figure(frames: pd.DataFrame, rule, current_frame: int) -> go.Figure
             customdata=sub[["phase", "reason"]].fillna("").to_numpy(),
             hovertemplate=f"{primary} %{{y:.0f}}° · {lab}<br>%{{customdata[0]}} %{{customdata[1]}}"
                           "<extra>frame %{x}</extra>"))
-    c = rule.counting
-    if rule.primary.unit == "deg":
-        for value, colour, ph in ((c.rest_threshold, charts.BLUE, "rest"), (c.peak_threshold, charts.AMBER, "peak")):
-            fig.add_hline(y=value, line_dash="dash", line_color=colour, line_width=1,
-                          annotation_text=f"{c.display_phase(ph)} {value:.0f}°", annotation_position="top left")
     fig.add_vline(x=current_frame, line_color="#111", line_width=1)
     fig.update_xaxes(title_text="frame")
     fig.update_yaxes(title_text="angle (°)")

@@ -160,7 +160,7 @@ def render(s: LiveSnapshot, live: bool) -> None:
         st.markdown(f"**Phase:** {phase} &nbsp;·&nbsp; **Form now:** {form}"
                     + (f" &nbsp;·&nbsp; :red[{' · '.join(s.feedback)}]" if s.feedback else ""))
         st.caption(f"Frames processed: {s.frames_processed} · with a person: {s.frames_with_pose} · "
-                   f"{s.process_ms:.0f} ms per frame"
+                   f"{s.process_ms:.0f} ms per frame" + (f" · camera view: {s.view}" if s.view else "")
                    + (f" (recognition {s.auto.recognition_ms:.1f} ms)" if s.auto and s.auto.recognition_ms else "")
                    + (f" · frames that failed: {s.errors} ({s.last_error})" if s.errors else ""))
     with log_box.container():
@@ -172,7 +172,7 @@ def render(s: LiveSnapshot, live: bool) -> None:
                 "verdict": r.verdict, "reasons": "; ".join(r.reasons)} for r in reversed(s.reps)]),
                 hide_index=True, width="stretch")
         else:
-            st.caption("No complete rep yet.")
+            st.caption("No complete rep yet." + (" " + " ".join(s.notes) if s.notes and s.frames_processed > 60 else ""))
 
 
 render(snap, playing)

@@ -13,7 +13,7 @@ from pose_core.dataset_view import configured_penn_root
 from pose_core.rules import RulesError
 from pose_core.tuning import (angle_distribution, axis_range, backup_path, correct_bands, list_analyses,
                               open_bounds, penn_distribution, rejudge, reset_user_rule, rule_toml,
-                              save_user_rule, save_user_rules_text, slider_bounds, with_thresholds)
+                              save_user_rule, save_user_rules_text, slider_bounds, with_check_bounds)
 
 cur = current()
 rule = cur.rule
@@ -46,15 +46,10 @@ fmt_deg = "%.0f" + ("°" if rule.angles[angle].unit == "deg" else "")
 # ---------------------------------------------------------------------------------------- sliders
 col_s, col_chart = st.columns([2, 3])
 with col_s:
-    rest_t = peak_t = None
     if angle == rule.primary_angle:
-        st.markdown("**Counting** (a rep goes from rest to the peak zone and back)")
-        rest_t = st.slider(f"Rest zone ({c.display_phase('rest')}): {'at or above' if c.rest == 'high' else 'at or below'}",
-                           ax[0], ax[1], float(c.rest_threshold), step, format=fmt_deg,
-                           key=keys.thr_rest(ex))
-        peak_t = st.slider(f"Peak zone ({c.display_phase('peak')}): {'at or below' if c.rest == 'high' else 'at or above'}",
-                           ax[0], ax[1], float(c.peak_threshold), step, format=fmt_deg,
-                           key=keys.thr_peak(ex))
+        st.caption(f"Reps are found in the movement itself, relative to the person's own range of motion (at least "
+                   f"{c.min_amplitude:.0f} {rule.angles[angle].unit} of {angle} per rep). The "
+                   "ranges below decide whether each rep and frame was correct.")
     fc_bounds = {}
     frame_checks = [(i, fc) for i, fc in enumerate(rule.frame_checks) if fc.angle == angle]
     if frame_checks:
@@ -73,12 +68,12 @@ with col_s:
         v = st.slider(f"{rc.stat} of {angle} during a rep", ax[0], ax[1], slider_bounds(rc.min, rc.max, ax), step, format=fmt_deg,
                       key=keys.thr_rep_check(ex, i), help=rc.message)
         rc_bounds[i] = open_bounds(v, ax)
-    if not (rest_t is not None or frame_checks or rep_checks):
+    if not (frame_checks or rep_checks):
         st.info(f"The rule has no threshold on {angle}: it is shown for reference only.")
 
 tuned = None
 try:
-    tuned = with_thresholds(rule, rest_t, peak_t, fc_bounds, rc_bounds)
+    tuned = with_check_bounds(rule, fc_bounds, rc_bounds)
 except RulesError as e:
     col_s.error(f"These values are not a valid rule: {str(e).split(': ', 1)[-1]}", icon=":material/error:")
 
@@ -99,12 +94,12 @@ with col_chart:
     if dist.empty:
         st.info(f"No data for {angle} yet: analyse a {rule.display_name.lower()} video on the Analyze page and its "
                 "angles will appear here.", icon=":material/info:")
-    st.plotly_chart(charts.angle_histogram(dist, shown, angle, bands, rest_t, peak_t, ax), width="stretch",
+    st.plotly_chart(charts.angle_histogram(dist, shown, angle, bands, ax), width="stretch",
                     config={"displaylogo": False})
     if not dist.empty:
         n_src = dist["source"].nunique()
         st.caption(f"{len(dist)} frames from {n_src} source{'s' if n_src != 1 else ''}, coloured by the phase they "
-                   "were in. Shaded: the correct range; dashed: the counting thresholds.")
+                   "were in. Shaded: the correct range.")
 
 # ------------------------------------------------------------------------------------ consequence
 st.markdown("#### What these values change")

@@ -1,0 +1,212 @@
+"""Accuracy on a folder of hand-counted clips: `python -m pose_core evaluate FOLDER`.
+
+FOLDER/videos.csv has one row per clip (the format of the shared `videos.csv`): at least `file`,
+`exercise` and `reps_complete`; `reps_partial` and `rep_verdicts` (one letter per complete rep: C correct,
+I incorrect, ? cannot be judged) are used when present. Every clip is analysed (one process per core),
+and the result is a per-clip table plus exact / within one / mean absolute error per exercise and overall.
+"Within one" allows 5% for sets of more than 20 reps.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Callable
+
+REQUIRED_COLUMNS = ("file", "exercise", "reps_complete")
+
+
+class EvaluateError(ValueError):
+    """The folder or its videos.csv cannot be evaluated (the message says why)."""
+
+
+@dataclass
+class ClipResult:
+    file: str
+    exercise: str  # the hand label
+    expected: int
+    expected_partial: int | None
+    counted: int | None = None  # None when the analysis failed
+    correct: int = 0
+    incorrect: int = 0
+    partial: int = 0
+    analysed_as: str | None = None  # the exercise analysed (recognised in auto mode)
+    confidence: float | None = None  # recognition confidence in auto mode
+    view: str | None = None
+    verdicts: str = ""  # C / I per counted rep
+    expected_verdicts: str = ""
+    notes: list[str] = field(default_factory=list)
+    error: str = ""
+    seconds: float = 0.0
+
+    @property
+    def tolerance(self) -> int:
+        return max(1, math.floor(0.05 * self.expected)) if self.expected > 20 else 1
+
+    @property
+    def exact(self) -> bool:
+        return self.counted == self.expected
+
+    @property
+    def within(self) -> bool:
+        return self.counted is not None and abs(self.counted - self.expected) <= self.tolerance
+
+    @property
+    def recognised(self) -> bool:
+        return self.analysed_as == self.exercise
+
+
+def read_manifest(folder: str | Path) -> list[dict]:
+    """The rows of FOLDER/videos.csv, checked (EvaluateError names the row and the problem)."""
+    path = Path(folder) / "videos.csv"
+    if not path.is_file():
+        raise EvaluateError(f"{folder}: no videos.csv in this folder")
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise EvaluateError(f"{path.name}: cannot read it: {e}") from None
+    if not rows:
+        raise EvaluateError(f"{path.name}: no clips listed")
+    missing = [c for c in REQUIRED_COLUMNS if c not in rows[0]]
+    if missing:
+        raise EvaluateError(f"{path.name}: missing column(s) {', '.join(missing)}")
+    for i, row in enumerate(rows, start=2):
+        try:
+            if int(row["reps_complete"]) < 0:
+                raise ValueError
+        except (TypeError, ValueError):
+            raise EvaluateError(f"{path.name} line {i}: reps_complete must be a whole number, got "
+                                f"{row['reps_complete']!r}") from None
+        if not row["file"] or Path(row["file"]).name != row["file"]:
+            raise EvaluateError(f"{path.name} line {i}: file must be a file name in the folder, got {row['file']!r}")
+    return rows
+
+
+def _int_or_none(text: str | None) -> int | None:
+    try:
+        return int(text) if text not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def evaluate_clip(folder: str, row: dict, mode: str = "given", rules_path: str | None = None,
+                  out_dir: str | None = None) -> ClipResult:
+    """Analyse one clip of the manifest. Never raises: a failure is the result's `error`."""
+    from .pipeline import AnalysisError, CannotTellError, analyze_video
+    from .rules import load_rules
+    from .video import VideoError
+
+    res = ClipResult(file=row["file"], exercise=row["exercise"], expected=int(row["reps_complete"]),
+                     expected_partial=_int_or_none(row.get("reps_partial")),
+                     expected_verdicts=(row.get("rep_verdicts") or "").strip())
+    start = time.perf_counter()
+    try:
+        rules = load_rules(rules_path) if rules_path else load_rules()
+        out = Path(out_dir) / Path(row["file"]).stem if out_dir else None
+        exercise = "auto" if mode == "auto" else row["exercise"]
+        result = analyze_video(Path(folder) / row["file"], exercise, out, rules=rules, write_video=False)
+        s = result.summary
+        res.counted, res.correct, res.incorrect, res.partial = s["reps"], s["reps_correct"], s["reps_incorrect"], \
+            s["partial_reps"]
+        res.analysed_as, res.confidence = s["exercise"], s.get("exercise_confidence")
+        res.view, res.notes = s.get("view"), list(s.get("notes", []))
+        res.verdicts = "".join("C" if r.verdict == "correct" else "I" for r in result.reps)
+    except CannotTellError as e:
+        res.error = "cannot tell which exercise"
+        res.confidence = e.recognition.confidence
+    except (AnalysisError, VideoError, KeyError, OSError, ValueError) as e:
+        res.error = str(e)
+    res.seconds = round(time.perf_counter() - start, 2)
+    return res
+
+
+def _quiet_worker() -> None:
+    import os
+
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def evaluate_folder(folder: str | Path, mode: str = "given", workers: int = 2, rules_path: str | None = None,
+                    out_dir: str | Path | None = None, progress: Callable[[int, int], None] | None = None,
+                    ) -> list[ClipResult]:
+    """Every clip of FOLDER/videos.csv, in the manifest's order. mode: "given" (the labelled exercise) or
+    "auto" (recognise it first)."""
+    if mode not in ("given", "auto"):
+        raise EvaluateError(f"mode must be 'given' or 'auto', got {mode!r}")
+    rows = read_manifest(folder)
+    args = [(str(folder), row, mode, str(rules_path) if rules_path else None, str(out_dir) if out_dir else None)
+            for row in rows]
+    results: list[ClipResult | None] = [None] * len(rows)
+    if workers <= 1:
+        for i, a in enumerate(args):
+            results[i] = evaluate_clip(*a)
+            if progress:
+                progress(i + 1, len(rows))
+        return results  # type: ignore[return-value]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_quiet_worker) as ex:
+        futures = {ex.submit(evaluate_clip, *a): i for i, a in enumerate(args)}
+        done = 0
+        for fut in as_completed(futures):
+            results[futures[fut]] = fut.result()
+            done += 1
+            if progress:
+                progress(done, len(rows))
+    return results  # type: ignore[return-value]
+
+
+def summarize(results: list[ClipResult]) -> dict:
+    """Exact / within one / MAE per exercise and overall (failed clips count as wrong, not in the MAE)."""
+    def block(rs: list[ClipResult]) -> dict:
+        counted = [r for r in rs if r.counted is not None]
+        judged = [(a, b) for r in rs for a, b in zip(r.expected_verdicts, r.verdicts) if a in "CI"]
+        return {"clips": len(rs), "exact": sum(r.exact for r in rs), "within_one": sum(r.within for r in rs),
+                "mae": round(sum(abs(r.counted - r.expected) for r in counted) / len(counted), 3) if counted else None,
+                "errors": sum(r.counted is None for r in rs),
+                "recognised": sum(r.recognised for r in rs),
+                "reps_judged": len(judged), "reps_agreeing": sum(a == b for a, b in judged)}
+
+    per = {ex: block([r for r in results if r.exercise == ex]) for ex in sorted({r.exercise for r in results})}
+    return {"overall": block(results), "per_exercise": per}
+
+
+def format_table(results: list[ClipResult], summary: dict, mode: str = "given") -> str:
+    lines = [f"{'clip':24s} {'exercise':14s} {'expected':>8s} {'counted':>7s} {'ok':3s} {'correct/incorrect':>17s} "
+             f"{'partial':>7s} {'view':8s} " + ("recognised  " if mode == "auto" else "") + "error / notes"]
+    for r in results:
+        ok = "=" if r.exact else ("~" if r.within else "X")
+        exp = f"{r.expected}" + (f"+{r.expected_partial}p" if r.expected_partial else "")
+        rec = (f"{(r.analysed_as or '-')[:8]:8s}{(r.confidence or 0):4.0%} " if mode == "auto" else "")
+        cnt = "-" if r.counted is None else str(r.counted)
+        tail = r.error or "; ".join(r.notes)
+        if r.expected_verdicts:
+            tail = f"verdicts {r.verdicts or '-'} (labelled {r.expected_verdicts}) " + tail
+        lines.append(f"{r.file:24s} {r.exercise:14s} {exp:>8s} {cnt:>7s} {ok:3s} {f'{r.correct}/{r.incorrect}':>17s} "
+                     f"{r.partial:>7d} {(r.view or '-'):8s} {rec}{tail}")
+    lines.append("")
+    lines.append(f"{'exercise':14s} {'clips':>5s} {'exact':>5s} {'within1':>7s} {'MAE':>6s}" +
+                 (" recognised" if mode == "auto" else ""))
+    rows = list(summary["per_exercise"].items()) + [("overall", summary["overall"])]
+    for name, b in rows:
+        mae = "-" if b["mae"] is None else f"{b['mae']:.2f}"
+        lines.append(f"{name:14s} {b['clips']:5d} {b['exact']:5d} {b['within_one']:7d} {mae:>6s}" +
+                     (f" {b['recognised']:10d}" if mode == "auto" else ""))
+    o = summary["overall"]
+    if o["reps_judged"]:
+        lines.append(f"rep verdicts agreeing with the labels: {o['reps_agreeing']}/{o['reps_judged']}")
+    return "\n".join(lines)
+
+
+def to_json(results: list[ClipResult], summary: dict) -> dict:
+    clips = []
+    for r in results:
+        d = asdict(r)
+        d.update(exact=r.exact, within_one=r.within, recognised=r.recognised)
+        clips.append(d)
+    return {"clips": clips, **summary}

@@ -1,0 +1,116 @@
+"""Judging, kept apart from counting: the camera view, and each counted rep against the rule's checks.
+
+The view (side / front / rear / oblique) is read from the landmarks: MediaPipe's relative depth of the
+two shoulders (and hips) against their distance on the image gives the body's yaw to the camera
+(~0 deg facing it or turned away, ~90 deg in profile). A check declares in the rules which views it can
+be judged from (`views`); from any other view it is reported as "not judged from this view", never as a
+fault (a push-up's body line cannot be seen from a head-on camera).
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from .counter import RepCycle
+from .landmarks import PoseLandmark as L
+from .rules import VIEWS, ExerciseRule, RepCheck
+from .types import CheckResult, PoseFrame, RepEvent
+
+SIDE_ABOVE_DEG = 75.0  # body yaw at or above this: profile ("side")
+FACING_BELOW_DEG = 30.0  # at or below: facing the camera ("front") or turned away ("rear")
+UPRIGHT_BELOW_DEG = 45.0  # torso within this of vertical: left/right order tells front from rear
+
+
+def _yaw_deg(pose: PoseFrame, left: int, right: int) -> float:
+    w = pose.image_size[0]
+    across = float(np.hypot(*(pose.pixels[left] - pose.pixels[right])))
+    depth = abs(float(pose.landmarks[left, 2] - pose.landmarks[right, 2])) * w
+    return math.degrees(math.atan2(depth, across))
+
+
+def frame_view(pose: PoseFrame | None) -> str | None:
+    """The camera's view of the body on one frame, or None without a pose."""
+    if pose is None:
+        return None
+    yaw = (_yaw_deg(pose, L.LEFT_SHOULDER, L.RIGHT_SHOULDER) + _yaw_deg(pose, L.LEFT_HIP, L.RIGHT_HIP)) / 2
+    if yaw >= SIDE_ABOVE_DEG:
+        return "side"
+    if yaw > FACING_BELOW_DEG:
+        return "oblique"
+    px = pose.pixels
+    mid_s = (px[L.LEFT_SHOULDER] + px[L.RIGHT_SHOULDER]) / 2
+    mid_h = (px[L.LEFT_HIP] + px[L.RIGHT_HIP]) / 2
+    up = mid_s - mid_h
+    if math.degrees(math.atan2(abs(up[0]), -up[1])) <= UPRIGHT_BELOW_DEG:
+        # Upright and facing the camera, the person's left shoulder is on the image's right.
+        return "front" if px[L.LEFT_SHOULDER][0] > px[L.RIGHT_SHOULDER][0] else "rear"
+    return "front"  # lying or horizontal, seen along the body (a head-on push-up)
+
+
+class ViewTracker:
+    """The view most frames showed (a rolling window, so a camera cut moves it)."""
+
+    def __init__(self, window: int = 300):
+        self._votes: collections.deque[str] = collections.deque(maxlen=window)
+        self._counts: collections.Counter[str] = collections.Counter()
+
+    def add(self, pose: PoseFrame | None) -> str | None:
+        v = frame_view(pose)
+        if v is not None:
+            if len(self._votes) == self._votes.maxlen:
+                self._counts[self._votes[0]] -= 1
+            self._votes.append(v)
+            self._counts[v] += 1
+        return self.view
+
+    @property
+    def view(self) -> str | None:
+        best = max(VIEWS, key=lambda v: self._counts[v])
+        return best if self._counts[best] > 0 else None
+
+
+_FIELD = re.compile(r"\{(value|min|max)\}")
+
+
+def _fill(template: str, value: float, check: RepCheck) -> str:
+    """The check's message with {value}, {min}, {max} filled in (plain substitution, no format spec)."""
+    nums = {"value": value, "min": check.min, "max": check.max}
+    return _FIELD.sub(lambda m: f"{nums[m.group(1)]:.0f}", template)
+
+
+def measure_check(check: RepCheck, cycle: RepCycle) -> float:
+    """The statistic a rep check judges, from the cycle (NaN when the angle was never seen)."""
+    if check.stat == "peak_median":
+        vals = cycle.peak_values.get(check.angle)
+        return float(np.median(vals)) if vals else math.nan
+    if check.angle not in cycle.extremes:
+        return math.nan
+    lo, hi = cycle.extremes[check.angle]
+    return {"min": lo, "max": hi, "range": hi - lo}[check.stat]
+
+
+def judge_check(check: RepCheck, cycle: RepCycle, view: str | None) -> CheckResult:
+    value = measure_check(check, cycle)
+    if view is not None and view not in check.views:
+        status = "not_judged"
+    elif not math.isfinite(value):
+        status = "not_judged"
+    else:
+        status = "pass" if check.min <= value <= check.max else "fail"
+    return CheckResult(angle=check.angle, stat=check.stat, value=value, min=check.min, max=check.max,
+                       status=status, message=_fill(check.message, value, check) if status == "fail" else "")
+
+
+def judge_rep(rule: ExerciseRule, cycle: RepCycle, index: int, view: str | None) -> RepEvent:
+    """A counted cycle judged against the rule's rep checks from this camera view."""
+    checks = tuple(judge_check(c, cycle, view) for c in rule.rep_checks)
+    reasons = tuple(c.message for c in checks if c.status == "fail")
+    return RepEvent(index=index, start_s=cycle.start_s, end_s=cycle.end_s, peak_s=cycle.peak_s,
+                    primary_min=cycle.primary_min, primary_max=cycle.primary_max,
+                    verdict="incorrect" if reasons else "correct", reasons=reasons,
+                    angle_extremes=dict(cycle.extremes), checks=checks, view=view or "")
