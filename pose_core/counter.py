@@ -246,22 +246,21 @@ class RepCounter:
                 self._start_rise(s, s, [s])
             return None
         c, dip = self.counting, self._dip
-        departed = self._departure(swing)
-        if s.t - departed > c.max_rep_s:  # away from rest far too long: not one rep
-            self._to_falling(s)
+        if s.t - low.t > c.max_rep_s and s.t - self._departure(swing) > c.max_rep_s:
+            self._to_falling(s)  # away from rest far too long: not one rep
             return None
         down = self._high.e - dip.e if dip is not None else 0.0
         if dip is not None and down >= need and dip.e <= low.e + 0.5 * swing and s.e - dip.e >= need \
                 and self._at_rest_posture(dip.angles):
             # The next rep began before a full return (bouncy movements such as skipping): the dip ended it.
-            return self._complete(departed, dip, next_rise=s)
+            return self._complete(self._departure(swing), dip, next_rise=s)
         if self._from_start:
             # Wait until the return has settled to see where rest is.
             if dip is not None and down >= need and s.t - dip.t >= SETTLE_S and self._at_rest_posture(dip.angles):
-                return self._complete(departed, dip)
+                return self._complete(self._departure(swing), dip)
             return None
         if s.e <= low.e + (1.0 - c.return_fraction) * swing and self._at_rest_posture(s.angles):
-            return self._complete(departed, s)
+            return self._complete(self._departure(swing), s)
         return None
 
     def _complete(self, departed: float, end: _Sample, next_rise: _Sample | None = None) -> RepCycle | None:
