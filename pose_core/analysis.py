@@ -90,9 +90,11 @@ class FrameAnalyzer:
         self.frames_with_pose += pose is not None or any(math.isfinite(v) for v in raw.values())
         self.frames_with_primary += math.isfinite(raw.get(self.rule.primary_angle, math.nan))
         angles = self.smoother(timestamp_s, raw)
-        value = angles.get(self.rule.primary_angle, math.nan)
+        # The counter takes the raw signal: its own median removes landmark jumps (smoothing first would smear
+        # a jump over several frames), and its swing hysteresis makes jitter harmless.
+        value = raw.get(self.rule.primary_angle, math.nan)
         if self.fallback is not None:
-            value = self.fallback(timestamp_s, value, angles.get(self.rule.counting.fallback, math.nan))
+            value = self.fallback(timestamp_s, value, raw.get(self.rule.counting.fallback, math.nan))
         if self.baseline is not None:
             value = self.baseline.detrend(timestamp_s, value)
         new_rep = self._judge(self.counter.update(timestamp_s, value, angles))

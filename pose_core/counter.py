@@ -62,7 +62,8 @@ class _Sample:
 
 
 class _Median:
-    """Causal median over the last `window_s` seconds: removes a landmark jump shorter than half of it."""
+    """Causal median over the last `window_s` seconds, and at least the last 3 samples: removes a landmark
+    jump of a frame or two."""
 
     def __init__(self, window_s: float):
         self.window_s = window_s
@@ -70,10 +71,10 @@ class _Median:
 
     def __call__(self, t: float, x: float) -> float:
         self.buf.append((t, x))
-        while self.buf[0][0] < t - self.window_s:
-            self.buf.popleft()
+        while self.buf[0][0] < t - (self.window_s if len(self.buf) > 3 else 3 * self.window_s):
+            self.buf.popleft()  # (at least 3 samples, so a low frame rate still gets a median; never stale ones)
         if len(self.buf) < 3:
-            return x  # too few samples in the window (a low frame rate) for a median to mean anything
+            return x
         vals = [v for _, v in self.buf]
         s = sorted(vals[len(vals) % 2 == 0:])  # an odd count (the newest), so the median is a sample
         return s[len(s) // 2]
