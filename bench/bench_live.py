@@ -1,4 +1,4 @@
-"""Benchmark of the live path: 640x480 frames replayed through pose_core.live, against the bare MediaPipe loop.
+"""Benchmark of the live path: 640x480 frames replayed through pose_core.run.live, against the bare MediaPipe loop.
 
     python bench/bench_live.py [--clip ../shared/data/videos/squat_1.mp4] [--frames 300] [--repeat 2]
 
@@ -32,10 +32,10 @@ sys.path.insert(0, str(ROOT))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from pose_core.live import LiveSession  # noqa: E402
-from pose_core.paths import shared_data_dir  # noqa: E402
-from pose_core.rules import load_rules  # noqa: E402
-from pose_core.video import read_frames  # noqa: E402
+from pose_core.run.live import LiveSession  # noqa: E402
+from pose_core.store.paths import shared_data_dir  # noqa: E402
+from pose_core.core.rules import load_rules  # noqa: E402
+from pose_core.media.video import read_frames  # noqa: E402
 
 
 def letterbox(img: np.ndarray, w: int = 640, h: int = 480) -> np.ndarray:
@@ -79,7 +79,7 @@ def bench_interleaved(frames, warmup: int, rules) -> tuple[dict, dict]:
         vframes.append(vf)
     bare = mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1, smooth_landmarks=True,
                                   enable_segmentation=False)
-    from pose_core.recognition import OnlineRecognizer, default_recognizer
+    from pose_core.datasets.recognition import OnlineRecognizer, default_recognizer
 
     session = LiveSession(rules["squat"], rules.defaults)
     webrtc = LiveSession(rules["squat"], rules.defaults)

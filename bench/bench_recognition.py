@@ -28,9 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from pose_core.landmarks import NUM_LANDMARKS, PoseLandmark as L  # noqa: E402
-from pose_core.recognition import WINDOW_S, ExerciseRecognizer, OnlineRecognizer  # noqa: E402
-from pose_core.types import PoseFrame  # noqa: E402
+from pose_core.core.landmarks import NUM_LANDMARKS, PoseLandmark as L  # noqa: E402
+from pose_core.datasets.recognition import WINDOW_S, ExerciseRecognizer, OnlineRecognizer  # noqa: E402
+from pose_core.core.types import PoseFrame  # noqa: E402
 
 
 def synthetic_squat(seconds: float, fps: float, seed: int = 0) -> list[PoseFrame]:

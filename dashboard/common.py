@@ -9,10 +9,10 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import keys
-from pose_core.history import HistoryStore
-from pose_core.live import EstimatorFactory
-from pose_core.rules import ExerciseRule, RuleSet, RulesError, load_rules
-from pose_core.settings import Settings, SettingsError, load_settings
+from pose_core.store.history import HistoryStore
+from pose_core.run.live import EstimatorFactory
+from pose_core.core.rules import ExerciseRule, RuleSet, RulesError, load_rules
+from pose_core.store.settings import Settings, SettingsError, load_settings
 
 DEFAULT_EXERCISE = "squat"
 AUTO = "auto"  # the sidebar's "Auto (recognise)" choice: Analyze and Live recognise the exercise themselves

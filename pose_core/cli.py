@@ -64,9 +64,9 @@ def _fail(msg: str, code: int = EXIT_BAD_INPUT) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from .pipeline import AnalysisError, CannotTellError, analyze_video
-    from .rules import RulesError, load_rules
-    from .video import VideoError
+    from .run.pipeline import AnalysisError, CannotTellError, analyze_video
+    from .core.rules import RulesError, load_rules
+    from .media.video import VideoError
 
     video = Path(args.video)
     if not video.exists():
@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     a.set_defaults(func=cmd_analyze)
     try:
-        from .batch import add_batch_parser  # the batch command (Penn Action / folders), when present
+        from .run.batch import add_batch_parser  # the batch command (Penn Action / folders), when present
     except ImportError:
         pass
     else:

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from pose_core.paths import shared_data_dir
+from pose_core.store.paths import shared_data_dir
 
 DATA = shared_data_dir()
 VIDEOS = DATA / "videos"

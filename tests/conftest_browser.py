@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pose_core.landmarks import NUM_LANDMARKS, PoseLandmark
-from pose_core.paths import shared_data_dir
-from pose_core.types import PoseFrame
+from pose_core.core.landmarks import NUM_LANDMARKS, PoseLandmark
+from pose_core.store.paths import shared_data_dir
+from pose_core.core.types import PoseFrame
 
 SQUAT_CLIP = shared_data_dir() / "videos" / "squat_1.mp4"  # 3 complete reps (videos.csv)
 SQUAT_CLIP_REPS = 3
@@ -37,7 +37,7 @@ def squat_analysis(tmp_path_factory) -> Path:
     if not SQUAT_CLIP.exists():
         pytest.skip(f"shared clip not found: {SQUAT_CLIP}")
     if "squat" not in _ANALYSED:
-        from pose_core.pipeline import analyze_video
+        from pose_core.run.pipeline import analyze_video
 
         out = tmp_path_factory.mktemp("analysis") / "20250101-000000_squat_1_squat"
         analyze_video(SQUAT_CLIP, "squat", out_dir=out)
@@ -97,7 +97,7 @@ class FakeEstimator:
         self.last_t = 0.0
 
     def process(self, bgr: np.ndarray, t: float, color: str = "bgr"):
-        from pose_core.estimator import check_bgr
+        from pose_core.media.estimator import check_bgr
 
         check_bgr(bgr)  # same input contract as the real estimator
         self.calls += 1

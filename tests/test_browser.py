@@ -179,7 +179,7 @@ def test_live_page_with_fake_camera_processes_frames(tmp_path):
     assert res["video_state"][0] >= 2 and res["video_state"][1:3] == [640, 480], res
     assert res.get("saved"), res
     # The saved session is in that workspace's history.
-    from pose_core.history import HistoryStore
+    from pose_core.store.history import HistoryStore
 
     (rec,) = HistoryStore(tmp_path / "gympose" / "history.sqlite3").list_sessions()
     assert rec.source == "live" and rec.rep_count == res["reps"] or rec.rep_count >= 1

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import VIDEOS, needs_videos, video_rows
-from pose_core.video import probe
+from pose_core.media.video import probe
 
 ROOT = Path(__file__).resolve().parent.parent
 

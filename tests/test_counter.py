@@ -4,9 +4,9 @@ import math
 import numpy as np
 import pytest
 
-from pose_core.analysis import FrameAnalyzer
-from pose_core.counter import RepCounter
-from pose_core.rules import Counting, RepCheck, load_rules
+from pose_core.core.analysis import FrameAnalyzer
+from pose_core.core.counter import RepCounter
+from pose_core.core.rules import Counting, RepCheck, load_rules
 
 SQUAT = Counting(rest="high", rest_threshold=150, peak_threshold=120, min_rep_s=0.3)
 FPS = 30.0

@@ -15,12 +15,12 @@ from conftest_browser import (SQUAT_CLIP, SQUAT_CLIP_REPS, FakeEstimator, instal
 
 from dashboard import keys
 from dashboard.common import AUTO, LOW_CONFIDENCE
-from pose_core.history import HistoryStore, SessionRecord
-from pose_core.live import LiveSession
-from pose_core.rules import load_rules
-from pose_core.settings import (PathError, SettingsError, UploadTooLargeError, ice_servers, load_settings,
+from pose_core.store.history import HistoryStore, SessionRecord
+from pose_core.run.live import LiveSession
+from pose_core.core.rules import load_rules
+from pose_core.store.settings import (PathError, SettingsError, UploadTooLargeError, ice_servers, load_settings,
                                 safe_join, sanitize_filename, store_upload)
-from pose_core.tuning import backup_path
+from pose_core.store.tuning import backup_path
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 TIMEOUT = 120
@@ -85,7 +85,7 @@ def test_store_upload_checks_size_and_type(tmp_path):
 
 
 def test_upload_and_analysis_names(tmp_path):
-    from pose_core.settings import new_analysis_dir, upload_display_name
+    from pose_core.store.settings import new_analysis_dir, upload_display_name
 
     stored = store_upload(b"x", "My squat.MOV", tmp_path, max_bytes=10)
     assert upload_display_name(stored.name) == "My_squat.mov"
@@ -194,7 +194,7 @@ def test_analyze_with_a_locked_history_keeps_the_session(workspace):
 
 
 def _no_person_video(path: Path) -> bytes:
-    from pose_core.video import H264Writer
+    from pose_core.media.video import H264Writer
 
     with H264Writer(path, 160, 120, 10) as w:
         for i in range(10):
@@ -285,8 +285,8 @@ def test_analyze_auto_on_a_clip_with_nobody_cannot_tell(workspace, tmp_path):
 def test_analyze_auto_low_confidence_offers_the_candidates(workspace, monkeypatch):
     """Cannot tell with candidates: the reason and the candidates are shown, and one click analyses the clip as
     the chosen candidate (the sidebar switches to it)."""
-    import pose_core.pipeline as pipeline
-    from pose_core.recognition import Recognition
+    import pose_core.run.pipeline as pipeline
+    from pose_core.datasets.recognition import Recognition
 
     calls = []
 
@@ -498,7 +498,7 @@ def test_thresholds_rules_upload_is_validated(workspace):
 
 
 def test_sidebar_toggle_switches_between_user_and_default_rules(workspace):
-    from pose_core.tuning import save_user_rule, with_thresholds
+    from pose_core.store.tuning import save_user_rule, with_thresholds
 
     rules = load_rules()
     save_user_rule(load_settings().user_rules_path, with_thresholds(rules["squat"], rest_threshold=165.0))
@@ -531,7 +531,7 @@ def test_invalid_user_rules_file_falls_back_to_defaults(workspace):
 # --------------------------------------------------------------------------------------- history
 
 def _store_with_sessions(home: Path) -> tuple[HistoryStore, list[int]]:
-    from pose_core.types import RepEvent
+    from pose_core.core.types import RepEvent
 
     store = HistoryStore(home / "history.sqlite3")
     ids = []

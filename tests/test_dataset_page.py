@@ -15,12 +15,12 @@ from conftest import needs_penn
 from conftest_browser import workspace  # noqa: F401  (fixture)
 from penn_fixture import HEIGHT, WIDTH, make_penn_dataset
 
-from pose_core.dataset_view import (ALL, ANY_LABEL, PENN_DIR_ENV, DatasetFolderError, class_summary, clip_label_counts,
+from pose_core.datasets.dataset_view import (ALL, ANY_LABEL, PENN_DIR_ENV, DatasetFolderError, class_summary, clip_label_counts,
                                     clip_table, configured_penn_root, filter_clips, frame_view, labelled_by_class,
                                     open_clip, resolve_dataset_folder)
-from pose_core.penn import load_clip
-from pose_core.penn_labels import label_clip, label_summary
-from pose_core.rules import load_rules
+from pose_core.datasets.penn import load_clip
+from pose_core.datasets.penn_labels import label_clip, label_summary
+from pose_core.core.rules import load_rules
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 PAGE = "views/dataset.py"

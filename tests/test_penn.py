@@ -15,14 +15,14 @@ import scipy.io
 
 from conftest import needs_penn
 from penn_fixture import HEIGHT, WIDTH, make_penn_dataset, mat_fields, write_mat
-from pose_core import penn_labels
-from pose_core.landmarks import NUM_LANDMARKS, PoseLandmark as L
-from pose_core.penn import (GYM_CLASSES, NUM_PENN_JOINTS, PENN_FPS, PENN_JOINTS, PENN_TO_LANDMARK, PennFormatError,
+from pose_core.datasets import penn_labels
+from pose_core.core.landmarks import NUM_LANDMARKS, PoseLandmark as L
+from pose_core.datasets.penn import (GYM_CLASSES, NUM_PENN_JOINTS, PENN_FPS, PENN_JOINTS, PENN_TO_LANDMARK, PennFormatError,
                             clip_pose_frames, load_clip, penn_to_pose_frame, pose_frame_to_penn, scan_dataset)
-from pose_core.penn_labels import (angle_stats, angle_values, compare_detector, draw_penn_label, export_dataset,
+from pose_core.datasets.penn_labels import (angle_stats, angle_values, compare_detector, draw_penn_label, export_dataset,
                                    label_clip, label_summary, labelled_frames, rules_fingerprint)
-from pose_core.rules import load_rules
-from pose_core.types import PoseFrame
+from pose_core.core.rules import load_rules
+from pose_core.core.types import PoseFrame
 
 EXPECTED_COUNTS = {"bench_press": 140, "clean_and_jerk": 88, "jump_rope": 82, "jumping_jacks": 112, "pullup": 199,
                    "pushup": 211, "situp": 100, "squat": 231}

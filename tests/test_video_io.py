@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from conftest import VIDEOS, needs_videos
-from pose_core.pipeline import analyze_video
-from pose_core.video import H264Writer, VideoError, probe, read_frames
+from pose_core.run.pipeline import analyze_video
+from pose_core.media.video import H264Writer, VideoError, probe, read_frames
 
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed (make system-deps)")
 

@@ -223,7 +223,7 @@ class H264Writer:
 
     The caller's thread only queues the frame; a writer thread draws the overlay (optional `draw` callback)
     and converts the frame to I420 (OpenCV, SIMD) straight into a shared-memory slot; encoding and muxing
-    run in a helper process (`python -m pose_core.encoder`: the second core, and no
+    run in a helper process (`python -m pose_core.media.encoder`: the second core, and no
     contention with the pose model for Python's GIL). Slots go back and forth over the helper's stdin/stdout.
     Frames may come with timestamps (variable frame rate is preserved); sizes are made even. Memory is
     bounded by the number of slots, whatever the video's length."""
@@ -249,7 +249,7 @@ class H264Writer:
         self._error: str | None = None
         self._reported = False
         self.frames_written = 0
-        cmd = [sys.executable, "-m", "pose_core.encoder", self.path, str(self.width), str(self.height),
+        cmd = [sys.executable, "-m", "pose_core.media.encoder", self.path, str(self.width), str(self.height),
                str(max(1, int(round(fps)))), str(crf), preset, self._shm.name, str(self._slot_bytes)]
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       text=True, bufsize=1)

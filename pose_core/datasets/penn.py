@@ -35,8 +35,8 @@ from typing import Iterable
 
 import numpy as np
 
-from .landmarks import NUM_LANDMARKS, PoseLandmark
-from .types import PoseFrame
+from ..core.landmarks import NUM_LANDMARKS, PoseLandmark
+from ..core.types import PoseFrame
 
 PENN_FPS = 30.0
 

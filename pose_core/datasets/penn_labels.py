@@ -23,12 +23,12 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from .analysis import FrameAnalyzer
-from .geometry import measure
-from .io import atomic_path, atomic_write_text
+from ..core.analysis import FrameAnalyzer
+from ..core.geometry import measure
+from ..core.io import atomic_path, atomic_write_text
 from .penn import (GYM_CLASSES, PENN_CONNECTIONS, PENN_FPS, PENN_JOINTS, PENN_SIDES_SWAPPED, PennClip,
                    bbox_size_px, labels_dir, penn_to_pose_frame, pose_frame_to_penn, scan_dataset)
-from .rules import RuleSet, load_rules, rule_to_dict
+from ..core.rules import RuleSet, load_rules, rule_to_dict
 
 LABEL_VERSION = 1  # bump when the labelling logic changes: invalidates caches and export folders
 ID_COLUMNS = ("clip", "frame", "action", "split", "view")
@@ -453,7 +453,7 @@ def export_dataset(root: str | Path, out_dir: str | Path, rules: RuleSet | None 
     exception, including one raised by `progress(done, total, clip_id)`, or a killed process) finishes
     the job. Every file is written under a temporary name and renamed. Re-using a folder made with
     different rules raises ValueError (its labels and image folders would be mixed).
-    `python -m pose_core batch DATASET --penn` does the same in parallel (pose_core.batch)."""
+    `python -m pose_core batch DATASET --penn` does the same in parallel (pose_core.run.batch)."""
     t0 = time.perf_counter()
     root, out_dir = Path(root), Path(out_dir)
     rules = rules or load_rules()
@@ -488,7 +488,7 @@ def export_dataset(root: str | Path, out_dir: str | Path, rules: RuleSet | None 
 # -------------------------------------------------------------------------------- detector check
 
 def _default_estimator():
-    from .estimator import PoseEstimator
+    from ..media.estimator import PoseEstimator
 
     return PoseEstimator(static_image_mode=False)
 

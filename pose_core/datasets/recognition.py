@@ -1,9 +1,9 @@
 """Which of the 8 gym exercises does a pose sequence show?
 
 One code path for every source: a sequence of our `PoseFrame`s (MediaPipe detections, or Penn Action
-annotations through `pose_core.penn`) -> the 13 Penn-compatible joints -> window features -> a small
-gradient-boosted tree ensemble stored as plain arrays (`data/recognizer/model.npz`, read with
-`allow_pickle=False`, + `model.json`). Inference is pure numpy; training is `pose_core.train_recognizer`.
+annotations through `pose_core.datasets.penn`) -> the 13 Penn-compatible joints -> window features -> a small
+gradient-boosted tree ensemble stored as plain arrays (`recognizer/model.npz`, read with
+`allow_pickle=False`, + `model.json`). Inference is pure numpy; training is `pose_core.datasets.train_recognizer`.
 
 Features (see `window_features`), all independent of the camera's distance and the person's size:
 - joints reduced to head (nose), shoulders, elbows, wrists, hips, knees, ankles; a joint with
@@ -43,12 +43,12 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from .landmarks import PoseLandmark
-from .types import PoseFrame
+from ..core.landmarks import PoseLandmark
+from ..core.types import PoseFrame
 
 L = PoseLandmark
 
-DEFAULT_MODEL_DIR = Path(__file__).parent / "data" / "recognizer"
+DEFAULT_MODEL_DIR = Path(__file__).parent / "recognizer"
 MODEL_FORMAT = "gympose-recognizer/1"
 
 # The 13 joints, in Penn Action's order (head, shoulders, elbows, wrists, hips, knees, ankles), as our
@@ -753,8 +753,8 @@ ProgressFn = Callable[[int, int], None]
 def video_poses(path: str | Path, max_seconds: float | None = None, progress: ProgressFn | None = None,
                 estimator=None, max_side: int = 1280) -> list[PoseFrame | None]:
     """MediaPipe poses of a clip (or its first max_seconds), one entry per decoded frame (None = no pose)."""
-    from .estimator import PoseEstimator
-    from .video import probe, read_frames
+    from ..media.estimator import PoseEstimator
+    from ..media.video import probe, read_frames
 
     info = probe(path)
     expected = info.frame_count

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .landmarks import NUM_LANDMARKS
-from .types import PoseFrame
+from ..core.landmarks import NUM_LANDMARKS
+from ..core.types import PoseFrame
 
 
 class ImageError(ValueError):

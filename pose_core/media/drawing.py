@@ -10,8 +10,8 @@ import math
 import cv2
 import numpy as np
 
-from .landmarks import POSE_CONNECTIONS, PoseLandmark
-from .types import PoseFrame
+from ..core.landmarks import POSE_CONNECTIONS, PoseLandmark
+from ..core.types import PoseFrame
 
 GREEN = (80, 200, 60)
 RED = (60, 60, 230)

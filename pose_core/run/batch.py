@@ -47,8 +47,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
-from .io import atomic_path
-from .rules import RuleSet
+from ..core.io import atomic_path
+from ..core.rules import RuleSet
 
 BATCH_COLUMNS = ("item", "exercise", "status", "reps", "reps_correct", "reps_incorrect", "partial_reps", "frames",
                  "seconds", "error", "source")
@@ -157,7 +157,7 @@ def plan_penn(root: Path, actions: Sequence[str], split: str | None, limit: int 
               ) -> tuple[list[BatchItem], list[dict]]:
     """Items for the Penn Action clips of `actions` (the first `limit` by id), and error rows for label
     files that cannot be read."""
-    from .penn import scan_dataset
+    from ..datasets.penn import scan_dataset
 
     scan = scan_dataset(root, actions=actions, split=split)
     clips = scan.clips[:limit] if limit is not None else scan.clips
@@ -196,7 +196,7 @@ def _worker_init() -> None:
 def run_video_item(item: BatchItem, out_dir: str, rules: RuleSet, write_video: bool, fingerprint: str) -> dict:
     """Analyse one video into out_dir/<item.name>/. Never raises for a bad video: returns an error row."""
     from .pipeline import AnalysisError, analyze_video
-    from .video import VideoError
+    from ..media.video import VideoError
 
     _worker_init()
     t0 = time.perf_counter()
@@ -219,8 +219,8 @@ def run_video_item(item: BatchItem, out_dir: str, rules: RuleSet, write_video: b
 
 def run_penn_item(item: BatchItem, out_dir: str, rules: RuleSet, write_images: bool, fingerprint: str) -> dict:
     """Label one Penn Action clip into out_dir/parts/<clip>.parquet (+ images). Returns its row."""
-    from .penn import load_clip
-    from .penn_labels import export_clip
+    from ..datasets.penn import load_clip
+    from ..datasets.penn_labels import export_clip
 
     _worker_init()
     t0 = time.perf_counter()
@@ -412,7 +412,7 @@ def write_table(path: Path, rows: list[dict]) -> None:
 
 def _already_done(item: BatchItem, prev: dict | None, out_dir: Path, fingerprint: str) -> bool:
     if item.kind == "penn":
-        from .penn_labels import part_path
+        from ..datasets.penn_labels import part_path
 
         return part_path(out_dir, item.name).exists()  # export.json already guarantees the same rules
     return (prev is not None and prev.get("status") == "ok" and prev.get("rules_fingerprint") == fingerprint
@@ -431,7 +431,7 @@ def _row_from_part(item: BatchItem, out_dir: Path) -> dict:
     """A table row for a clip finished by an earlier export without a journal row (e.g. export_dataset)."""
     import pandas as pd
 
-    from .penn_labels import part_path
+    from ..datasets.penn_labels import part_path
 
     n = len(pd.read_parquet(part_path(out_dir, item.name), columns=["frame"]))
     return _row(item, status="ok", frames=n, error="")
@@ -470,9 +470,9 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, *, exercise: str | Non
     exercise: videos: one exercise for all, "auto", or None (from names); Penn: restrict to one action.
     workers: local processes (default: all cores, at most one per item); refused together with
     `scheduler` (the cluster decides). split / limit: Penn only (official split, first N clips)."""
-    from .penn import GYM_CLASSES
-    from .penn_labels import export_columns, export_lock, prepare_export_dir, rules_fingerprint, write_manifest
-    from .rules import load_rules
+    from ..datasets.penn import GYM_CLASSES
+    from ..datasets.penn_labels import export_columns, export_lock, prepare_export_dir, rules_fingerprint, write_manifest
+    from ..core.rules import load_rules
 
     t0 = time.perf_counter()
     src = Path(input_dir)
@@ -496,7 +496,7 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, *, exercise: str | Non
                               + ("" if penn else ", auto"))
     if exercise == "auto":
         try:
-            from .recognition import default_recognizer
+            from ..datasets.recognition import default_recognizer
 
             default_recognizer()  # fail here, once, rather than in every task
         except Exception as e:
@@ -600,7 +600,7 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, *, exercise: str | Non
 # ------------------------------------------------------------------------------------ command line
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from .rules import RulesError, load_rules
+    from ..core.rules import RulesError, load_rules
 
     def fail(msg: str, code: int = EXIT_BAD_INPUT) -> int:
         print(f"error: {msg}", file=sys.stderr)

@@ -3,7 +3,7 @@
 Everything is read from the environment at call time (never cached at import), so tests and deployments
 can point the app elsewhere:
 
-    GYMPOSE_HOME            workspace folder (default ./.gympose, see pose_core.paths.workspace_dir)
+    GYMPOSE_HOME            workspace folder (default ./.gympose, see pose_core.store.paths.workspace_dir)
     GYMPOSE_HISTORY_DB      SQLite history database (default <workspace>/history.sqlite3)
     GYMPOSE_RULES           the user's rules file (default <workspace>/rules.toml)
     GYMPOSE_MAX_UPLOAD_MB   upload size limit checked by our own code (default 200, as .streamlit/config.toml)
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Mapping
 
-from .io import atomic_path
+from ..core.io import atomic_path
 from .paths import workspace_dir
 
 DEFAULT_MAX_UPLOAD_MB = 200

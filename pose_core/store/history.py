@@ -24,8 +24,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-from .io import atomic_write_json
-from .types import RepEvent
+from ..core.io import atomic_write_json
+from ..core.types import RepEvent
 
 SCHEMA_VERSION = 1
 SOURCES = ("video", "live")
@@ -156,7 +156,7 @@ def rep_from_dict(d: dict) -> RepEvent:
 
 def record_from_analysis(summary: dict, reps: list[RepEvent], analysis_dir: str | Path | None = None,
                          rest: str = "high", name: str | None = None) -> SessionRecord:
-    """A history record for one analysed video (`summary` as written by pose_core.pipeline)."""
+    """A history record for one analysed video (`summary` as written by pose_core.run.pipeline)."""
     return SessionRecord(
         exercise=summary["exercise"], name=name or summary.get("video", "video"), source="video",
         reps=tuple(reps), partial_reps=int(summary.get("partial_reps", 0)), frames=int(summary.get("frames", 0)),

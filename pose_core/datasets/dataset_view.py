@@ -19,7 +19,7 @@ import pandas as pd
 
 from .penn import GYM_CLASSES, PennClip, load_clip, scan_dataset
 from .penn_labels import LABELS, _dataset_fingerprint, draw_penn_label, label_summary, labelled_frames
-from .rules import RuleSet
+from ..core.rules import RuleSet
 
 PENN_DIR_ENV = "GYMPOSE_PENN_DIR"
 ALL = "All"
@@ -43,7 +43,7 @@ def configured_penn_root(env: Mapping[str, str] | None = None) -> Path | None:
     env = os.environ if env is None else env
     if env.get(PENN_DIR_ENV):
         return Path(env[PENN_DIR_ENV]).expanduser().resolve()
-    from .paths import shared_data_dir
+    from ..store.paths import shared_data_dir
 
     dev = shared_data_dir() / "penn_action"
     return dev.resolve() if dev.is_dir() else None

@@ -1,6 +1,6 @@
 """Train the exercise recogniser on Penn Action (8 gym classes) and write a small, pickle-free model.
 
-    python -m pose_core.train_recognizer --penn ../shared/data/penn_action --out pose_core/data/recognizer --seed 0
+    python -m pose_core.datasets.train_recognizer --penn ../shared/data/penn_action --out pose_core/datasets/recognizer --seed 0
 
 - Training data: the official TRAIN split (train == 1) only. Each clip goes through the same code path as
   a MediaPipe detection (Penn joints -> PoseFrame -> 13 joints -> features), after augmentation that

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .analysis import FrameAnalyzer, FrameResult
-from .drawing import draw_overlay, primary_joint_landmark
-from .estimator import PoseEstimator
-from .landmarks import PoseLandmark
-from .rules import RuleSet, load_rules
-from .types import RepEvent
-from .video import H264Writer, VideoError, probe, read_frames
+from ..core.analysis import FrameAnalyzer, FrameResult
+from ..media.drawing import draw_overlay, primary_joint_landmark
+from ..media.estimator import PoseEstimator
+from ..core.landmarks import PoseLandmark
+from ..core.rules import RuleSet, load_rules
+from ..core.types import RepEvent
+from ..media.video import H264Writer, VideoError, probe, read_frames
 
 OUTPUT_FILES = ("annotated.mp4", "frames.csv", "reps.json", "summary.json")
 ProgressFn = Callable[[int, int], None]  # (frames done, frames expected; 0 when unknown)
@@ -137,7 +137,7 @@ def _staged_outputs(out_dir: Path, names: tuple[str, ...]):
 def recognize_start(video: str | Path, rules: RuleSet, est: PoseEstimator, max_side: int,
                     progress: ProgressFn | None = None, seconds: float = RECOGNIZE_SECONDS):
     """Poses of the first `seconds` of the video and the recognised exercise (Recognition)."""
-    from .recognition import default_recognizer, video_poses
+    from ..datasets.recognition import default_recognizer, video_poses
 
     poses = video_poses(video, max_seconds=seconds, progress=progress, estimator=est, max_side=max_side)
     return poses, default_recognizer().predict(poses, allowed=list(rules.exercises))

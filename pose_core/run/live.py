@@ -30,12 +30,12 @@ from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
-from .analysis import FrameAnalyzer, FrameResult
-from .drawing import GREY, WHITE, draw_overlay, draw_skeleton, draw_text_box, primary_joint_landmark
-from .estimator import PoseEstimator
-from .history import SessionRecord
-from .rules import Defaults, ExerciseRule
-from .types import PoseFrame, RepEvent
+from ..core.analysis import FrameAnalyzer, FrameResult
+from ..media.drawing import GREY, WHITE, draw_overlay, draw_skeleton, draw_text_box, primary_joint_landmark
+from ..media.estimator import PoseEstimator
+from ..store.history import SessionRecord
+from ..core.rules import Defaults, ExerciseRule
+from ..core.types import PoseFrame, RepEvent
 
 EstimatorLike = Callable[[np.ndarray, float], PoseFrame | None]
 
@@ -56,7 +56,7 @@ class EstimatorFactory:
 def default_online_recognizer():
     """An OnlineRecognizer on the committed model (the model is loaded once per process and shared: its
     predictions are read-only; each session has its own window and lock state)."""
-    from .recognition import OnlineRecognizer, default_recognizer
+    from ..datasets.recognition import OnlineRecognizer, default_recognizer
 
     return OnlineRecognizer(default_recognizer())
 
