@@ -27,15 +27,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
+import cv2
+import numpy as np
 
-from pose_core.run.live import LiveSession  # noqa: E402
-from pose_core.store.paths import shared_data_dir  # noqa: E402
-from pose_core.core.rules import load_rules  # noqa: E402
-from pose_core.media.video import read_frames  # noqa: E402
+from pose_core.run.live import LiveSession
+from pose_core.store.settings import shared_data_dir
+from pose_core.core.rules import load_rules
+from pose_core.media.video import read_frames
 
 
 def letterbox(img: np.ndarray, w: int = 640, h: int = 480) -> np.ndarray:

@@ -22,8 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from pose_core.store.settings import shared_data_dir
 
 
 def worker(mode: str, video: str) -> dict:
@@ -84,7 +83,7 @@ def concat(video: Path, times: int, out: Path) -> Path:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--worker", nargs=2, metavar=("MODE", "VIDEO"))
-    ap.add_argument("--videos", default=str(Path(os.environ.get("GYMPOSE_SHARED_DATA", ROOT.parent / "shared" / "data")) / "videos"))
+    ap.add_argument("--videos", default=str(shared_data_dir() / "videos"))
     ap.add_argument("--clips", nargs="*")
     ap.add_argument("--repeat-long", type=int, default=10)
     ap.add_argument("--long-clip", default="squat_1.mp4")

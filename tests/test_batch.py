@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import VIDEOS, needs_penn, needs_videos
+from helpers import VIDEOS, needs_penn, needs_videos
 from media import write_video
 from penn_fixture import make_penn_dataset, mat_fields, write_mat
 from pose_core.run.batch import (BATCH_COLUMNS, BatchInputError, BatchItem, LocalExecutor, exercise_from_path,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import VIDEOS, needs_videos, video_rows
+from helpers import VIDEOS, needs_videos, video_rows
 from pose_core.media.video import probe
 
 ROOT = Path(__file__).resolve().parent.parent

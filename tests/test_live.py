@@ -5,8 +5,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import needs_videos
-from conftest_browser import SQUAT_CLIP, SQUAT_CLIP_REPS, FakeEstimator
+from helpers import SQUAT_CLIP, SQUAT_CLIP_REPS, FakeEstimator, needs_videos
 
 from pose_core.store.history import HistoryStore
 from pose_core.run.live import LiveSession

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import scipy.io
 
-from conftest import needs_penn
+from helpers import needs_penn
 from penn_fixture import HEIGHT, WIDTH, make_penn_dataset, mat_fields, write_mat
 from pose_core.datasets import penn_labels
 from pose_core.core.landmarks import NUM_LANDMARKS, PoseLandmark as L

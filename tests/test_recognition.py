@@ -13,7 +13,7 @@ from pose_core.datasets.recognition import (CONFIDENCE_THRESHOLD, DEFAULT_MODEL_
                                    recognize_video, sequence_windows)
 from pose_core.core.types import PoseFrame
 
-from conftest import PENN, VIDEOS, needs_penn, needs_videos, video_rows
+from helpers import PENN, VIDEOS, needs_penn, needs_videos, video_rows
 
 L = PoseLandmark
 W, H = 640, 480

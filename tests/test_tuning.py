@@ -6,8 +6,7 @@ import math
 import tomllib
 
 import pytest
-from conftest import needs_penn, needs_videos
-from conftest_browser import SQUAT_CLIP_REPS, squat_knee_schedule, squat_analysis  # noqa: F401  (fixture)
+from helpers import SQUAT_CLIP_REPS, needs_penn, needs_videos, squat_knee_schedule
 
 from pose_core.run.pipeline import frames_csv_header
 from pose_core.core.rules import RulesError, load_rules

@@ -6,7 +6,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from conftest import VIDEOS, needs_videos
+from helpers import VIDEOS, needs_videos
 from pose_core.run.pipeline import analyze_video
 from pose_core.media.video import H264Writer, VideoError, probe, read_frames
 

@@ -14,8 +14,9 @@ from dashboard.common import (AUTO, LOW_CONFIDENCE, candidates_text, current, es
                               history_store)
 from pose_core.store.history import HistoryError, record_from_analysis
 from pose_core.run.pipeline import RECOGNIZE_SECONDS, AnalysisError, CannotTellError, NoPersonError, analyze_video
-from pose_core.store.settings import (VIDEO_EXTENSIONS, PathError, UploadTooLargeError, is_within, list_files,
-                                new_analysis_dir, store_upload, upload_display_name)
+from pose_core.core.confine import PathError, is_within
+from pose_core.media.video import VIDEO_EXTENSIONS
+from pose_core.store.uploads import UploadTooLargeError, list_files, new_analysis_dir, store_upload, upload_display_name
 from pose_core.store.tuning import correct_bands, load_analysis
 from pose_core.media.video import VideoError
 

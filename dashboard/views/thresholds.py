@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard import charts, keys
 from dashboard.common import current, fmt
-from pose_core.datasets.dataset_view import configured_penn_root
+from pose_core.store.settings import configured_penn_root
 from pose_core.core.rules import RulesError
 from pose_core.store.tuning import (angle_distribution, axis_range, backup_path, correct_bands, list_analyses,
                               open_bounds, penn_distribution, rejudge, reset_user_rule, rule_toml,

@@ -140,8 +140,9 @@ _MEMORY_CACHE: dict[str, pd.DataFrame] = {}
 _MEMORY_CACHE_MAX = 4
 
 
-def _dataset_fingerprint(root: Path) -> str:
-    """Changes when any label file is added, removed or modified (name, size, mtime)."""
+def dataset_fingerprint(root: str | Path) -> str:
+    """Changes when any label file is added, removed or modified (name, size, mtime): a cache key."""
+    root = Path(root)
     h = hashlib.sha256(str(root.resolve()).encode())
     for p in sorted(labels_dir(root).glob("*.mat")):
         st = p.stat()
@@ -158,7 +159,7 @@ def labelled_frames(root: str | Path, rules: RuleSet | None = None, actions: Ite
     rules = rules or load_rules()
     actions = tuple(actions)
     _check_rules(rules, actions)
-    key = hashlib.sha256(json.dumps([_dataset_fingerprint(root), rules_fingerprint(rules, actions),
+    key = hashlib.sha256(json.dumps([dataset_fingerprint(root), rules_fingerprint(rules, actions),
                                      sorted(actions)]).encode()).hexdigest()[:20]
     cache_file = Path(cache_dir) / f"penn_labels_{key}.parquet" if cache_dir is not None else None
     if key in _MEMORY_CACHE:

@@ -19,6 +19,9 @@ from typing import Callable, Iterator
 import numpy as np
 
 
+VIDEO_EXTENSIONS = ("mp4", "mov", "m4v", "webm", "mkv", "avi")  # what counts as a video file (uploads, batch)
+
+
 class VideoError(ValueError):
     """The file cannot be read as a video (missing, not a video, corrupt, no frames)."""
 

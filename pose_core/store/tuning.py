@@ -50,7 +50,7 @@ class AnalysisInfo:
     @property
     def label(self) -> str:
         s = self.summary
-        from .settings import upload_display_name
+        from .uploads import upload_display_name
 
         return f"{upload_display_name(s.get('video', self.path.name))}: {s.get('reps', '?')} reps ({self.path.name[:15]})"
 
