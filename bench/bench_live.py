@@ -4,7 +4,7 @@
 
 Three loops over the same decoded frames (decoding is not timed), interleaved frame by frame:
   bare     mediapipe Pose.process(rgb) only: the ceiling (see ../shared/PLATFORM.md, ~54 fps here)
-  session  LiveSession.process_frame(rgb, t, color="rgb"): pose + angles + smoothing + counter + labels
+  session  LiveSession.process_frame(rgb, t): pose + angles + smoothing + counter + labels
            + overlay drawing + snapshot publishing
   webrtc   LiveSession.process_av_frame(av.VideoFrame): what streamlit-webrtc's frame callback runs,
            including the av.VideoFrame <-> ndarray conversions
@@ -48,8 +48,8 @@ def letterbox(img: np.ndarray, w: int = 640, h: int = 480) -> np.ndarray:
 
 def load_frames(clip: Path, n: int) -> list[tuple[float, np.ndarray]]:
     frames = []
-    for t, bgr in read_frames(clip):
-        frames.append((t, cv2.cvtColor(letterbox(bgr), cv2.COLOR_BGR2RGB)))
+    for t, rgb in read_frames(clip):  # RGB, as the live page's frames
+        frames.append((t, letterbox(rgb)))
         if len(frames) >= n:
             break
     return frames
@@ -87,7 +87,7 @@ def bench_interleaved(frames, warmup: int, rules) -> tuple[dict, dict]:
     auto.set_auto(rules.exercises, rules.defaults)
     loops = {
         "bare": lambda i: bare.process(frames[i][1]),
-        "session": lambda i: session.process_frame(frames[i][1].copy(), frames[i][0], color="rgb"),
+        "session": lambda i: session.process_frame(frames[i][1].copy(), frames[i][0]),
         "webrtc": lambda i: webrtc.process_av_frame(vframes[i]),
         "auto": lambda i: auto.process_av_frame(vframes[i]),
     }
@@ -104,7 +104,7 @@ def bench_interleaved(frames, warmup: int, rules) -> tuple[dict, dict]:
             if k == "session":
                 img = frames[i][1].copy()  # a fresh frame, as from the camera (the overlay draws in place)
                 t0 = time.perf_counter()
-                session.process_frame(img, frames[i][0], color="rgb")
+                session.process_frame(img, frames[i][0])
             else:
                 t0 = time.perf_counter()
                 loops[k](i)

@@ -85,15 +85,15 @@ class FakeEstimator:
         self.t0 = None
         self.last_t = 0.0
 
-    def process(self, bgr: np.ndarray, t: float, color: str = "bgr"):
-        from pose_core.media.estimator import check_bgr
+    def process(self, rgb: np.ndarray, t: float):
+        from pose_core.media.estimator import check_image
 
-        check_bgr(bgr)  # same input contract as the real estimator
+        check_image(rgb)  # same input contract as the real estimator
         self.calls += 1
         if self.t0 is None or t < self.last_t - 0.5:  # first frame, or the stream clock restarted
             self.t0 = t
         self.last_t = t
-        h, w = bgr.shape[:2]
+        h, w = rgb.shape[:2]
         return squat_pose(squat_knee_schedule(t - self.t0, **self.kw), (w, h), t)
 
     def close(self) -> None:

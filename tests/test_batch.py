@@ -20,7 +20,7 @@ from media import write_video
 from penn_fixture import make_penn_dataset, mat_fields, write_mat
 from pose_core.run.batch import (BATCH_COLUMNS, BatchInputError, BatchItem, LocalExecutor, exercise_from_path,
                              read_journal, run_batch, run_items)
-from pose_core.datasets.penn_labels import export_dataset
+from pose_core.datasets.penn_export import export_dataset
 from pose_core.core.rules import load_rules
 
 ROOT = Path(__file__).resolve().parent.parent

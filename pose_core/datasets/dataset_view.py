@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..core.confine import is_within
 from ..core.rules import RuleSet
-from .penn import GYM_CLASSES, PennClip, load_clip, scan_dataset
+from .penn import GYM_CLASSES, PennClip, load_clip, read_frame_image, scan_dataset
 from .penn_labels import LABELS, dataset_fingerprint, draw_penn_label, label_summary, labelled_frames
 
 ALL = "All"
@@ -151,15 +151,13 @@ def frame_view(clip: PennClip, i: int, folder: Path, label: str = "unknown", pri
                primary_value: float = float("nan"), reason: str = "", unit: str = "deg") -> FrameView:
     """Frame i (0-based) with the ground-truth skeleton, the primary angle and the label drawn on it, as
     RGB. The image is read only when it resolves inside `folder`."""
-    import cv2
-
     image, note = None, ""
     path = clip.frame_path(i)
     if path is not None:
         if not is_within(folder, path, allow_root=True):
             note = f"frame {i + 1} is outside the dataset folder; not read"
         elif path.is_file():
-            image = cv2.imread(str(path))
+            image = read_frame_image(path)
             if image is None:
                 note = f"frame image {path.name} could not be read"
         else:
@@ -168,7 +166,7 @@ def frame_view(clip: PennClip, i: int, folder: Path, label: str = "unknown", pri
     if image is None:
         image = np.full((clip.height, clip.width, 3), BLANK_GREY, dtype=np.uint8)
     drawn = draw_penn_label(image, clip.xy[i], clip.visibility[i], label, primary_name, primary_value, reason, unit)
-    return FrameView(image_rgb=cv2.cvtColor(drawn, cv2.COLOR_BGR2RGB), on_frame=on_frame, note=note)
+    return FrameView(image_rgb=drawn, on_frame=on_frame, note=note)
 
 
 __all__ = [

@@ -764,10 +764,10 @@ def video_poses(path: str | Path, max_seconds: float | None = None, progress: Pr
     est = estimator or PoseEstimator(static_image_mode=False)
     poses: list[PoseFrame | None] = []
     try:
-        for t, img in read_frames(path, max_side=max_side, color="rgb"):  # as pipeline.analyze_video
+        for t, img in read_frames(path, max_side=max_side):  # as pipeline.analyze_video
             if max_seconds is not None and t > max_seconds:
                 break
-            poses.append(est.process(img, t, color="rgb"))
+            poses.append(est.process(img, t))
             if progress is not None:
                 progress(len(poses), max(expected, len(poses)))
     finally:

@@ -1,6 +1,6 @@
 """Video in and out.
 
-Reading uses PyAV (FFmpeg): H.264 and MPEG-4 Part 2 mp4, mov, webm...; it yields BGR frames with their
+Reading uses PyAV (FFmpeg): H.264 and MPEG-4 Part 2 mp4, mov, webm...; it yields RGB frames with their
 presentation timestamps (variable frame rate safe) and applies rotation metadata (portrait phone videos).
 Frames are decoded on a background thread so decoding overlaps the pose model (the second core).
 Writing produces H.264 (libx264, yuv420p, +faststart), which browsers play directly; encoding also runs
@@ -96,15 +96,13 @@ _END = object()
 
 
 def read_frames(path: str | Path, max_side: int | None = None, prefetch: int = 8,
-                backend: str = "auto", color: str = "bgr") -> Iterator[tuple[float, np.ndarray]]:
-    """Yield (timestamp_s, bgr_frame) in presentation order, decoded on a background thread.
+                backend: str = "auto") -> Iterator[tuple[float, np.ndarray]]:
+    """Yield (timestamp_s, rgb_frame) in presentation order, decoded on a background thread.
 
     Corrupt frames in the middle are skipped; a file that yields no frame raises VideoError.
     max_side downsizes large frames (keeps aspect) to save work downstream. backend: "auto" (OpenCV for
-    unrotated files, PyAV otherwise) or "av". color: "bgr" (OpenCV's order) or "rgb" (MediaPipe's); the
-    conversion then happens on the decode thread, off the model's critical path."""
-    if color not in ("bgr", "rgb"):
-        raise ValueError(f"color must be 'bgr' or 'rgb', got {color!r}")
+    unrotated files, PyAV otherwise) or "av". Frames are RGB, as everywhere inside pose_core: OpenCV's BGR
+    is converted here, on the decode thread, off the model's critical path."""
     import av
     import cv2
 
@@ -112,9 +110,9 @@ def read_frames(path: str | Path, max_side: int | None = None, prefetch: int = 8
     q: queue.Queue = queue.Queue(maxsize=prefetch)
     stop = threading.Event()
 
-    def emit(t: float, img: np.ndarray, is_rgb: bool = False) -> bool:
-        if (color == "rgb") != is_rgb:
-            img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)  # the same swap either way
+    def emit(t: float, img: np.ndarray, is_rgb: bool) -> bool:
+        if not is_rgb:
+            img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)  # the edge: OpenCV decodes BGR
         if max_side and max(img.shape[:2]) > max_side:
             scale = max_side / max(img.shape[:2])
             img = cv2.resize(img, (int(img.shape[1] * scale) // 2 * 2, int(img.shape[0] * scale) // 2 * 2),
@@ -158,7 +156,7 @@ def read_frames(path: str | Path, max_side: int | None = None, prefetch: int = 8
                 if not ok:
                     break
                 ms = cap.get(cv2.CAP_PROP_POS_MSEC)
-                if not emit(clock(ms / 1000.0 if ms or clock.n == 0 else None), img):
+                if not emit(clock(ms / 1000.0 if ms or clock.n == 0 else None), img, is_rgb=False):
                     break
         finally:
             cap.release()
@@ -173,8 +171,8 @@ def read_frames(path: str | Path, max_side: int | None = None, prefetch: int = 8
             for frame in c.decode(s):
                 if stop.is_set():
                     break
-                img = _rotate(frame.to_ndarray(format=f"{color}24"), _rotation_of(s, frame))
-                if not emit(clock(frame.time), img, is_rgb=color == "rgb"):
+                img = _rotate(frame.to_ndarray(format="rgb24"), _rotation_of(s, frame))
+                if not emit(clock(frame.time), img, is_rgb=True):
                     break
 
     def worker() -> None:
@@ -222,7 +220,7 @@ def read_frames(path: str | Path, max_side: int | None = None, prefetch: int = 8
 
 
 class H264Writer:
-    """Write BGR (or RGB, color="rgb") frames to a browser-playable H.264 mp4 (libx264, yuv420p, +faststart).
+    """Write RGB frames to a browser-playable H.264 mp4 (libx264, yuv420p, +faststart).
 
     The caller's thread only queues the frame; a writer thread draws the overlay (optional `draw` callback)
     and converts the frame to I420 (OpenCV, SIMD) straight into a shared-memory slot; encoding and muxing
@@ -232,7 +230,7 @@ class H264Writer:
     bounded by the number of slots, whatever the video's length."""
 
     def __init__(self, path: str | Path, width: int, height: int, fps: float, crf: int = 26, preset: str = "ultrafast",
-                 queue_size: int = 6, color: str = "bgr"):
+                 queue_size: int = 6):
         import subprocess
         import sys
         from multiprocessing import shared_memory
@@ -240,7 +238,7 @@ class H264Writer:
         import cv2
 
         self.path = str(path)
-        self._code = {"bgr": cv2.COLOR_BGR2YUV_I420, "rgb": cv2.COLOR_RGB2YUV_I420}[color]
+        self._code = cv2.COLOR_RGB2YUV_I420
         self.width, self.height = width - width % 2, height - height % 2
         if self.width < 2 or self.height < 2:
             raise ValueError(f"frame size too small to encode: {width}x{height}")

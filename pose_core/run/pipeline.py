@@ -197,10 +197,10 @@ def analyze_video(video: str | Path, exercise: str, out_dir: str | Path | None =
                 cw.writerow(frames_csv_header(names))
             # Frames stay RGB end to end: decode converts on its own thread, the model takes RGB, the overlay
             # is drawn in RGB and the encoder takes RGB. No colour conversion on the model's thread.
-            for t, img in read_frames(video, max_side=max_side, color="rgb"):
+            for t, img in read_frames(video, max_side=max_side):
                 # Frames already seen by the recogniser keep their pose: the model runs once per frame, and
                 # the tracker continues from the last of them.
-                pose = known_poses[frames] if frames < len(known_poses) else est.process(img, t, color="rgb")
+                pose = known_poses[frames] if frames < len(known_poses) else est.process(img, t)
                 r = analyzer.process(pose, t)
                 frames += 1
                 with_pose += pose is not None
@@ -210,14 +210,13 @@ def analyze_video(video: str | Path, exercise: str, out_dir: str | Path | None =
                     cw.writerow(frames_csv_row(frames - 1, r, names))
                 if tmp is not None and write_video:
                     if writer is None:
-                        writer = H264Writer(tmp["annotated.mp4"], img.shape[1], img.shape[0], info.fps, color="rgb")
+                        writer = H264Writer(tmp["annotated.mp4"], img.shape[1], img.shape[0], info.fps)
                     overlay = dict(pose=pose, exercise=rule.display_name, primary_name=rule.primary_angle,
                                    primary_value=r.angles.get(rule.primary_angle, math.nan),
                                    primary_joint=primary_joint_landmark(rule.primary.joints, pose),
                                    rep_count=r.rep_count, phase=rule.counting.display_phase(r.phase),
                                    label=r.label.label, feedback=r.feedback,
-                                   last_rep_verdict=analyzer.last_rep.verdict if analyzer.last_rep else None,
-                                   rgb=True)
+                                   last_rep_verdict=analyzer.last_rep.verdict if analyzer.last_rep else None)
                     # The overlay is drawn on the writer's thread, off the pose model's critical path.
                     writer.write(t, img, draw=lambda im, kw=overlay: draw_overlay(im, **kw))
                 if progress is not None:
