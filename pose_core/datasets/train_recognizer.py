@@ -28,9 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from .penn import GYM_CLASSES, clip_pose_frames, scan_dataset
-from .recognition import (ARM_FEATURES, FEATURE_NAMES, HEAD, LAN, LEL, LHIP, LKN, LSH, LWR, MIN_VISIBILITY, RAN, REL,
-                          RHIP, RKN, RSH, RWR, WINDOW_S, ExerciseRecognizer, TreeEnsemble, body_scale, impute_torso,
-                          mid_point, pose_arrays, resample, window_features)
+from .recognition.features import (ARM_FEATURES, FEATURE_NAMES, HEAD, LAN, LEL, LHIP, LKN, LSH, LWR, MIN_VISIBILITY,
+                                   RAN, REL, RHIP, RKN, RSH, RWR, WINDOW_S, body_scale, impute_torso, mid_point,
+                                   pose_arrays, resample, window_features)
+from .recognition.model import ExerciseRecognizer, TreeEnsemble
 
 JOINT_INDEX = {"shoulder": (LSH, RSH), "elbow": (LEL, REL), "wrist": (LWR, RWR), "hip": (LHIP, RHIP),
                "knee": (LKN, RKN), "ankle": (LAN, RAN)}

@@ -20,6 +20,7 @@ import numpy as np
 
 
 VIDEO_EXTENSIONS = ("mp4", "mov", "m4v", "webm", "mkv", "avi")  # what counts as a video file (uploads, batch)
+ProgressFn = Callable[[int, int], None]  # (frames done, frames expected; 0 when unknown)
 
 
 class VideoError(ValueError):

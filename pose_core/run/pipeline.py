@@ -16,7 +16,6 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from ..core.analysis import FrameAnalyzer, FrameResult
 from ..media.drawing import draw_overlay, primary_joint_landmark
@@ -24,10 +23,9 @@ from ..media.estimator import PoseEstimator
 from ..core.landmarks import PoseLandmark
 from ..core.rules import RuleSet, load_rules
 from ..core.types import RepEvent
-from ..media.video import H264Writer, VideoError, probe, read_frames
+from ..media.video import H264Writer, ProgressFn, VideoError, probe, read_frames
 
 OUTPUT_FILES = ("annotated.mp4", "frames.csv", "reps.json", "summary.json")
-ProgressFn = Callable[[int, int], None]  # (frames done, frames expected; 0 when unknown)
 
 
 class AnalysisError(RuntimeError):
