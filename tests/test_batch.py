@@ -19,7 +19,7 @@ from helpers import VIDEOS, needs_penn, needs_videos
 from media import write_video
 from penn_fixture import make_penn_dataset, mat_fields, write_mat
 from pose_core.run.batch import (BATCH_COLUMNS, BatchInputError, BatchItem, LocalExecutor, exercise_from_path,
-                             read_journal, run_batch, run_items)
+                                 read_journal, run_batch, run_items)
 from pose_core.datasets.penn_export import export_dataset
 from pose_core.core.rules import load_rules
 

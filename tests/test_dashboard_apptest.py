@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from dashboard.common import AUTO, LOW_CONFIDENCE
 from pose_core.store.history import HistoryStore, SessionRecord
 from pose_core.run.live import LiveSession
 from pose_core.core.rules import load_rules
+from pose_core.store.settings import load_settings
 from pose_core.store.tuning import backup_path
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")

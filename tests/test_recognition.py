@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from pose_core.core.landmarks import NUM_LANDMARKS, PoseLandmark
-from pose_core.datasets.recognition import (CONFIDENCE_THRESHOLD, DEFAULT_MODEL_DIR, JOINT_LANDMARKS, MIN_POSE_FRAMES,
-                                   ExerciseRecognizer, OnlineRecognizer, Recognition, TreeEnsemble, pose_arrays,
-                                   recognize_video, sequence_windows)
+from pose_core.datasets.recognition import (CONFIDENCE_THRESHOLD, DEFAULT_MODEL_DIR, JOINT_LANDMARKS,
+                                            MIN_POSE_FRAMES, ExerciseRecognizer, OnlineRecognizer, Recognition,
+                                            TreeEnsemble, pose_arrays, recognize_video, sequence_windows)
 from pose_core.core.types import PoseFrame
 
 from helpers import PENN, VIDEOS, needs_penn, needs_videos, video_rows

@@ -11,9 +11,9 @@ from helpers import SQUAT_CLIP_REPS, needs_penn, needs_videos, squat_knee_schedu
 from pose_core.run.pipeline import frames_csv_header
 from pose_core.core.rules import RulesError, load_rules
 from pose_core.store.tuning import (angle_distribution, axis_range, backup_path, correct_bands, list_analyses,
-                              load_analysis, open_bounds, penn_distribution, read_frames_csv, rejudge,
-                              reset_user_rule, rule_toml, save_user_rule, save_user_rules_text, slider_bounds,
-                              with_thresholds)
+                                    load_analysis, open_bounds, penn_distribution, read_frames_csv, rejudge,
+                                    reset_user_rule, rule_toml, save_user_rule, save_user_rules_text, slider_bounds,
+                                    with_thresholds)
 
 RULES = load_rules()
 SQUAT = RULES["squat"]

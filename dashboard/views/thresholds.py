@@ -12,8 +12,8 @@ from dashboard.common import current, fmt
 from pose_core.store.settings import configured_penn_root
 from pose_core.core.rules import RulesError
 from pose_core.store.tuning import (angle_distribution, axis_range, backup_path, correct_bands, list_analyses,
-                              open_bounds, penn_distribution, rejudge, reset_user_rule, rule_toml,
-                              save_user_rule, save_user_rules_text, slider_bounds, with_thresholds)
+                                    open_bounds, penn_distribution, rejudge, reset_user_rule, rule_toml,
+                                    save_user_rule, save_user_rules_text, slider_bounds, with_thresholds)
 
 cur = current()
 rule = cur.rule

@@ -9,9 +9,9 @@ INPUT is either
   (recognised per video), or by default taken from the names: the nearest parent folder called like an
   exercise (`squat/clip.mp4`), else the file name's prefix (`squat_3.mp4`, `bench-press 2.mov`);
 - or a Penn Action folder (`--penn`, or detected by its `labels/` subfolder): each annotated clip of the
-  gym classes is one item, labelled with `penn_labels.export_clip` into DIR/parts/<clip>.parquet (plus
+  gym classes is one item, labelled with `penn_export.export_clip` into DIR/parts/<clip>.parquet (plus
   labelled images when the frames exist), and DIR/manifest.parquet + .csv are assembled at the end,
-  exactly the layout of `penn_labels.export_dataset`.
+  exactly the layout of `penn_export.export_dataset`.
 
 Where it runs: by default a pool of local processes (one per core). Each process builds its own pose
 model (MediaPipe is not fork-safe once used, so the pool uses the "spawn" start method and the parent

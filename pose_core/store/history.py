@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
+from ..core.confine import is_within
 from ..core.io import atomic_write_json
 from ..core.types import RepEvent
 
@@ -362,9 +363,8 @@ class HistoryStore:
                     con.execute("ROLLBACK")
                 raise
         if files_root is not None and row["analysis_dir"]:
-            root = Path(files_root).resolve()
             d = Path(row["analysis_dir"]).resolve()
-            if d != root and root in d.parents and d.is_dir():
+            if is_within(files_root, d) and d.is_dir():
                 shutil.rmtree(d, ignore_errors=True)
         return True
 
