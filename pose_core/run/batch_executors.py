@@ -59,7 +59,7 @@ def run_video_item(item: BatchItem, out_dir: str, rules: RuleSet, write_video: b
 def run_penn_item(item: BatchItem, out_dir: str, rules: RuleSet, write_images: bool, fingerprint: str) -> dict:
     """Label one Penn Action clip into out_dir/parts/<clip>.parquet (+ images). Returns its row."""
     from ..datasets.penn import load_clip
-    from ..datasets.penn_labels import export_clip
+    from ..datasets.penn_export import export_clip
 
     _worker_init()
     t0 = time.perf_counter()
