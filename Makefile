@@ -2,19 +2,21 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
 PORT   ?= 8501
 
 .PHONY: run test venv system-deps bench clean
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements.txt
 	@# mediapipe declares the GUI OpenCV build, which overwrites cv2/ and needs libGL: swap it for headless.
 	$(BIN)/pip uninstall -y -q opencv-contrib-python
 	$(BIN)/pip install -q --force-reinstall --no-deps opencv-python-headless==4.11.0.86
-	$(BIN)/python -c "import cv2, mediapipe, streamlit; print('venv ok: cv2', cv2.__version__, 'mediapipe', mediapipe.__version__)"
+	@# The project itself, editable (pose_core, dashboard, the `gympose` command); its pins are above.
+	$(BIN)/pip install -q --no-deps -e .
+	$(BIN)/python -c "import cv2, mediapipe, streamlit, pose_core; print('venv ok: cv2', cv2.__version__, 'mediapipe', mediapipe.__version__)"
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 

@@ -27,9 +27,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from pose_core.paths import shared_data_dir  # noqa: E402
+from pose_core.store.settings import shared_data_dir
 
 
 def run_once(videos: Path, out: Path, extra: list[str]) -> dict:

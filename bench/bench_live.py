@@ -1,10 +1,10 @@
-"""Benchmark of the live path: 640x480 frames replayed through pose_core.live, against the bare MediaPipe loop.
+"""Benchmark of the live path: 640x480 frames replayed through pose_core.run.live, against the bare MediaPipe loop.
 
     python bench/bench_live.py [--clip ../shared/data/videos/squat_1.mp4] [--frames 300] [--repeat 2]
 
 Three loops over the same decoded frames (decoding is not timed), interleaved frame by frame:
   bare     mediapipe Pose.process(rgb) only: the ceiling (see ../shared/PLATFORM.md, ~54 fps here)
-  session  LiveSession.process_frame(rgb, t, color="rgb"): pose + angles + smoothing + counter + labels
+  session  LiveSession.process_frame(rgb, t): pose + angles + smoothing + counter + labels
            + overlay drawing + snapshot publishing
   webrtc   LiveSession.process_av_frame(av.VideoFrame): what streamlit-webrtc's frame callback runs,
            including the av.VideoFrame <-> ndarray conversions
@@ -27,15 +27,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
+import cv2
+import numpy as np
 
-from pose_core.live import LiveSession  # noqa: E402
-from pose_core.paths import shared_data_dir  # noqa: E402
-from pose_core.rules import load_rules  # noqa: E402
-from pose_core.video import read_frames  # noqa: E402
+from pose_core.run.live import LiveSession
+from pose_core.store.settings import shared_data_dir
+from pose_core.core.rules import load_rules
+from pose_core.media.video import read_frames
 
 
 def letterbox(img: np.ndarray, w: int = 640, h: int = 480) -> np.ndarray:
@@ -49,8 +48,8 @@ def letterbox(img: np.ndarray, w: int = 640, h: int = 480) -> np.ndarray:
 
 def load_frames(clip: Path, n: int) -> list[tuple[float, np.ndarray]]:
     frames = []
-    for t, bgr in read_frames(clip):
-        frames.append((t, cv2.cvtColor(letterbox(bgr), cv2.COLOR_BGR2RGB)))
+    for t, rgb in read_frames(clip):  # RGB, as the live page's frames
+        frames.append((t, letterbox(rgb)))
         if len(frames) >= n:
             break
     return frames
@@ -79,7 +78,7 @@ def bench_interleaved(frames, warmup: int, rules) -> tuple[dict, dict]:
         vframes.append(vf)
     bare = mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1, smooth_landmarks=True,
                                   enable_segmentation=False)
-    from pose_core.recognition import OnlineRecognizer, default_recognizer
+    from pose_core.datasets.recognition import OnlineRecognizer, default_recognizer
 
     session = LiveSession(rules["squat"], rules.defaults)
     webrtc = LiveSession(rules["squat"], rules.defaults)
@@ -88,7 +87,7 @@ def bench_interleaved(frames, warmup: int, rules) -> tuple[dict, dict]:
     auto.set_auto(rules.exercises, rules.defaults)
     loops = {
         "bare": lambda i: bare.process(frames[i][1]),
-        "session": lambda i: session.process_frame(frames[i][1].copy(), frames[i][0], color="rgb"),
+        "session": lambda i: session.process_frame(frames[i][1].copy(), frames[i][0]),
         "webrtc": lambda i: webrtc.process_av_frame(vframes[i]),
         "auto": lambda i: auto.process_av_frame(vframes[i]),
     }
@@ -105,7 +104,7 @@ def bench_interleaved(frames, warmup: int, rules) -> tuple[dict, dict]:
             if k == "session":
                 img = frames[i][1].copy()  # a fresh frame, as from the camera (the overlay draws in place)
                 t0 = time.perf_counter()
-                session.process_frame(img, frames[i][0], color="rgb")
+                session.process_frame(img, frames[i][0])
             else:
                 t0 = time.perf_counter()
                 loops[k](i)

@@ -1,7 +1,7 @@
 """Speed and memory of the analysis pipeline, as a ratio against the bare MediaPipe loop.
 
 (a) bare: cv2.VideoCapture decode + cvtColor + Pose.process (model_complexity=1, tracking) -- the ceiling;
-(b) full: pose_core.pipeline.analyze_video with annotated H.264 video, frames.csv, reps.json.
+(b) full: pose_core.run.pipeline.analyze_video with annotated H.264 video, frames.csv, reps.json.
 Both run on the same frames in the same run, each in a fresh subprocess (so peak RSS is per mode), and
 both are timed end to end from building the pose model to the last frame (imports excluded).
 Memory flatness: the same two modes on one clip concatenated N times (default 10).
@@ -22,8 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from pose_core.store.settings import shared_data_dir
 
 
 def worker(mode: str, video: str) -> dict:
@@ -45,7 +44,7 @@ def worker(mode: str, video: str) -> dict:
             n += 1
         dt = time.perf_counter() - t0
     else:
-        from pose_core.pipeline import analyze_video
+        from pose_core.run.pipeline import analyze_video
 
         exercise = Path(video).stem.rsplit("_", 1)[0]
         if exercise not in ("squat", "pushup", "pullup", "situp", "jumping_jacks", "bench_press"):
@@ -67,7 +66,7 @@ def run(mode: str, video: Path) -> dict:
 
 
 def concat(video: Path, times: int, out: Path) -> Path:
-    from pose_core.video import H264Writer, probe, read_frames
+    from pose_core.media.video import H264Writer, probe, read_frames
 
     info = probe(video)
     t_off = 0.0
@@ -84,7 +83,7 @@ def concat(video: Path, times: int, out: Path) -> Path:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--worker", nargs=2, metavar=("MODE", "VIDEO"))
-    ap.add_argument("--videos", default=str(Path(os.environ.get("GYMPOSE_SHARED_DATA", ROOT.parent / "shared" / "data")) / "videos"))
+    ap.add_argument("--videos", default=str(shared_data_dir() / "videos"))
     ap.add_argument("--clips", nargs="*")
     ap.add_argument("--repeat-long", type=int, default=10)
     ap.add_argument("--long-clip", default="squat_1.mp4")

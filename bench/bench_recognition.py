@@ -24,13 +24,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from pose_core.landmarks import NUM_LANDMARKS, PoseLandmark as L  # noqa: E402
-from pose_core.recognition import WINDOW_S, ExerciseRecognizer, OnlineRecognizer  # noqa: E402
-from pose_core.types import PoseFrame  # noqa: E402
+from pose_core.core.landmarks import NUM_LANDMARKS, PoseLandmark as L
+from pose_core.datasets.recognition import WINDOW_S, ExerciseRecognizer, OnlineRecognizer
+from pose_core.core.types import PoseFrame
 
 
 def synthetic_squat(seconds: float, fps: float, seed: int = 0) -> list[PoseFrame]:

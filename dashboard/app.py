@@ -1,4 +1,5 @@
-"""GymPose dashboard: `streamlit run dashboard/app.py` (from the repository root).
+"""GymPose dashboard: `streamlit run dashboard/app.py` (from the repository root, with the project installed:
+`make run` does both).
 
 The shell: page navigation and the sidebar shared by every page (exercise, active rules file).
 Registering a page is one line in PAGES.
@@ -6,17 +7,12 @@ Registering a page is one line in PAGES.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-_ROOT = Path(__file__).resolve().parent.parent
-if str(_ROOT) not in sys.path:  # `streamlit run` only puts dashboard/ on the path
-    sys.path.insert(0, str(_ROOT))
+import streamlit as st
 
-import streamlit as st  # noqa: E402
-
-from dashboard import keys  # noqa: E402
-from dashboard.common import AUTO, AUTO_LABEL, DEFAULT_EXERCISE, current  # noqa: E402
+from dashboard import keys
+from dashboard.common import AUTO, AUTO_LABEL, DEFAULT_EXERCISE, current
 
 # The page scripts live in dashboard/views/, NOT dashboard/pages/: Streamlit treats a `pages/` folder beside
 # the entrypoint as a legacy (v1) multipage app, and a first visit to a page URL (e.g. /live after a

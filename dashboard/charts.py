@@ -8,9 +8,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from pose_core.rules import ExerciseRule
-from pose_core.tuning import Band
-from pose_core.types import RepEvent
+from pose_core.core.rules import ExerciseRule
+from pose_core.store.tuning import Band
+from pose_core.core.types import RepEvent
 
 GREEN = "#1f9d55"
 RED = "#d64545"

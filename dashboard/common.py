@@ -10,18 +10,18 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import keys
-from pose_core.history import HistoryStore
-from pose_core.live import EstimatorFactory
-from pose_core.rules import ExerciseRule, RuleSet, RulesError, load_rules
-from pose_core.settings import Settings, SettingsError, load_settings
-from pose_core.types import RepEvent, cycle_times
+from pose_core.core.rules import ExerciseRule, RuleSet, RulesError, load_rules
+from pose_core.datasets.recognition import LOW_CONFIDENCE  # noqa: F401  (the pages take it from here)
+from pose_core.run.live import EstimatorFactory
+from pose_core.store.history import HistoryStore
+from pose_core.store.settings import Settings, SettingsError, load_settings
+from pose_core.core.types import RepEvent, cycle_times
 
 DEFAULT_EXERCISE = "squat"
 AUTO = "auto"  # the sidebar's "Auto (recognise)" choice: Analyze and Live recognise the exercise themselves
 AUTO_LABEL = "Auto (recognise)"
-# A recognised exercise below this confidence is shown with a plain "not sure" warning (the recogniser
-# itself answers "cannot tell" below 50%; the live page locks only at or above this value).
-LOW_CONFIDENCE = 0.7
+# LOW_CONFIDENCE (imported above, defined once in the recogniser): a recognised exercise below it is shown with
+# a plain "not sure" warning (the recogniser itself answers "cannot tell" below 50%; live locks only at or above it).
 
 
 @st.cache_resource(show_spinner="Loading the pose model...")

@@ -1,7 +1,12 @@
-"""Command line: `python -m pose_core analyze VIDEO --exercise EXERCISE [--out DIR] [--rules FILE]`.
+"""Command line (`gympose`, or `python -m pose_core`), one sub-command per job, each a small handler:
+
+    analyze VIDEO --exercise EXERCISE [--out DIR] [--rules FILE]     one video (pose_core.run.pipeline)
+    evaluate FOLDER [--auto] [--json]                                 accuracy on hand-counted clips (pose_core.run.evaluate)
+    batch INPUT [--out DIR] [--exercise EX] [--workers N] [--scheduler tcp://host:port] ...
+                                                                      many videos or Penn Action (pose_core.run.batch)
 
 The last line of stdout is the summary as one line of JSON. Errors: one clear line on stderr, exit code 2
-(bad input) or 1 (unexpected failure), and no half-written output.
+(bad input), 130 (interrupted) or 1 (unexpected failure), and no half-written output.
 """
 
 from __future__ import annotations
@@ -14,14 +19,16 @@ from pathlib import Path
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130
 
 
 def _quiet_native_logs() -> None:
     """MediaPipe/TFLite write INFO/WARNING lines straight to file descriptor 2 from C++. Keep stderr for
     our own messages: native fd 2 goes to /dev/null, Python's sys.stderr keeps the real stderr."""
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if os.environ.get("GYMPOSE_NATIVE_LOGS"):
+    from .store.settings import native_logs_wanted, quiet_native_libraries
+
+    quiet_native_libraries()
+    if native_logs_wanted():
         return
     try:
         sys.stderr.flush()
@@ -64,9 +71,9 @@ def _fail(msg: str, code: int = EXIT_BAD_INPUT) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from .pipeline import AnalysisError, CannotTellError, analyze_video
-    from .rules import RulesError, load_rules
-    from .video import VideoError
+    from .run.pipeline import AnalysisError, CannotTellError, analyze_video
+    from .core.rules import RulesError, load_rules
+    from .media.video import VideoError
 
     video = Path(args.video)
     if not video.exists():
@@ -94,7 +101,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     except AnalysisError as e:
         return _fail(str(e))
     except KeyboardInterrupt:
-        return _fail("interrupted; nothing was written", 130)
+        return _fail("interrupted; nothing was written", EXIT_INTERRUPTED)
     finally:
         progress.close()
     summary = dict(result.summary)
@@ -104,8 +111,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluate import EvaluateError, evaluate_folder, format_table, summarize, to_json
-    from .rules import RulesError, load_rules
+    from .run.evaluate import EvaluateError, evaluate_folder, format_table, summarize, to_json
+    from .core.rules import RulesError, load_rules
 
     folder = Path(args.folder)
     if not folder.is_dir():
@@ -122,7 +129,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     except EvaluateError as e:
         return _fail(str(e))
     except KeyboardInterrupt:
-        return _fail("interrupted", 130)
+        return _fail("interrupted", EXIT_INTERRUPTED)
     finally:
         progress.close()
     summary = summarize(results)
@@ -133,10 +140,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m pose_core", description="GymPose: analyse workout videos.")
-    sub = p.add_subparsers(dest="command", required=True)
-    a = sub.add_parser("analyze", help="analyse one video: annotated video, per-frame labels, judged reps")
+def add_analyze_parser(subparsers) -> argparse.ArgumentParser:
+    a = subparsers.add_parser("analyze", help="analyse one video: annotated video, per-frame labels, judged reps")
     a.add_argument("video", help="the workout video (mp4, mov, webm...)")
     a.add_argument("--exercise", "-e", help="bench_press, clean_and_jerk, jump_rope, jumping_jacks, pullup, "
                                             "pushup, situp, squat, or auto")
@@ -145,7 +150,71 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--no-video", action="store_true", help="skip the annotated video (faster)")
     a.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     a.set_defaults(func=cmd_analyze)
-    e = sub.add_parser("evaluate", help="count accuracy on a folder of hand-counted clips (FOLDER/videos.csv)")
+    return a
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from .core.rules import RulesError, load_rules
+    from .run.batch import BatchInputError, run_batch
+
+    try:
+        rules = load_rules(args.rules) if args.rules else load_rules()
+    except RulesError as e:
+        return _fail(f"invalid rules file: {e}")
+    out = Path(args.out) if args.out else Path("runs") / f"batch_{Path(args.input).resolve().name}"
+
+    def log(msg: str) -> None:
+        if not args.quiet:
+            from tqdm import tqdm
+
+            tqdm.write(msg, file=sys.stderr)
+
+    try:
+        report = run_batch(args.input, out, exercise=None if args.from_folder_names else args.exercise,
+                           penn=True if args.penn else None, workers=args.workers, scheduler=args.scheduler,
+                           write_video=not args.no_video, rules=rules, split=args.split, limit=args.limit,
+                           connect_timeout_s=args.connect_timeout, progress=not args.quiet, log=log)
+    except BatchInputError as e:
+        return _fail(str(e))
+    except KeyboardInterrupt:
+        return _fail(f"interrupted; finished items are kept in {out} (batch.jsonl): run the same command again "
+                     "to resume", EXIT_INTERRUPTED)
+    print(json.dumps(report.summary()))
+    return 0
+
+
+def add_batch_parser(subparsers) -> argparse.ArgumentParser:
+    b = subparsers.add_parser(
+        "batch", help="analyse a folder of videos or label a Penn Action folder, in parallel (local or Dask)",
+        description="Analyse every video in a folder (or label every clip of a Penn Action folder) in parallel, "
+                    "on local processes or a Dask cluster. Resumable: run the same command again after an "
+                    "interruption. Results: one subfolder per video (or parts/ + manifest for Penn Action), "
+                    "batch.csv and batch.jsonl in --out.")
+    b.add_argument("input", help="a folder of videos (searched recursively) or a Penn Action folder (with labels/)")
+    b.add_argument("--out", "-o", help="output folder (default: runs/batch_<input folder name>)")
+    ex = b.add_mutually_exclusive_group()
+    ex.add_argument("--exercise", "-e", help="videos: the exercise of all videos, or auto (recognised per video); "
+                                             "Penn Action: label only this class")
+    ex.add_argument("--from-folder-names", action="store_true",
+                    help="videos (the default): exercise from the parent folder name or the file name prefix, "
+                         "e.g. squat/clip.mp4 or squat_1.mp4")
+    b.add_argument("--workers", "-j", type=int, help="local worker processes (default: all cores)")
+    b.add_argument("--scheduler", help="run on a Dask cluster: the scheduler's address, e.g. tcp://10.0.0.5:8786")
+    b.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="how long to wait for the Dask scheduler and its first worker (default 10)")
+    b.add_argument("--no-video", action="store_true",
+                   help="videos: skip the annotated video (faster); Penn Action: skip the labelled images")
+    b.add_argument("--penn", action="store_true", help="INPUT is a Penn Action folder (detected from labels/ anyway)")
+    b.add_argument("--split", choices=("train", "test"), help="Penn Action: only this official split")
+    b.add_argument("--limit", type=int, help="Penn Action: only the first N clips (by id)")
+    b.add_argument("--rules", help="a rules TOML file overriding the packaged rules")
+    b.add_argument("--quiet", "-q", action="store_true", help="no progress bar, no per-item failure lines")
+    b.set_defaults(func=cmd_batch)
+    return b
+
+
+def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
+    e = subparsers.add_parser("evaluate", help="count accuracy on a folder of hand-counted clips (FOLDER/videos.csv)")
     e.add_argument("folder", help="a folder with videos.csv (file, exercise, reps_complete[, reps_partial, "
                                   "rep_verdicts]) and the clips")
     e.add_argument("--auto", action="store_true", help="recognise each clip's exercise instead of using its label")
@@ -155,12 +224,15 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", help="also keep each clip's frames.csv / reps.json / summary.json here")
     e.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     e.set_defaults(func=cmd_evaluate)
-    try:
-        from .batch import add_batch_parser  # the batch command (Penn Action / folders), when present
-    except ImportError:
-        pass
-    else:
-        add_batch_parser(sub)
+    return e
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gympose", description="GymPose: analyse workout videos.")
+    sub = p.add_subparsers(dest="command", required=True)
+    add_analyze_parser(sub)
+    add_evaluate_parser(sub)
+    add_batch_parser(sub)
     return p
 
 

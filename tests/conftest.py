@@ -1,25 +1,12 @@
-import csv
+"""Fixtures shared by all tests (helpers that are not fixtures live in tests/helpers.py)."""
+
+from __future__ import annotations
+
 from pathlib import Path
 
 import pytest
 
-from pose_core.paths import shared_data_dir
-
-DATA = shared_data_dir()
-VIDEOS = DATA / "videos"
-PENN = DATA / "penn_action"
-
-needs_videos = pytest.mark.skipif(not (VIDEOS / "videos.csv").exists(),
-                                  reason=f"shared clips not found at {VIDEOS} (set GYMPOSE_SHARED_DATA)")
-needs_penn = pytest.mark.skipif(not (PENN / "labels").is_dir(),
-                                reason=f"Penn Action labels not found at {PENN} (set GYMPOSE_SHARED_DATA)")
-
-
-def video_rows() -> list[dict]:
-    if not (VIDEOS / "videos.csv").exists():
-        return []
-    with open(VIDEOS / "videos.csv", newline="") as f:
-        return list(csv.DictReader(f))
+from helpers import PENN, SQUAT_CLIP, VIDEOS
 
 
 @pytest.fixture(scope="session")
@@ -30,3 +17,25 @@ def videos_dir() -> Path:
 @pytest.fixture(scope="session")
 def penn_dir() -> Path:
     return PENN
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch) -> Path:
+    """An empty GymPose workspace (GYMPOSE_HOME) for one test."""
+    home = tmp_path / "gympose"
+    monkeypatch.setenv("GYMPOSE_HOME", str(home))
+    for var in ("GYMPOSE_HISTORY_DB", "GYMPOSE_RULES", "GYMPOSE_MAX_UPLOAD_MB", "GYMPOSE_ICE_SERVERS"):
+        monkeypatch.delenv(var, raising=False)
+    return home
+
+
+@pytest.fixture(scope="session")
+def squat_analysis(tmp_path_factory) -> Path:
+    """squat_1.mp4 analysed once per test session (frames.csv, reps.json, summary.json, annotated.mp4)."""
+    if not SQUAT_CLIP.exists():
+        pytest.skip(f"shared clip not found: {SQUAT_CLIP}")
+    from pose_core.run.pipeline import analyze_video
+
+    out = tmp_path_factory.mktemp("analysis") / "20250101-000000_squat_1_squat"
+    analyze_video(SQUAT_CLIP, "squat", out_dir=out)
+    return out

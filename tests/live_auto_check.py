@@ -15,14 +15,10 @@ import argparse
 import contextlib
 import json
 import re
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from browser_utils import (SCREENSHOTS, VIEWPORT, StreamlitServer, _caption_numbers, _metric, browser,  # noqa: E402
+from browser_utils import (SCREENSHOTS, VIEWPORT, StreamlitServer, _caption_numbers, _metric, browser,
                            screenshot, wait_for_app, wait_idle)
 
 FAKE_CAMERA_FLAGS = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",

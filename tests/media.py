@@ -32,7 +32,7 @@ def write_empty_video(path: Path) -> Path:
 
 
 def frame_at(video: Path, seconds: float) -> np.ndarray:
-    from pose_core.video import read_frames
+    from pose_core.media.video import read_frames
 
     for t, img in read_frames(video):
         if t >= seconds:

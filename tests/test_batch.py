@@ -15,13 +15,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import VIDEOS, needs_penn, needs_videos
+from helpers import VIDEOS, needs_penn, needs_videos
 from media import write_video
 from penn_fixture import make_penn_dataset, mat_fields, write_mat
-from pose_core.batch import (BATCH_COLUMNS, BatchInputError, BatchItem, LocalExecutor, exercise_from_path,
-                             read_journal, run_batch, run_items)
-from pose_core.penn_labels import export_dataset
-from pose_core.rules import load_rules
+from pose_core.run.batch import (BATCH_COLUMNS, BatchInputError, BatchItem, LocalExecutor, exercise_from_path,
+                                 read_journal, run_batch, run_items)
+from pose_core.datasets.penn_export import export_dataset
+from pose_core.core.rules import load_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIPS = {"bench_press_2": 1, "situp_3": 1, "jumping_jacks_1": 6}  # complete reps (videos.csv)

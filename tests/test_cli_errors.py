@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import VIDEOS, needs_videos
+from helpers import VIDEOS, needs_videos
 from media import write_empty_video, write_video
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import VIDEOS, needs_videos, video_rows
-from pose_core.video import probe
+from helpers import VIDEOS, needs_videos, video_rows
+from pose_core.media.video import probe
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -95,7 +95,7 @@ def test_weak_form_labels_come_out_as_labelled(evaluation):
 @needs_videos
 def test_no_rep_is_faulted_for_a_check_its_view_cannot_judge(evaluation):
     report, out = evaluation
-    from pose_core.rules import load_rules
+    from pose_core.core.rules import load_rules
 
     rules = load_rules()
     for c in report["clips"]:
@@ -209,8 +209,8 @@ class ReplayEstimator:
     def __init__(self, frames_csv: Path, size: tuple[int, int]):
         import numpy as np
 
-        from pose_core.landmarks import PoseLandmark
-        from pose_core.types import PoseFrame
+        from pose_core.core.landmarks import PoseLandmark
+        from pose_core.core.types import PoseFrame
 
         self.poses = {}
         names = [lm.name.lower() for lm in PoseLandmark]
@@ -224,7 +224,7 @@ class ReplayEstimator:
                 vis = np.array([float(row[f"{n}_v"]) for n in names])
                 self.poses[t] = PoseFrame(lm, vis, size, t)
 
-    def process(self, img, t, color="bgr"):
+    def process(self, img, t):
         return self.poses.get(round(t, 4))
 
 
@@ -233,8 +233,8 @@ class ReplayEstimator:
 def test_live_path_counts_within_one_of_the_file(evaluation, every):
     import numpy as np
 
-    from pose_core.live import LiveSession
-    from pose_core.rules import load_rules
+    from pose_core.run.live import LiveSession
+    from pose_core.core.rules import load_rules
 
     report, out = evaluation
     rules = load_rules()
@@ -246,7 +246,7 @@ def test_live_path_counts_within_one_of_the_file(evaluation, every):
         s = LiveSession(rules[c["exercise"]], rules.defaults, estimator_factory=lambda r=replay: r, draw=False)
         img = np.zeros((48, 64, 3), np.uint8)
         for t in sorted(replay.poses)[::every]:
-            s.process_frame(img, t, color="rgb")
+            s.process_frame(img, t)
         live = s.snapshot().rep_count
         table.append(f"{c['file']:24s} file {c['counted']:2d} live {live:2d}")
         if abs(live - c["counted"]) > 1:

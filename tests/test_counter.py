@@ -6,11 +6,11 @@ import re
 import numpy as np
 import pytest
 
-from pose_core.analysis import FrameAnalyzer
-from pose_core.counter import RepCounter
-from pose_core.judging import judge_rep
-from pose_core.rules import Counting, ExerciseRule, RepCheck, load_rules
-from pose_core.geometry import AngleDef
+from pose_core.core.analysis import FrameAnalyzer
+from pose_core.core.counter import RepCounter
+from pose_core.core.geometry import AngleDef
+from pose_core.core.judging import judge_rep
+from pose_core.core.rules import Counting, ExerciseRule, RepCheck, load_rules
 
 SQUAT = Counting(rest="high", min_amplitude=30, min_rep_s=0.3)
 FPS = 30.0
@@ -254,7 +254,7 @@ def test_a_hidden_primary_joint_falls_back_to_a_correlated_signal():
 
 
 def test_fallback_is_not_used_when_the_signals_do_not_move_together():
-    from pose_core.smoothing import FallbackSignal
+    from pose_core.core.smoothing import FallbackSignal
 
     f = FallbackSignal()
     rng = np.random.default_rng(3)

@@ -1,27 +1,23 @@
 """Every dashboard page driven with Streamlit's AppTest (no browser): widgets set, results asserted.
-Also the settings the pages rely on (upload confinement and size limit, ICE servers)."""
+(The settings the pages rely on are tested in test_settings.py.)"""
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import needs_penn, needs_videos
-from conftest_browser import (SQUAT_CLIP, SQUAT_CLIP_REPS, FakeEstimator, install_analysis,  # noqa: F401
-                              squat_analysis, workspace)
+from helpers import SQUAT_CLIP, SQUAT_CLIP_REPS, FakeEstimator, install_analysis, needs_penn, needs_videos
 
 from dashboard import keys
 from dashboard.common import AUTO, LOW_CONFIDENCE
-from pose_core.history import HistoryStore, SessionRecord
-from pose_core.live import LiveSession
-from pose_core.rules import load_rules
-from pose_core.settings import (PathError, SettingsError, UploadTooLargeError, ice_servers, load_settings,
-                                safe_join, sanitize_filename, store_upload)
-from pose_core.tuning import backup_path
+from pose_core.store.history import HistoryStore, SessionRecord
+from pose_core.run.live import LiveSession
+from pose_core.core.rules import load_rules
+from pose_core.store.settings import load_settings
+from pose_core.store.tuning import backup_path
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 TIMEOUT = 120
@@ -52,68 +48,6 @@ def metric(at, label: str) -> str:
 
 def no_failure(at) -> None:
     assert not at.exception, [e.message for e in at.exception]
-
-
-# ------------------------------------------------------------------------------------------ settings
-
-def test_safe_join_refuses_escapes(tmp_path):
-    assert safe_join(tmp_path, "a.mp4") == (tmp_path / "a.mp4").resolve()
-    for bad in ("../x.mp4", "/etc/passwd", "a/../../x", "", "."):
-        with pytest.raises(PathError):
-            safe_join(tmp_path, bad)
-    (tmp_path / "link").symlink_to("/etc")
-    with pytest.raises(PathError):
-        safe_join(tmp_path, "link/passwd")
-
-
-@pytest.mark.parametrize("name,expected", [("My Squat (1).MP4", "My_Squat_1.mp4"), ("../../etc/passwd", "passwd"),
-                                           ("C:\\Users\\me\\vid.mov", "vid.mov"), ("..", "upload"),
-                                           ("Kniebeuge_ü.mp4", "Kniebeuge_u.mp4"), (".hidden.mp4", "hidden.mp4")])
-def test_sanitize_filename(name, expected):
-    assert sanitize_filename(name) == expected
-
-
-def test_store_upload_checks_size_and_type(tmp_path):
-    p = store_upload(io.BytesIO(b"x" * 100), "../a b.mp4", tmp_path / "up", max_bytes=1000)
-    assert p.parent == (tmp_path / "up").resolve() and p.name.endswith("_a_b.mp4") and p.read_bytes() == b"x" * 100
-    with pytest.raises(UploadTooLargeError, match="limit"):
-        store_upload(io.BytesIO(b"x" * 2000), "big.mp4", tmp_path / "up", max_bytes=1000, size=2000)
-    with pytest.raises(UploadTooLargeError):  # size unknown: caught while copying, nothing left behind
-        store_upload(io.BytesIO(b"x" * 2000), "big.mp4", tmp_path / "up", max_bytes=1000)
-    with pytest.raises(PathError, match="video"):
-        store_upload(b"hello", "notes.txt", tmp_path / "up", max_bytes=1000)
-    assert sorted(x.name.split("_", 1)[1] for x in (tmp_path / "up").iterdir()) == ["a_b.mp4"]
-
-
-def test_upload_and_analysis_names(tmp_path):
-    from pose_core.settings import new_analysis_dir, upload_display_name
-
-    stored = store_upload(b"x", "My squat.MOV", tmp_path, max_bytes=10)
-    assert upload_display_name(stored.name) == "My_squat.mov"
-    assert upload_display_name("plain.mp4") == "plain.mp4"
-    d = new_analysis_dir(tmp_path / "analyses", stored.name, "squat")
-    assert d.parent == (tmp_path / "analyses").resolve() and d.name.endswith("_My_squat_squat")
-    d.mkdir(parents=True)
-    assert new_analysis_dir(tmp_path / "analyses", stored.name, "squat") != d
-
-
-def test_settings_from_environment(tmp_path):
-    s = load_settings({"GYMPOSE_HOME": str(tmp_path), "GYMPOSE_MAX_UPLOAD_MB": "5"})
-    assert s.uploads_dir == tmp_path.resolve() / "uploads" and s.history_db.parent == tmp_path.resolve()
-    assert s.max_upload_bytes == 5 * 2**20
-    with pytest.raises(SettingsError):
-        load_settings({"GYMPOSE_MAX_UPLOAD_MB": "lots"})
-
-
-def test_ice_servers_from_env_or_secrets():
-    assert ice_servers({}) == []
-    env = {"GYMPOSE_ICE_SERVERS": '[{"urls": "stun:stun.example.org:3478"}]'}
-    assert ice_servers(env) == [{"urls": ["stun:stun.example.org:3478"]}]
-    secrets = {"ice_servers": [{"urls": ["turn:t.example.org"], "username": "u", "credential": "p"}]}
-    assert ice_servers({}, secrets)[0]["username"] == "u"
-    for bad in ('{"urls": 1}', "[{}]", '[{"urls": ["http://x"]}]', "not json"):
-        with pytest.raises(SettingsError):
-            ice_servers({"GYMPOSE_ICE_SERVERS": bad})
 
 
 # ------------------------------------------------------------------------------------------ shell
@@ -195,7 +129,7 @@ def test_analyze_with_a_locked_history_keeps_the_session(workspace):
 
 
 def _no_person_video(path: Path) -> bytes:
-    from pose_core.video import H264Writer
+    from pose_core.media.video import H264Writer
 
     with H264Writer(path, 160, 120, 10) as w:
         for i in range(10):
@@ -286,8 +220,8 @@ def test_analyze_auto_on_a_clip_with_nobody_cannot_tell(workspace, tmp_path):
 def test_analyze_auto_low_confidence_offers_the_candidates(workspace, monkeypatch):
     """Cannot tell with candidates: the reason and the candidates are shown, and one click analyses the clip as
     the chosen candidate (the sidebar switches to it)."""
-    import pose_core.pipeline as pipeline
-    from pose_core.recognition import Recognition
+    import pose_core.run.pipeline as pipeline
+    from pose_core.datasets.recognition import Recognition
 
     calls = []
 
@@ -349,7 +283,8 @@ def test_live_page_renders_its_controls(workspace):
     at = app("live.py").run()
     no_failure(at)
     assert at.title[0].value == "Live coaching"
-    assert at.button(key=keys.LIVE_RESET) is not None
+    reset = at.button(key=keys.LIVE_RESET)
+    assert reset.label == "Reset count" and not reset.disabled
     assert metric(at, "Reps") == "0"
     assert any("Frames processed: 0" in c.value for c in at.caption)
     assert not [b for b in at.button if b.key == keys.LIVE_SAVE]  # nothing to save yet
@@ -385,7 +320,8 @@ def test_live_page_auto_mode_controls_override_and_recognise_again(workspace):
     session = at.session_state[keys.LIVE_SESSION]
     assert session.auto
     assert any("Recognising the exercise" in i.value for i in at.info)
-    assert at.button(key=keys.LIVE_RECOGNISE_AGAIN) is not None
+    again = at.button(key=keys.LIVE_RECOGNISE_AGAIN)
+    assert again.label == "Recognise again" and not again.disabled
     pick = at.selectbox(key=keys.LIVE_OVERRIDE)
     assert pick.value is None and set(pick.options) >= {"Squat", "Push-up", "Sit-up"}
     assert metric(at, "Reps") == "0" and metric(at, "Angle") == "–"
@@ -501,7 +437,7 @@ def test_thresholds_rules_upload_is_validated(workspace):
 
 
 def test_sidebar_toggle_switches_between_user_and_default_rules(workspace):
-    from pose_core.tuning import save_user_rule, with_check_bounds
+    from pose_core.store.tuning import save_user_rule, with_check_bounds
 
     rules = load_rules()
     save_user_rule(load_settings().user_rules_path,
@@ -535,7 +471,7 @@ def test_invalid_user_rules_file_falls_back_to_defaults(workspace):
 # --------------------------------------------------------------------------------------- history
 
 def _store_with_sessions(home: Path) -> tuple[HistoryStore, list[int]]:
-    from pose_core.types import RepEvent
+    from pose_core.core.types import RepEvent
 
     store = HistoryStore(home / "history.sqlite3")
     ids = []

@@ -11,16 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 from browser_utils import CHROMIUM, VIEWPORT, StreamlitServer, browser, screenshot, wait_for_app, wait_idle
-from conftest import needs_penn
-from conftest_browser import workspace  # noqa: F401  (fixture)
+from helpers import needs_penn
 from penn_fixture import HEIGHT, WIDTH, make_penn_dataset
 
-from pose_core.dataset_view import (ALL, ANY_LABEL, PENN_DIR_ENV, DatasetFolderError, class_summary, clip_label_counts,
-                                    clip_table, configured_penn_root, filter_clips, frame_view, labelled_by_class,
-                                    open_clip, resolve_dataset_folder)
-from pose_core.penn import load_clip
-from pose_core.penn_labels import label_clip, label_summary
-from pose_core.rules import load_rules
+from pose_core.core.rules import load_rules
+from pose_core.datasets.dataset_view import (ALL, ANY_LABEL, DatasetFolderError, class_summary, clip_label_counts,
+                                             clip_table, filter_clips, frame_view, labelled_by_class, open_clip,
+                                             resolve_dataset_folder)
+from pose_core.datasets.penn import load_clip
+from pose_core.datasets.penn_labels import label_clip, label_summary
+from pose_core.store.settings import PENN_DIR_ENV
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 PAGE = "views/dataset.py"
@@ -84,12 +84,6 @@ def test_folder_must_be_the_root_or_inside_it(tmp_path):
         resolve_dataset_folder("", tmp_path / "nowhere")
     with pytest.raises(DatasetFolderError, match="invalid clip id"):
         open_clip(root, "../0001")
-
-
-def test_configured_root(tmp_path):
-    assert configured_penn_root({PENN_DIR_ENV: str(tmp_path / "x")}) == (tmp_path / "x").resolve()
-    dev = configured_penn_root({})
-    assert dev is None or dev.name == "penn_action"
 
 
 def test_filters_and_summary(tmp_path):

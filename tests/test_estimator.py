@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from conftest import VIDEOS, needs_videos
+from helpers import VIDEOS, needs_videos
 from media import frame_at
-from pose_core.estimator import ImageError, PoseEstimator, from_mediapipe
-from pose_core.landmarks import PoseLandmark as L
+from pose_core.media.estimator import ImageError, PoseEstimator, from_mediapipe
+from pose_core.core.landmarks import PoseLandmark as L
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,9 @@ import math
 import numpy as np
 import pytest
 
-from pose_core.geometry import AngleDef, facing_side, joint_angle_deg, measure, segment_angle_deg
-from pose_core.landmarks import NUM_LANDMARKS, PoseLandmark as L
-from pose_core.types import PoseFrame
+from pose_core.core.geometry import AngleDef, facing_side, joint_angle_deg, measure, segment_angle_deg
+from pose_core.core.landmarks import NUM_LANDMARKS, PoseLandmark as L
+from pose_core.core.types import PoseFrame
 
 
 def frame_with(points: dict, vis: dict | None = None, size=(1000, 1000)) -> PoseFrame:

@@ -5,8 +5,8 @@ import sqlite3
 
 import pytest
 
-from pose_core.history import HistoryError, HistoryStore, SessionRecord, record_from_analysis
-from pose_core.types import RepEvent
+from pose_core.store.history import HistoryError, HistoryStore, SessionRecord, record_from_analysis
+from pose_core.core.types import RepEvent
 
 
 def rep(i: int, verdict: str = "correct", low: float = 80.0, reasons=()) -> RepEvent:

@@ -6,12 +6,11 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import needs_videos
-from conftest_browser import SQUAT_CLIP, SQUAT_CLIP_REPS, FakeEstimator
+from helpers import SQUAT_CLIP, SQUAT_CLIP_REPS, FakeEstimator, needs_videos
 
-from pose_core.history import HistoryStore
-from pose_core.live import LiveSession
-from pose_core.rules import load_rules
+from pose_core.store.history import HistoryStore
+from pose_core.run.live import LiveSession
+from pose_core.core.rules import load_rules
 
 RULES = load_rules()
 FPS = 30.0
@@ -165,7 +164,7 @@ def test_saved_to_history(tmp_path):
 def test_real_clip_through_mediapipe_at_640x480():
     import cv2
 
-    from pose_core.video import read_frames
+    from pose_core.media.video import read_frames
 
     s = LiveSession(RULES["squat"], RULES.defaults)
     for t, img in read_frames(SQUAT_CLIP):
@@ -189,7 +188,7 @@ class ScriptedModel:
         self.calls = 0
 
     def predict(self, frames, allowed=None):
-        from pose_core.recognition import Recognition
+        from pose_core.datasets.recognition import Recognition
 
         self.calls += 1
         ts = [f.timestamp_s for f in frames if f is not None]
@@ -201,7 +200,7 @@ class ScriptedModel:
 
 
 def auto_session(model: ScriptedModel | None = None, reps: int = 3) -> tuple[LiveSession, ScriptedModel]:
-    from pose_core.recognition import OnlineRecognizer
+    from pose_core.datasets.recognition import OnlineRecognizer
 
     model = model or ScriptedModel()
     s = LiveSession(RULES["pushup"], RULES.defaults, estimator_factory=lambda: FakeEstimator(reps=reps),
@@ -272,7 +271,7 @@ def test_auto_mode_override_reset_and_leaving_auto():
 
 
 def test_auto_mode_new_thresholds_keep_the_recognised_exercise():
-    from pose_core.tuning import with_check_bounds
+    from pose_core.store.tuning import with_check_bounds
 
     s, _ = auto_session(ScriptedModel("squat", from_s=100.5))
     feed(s, 4.0)
@@ -284,7 +283,7 @@ def test_auto_mode_new_thresholds_keep_the_recognised_exercise():
 
 
 def test_overlay_names_the_exercise_while_recognising_and_once_locked(monkeypatch):
-    import pose_core.live as live
+    import pose_core.run.live as live
 
     drawn = []
     monkeypatch.setattr(live, "draw_overlay", lambda img, **kw: drawn.append(kw["exercise"]))
@@ -328,7 +327,7 @@ def test_auto_mode_snapshots_stay_consistent_under_concurrent_override():
 def test_auto_mode_on_a_real_clip_locks_and_counts(videos_dir):
     import cv2
 
-    from pose_core.video import read_frames
+    from pose_core.media.video import read_frames
 
     clip, exercise, reps = "pushup_3.mp4", "pushup", 8  # videos.csv: 8 complete reps
     s = LiveSession(RULES["squat"], RULES.defaults)

@@ -13,16 +13,19 @@ import pandas as pd
 import pytest
 import scipy.io
 
-from conftest import needs_penn
+from helpers import needs_penn
 from penn_fixture import HEIGHT, WIDTH, make_penn_dataset, mat_fields, write_mat
-from pose_core import penn_labels
-from pose_core.landmarks import NUM_LANDMARKS, PoseLandmark as L
-from pose_core.penn import (GYM_CLASSES, NUM_PENN_JOINTS, PENN_FPS, PENN_JOINTS, PENN_TO_LANDMARK, PennFormatError,
-                            clip_pose_frames, load_clip, penn_to_pose_frame, pose_frame_to_penn, scan_dataset)
-from pose_core.penn_labels import (angle_stats, angle_values, compare_detector, draw_penn_label, export_dataset,
-                                   label_clip, label_summary, labelled_frames, rules_fingerprint)
-from pose_core.rules import load_rules
-from pose_core.types import PoseFrame
+from pose_core.datasets import penn_labels
+from pose_core.core.landmarks import NUM_LANDMARKS, PoseLandmark as L
+from pose_core.core.rules import load_rules
+from pose_core.core.types import PoseFrame
+from pose_core.datasets.penn import (GYM_CLASSES, NUM_PENN_JOINTS, PENN_FPS, PENN_JOINTS, PENN_TO_LANDMARK,
+                                     PennFormatError, clip_pose_frames, load_clip, penn_to_pose_frame,
+                                     pose_frame_to_penn, read_frame_image, scan_dataset)
+from pose_core.datasets.penn_detector import compare_detector
+from pose_core.datasets.penn_export import export_dataset
+from pose_core.datasets.penn_labels import (angle_stats, angle_values, draw_penn_label, label_clip, label_summary,
+                                            labelled_frames, rules_fingerprint)
 
 EXPECTED_COUNTS = {"bench_press": 140, "clean_and_jerk": 88, "jump_rope": 82, "jumping_jacks": 112, "pullup": 199,
                    "pushup": 211, "situp": 100, "squat": 231}
@@ -347,16 +350,14 @@ def test_export_with_frames_writes_labelled_images(synth, pinned_rules, tmp_path
 
 
 def test_draw_penn_label_draws_without_touching_input(synth):
-    import cv2
-
     c = load_clip(synth / "labels" / "0001.mat")
-    img = cv2.imread(str(c.frame_path(10)))
+    img = read_frame_image(c.frame_path(10))
     before = img.copy()
     drawn = draw_penn_label(img, c.xy[10], c.visibility[10], "incorrect", "knee", 112.3, "Go deeper")
     np.testing.assert_array_equal(img, before)
     assert drawn.shape == img.shape and np.count_nonzero(np.any(drawn != img, axis=2)) > 200
-    # red (BGR) skeleton pixels appear for an incorrect label
-    assert np.any((drawn[..., 2] > 180) & (drawn[..., 0] < 80))
+    # red (RGB, the overlay's RED) skeleton pixels appear for an incorrect label
+    assert np.any((drawn[..., 0] > 180) & (drawn[..., 2] < 80))
 
 
 def test_compare_detector_with_mediapipe_finds_nobody(synth):

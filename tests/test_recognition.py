@@ -7,13 +7,13 @@ import zipfile
 import numpy as np
 import pytest
 
-from pose_core.landmarks import NUM_LANDMARKS, PoseLandmark
-from pose_core.recognition import (CONFIDENCE_THRESHOLD, DEFAULT_MODEL_DIR, JOINT_LANDMARKS, MIN_POSE_FRAMES,
-                                   ExerciseRecognizer, OnlineRecognizer, Recognition, TreeEnsemble, pose_arrays,
-                                   recognize_video, sequence_windows)
-from pose_core.types import PoseFrame
+from pose_core.core.landmarks import NUM_LANDMARKS, PoseLandmark
+from pose_core.datasets.recognition import (CONFIDENCE_THRESHOLD, DEFAULT_MODEL_DIR, JOINT_LANDMARKS,
+                                            MIN_POSE_FRAMES, ExerciseRecognizer, OnlineRecognizer, Recognition,
+                                            TreeEnsemble, pose_arrays, recognize_video, sequence_windows)
+from pose_core.core.types import PoseFrame
 
-from conftest import PENN, VIDEOS, needs_penn, needs_videos, video_rows
+from helpers import PENN, VIDEOS, needs_penn, needs_videos, video_rows
 
 L = PoseLandmark
 W, H = 640, 480
@@ -156,8 +156,8 @@ def test_model_file_is_not_a_pickle_and_is_small():
 def test_tree_inference_matches_sklearn():
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    from pose_core.recognition import NUM_FEATURES
-    from pose_core.train_recognizer import export_trees
+    from pose_core.datasets.recognition import NUM_FEATURES
+    from pose_core.datasets.train_recognizer import export_trees
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(600, NUM_FEATURES))
@@ -172,7 +172,7 @@ def test_tree_inference_matches_sklearn():
 
 @needs_penn
 def test_committed_model_reproduces_committed_test_accuracy():
-    from pose_core.train_recognizer import evaluate, load_sequences
+    from pose_core.datasets.train_recognizer import evaluate, load_sequences
 
     metrics = json.loads((DEFAULT_MODEL_DIR / "metrics.json").read_text())["test"]
     r = evaluate(ExerciseRecognizer.load(), load_sequences(PENN, "test"))
@@ -184,7 +184,7 @@ def test_committed_model_reproduces_committed_test_accuracy():
 
 @needs_penn
 def test_training_is_reproducible_with_a_seed():
-    from pose_core.train_recognizer import train
+    from pose_core.datasets.train_recognizer import train
 
     def run(seed):
         return train(PENN, seed=seed, per_class=40, grid=((4, 8, 0.3), (6, 8, 0.3)), limit_per_class=6,
@@ -203,7 +203,7 @@ def test_training_is_reproducible_with_a_seed():
 
 @needs_penn
 def test_online_recognizer_locks_and_can_be_overridden():
-    from pose_core.penn import clip_pose_frames, scan_dataset
+    from pose_core.datasets.penn import clip_pose_frames, scan_dataset
 
     clip = max(scan_dataset(PENN, "jumping_jacks", split="test").clips, key=lambda c: c.nframes)
     frames = clip_pose_frames(clip)
@@ -236,7 +236,7 @@ def test_auto_recognition_on_the_real_clips():
 
 def test_clip_with_nobody_cannot_tell(tmp_path):
     pytest.importorskip("mediapipe")
-    from pose_core.video import H264Writer
+    from pose_core.media.video import H264Writer
 
     path = tmp_path / "empty_room.mp4"
     rng = np.random.default_rng(0)
@@ -253,7 +253,7 @@ def test_clip_with_nobody_cannot_tell(tmp_path):
 
 def test_recognize_video_first_seconds_only(tmp_path):
     pytest.importorskip("mediapipe")
-    from pose_core.video import H264Writer
+    from pose_core.media.video import H264Writer
 
     path = tmp_path / "wall.mp4"
     with H264Writer(path, 160, 120, 20) as w:

@@ -3,7 +3,7 @@ import tomllib
 
 import pytest
 
-from pose_core.rules import DEFAULT_RULES_PATH, EXERCISES, RulesError, load_rules, parse_rules, rule_to_dict
+from pose_core.core.rules import DEFAULT_RULES_PATH, EXERCISES, RulesError, load_rules, parse_rules, rule_to_dict
 
 
 def test_packaged_rules_cover_the_8_gym_exercises():

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from pose_core.smoothing import MovingBaseline, OneEuroFilter, interpolate_gaps
+from pose_core.core.smoothing import MovingBaseline, OneEuroFilter, interpolate_gaps
 
 
 def test_one_euro_reduces_jitter_on_a_still_signal():

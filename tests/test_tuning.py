@@ -6,15 +6,14 @@ import math
 import tomllib
 
 import pytest
-from conftest import needs_penn, needs_videos
-from conftest_browser import SQUAT_CLIP_REPS, squat_knee_schedule, squat_analysis  # noqa: F401  (fixture)
+from helpers import SQUAT_CLIP_REPS, needs_penn, needs_videos, squat_knee_schedule
 
-from pose_core.pipeline import frames_csv_header
-from pose_core.rules import RulesError, load_rules
-from pose_core.tuning import (angle_distribution, axis_range, backup_path, correct_bands, list_analyses,
-                              load_analysis, open_bounds, penn_distribution, read_frames_csv, rejudge,
-                              reset_user_rule, rule_toml, save_user_rule, save_user_rules_text, slider_bounds,
-                              with_check_bounds)
+from pose_core.run.pipeline import frames_csv_header
+from pose_core.core.rules import RulesError, load_rules
+from pose_core.store.tuning import (angle_distribution, axis_range, backup_path, correct_bands, list_analyses,
+                                    load_analysis, open_bounds, penn_distribution, read_frames_csv, rejudge,
+                                    reset_user_rule, rule_toml, save_user_rule, save_user_rules_text, slider_bounds,
+                                    with_check_bounds)
 
 RULES = load_rules()
 SQUAT = RULES["squat"]
@@ -131,7 +130,7 @@ def test_invalid_upload_is_refused_and_changes_nothing(tmp_path):
 
 
 def test_penn_hook_is_optional(tmp_path):
-    # Without the dataset (or without pose_core.penn_labels) the hook quietly returns None.
+    # Without the dataset (or without pose_core.datasets.penn_labels) the hook quietly returns None.
     assert penn_distribution(None, RULES, "squat", "knee") is None
     assert penn_distribution(tmp_path, RULES, "squat", "knee") is None
 

@@ -6,9 +6,9 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from conftest import VIDEOS, needs_videos
-from pose_core.pipeline import analyze_video
-from pose_core.video import H264Writer, VideoError, probe, read_frames
+from helpers import VIDEOS, needs_videos
+from pose_core.run.pipeline import analyze_video
+from pose_core.media.video import H264Writer, VideoError, probe, read_frames
 
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed (make system-deps)")
 
@@ -26,7 +26,7 @@ def reencode(src, dst, codec="mpeg4", keep=lambda i: True, pts=None):
         for i, (t, img) in enumerate(read_frames(src)):
             if not keep(i):
                 continue
-            f = av.VideoFrame.from_ndarray(img, format="bgr24")
+            f = av.VideoFrame.from_ndarray(img, format="rgb24")  # read_frames yields RGB
             f.pts, f.time_base = int(round(t * 1000)), Fraction(1, 1000)
             for p in s.encode(f):
                 c.mux(p)

@@ -1,5 +1,5 @@
 """Analyze a video: upload (or pick an earlier upload) -> counted, judged reps, annotated video, timeline.
-With Auto in the sidebar the exercise is recognised first (pose_core.pipeline, exercise="auto")."""
+With Auto in the sidebar the exercise is recognised first (pose_core.run.pipeline, exercise="auto")."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ import streamlit as st
 from dashboard import charts, keys
 from dashboard.common import (AUTO, LOW_CONFIDENCE, candidates_text, current, estimator_factory, rep_table, exercise_label, fmt,
                               history_store)
-from pose_core.history import HistoryError, record_from_analysis
-from pose_core.pipeline import RECOGNIZE_SECONDS, AnalysisError, CannotTellError, NoPersonError, analyze_video
-from pose_core.settings import (VIDEO_EXTENSIONS, PathError, UploadTooLargeError, is_within, list_files,
-                                new_analysis_dir, store_upload, upload_display_name)
-from pose_core.tuning import correct_bands, load_analysis
-from pose_core.video import VideoError
+from pose_core.store.history import HistoryError, record_from_analysis
+from pose_core.run.pipeline import RECOGNIZE_SECONDS, AnalysisError, CannotTellError, NoPersonError, analyze_video
+from pose_core.core.confine import PathError, is_within
+from pose_core.media.video import VIDEO_EXTENSIONS
+from pose_core.store.uploads import UploadTooLargeError, list_files, new_analysis_dir, store_upload, upload_display_name
+from pose_core.store.tuning import correct_bands, load_analysis
+from pose_core.media.video import VideoError
 
 cur = current()
 rule = cur.rule

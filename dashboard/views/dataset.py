@@ -11,12 +11,13 @@ import streamlit as st
 
 from dashboard import charts
 from dashboard.common import current, fmt
-from pose_core.dataset_view import (ALL, ANY_LABEL, EXPECTED_LAYOUT, PENN_DIR_ENV, DatasetFolderError, class_summary,
-                                    clip_label_counts, clip_table, configured_penn_root, dataset_fingerprint,
-                                    filter_clips, frame_view, labelled_by_class, open_clip, resolve_dataset_folder)
-from pose_core.penn import GYM_CLASSES, PennFormatError
-from pose_core.penn_labels import LABELS, rules_fingerprint
-from pose_core.rules import RuleSet
+from pose_core.core.rules import RuleSet
+from pose_core.datasets.dataset_view import (ALL, ANY_LABEL, EXPECTED_LAYOUT, DatasetFolderError, class_summary,
+                                             clip_label_counts, clip_table, dataset_fingerprint, filter_clips,
+                                             frame_view, labelled_by_class, open_clip, resolve_dataset_folder)
+from pose_core.datasets.penn import GYM_CLASSES, PennFormatError
+from pose_core.datasets.penn_labels import LABELS, rules_fingerprint
+from pose_core.store.settings import PENN_DIR_ENV, configured_penn_root
 
 # Widget keys of this page (to move into dashboard/keys.py with the other pages' keys).
 K_FOLDER = "dataset.folder"

@@ -10,8 +10,8 @@ import streamlit as st
 
 from dashboard import charts, keys
 from dashboard.common import current, fmt, history_store
-from pose_core.history import HistoryError, SessionRecord
-from pose_core.settings import is_within
+from pose_core.store.history import HistoryError, SessionRecord
+from pose_core.core.confine import is_within
 
 cur = current()
 S = cur.settings

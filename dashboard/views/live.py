@@ -1,5 +1,5 @@
 """Live coaching from the webcam (streamlit-webrtc): skeleton, angle, reps, phase and feedback in real time.
-With Auto in the sidebar the session recognises the exercise first (pose_core.live.LiveSession.set_auto)."""
+With Auto in the sidebar the session recognises the exercise first (pose_core.run.live.LiveSession.set_auto)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from dashboard import keys
 from dashboard.common import candidates_text, current, estimator_factory, exercise_label, fmt, history_store
-from pose_core.history import HistoryError
-from pose_core.live import AutoStatus, LiveSession, LiveSnapshot
-from pose_core.settings import SettingsError, rtc_configuration
+from pose_core.store.history import HistoryError
+from pose_core.run.live import AutoStatus, LiveSession, LiveSnapshot
+from pose_core.store.settings import SettingsError, rtc_configuration
 
 REFRESH_S = 0.3
 

@@ -98,9 +98,9 @@ def _int_or_none(text: str | None) -> int | None:
 def evaluate_clip(folder: str, row: dict, mode: str = "given", rules_path: str | None = None,
                   out_dir: str | None = None) -> ClipResult:
     """Analyse one clip of the manifest. Never raises: a failure is the result's `error`."""
+    from ..core.rules import load_rules
+    from ..media.video import VideoError
     from .pipeline import AnalysisError, CannotTellError, analyze_video
-    from .rules import load_rules
-    from .video import VideoError
 
     res = ClipResult(file=row["file"], exercise=row["exercise"], expected=int(row["reps_complete"]),
                      expected_partial=_int_or_none(row.get("reps_partial")),

@@ -1,6 +1,6 @@
-"""The H.264 encoder helper process behind `pose_core.video.H264Writer` (not a user command).
+"""The H.264 encoder helper process behind `pose_core.media.video.H264Writer` (not a user command).
 
-    python -m pose_core.encoder OUT.mp4 WIDTH HEIGHT FPS CRF PRESET SHM_NAME SLOT_BYTES
+    python -m pose_core.media.encoder OUT.mp4 WIDTH HEIGHT FPS CRF PRESET SHM_NAME SLOT_BYTES
 
 stdin: one line per frame, "SLOT PTS_MS", then "END". stdout: the slot number once its frame has been copied
 out (the writer may reuse it), then "OK <frames>" at the end. Errors go to stderr, exit code 1.

@@ -16,18 +16,16 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
-from .analysis import FrameAnalyzer, FrameResult
-from .drawing import draw_overlay, primary_joint_landmark
-from .estimator import PoseEstimator
-from .landmarks import PoseLandmark
-from .rules import RuleSet, load_rules
-from .types import RepEvent, cycle_times
-from .video import H264Writer, VideoError, probe, read_frames
+from ..core.analysis import FrameAnalyzer, FrameResult
+from ..media.drawing import draw_overlay, primary_joint_landmark
+from ..media.estimator import PoseEstimator
+from ..core.landmarks import PoseLandmark
+from ..core.rules import RuleSet, load_rules
+from ..core.types import RepEvent, cycle_times
+from ..media.video import H264Writer, ProgressFn, VideoError, probe, read_frames
 
 OUTPUT_FILES = ("annotated.mp4", "frames.csv", "reps.json", "summary.json")
-ProgressFn = Callable[[int, int], None]  # (frames done, frames expected; 0 when unknown)
 
 
 class AnalysisError(RuntimeError):
@@ -142,7 +140,7 @@ def _staged_outputs(out_dir: Path, names: tuple[str, ...]):
 def recognize_start(video: str | Path, rules: RuleSet, est: PoseEstimator, max_side: int,
                     progress: ProgressFn | None = None, seconds: float = RECOGNIZE_SECONDS):
     """Poses of the first `seconds` of the video and the recognised exercise (Recognition)."""
-    from .recognition import default_recognizer, video_poses
+    from ..datasets.recognition import default_recognizer, video_poses
 
     poses = video_poses(video, max_seconds=seconds, progress=progress, estimator=est, max_side=max_side)
     return poses, default_recognizer().predict(poses, allowed=list(rules.exercises))
@@ -150,7 +148,7 @@ def recognize_start(video: str | Path, rules: RuleSet, est: PoseEstimator, max_s
 
 def looks_like_another(poses: list, exercise: str, rules: RuleSet) -> list[str]:
     """When no rep was found: a note naming the exercise the movement looks like, if it is another one."""
-    from .recognition import default_recognizer
+    from ..datasets.recognition import default_recognizer
 
     if sum(p is not None for p in poses) < 10:
         return []
@@ -216,10 +214,10 @@ def analyze_video(video: str | Path, exercise: str, out_dir: str | Path | None =
                 cw.writerow(frames_csv_header(names))
             # Frames stay RGB end to end: decode converts on its own thread, the model takes RGB, the overlay
             # is drawn in RGB and the encoder takes RGB. No colour conversion on the model's thread.
-            for t, img in read_frames(video, max_side=max_side, color="rgb"):
+            for t, img in read_frames(video, max_side=max_side):
                 # Frames already seen by the recogniser keep their pose: the model runs once per frame, and
                 # the tracker continues from the last of them.
-                pose = known_poses[frames] if frames < len(known_poses) else est.process(img, t, color="rgb")
+                pose = known_poses[frames] if frames < len(known_poses) else est.process(img, t)
                 if not extra.get("exercise_auto") and t <= recognize_seconds:
                     first_poses.append(pose)  # to say what the movement looks like, should no rep be found
                 r = analyzer.process(pose, t)
@@ -231,14 +229,13 @@ def analyze_video(video: str | Path, exercise: str, out_dir: str | Path | None =
                     cw.writerow(frames_csv_row(frames - 1, r, names))
                 if tmp is not None and write_video:
                     if writer is None:
-                        writer = H264Writer(tmp["annotated.mp4"], img.shape[1], img.shape[0], info.fps, color="rgb")
+                        writer = H264Writer(tmp["annotated.mp4"], img.shape[1], img.shape[0], info.fps)
                     overlay = dict(pose=pose, exercise=rule.display_name, primary_name=rule.primary_angle,
                                    primary_value=r.angles.get(rule.primary_angle, math.nan),
                                    primary_joint=primary_joint_landmark(rule.primary.joints, pose),
                                    rep_count=r.rep_count, phase=rule.counting.display_phase(r.phase),
                                    label=r.label.label, feedback=r.feedback,
-                                   last_rep_verdict=analyzer.last_rep.verdict if analyzer.last_rep else None,
-                                   rgb=True)
+                                   last_rep_verdict=analyzer.last_rep.verdict if analyzer.last_rep else None)
                     # The overlay is drawn on the writer's thread, off the pose model's critical path.
                     writer.write(t, img, draw=lambda im, kw=overlay: draw_overlay(im, **kw))
                 if progress is not None:

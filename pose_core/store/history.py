@@ -24,8 +24,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-from .io import atomic_write_json
-from .types import CheckResult, RepEvent
+from ..core.confine import is_within
+from ..core.io import atomic_write_json
+from ..core.types import CheckResult, RepEvent
 
 SCHEMA_VERSION = 1
 SOURCES = ("video", "live")
@@ -157,7 +158,7 @@ def rep_from_dict(d: dict) -> RepEvent:
 
 def record_from_analysis(summary: dict, reps: list[RepEvent], analysis_dir: str | Path | None = None,
                          rest: str = "high", name: str | None = None) -> SessionRecord:
-    """A history record for one analysed video (`summary` as written by pose_core.pipeline)."""
+    """A history record for one analysed video (`summary` as written by pose_core.run.pipeline)."""
     return SessionRecord(
         exercise=summary["exercise"], name=name or summary.get("video", "video"), source="video",
         reps=tuple(reps), partial_reps=int(summary.get("partial_reps", 0)), frames=int(summary.get("frames", 0)),
@@ -363,9 +364,8 @@ class HistoryStore:
                     con.execute("ROLLBACK")
                 raise
         if files_root is not None and row["analysis_dir"]:
-            root = Path(files_root).resolve()
             d = Path(row["analysis_dir"]).resolve()
-            if d != root and root in d.parents and d.is_dir():
+            if is_within(files_root, d) and d.is_dir():
                 shutil.rmtree(d, ignore_errors=True)
         return True
 

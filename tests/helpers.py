@@ -1,8 +1,9 @@
-"""Fixtures shared by the dashboard tests (AppTest and real browser). Imported explicitly by the test
-modules that use them (`from conftest_browser import ...`), so tests/conftest.py stays untouched."""
+"""Shared test helpers (plain functions and constants; the fixtures are in conftest.py): where the shared
+data is, skip markers for tests that need it, and synthetic squat poses with a fake estimator."""
 
 from __future__ import annotations
 
+import csv
 import math
 import shutil
 from pathlib import Path
@@ -10,39 +11,27 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pose_core.landmarks import NUM_LANDMARKS, PoseLandmark
-from pose_core.paths import shared_data_dir
-from pose_core.types import PoseFrame
+from pose_core.core.landmarks import NUM_LANDMARKS, PoseLandmark
+from pose_core.core.types import PoseFrame
+from pose_core.store.settings import shared_data_dir
 
-SQUAT_CLIP = shared_data_dir() / "videos" / "squat_1.mp4"  # 3 complete reps (videos.csv)
+DATA = shared_data_dir()
+VIDEOS = DATA / "videos"
+PENN = DATA / "penn_action"
+SQUAT_CLIP = VIDEOS / "squat_1.mp4"  # 3 complete reps (videos.csv)
 SQUAT_CLIP_REPS = 3
 
-
-@pytest.fixture
-def workspace(tmp_path, monkeypatch) -> Path:
-    """An empty GymPose workspace (GYMPOSE_HOME) for one test."""
-    home = tmp_path / "gympose"
-    monkeypatch.setenv("GYMPOSE_HOME", str(home))
-    for var in ("GYMPOSE_HISTORY_DB", "GYMPOSE_RULES", "GYMPOSE_MAX_UPLOAD_MB", "GYMPOSE_ICE_SERVERS"):
-        monkeypatch.delenv(var, raising=False)
-    return home
+needs_videos = pytest.mark.skipif(not (VIDEOS / "videos.csv").exists(),
+                                  reason=f"shared clips not found at {VIDEOS} (set GYMPOSE_SHARED_DATA)")
+needs_penn = pytest.mark.skipif(not (PENN / "labels").is_dir(),
+                                reason=f"Penn Action labels not found at {PENN} (set GYMPOSE_SHARED_DATA)")
 
 
-_ANALYSED: dict[str, Path] = {}  # the fixture is imported by several modules: analyse once per process
-
-
-@pytest.fixture(scope="session")
-def squat_analysis(tmp_path_factory) -> Path:
-    """squat_1.mp4 analysed once per test session (frames.csv, reps.json, summary.json, annotated.mp4)."""
-    if not SQUAT_CLIP.exists():
-        pytest.skip(f"shared clip not found: {SQUAT_CLIP}")
-    if "squat" not in _ANALYSED:
-        from pose_core.pipeline import analyze_video
-
-        out = tmp_path_factory.mktemp("analysis") / "20250101-000000_squat_1_squat"
-        analyze_video(SQUAT_CLIP, "squat", out_dir=out)
-        _ANALYSED["squat"] = out
-    return _ANALYSED["squat"]
+def video_rows() -> list[dict]:
+    if not (VIDEOS / "videos.csv").exists():
+        return []
+    with open(VIDEOS / "videos.csv", newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def install_analysis(src: Path, home: Path) -> Path:
@@ -96,15 +85,15 @@ class FakeEstimator:
         self.t0 = None
         self.last_t = 0.0
 
-    def process(self, bgr: np.ndarray, t: float, color: str = "bgr"):
-        from pose_core.estimator import check_bgr
+    def process(self, rgb: np.ndarray, t: float):
+        from pose_core.media.estimator import check_image
 
-        check_bgr(bgr)  # same input contract as the real estimator
+        check_image(rgb)  # same input contract as the real estimator
         self.calls += 1
         if self.t0 is None or t < self.last_t - 0.5:  # first frame, or the stream clock restarted
             self.t0 = t
         self.last_t = t
-        h, w = bgr.shape[:2]
+        h, w = rgb.shape[:2]
         return squat_pose(squat_knee_schedule(t - self.t0, **self.kw), (w, h), t)
 
     def close(self) -> None:

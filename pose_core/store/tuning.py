@@ -21,10 +21,10 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from .analysis import FrameAnalyzer
-from .io import atomic_write_bytes, atomic_write_text
-from .rules import Defaults, ExerciseRule, RuleSet, RulesError, load_rules, rule_to_dict
-from .types import RepEvent
+from ..core.analysis import FrameAnalyzer
+from ..core.io import atomic_write_bytes, atomic_write_text
+from ..core.rules import Defaults, ExerciseRule, RuleSet, RulesError, load_rules, rule_to_dict
+from ..core.types import RepEvent
 
 FRAMES_CSV = "frames.csv"
 SUMMARY_JSON = "summary.json"
@@ -34,7 +34,7 @@ SUMMARY_JSON = "summary.json"
 
 @dataclass(frozen=True)
 class AnalysisInfo:
-    """One finished analysis folder (as written by pose_core.pipeline.analyze_video)."""
+    """One finished analysis folder (as written by pose_core.run.pipeline.analyze_video)."""
 
     path: Path
     summary: dict
@@ -50,7 +50,7 @@ class AnalysisInfo:
     @property
     def label(self) -> str:
         s = self.summary
-        from .settings import upload_display_name
+        from .uploads import upload_display_name
 
         return f"{upload_display_name(s.get('video', self.path.name))}: {s.get('reps', '?')} reps ({self.path.name[:15]})"
 
@@ -194,7 +194,7 @@ def rule_toml(rules: dict[str, ExerciseRule], base: dict | None = None) -> str:
     return text
 
 
-_HEADER = ("# GymPose user rules: overrides of pose_core/data/exercises.toml (see that file for every key and unit).\n"
+_HEADER = ("# GymPose user rules: overrides of pose_core/core/exercises.toml (see that file for every key and unit).\n"
            "# Written by the Thresholds page; edit with care, it is validated when loaded.\n\n")
 
 
@@ -304,14 +304,14 @@ def angle_distribution(analyses: Iterable[AnalysisInfo | str | Path], rule: Exer
 def penn_distribution(root: str | Path | None, rules: RuleSet, exercise: str, angle: str,
                       cache_dir: str | Path | None = None) -> pd.DataFrame | None:
     """OPTIONAL HOOK: the Penn Action reference distribution of one angle (training split only: the test
-    split is kept for reporting), via `pose_core.penn_labels.angle_values(root, rules, action)`.
+    split is kept for reporting), via `pose_core.datasets.penn_labels.angle_values(root, rules, action)`.
 
     Returns DataFrame(value, phase, phase_name, source="Penn Action"), or None when the module or the
     dataset is not available (the Thresholds page then shows only the user's own sessions)."""
     if root is None or not (Path(root) / "labels").is_dir():
         return None
     try:
-        from . import penn_labels
+        from ..datasets import penn_labels
     except ImportError:
         return None
     try:

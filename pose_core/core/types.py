@@ -1,5 +1,5 @@
 """The library's own data types. MediaPipe's result types are converted to these in exactly one place
-(`pose_core.estimator`); Penn Action annotations in `pose_core.penn`."""
+(`pose_core.media.estimator`); Penn Action annotations in `pose_core.datasets.penn`."""
 
 from __future__ import annotations
 

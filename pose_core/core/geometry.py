@@ -152,7 +152,3 @@ def facing_side(frame: PoseFrame) -> str:
     left = [L.LEFT_SHOULDER, L.LEFT_ELBOW, L.LEFT_WRIST, L.LEFT_HIP, L.LEFT_KNEE, L.LEFT_ANKLE]
     right = [L.RIGHT_SHOULDER, L.RIGHT_ELBOW, L.RIGHT_WRIST, L.RIGHT_HIP, L.RIGHT_KNEE, L.RIGHT_ANKLE]
     return "left" if float(np.mean(vis[left])) >= float(np.mean(vis[right])) else "right"
-
-
-def measure_all(frame: PoseFrame, defs: dict[str, AngleDef], min_visibility: float = 0.5) -> dict[str, float]:
-    return {name: measure(frame, d, min_visibility) for name, d in defs.items()}

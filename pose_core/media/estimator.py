@@ -7,19 +7,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from .landmarks import NUM_LANDMARKS
-from .types import PoseFrame
+from ..core.landmarks import NUM_LANDMARKS
+from ..core.types import PoseFrame
 
 
 class ImageError(ValueError):
-    """The image handed to the estimator is not an HxWx3 uint8 BGR array."""
+    """The image handed to the estimator is not an HxWx3 uint8 RGB array."""
 
 
-def check_bgr(image: np.ndarray) -> None:
+def check_image(image: np.ndarray) -> None:
+    """Refuse anything but an H x W x 3 uint8 image (RGB, as every image inside pose_core)."""
     if not isinstance(image, np.ndarray):
         raise ImageError(f"expected a numpy image, got {type(image).__name__}")
     if image.ndim != 3 or image.shape[2] != 3:
-        raise ImageError(f"expected a BGR image with 3 channels (H x W x 3), got shape {image.shape}")
+        raise ImageError(f"expected an RGB image with 3 channels (H x W x 3), got shape {image.shape}")
     if image.dtype != np.uint8:
         raise ImageError(f"expected an 8-bit image (uint8), got {image.dtype}")
     if image.shape[0] < 2 or image.shape[1] < 2:
@@ -61,17 +62,13 @@ class PoseEstimator:
         )
         self.static_image_mode = static_image_mode
 
-    def process(self, image_bgr: np.ndarray, timestamp_s: float = 0.0, color: str = "bgr") -> PoseFrame | None:
-        """Pose of the most prominent person, or None when nobody is found. The image is BGR (OpenCV's
-        order) unless color="rgb"."""
-        import cv2
-
+    def process(self, image_rgb: np.ndarray, timestamp_s: float = 0.0) -> PoseFrame | None:
+        """Pose of the most prominent person in an RGB image, or None when nobody is found."""
         if self._pose is None:
             raise RuntimeError("PoseEstimator is closed")
-        check_bgr(image_bgr)
-        h, w = image_bgr.shape[:2]
-        rgb = image_bgr if color == "rgb" else cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
-        result = self._pose.process(rgb)
+        check_image(image_rgb)
+        h, w = image_rgb.shape[:2]
+        result = self._pose.process(image_rgb)
         return from_mediapipe(result.pose_landmarks, (w, h), timestamp_s)
 
     def close(self) -> None:

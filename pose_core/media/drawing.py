@@ -1,6 +1,8 @@
 """All drawing lives here, and it only draws: it never measures, counts or judges.
 
-Colours are BGR. Text is drawn with a dark backing box so it stays readable on any footage.
+Images are RGB (as everywhere inside pose_core), so the colours are RGB. Text is drawn with a dark backing
+box so it stays readable on any footage. One colour style for every overlay: the live and video overlay
+and the Penn Action labelled frames (`draw_keypoint_label`).
 """
 
 from __future__ import annotations
@@ -10,13 +12,14 @@ import math
 import cv2
 import numpy as np
 
-from .landmarks import POSE_CONNECTIONS, PoseLandmark
-from .types import PoseFrame
+from ..core.landmarks import POSE_CONNECTIONS, PoseLandmark
+from ..core.types import PoseFrame
 
-GREEN = (80, 200, 60)
-RED = (60, 60, 230)
-AMBER = (0, 180, 255)
+GREEN = (60, 200, 80)
+RED = (230, 60, 60)
+AMBER = (255, 180, 0)
 GREY = (170, 170, 170)
+LIGHT_GREY = (200, 200, 200)
 WHITE = (255, 255, 255)
 DARK = (30, 30, 30)
 LABEL_COLOURS = {"correct": GREEN, "incorrect": RED, "unknown": GREY}
@@ -60,7 +63,7 @@ def draw_text_box(img: np.ndarray, lines: list[tuple[str, tuple[int, int, int]]]
     x0, y0 = origin
     x1, y1 = min(img.shape[1], x0 + w), min(img.shape[0], y0 + h)
     roi = img[y0:y1, x0:x1]
-    if roi.size:  # darken towards DARK (grey, so the same in BGR and RGB)
+    if roi.size:  # darken towards DARK
         cv2.convertScaleAbs(roi, dst=roi, alpha=1 - alpha, beta=DARK[0] * alpha)
     y = y0 + pad
     for (text, colour), (_, th_) in zip(lines, sizes):
@@ -95,21 +98,16 @@ def _wrap(text: str, width: int) -> list[str]:
     return lines
 
 
-def _rgb(colour: tuple[int, int, int]) -> tuple[int, int, int]:
-    return colour[::-1]
-
-
 def draw_overlay(img: np.ndarray, *, pose: PoseFrame | None, exercise: str, primary_name: str, primary_value: float,
                  primary_joint: int | None, rep_count: int, phase: str, label: str, feedback: tuple[str, ...],
-                 last_rep_verdict: str | None = None, extra: str | None = None, rgb: bool = False) -> np.ndarray:
-    """Draw the full coaching overlay in place and return the image (BGR, or RGB when rgb=True)."""
-    c = _rgb if rgb else (lambda x: x)
-    colour = c(LABEL_COLOURS.get(label, GREY))
+                 last_rep_verdict: str | None = None, extra: str | None = None) -> np.ndarray:
+    """Draw the full coaching overlay in place and return the image."""
+    colour = LABEL_COLOURS.get(label, GREY)
     if pose is not None:
         draw_skeleton(img, pose, colour=colour, highlight=(primary_joint,) if primary_joint is not None else (),
-                      highlight_colour=c(AMBER))
+                      highlight_colour=AMBER)
         if primary_joint is not None:
-            draw_angle_at(img, pose.point(primary_joint), primary_value, colour=c(AMBER))
+            draw_angle_at(img, pose.point(primary_joint), primary_value, colour=AMBER)
     s = _scale(img)
     value_txt = f"{primary_value:.0f}" if math.isfinite(primary_value) else "--"
     lines = [
@@ -119,7 +117,7 @@ def draw_overlay(img: np.ndarray, *, pose: PoseFrame | None, exercise: str, prim
         (label.upper() if pose is not None else "NO PERSON", colour),
     ]
     if last_rep_verdict:
-        lines.append((f"Last rep: {last_rep_verdict}", c(LABEL_COLOURS.get(last_rep_verdict, WHITE))))
+        lines.append((f"Last rep: {last_rep_verdict}", LABEL_COLOURS.get(last_rep_verdict, WHITE)))
     if extra:
         lines.append((extra, GREY))
     margin = int(10 * s)
@@ -128,9 +126,39 @@ def draw_overlay(img: np.ndarray, *, pose: PoseFrame | None, exercise: str, prim
         max_chars = max(20, int(img.shape[1] / (11 * s)))
         fb_lines = []
         for msg in feedback[:2]:
-            fb_lines += [(t, c(RED)) for t in _wrap(msg, max_chars)]
+            fb_lines += [(t, RED) for t in _wrap(msg, max_chars)]
         box_h = int(len(fb_lines) * 30 * s + 10 * s)
         draw_text_box(img, fb_lines, (margin, max(margin, img.shape[0] - box_h - margin)))
+    return img
+
+
+def draw_keypoint_label(image: np.ndarray, xy: np.ndarray, visibility: np.ndarray,
+                        connections: tuple[tuple[int, int], ...], label: str, primary_name: str = "",
+                        primary_value: float = math.nan, reason: str = "", unit: str = "deg") -> np.ndarray:
+    """A copy of the image with a keypoint skeleton given as pixel coordinates (e.g. Penn Action's 13
+    joints: visible joints solid, invisible ones hollow), the primary angle and the label, in the label's
+    colour. The input image is not modified."""
+    img = image.copy()
+    h, w = img.shape[:2]
+    scale = max(0.4, min(w, h) / 480.0)
+    thick = max(1, int(round(2 * scale)))
+    colour = LABEL_COLOURS.get(label, GREY)
+    pts = [(int(round(x)), int(round(y))) for x, y in np.asarray(xy, dtype=float)]
+    vis = np.asarray(visibility).astype(bool)
+    for a, b in connections:
+        if vis[a] and vis[b]:
+            cv2.line(img, pts[a], pts[b], colour, thick, cv2.LINE_AA)
+    for j, p in enumerate(pts):
+        cv2.circle(img, p, max(2, thick + 1), colour if vis[j] else LIGHT_GREY, -1 if vis[j] else 1, cv2.LINE_AA)
+    text = label
+    if primary_name:
+        value = f"{primary_value:.0f}" if math.isfinite(primary_value) else "--"
+        text = f"{label}  {primary_name} {value} {unit}"
+    y = int(22 * scale)
+    for line in [text] + ([reason[:60]] if reason else []):
+        cv2.putText(img, line, (6, y), cv2.FONT_HERSHEY_SIMPLEX, 0.55 * scale, DARK, thick + 2, cv2.LINE_AA)
+        cv2.putText(img, line, (6, y), cv2.FONT_HERSHEY_SIMPLEX, 0.55 * scale, colour, thick, cv2.LINE_AA)
+        y += int(22 * scale)
     return img
 
 

@@ -1,6 +1,6 @@
 """Video in and out.
 
-Reading uses PyAV (FFmpeg): H.264 and MPEG-4 Part 2 mp4, mov, webm...; it yields BGR frames with their
+Reading uses PyAV (FFmpeg): H.264 and MPEG-4 Part 2 mp4, mov, webm...; it yields RGB frames with their
 presentation timestamps (variable frame rate safe) and applies rotation metadata (portrait phone videos).
 Frames are decoded on a background thread so decoding overlaps the pose model (the second core).
 Writing produces H.264 (libx264, yuv420p, +faststart), which browsers play directly; encoding also runs
@@ -17,6 +17,10 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
+
+
+VIDEO_EXTENSIONS = ("mp4", "mov", "m4v", "webm", "mkv", "avi")  # what counts as a video file (uploads, batch)
+ProgressFn = Callable[[int, int], None]  # (frames done, frames expected; 0 when unknown)
 
 
 class VideoError(ValueError):
@@ -93,15 +97,13 @@ _END = object()
 
 
 def read_frames(path: str | Path, max_side: int | None = None, prefetch: int = 8,
-                backend: str = "auto", color: str = "bgr") -> Iterator[tuple[float, np.ndarray]]:
-    """Yield (timestamp_s, bgr_frame) in presentation order, decoded on a background thread.
+                backend: str = "auto") -> Iterator[tuple[float, np.ndarray]]:
+    """Yield (timestamp_s, rgb_frame) in presentation order, decoded on a background thread.
 
     Corrupt frames in the middle are skipped; a file that yields no frame raises VideoError.
     max_side downsizes large frames (keeps aspect) to save work downstream. backend: "auto" (OpenCV for
-    unrotated files, PyAV otherwise) or "av". color: "bgr" (OpenCV's order) or "rgb" (MediaPipe's); the
-    conversion then happens on the decode thread, off the model's critical path."""
-    if color not in ("bgr", "rgb"):
-        raise ValueError(f"color must be 'bgr' or 'rgb', got {color!r}")
+    unrotated files, PyAV otherwise) or "av". Frames are RGB, as everywhere inside pose_core: OpenCV's BGR
+    is converted here, on the decode thread, off the model's critical path."""
     import av
     import cv2
 
@@ -109,9 +111,9 @@ def read_frames(path: str | Path, max_side: int | None = None, prefetch: int = 8
     q: queue.Queue = queue.Queue(maxsize=prefetch)
     stop = threading.Event()
 
-    def emit(t: float, img: np.ndarray, is_rgb: bool = False) -> bool:
-        if (color == "rgb") != is_rgb:
-            img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)  # the same swap either way
+    def emit(t: float, img: np.ndarray, is_rgb: bool) -> bool:
+        if not is_rgb:
+            img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)  # the edge: OpenCV decodes BGR
         if max_side and max(img.shape[:2]) > max_side:
             scale = max_side / max(img.shape[:2])
             img = cv2.resize(img, (int(img.shape[1] * scale) // 2 * 2, int(img.shape[0] * scale) // 2 * 2),
@@ -155,7 +157,7 @@ def read_frames(path: str | Path, max_side: int | None = None, prefetch: int = 8
                 if not ok:
                     break
                 ms = cap.get(cv2.CAP_PROP_POS_MSEC)
-                if not emit(clock(ms / 1000.0 if ms or clock.n == 0 else None), img):
+                if not emit(clock(ms / 1000.0 if ms or clock.n == 0 else None), img, is_rgb=False):
                     break
         finally:
             cap.release()
@@ -170,8 +172,8 @@ def read_frames(path: str | Path, max_side: int | None = None, prefetch: int = 8
             for frame in c.decode(s):
                 if stop.is_set():
                     break
-                img = _rotate(frame.to_ndarray(format=f"{color}24"), _rotation_of(s, frame))
-                if not emit(clock(frame.time), img, is_rgb=color == "rgb"):
+                img = _rotate(frame.to_ndarray(format="rgb24"), _rotation_of(s, frame))
+                if not emit(clock(frame.time), img, is_rgb=True):
                     break
 
     def worker() -> None:
@@ -219,17 +221,17 @@ def read_frames(path: str | Path, max_side: int | None = None, prefetch: int = 8
 
 
 class H264Writer:
-    """Write BGR (or RGB, color="rgb") frames to a browser-playable H.264 mp4 (libx264, yuv420p, +faststart).
+    """Write RGB frames to a browser-playable H.264 mp4 (libx264, yuv420p, +faststart).
 
     The caller's thread only queues the frame; a writer thread draws the overlay (optional `draw` callback)
     and converts the frame to I420 (OpenCV, SIMD) straight into a shared-memory slot; encoding and muxing
-    run in a helper process (`python -m pose_core.encoder`: the second core, and no
+    run in a helper process (`python -m pose_core.media.encoder`: the second core, and no
     contention with the pose model for Python's GIL). Slots go back and forth over the helper's stdin/stdout.
     Frames may come with timestamps (variable frame rate is preserved); sizes are made even. Memory is
     bounded by the number of slots, whatever the video's length."""
 
     def __init__(self, path: str | Path, width: int, height: int, fps: float, crf: int = 26, preset: str = "ultrafast",
-                 queue_size: int = 6, color: str = "bgr"):
+                 queue_size: int = 6):
         import subprocess
         import sys
         from multiprocessing import shared_memory
@@ -237,7 +239,7 @@ class H264Writer:
         import cv2
 
         self.path = str(path)
-        self._code = {"bgr": cv2.COLOR_BGR2YUV_I420, "rgb": cv2.COLOR_RGB2YUV_I420}[color]
+        self._code = cv2.COLOR_RGB2YUV_I420
         self.width, self.height = width - width % 2, height - height % 2
         if self.width < 2 or self.height < 2:
             raise ValueError(f"frame size too small to encode: {width}x{height}")
@@ -249,7 +251,7 @@ class H264Writer:
         self._error: str | None = None
         self._reported = False
         self.frames_written = 0
-        cmd = [sys.executable, "-m", "pose_core.encoder", self.path, str(self.width), str(self.height),
+        cmd = [sys.executable, "-m", "pose_core.media.encoder", self.path, str(self.width), str(self.height),
                str(max(1, int(round(fps)))), str(crf), preset, self._shm.name, str(self._slot_bytes)]
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                       text=True, bufsize=1)

@@ -2,26 +2,25 @@
 which folders may be opened, the clip table and its filters, the per-class summary, and one frame drawn
 with its ground-truth skeleton (on the real image when the frames exist, on a blank canvas otherwise).
 
-Confinement: the configured folder ($GYMPOSE_PENN_DIR, or the development copy beside the checkout) is
-the root. A folder typed by the user must be that root or inside it, and every file read for a clip
-(labels, frames) must resolve inside the folder being browsed; symlinks that lead out are refused.
+Confinement: the configured folder (`pose_core.store.settings.configured_penn_root`) is the root. A folder
+typed by the user must be that root or inside it, and every file read for a clip (labels, frames) must
+resolve inside the folder being browsed; symlinks that lead out are refused.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable
 
 import numpy as np
 import pandas as pd
 
-from .penn import GYM_CLASSES, PennClip, load_clip, scan_dataset
-from .penn_labels import LABELS, _dataset_fingerprint, draw_penn_label, label_summary, labelled_frames
-from .rules import RuleSet
+from ..core.confine import is_within
+from ..core.rules import RuleSet
+from .penn import GYM_CLASSES, PennClip, load_clip, read_frame_image, scan_dataset
+from .penn_labels import LABELS, dataset_fingerprint, draw_penn_label, label_summary, labelled_frames
 
-PENN_DIR_ENV = "GYMPOSE_PENN_DIR"
 ALL = "All"
 ANY_LABEL = "Any"
 BLANK_GREY = 236  # canvas colour when the clip's frames are not present
@@ -37,23 +36,6 @@ class DatasetFolderError(ValueError):
     """The folder cannot be browsed (absent, outside the configured root, no labels/). For the user."""
 
 
-def configured_penn_root(env: Mapping[str, str] | None = None) -> Path | None:
-    """$GYMPOSE_PENN_DIR when set (even if it does not exist: the page says so), else the development copy
-    `<shared data>/penn_action` when present, else None."""
-    env = os.environ if env is None else env
-    if env.get(PENN_DIR_ENV):
-        return Path(env[PENN_DIR_ENV]).expanduser().resolve()
-    from .paths import shared_data_dir
-
-    dev = shared_data_dir() / "penn_action"
-    return dev.resolve() if dev.is_dir() else None
-
-
-def _inside(root: Path, path: Path) -> bool:
-    root_r, p = root.resolve(), path.resolve()
-    return p == root_r or root_r in p.parents
-
-
 def resolve_dataset_folder(typed: str | None, root: Path) -> Path:
     """The folder to browse: `root` when nothing is typed, else the typed folder (absolute, or relative to
     root), which must be root or inside it, exist, and hold labels/. Raises DatasetFolderError."""
@@ -66,21 +48,16 @@ def resolve_dataset_folder(typed: str | None, root: Path) -> Path:
     folder = Path(text).expanduser() if text else root
     if not folder.is_absolute():
         folder = root / folder
-    if not _inside(root, folder):
+    if not is_within(root, folder, allow_root=True):
         raise DatasetFolderError(f"{text} is outside the configured dataset folder {root.resolve()}; only that "
-                                 f"folder and folders inside it can be opened (set {PENN_DIR_ENV} to use another).")
+                                 "folder and folders inside it can be opened.")
     folder = folder.resolve()
     if not folder.is_dir():
         raise DatasetFolderError(f"There is no folder {folder}.")
     labels = folder / "labels"
-    if not labels.is_dir() or not _inside(folder, labels):
+    if not labels.is_dir() or not is_within(folder, labels, allow_root=True):
         raise DatasetFolderError(f"{folder} is not a Penn Action folder: it has no labels/ subfolder.")
     return folder
-
-
-def dataset_fingerprint(folder: Path) -> str:
-    """Changes when a label file is added, removed or modified (a cache key)."""
-    return _dataset_fingerprint(Path(folder))
 
 
 # ------------------------------------------------------------------------------------------- tables
@@ -158,7 +135,7 @@ def open_clip(folder: Path, clip_id: str) -> PennClip:
     if not clip_id or not all(ch.isalnum() or ch in "_-" for ch in clip_id):
         raise DatasetFolderError(f"invalid clip id {clip_id!r}")
     path = Path(folder) / "labels" / f"{clip_id}.mat"
-    if not _inside(folder, path):
+    if not is_within(folder, path, allow_root=True):
         raise DatasetFolderError(f"the labels of clip {clip_id} are outside {folder}")
     return load_clip(path)
 
@@ -174,15 +151,13 @@ def frame_view(clip: PennClip, i: int, folder: Path, label: str = "unknown", pri
                primary_value: float = float("nan"), reason: str = "", unit: str = "deg") -> FrameView:
     """Frame i (0-based) with the ground-truth skeleton, the primary angle and the label drawn on it, as
     RGB. The image is read only when it resolves inside `folder`."""
-    import cv2
-
     image, note = None, ""
     path = clip.frame_path(i)
     if path is not None:
-        if not _inside(folder, path):
+        if not is_within(folder, path, allow_root=True):
             note = f"frame {i + 1} is outside the dataset folder; not read"
         elif path.is_file():
-            image = cv2.imread(str(path))
+            image = read_frame_image(path)
             if image is None:
                 note = f"frame image {path.name} could not be read"
         else:
@@ -191,11 +166,11 @@ def frame_view(clip: PennClip, i: int, folder: Path, label: str = "unknown", pri
     if image is None:
         image = np.full((clip.height, clip.width, 3), BLANK_GREY, dtype=np.uint8)
     drawn = draw_penn_label(image, clip.xy[i], clip.visibility[i], label, primary_name, primary_value, reason, unit)
-    return FrameView(image_rgb=cv2.cvtColor(drawn, cv2.COLOR_BGR2RGB), on_frame=on_frame, note=note)
+    return FrameView(image_rgb=drawn, on_frame=on_frame, note=note)
 
 
 __all__ = [
-    "ALL", "ANY_LABEL", "CLIP_COLUMNS", "DatasetFolderError", "EXPECTED_LAYOUT", "FrameView", "PENN_DIR_ENV",
-    "class_summary", "clip_label_counts", "clip_table", "configured_penn_root", "dataset_fingerprint",
+    "ALL", "ANY_LABEL", "CLIP_COLUMNS", "DatasetFolderError", "EXPECTED_LAYOUT", "FrameView",
+    "class_summary", "clip_label_counts", "clip_table", "dataset_fingerprint",
     "filter_clips", "frame_view", "labelled_by_class", "open_clip", "resolve_dataset_folder",
 ]

@@ -1,6 +1,6 @@
 """Exercise rules: loaded from TOML into frozen dataclasses, validated on load.
 
-The packaged `data/exercises.toml` holds a rule for each of the 8 gym exercises. A user rules file may
+The packaged `exercises.toml` holds a rule for each of the 8 gym exercises. A user rules file may
 override any value (tables merge key by key; lists such as `frame_checks` replace the default list).
 Every validation error names the file, the key and the offending value.
 """
@@ -17,7 +17,7 @@ from typing import Any
 from .geometry import AngleDef
 from .landmarks import KNOWN_JOINTS
 
-DEFAULT_RULES_PATH = Path(__file__).parent / "data" / "exercises.toml"
+DEFAULT_RULES_PATH = Path(__file__).parent / "exercises.toml"
 EXERCISES = ("bench_press", "clean_and_jerk", "jump_rope", "jumping_jacks", "pullup", "pushup", "situp", "squat")
 PHASES = ("rest", "transition", "peak")
 VIEWS = ("side", "front", "rear", "oblique")  # the camera's view of the body (see judging.py)

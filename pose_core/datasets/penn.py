@@ -35,8 +35,8 @@ from typing import Iterable
 
 import numpy as np
 
-from .landmarks import NUM_LANDMARKS, PoseLandmark
-from .types import PoseFrame
+from ..core.landmarks import NUM_LANDMARKS, PoseLandmark
+from ..core.types import PoseFrame
 
 PENN_FPS = 30.0
 
@@ -400,8 +400,17 @@ def bbox_size_px(clip: PennClip, i: int) -> float:
     return float(max(np.ptp(xy[:, 0]), np.ptp(xy[:, 1])))
 
 
+def read_frame_image(path: Path | None) -> np.ndarray | None:
+    """A frame JPEG as an RGB array (OpenCV decodes BGR: converted here, at the edge), or None when the
+    path is None, absent or unreadable."""
+    import cv2
+
+    image = cv2.imread(str(path)) if path is not None and path.exists() else None
+    return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
 __all__ = [
     "DatasetScan", "GYM_CLASSES", "NUM_PENN_JOINTS", "PENN_ACTIONS", "PENN_CONNECTIONS", "PENN_FPS", "PENN_JOINTS",
     "PENN_SIDES_SWAPPED", "PENN_TO_LANDMARK", "PennClip", "PennFormatError", "bbox_size_px", "clip_pose_frames",
-    "labels_dir", "load_clip", "pose_frame_to_penn", "penn_to_pose_frame", "scan_dataset",
+    "labels_dir", "load_clip", "pose_frame_to_penn", "penn_to_pose_frame", "read_frame_image", "scan_dataset",
 ]

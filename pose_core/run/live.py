@@ -1,6 +1,6 @@
 """Live coaching on a camera stream, independent of any UI framework.
 
-`LiveSession.process_frame(bgr, t)` runs pose -> angles -> smoothing -> counter -> label -> overlay on one
+`LiveSession.process_frame(rgb, t)` runs pose -> angles -> smoothing -> counter -> label -> overlay on one
 frame and returns the annotated frame. It is called on the streaming thread (streamlit-webrtc's frame
 callback); the page reads `snapshot()` from its own thread. The two meet only through a lock-guarded,
 immutable snapshot, so the page never sees a half-updated state.
@@ -30,15 +30,12 @@ from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
-from .analysis import FrameAnalyzer, FrameResult
-from .drawing import GREY, WHITE, draw_overlay, draw_skeleton, draw_text_box, primary_joint_landmark
-from .estimator import PoseEstimator
-from .history import SessionRecord
-from .rules import Defaults, ExerciseRule
-from .types import PoseFrame, RepEvent
-
-EstimatorLike = Callable[[np.ndarray, float], PoseFrame | None]
-
+from ..core.analysis import FrameAnalyzer, FrameResult
+from ..media.drawing import GREY, WHITE, draw_overlay, draw_skeleton, draw_text_box, primary_joint_landmark
+from ..media.estimator import PoseEstimator
+from ..store.history import SessionRecord
+from ..core.rules import Defaults, ExerciseRule
+from ..core.types import PoseFrame, RepEvent
 
 class EstimatorFactory:
     """Makes one tracking PoseEstimator per stream / video (tracking state must not leak between them).
@@ -56,7 +53,7 @@ class EstimatorFactory:
 def default_online_recognizer():
     """An OnlineRecognizer on the committed model (the model is loaded once per process and shared: its
     predictions are read-only; each session has its own window and lock state)."""
-    from .recognition import OnlineRecognizer, default_recognizer
+    from ..datasets.recognition import OnlineRecognizer, default_recognizer
 
     return OnlineRecognizer(default_recognizer())
 
@@ -133,7 +130,7 @@ class LiveSession:
     """Per-stream state for live coaching: one estimator, one FrameAnalyzer (and in auto mode one
     OnlineRecognizer).
 
-    estimator_factory: a callable returning an object with `process(bgr, t) -> PoseFrame | None` (and
+    estimator_factory: a callable returning an object with `process(rgb, t) -> PoseFrame | None` (and
     optionally `close()`); created lazily on the first frame, on the streaming thread.
     online_factory: makes the OnlineRecognizer when auto mode is entered (default: the committed model)."""
 
@@ -280,13 +277,11 @@ class LiveSession:
             self._estimator = None
 
     # ----------------------------------------------------------------------------------- processing
-    def _estimate(self, img: np.ndarray, t: float, color: str) -> PoseFrame | None:
+    def _estimate(self, img: np.ndarray, t: float) -> PoseFrame | None:
         with self._est_lock:
             if self._estimator is None:
                 self._estimator = self._factory()
-            if color == "bgr":
-                return self._estimator.process(img, t)
-            return self._estimator.process(img, t, color=color)
+            return self._estimator.process(img, t)
 
     def _recognise(self, pose: PoseFrame | None, rel: float) -> None:
         """Auto mode, under the lock: feed the recogniser; on a lock, start counting the exercise over the
@@ -311,21 +306,20 @@ class LiveSession:
         while self._recent and self._recent[0][0] < rel - online.window_s:
             self._recent.popleft()
 
-    def process_frame(self, bgr: np.ndarray, t: float | None = None, color: str = "bgr") -> np.ndarray:
-        """Analyse one frame taken at stream time t (seconds; None = arrival time) and return it with the
-        coaching overlay drawn in place. The frame is BGR, or RGB with color="rgb" (saves a conversion).
-        Never raises on a bad frame: it is returned as it came."""
+    def process_frame(self, rgb: np.ndarray, t: float | None = None) -> np.ndarray:
+        """Analyse one RGB frame taken at stream time t (seconds; None = arrival time) and return it with the
+        coaching overlay drawn in place. Never raises on a bad frame: it is returned as it came."""
         start = time.perf_counter()
         if t is None or not math.isfinite(t):
             t = time.monotonic() - self._wall_t0
         try:
-            pose = self._estimate(bgr, t, color)
+            pose = self._estimate(rgb, t)
         except Exception as e:  # a broken frame must not kill the stream
             with self._lock:
                 self._errors += 1
                 self._last_error = f"{type(e).__name__}: {e}"
                 self._snapshot = _replace(self._snapshot, errors=self._errors, last_error=self._last_error)
-            return bgr
+            return rgb
         with self._lock:
             if self._t0 is None:
                 self._t0 = t
@@ -352,31 +346,30 @@ class LiveSession:
         if self.draw:
             extra = f"{fps:.0f} fps" if fps else None
             if r is None:
-                draw_recognising(bgr, pose, auto, extra)
+                draw_recognising(rgb, pose, auto, extra)
             else:
                 name = rule.display_name
                 if auto is not None:
                     name += " (your choice)" if auto.source == "user" else f" (auto {auto.confidence:.0%})"
-                draw_overlay(bgr, pose=pose, exercise=name, primary_name=rule.primary_angle,
+                draw_overlay(rgb, pose=pose, exercise=name, primary_name=rule.primary_angle,
                              primary_value=r.angles.get(rule.primary_angle, math.nan),
                              primary_joint=primary_joint_landmark(rule.primary.joints, pose), rep_count=r.rep_count,
                              phase=rule.counting.display_phase(r.phase), label=r.label.label, feedback=r.feedback,
-                             last_rep_verdict=last_rep.verdict if last_rep else None, extra=extra,
-                             rgb=color == "rgb")
+                             last_rep_verdict=last_rep.verdict if last_rep else None, extra=extra)
         done = time.perf_counter()
         with self._lock:
             if self._gen == gen:  # counting was not restarted meanwhile
                 self._proc_ms.append((done - start) * 1000.0)
                 self._done_times.append(done)
                 self._publish()
-        return bgr
+        return rgb
 
     def process_av_frame(self, frame):
         """streamlit-webrtc / PyAV adapter: av.VideoFrame in, annotated av.VideoFrame out."""
         import av
 
-        img = frame.to_ndarray(format="rgb24")  # the model takes RGB: no extra conversion
-        out = self.process_frame(img, frame.time, color="rgb")
+        img = frame.to_ndarray(format="rgb24")  # the edge: webrtc frames in and out as RGB
+        out = self.process_frame(img, frame.time)
         new = av.VideoFrame.from_ndarray(out, format="rgb24")
         new.pts, new.time_base = frame.pts, frame.time_base
         return new

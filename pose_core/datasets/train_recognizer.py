@@ -1,6 +1,6 @@
 """Train the exercise recogniser on Penn Action (8 gym classes) and write a small, pickle-free model.
 
-    python -m pose_core.train_recognizer --penn ../shared/data/penn_action --out pose_core/data/recognizer --seed 0
+    python -m pose_core.datasets.train_recognizer --penn ../shared/data/penn_action --out pose_core/datasets/recognizer --seed 0
 
 - Training data: the official TRAIN split (train == 1) only. Each clip goes through the same code path as
   a MediaPipe detection (Penn joints -> PoseFrame -> 13 joints -> features), after augmentation that
@@ -28,9 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from .penn import GYM_CLASSES, clip_pose_frames, scan_dataset
-from .recognition import (ARM_FEATURES, FEATURE_NAMES, HEAD, LAN, LEL, LHIP, LKN, LSH, LWR, MIN_VISIBILITY, RAN, REL,
-                          RHIP, RKN, RSH, RWR, WINDOW_S, ExerciseRecognizer, TreeEnsemble, body_scale, impute_torso,
-                          mid_point, pose_arrays, resample, window_features)
+from .recognition.features import (ARM_FEATURES, FEATURE_NAMES, HEAD, LAN, LEL, LHIP, LKN, LSH, LWR, MIN_VISIBILITY,
+                                   RAN, REL, RHIP, RKN, RSH, RWR, WINDOW_S, body_scale, impute_torso, mid_point,
+                                   pose_arrays, resample, window_features)
+from .recognition.model import ExerciseRecognizer, TreeEnsemble
 
 JOINT_INDEX = {"shoulder": (LSH, RSH), "elbow": (LEL, REL), "wrist": (LWR, RWR), "hip": (LHIP, RHIP),
                "knee": (LKN, RKN), "ankle": (LAN, RAN)}

@@ -1,0 +1,1 @@
+"""Penn Action reading, labelling and export, and exercise recognition (features, model, training)."""

@@ -1,0 +1,1 @@
+"""What is kept between runs: settings (the one place env vars are read), uploads, history, tuning."""

@@ -1,0 +1,159 @@
+"""The one place environment variables are read: where the app keeps its state, how big an upload may be,
+where the development data and Penn Action are, and which ICE servers the live page uses.
+
+Everything is read at call time (never cached at import), so tests and deployments can point the app
+elsewhere:
+
+    GYMPOSE_HOME            workspace folder (default ./.gympose beside the checkout)
+    GYMPOSE_HISTORY_DB      SQLite history database (default <workspace>/history.sqlite3)
+    GYMPOSE_RULES           the user's rules file (default <workspace>/rules.toml)
+    GYMPOSE_MAX_UPLOAD_MB   upload size limit checked by our own code (default 200, as .streamlit/config.toml)
+    GYMPOSE_PENN_DIR        the Penn Action folder (default <shared data>/penn_action when present)
+    GYMPOSE_SHARED_DATA     development data: real clips and Penn Action (default ../shared/data)
+    GYMPOSE_NATIVE_LOGS     set to keep MediaPipe's native log lines on stderr (the CLI hides them)
+    GYMPOSE_ICE_SERVERS     JSON list of ICE servers for WebRTC, e.g.
+                            '[{"urls": ["stun:stun.example.org:3478"]},
+                              {"urls": ["turn:turn.example.org:3478"], "username": "u", "credential": "p"}]'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PENN_DIR_ENV = "GYMPOSE_PENN_DIR"
+DEFAULT_MAX_UPLOAD_MB = 200
+
+
+class SettingsError(ValueError):
+    """A setting (environment variable or secret) has an invalid value; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    workspace: Path
+    uploads_dir: Path
+    analyses_dir: Path
+    history_db: Path
+    user_rules_path: Path
+    max_upload_bytes: int
+    penn_dir: Path | None = None  # None: no Penn Action folder configured or found
+
+    @property
+    def max_upload_mb(self) -> float:
+        return self.max_upload_bytes / (1024 * 1024)
+
+    def ensure_dirs(self) -> "Settings":
+        for d in (self.workspace, self.uploads_dir, self.analyses_dir, self.history_db.parent,
+                  self.user_rules_path.parent):
+            d.mkdir(parents=True, exist_ok=True)
+        return self
+
+
+def _env(env: Mapping[str, str] | None) -> Mapping[str, str]:
+    return os.environ if env is None else env
+
+
+def shared_data_dir(env: Mapping[str, str] | None = None) -> Path:
+    """The development data folder (`../shared/data` beside the checkout), or $GYMPOSE_SHARED_DATA."""
+    return Path(_env(env).get("GYMPOSE_SHARED_DATA", REPO_ROOT.parent / "shared" / "data")).resolve()
+
+
+def workspace_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where the app keeps its state (uploads, analyses, history DB, user rules): $GYMPOSE_HOME or ./.gympose."""
+    home = _env(env).get("GYMPOSE_HOME")
+    return Path(home).resolve() if home else (REPO_ROOT / ".gympose").resolve()
+
+
+def configured_penn_root(env: Mapping[str, str] | None = None) -> Path | None:
+    """$GYMPOSE_PENN_DIR when set (even if it does not exist: the page says so), else the development copy
+    `<shared data>/penn_action` when present, else None."""
+    env = _env(env)
+    if env.get(PENN_DIR_ENV):
+        return Path(env[PENN_DIR_ENV]).expanduser().resolve()
+    dev = shared_data_dir(env) / "penn_action"
+    return dev.resolve() if dev.is_dir() else None
+
+
+def native_logs_wanted(env: Mapping[str, str] | None = None) -> bool:
+    """$GYMPOSE_NATIVE_LOGS set: keep MediaPipe's native log lines on stderr."""
+    return bool(_env(env).get("GYMPOSE_NATIVE_LOGS"))
+
+
+def quiet_native_libraries() -> None:
+    """Ask MediaPipe/TFLite (C++) to log only errors; must run before MediaPipe is first imported."""
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    env = _env(env)
+    home = workspace_dir(env)
+    raw_mb = env.get("GYMPOSE_MAX_UPLOAD_MB", "")
+    try:
+        mb = float(raw_mb) if raw_mb else DEFAULT_MAX_UPLOAD_MB
+    except ValueError:
+        raise SettingsError(f"GYMPOSE_MAX_UPLOAD_MB: expected a number of megabytes, got {raw_mb!r}") from None
+    if not mb > 0:
+        raise SettingsError(f"GYMPOSE_MAX_UPLOAD_MB: must be positive, got {raw_mb!r}")
+    return Settings(
+        workspace=home,
+        uploads_dir=home / "uploads",
+        analyses_dir=home / "analyses",
+        history_db=Path(env["GYMPOSE_HISTORY_DB"]).resolve() if env.get("GYMPOSE_HISTORY_DB") else home / "history.sqlite3",
+        user_rules_path=Path(env["GYMPOSE_RULES"]).resolve() if env.get("GYMPOSE_RULES") else home / "rules.toml",
+        max_upload_bytes=int(mb * 1024 * 1024),
+        penn_dir=configured_penn_root(env),
+    )
+
+
+# ------------------------------------------------------------------------------------------ WebRTC
+
+def _check_ice_servers(servers: Any, source: str) -> list[dict]:
+    if not isinstance(servers, list):
+        raise SettingsError(f"{source}: expected a list of ICE servers, got {type(servers).__name__}")
+    out = []
+    for i, s in enumerate(servers):
+        if not isinstance(s, Mapping) or "urls" not in s:
+            raise SettingsError(f"{source}[{i}]: each ICE server needs 'urls'")
+        urls = s["urls"]
+        urls = [urls] if isinstance(urls, str) else list(urls)
+        if not urls or not all(isinstance(u, str) and re.match(r"^(stun|stuns|turn|turns):", u) for u in urls):
+            raise SettingsError(f"{source}[{i}].urls: expected stun:/turn: URLs, got {urls!r}")
+        entry = {"urls": urls}
+        for k in ("username", "credential"):
+            if k in s:
+                entry[k] = str(s[k])
+        out.append(entry)
+    return out
+
+
+def ice_servers(env: Mapping[str, str] | None = None, secrets: Mapping[str, Any] | None = None) -> list[dict]:
+    """ICE servers for WebRTC: $GYMPOSE_ICE_SERVERS (JSON) first, then `ice_servers` from the secrets mapping
+    the dashboard passes in (Streamlit's st.secrets), else none (enough on one machine / a LAN)."""
+    env = _env(env)
+    raw = env.get("GYMPOSE_ICE_SERVERS", "").strip()
+    if raw:
+        try:
+            return _check_ice_servers(json.loads(raw), "GYMPOSE_ICE_SERVERS")
+        except json.JSONDecodeError as e:
+            raise SettingsError(f"GYMPOSE_ICE_SERVERS: not valid JSON ({e})") from None
+    if secrets is not None and "ice_servers" in secrets:
+        value = secrets["ice_servers"]
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as e:
+                raise SettingsError(f"secrets ice_servers: not valid JSON ({e})") from None
+        return _check_ice_servers([dict(v) for v in value] if isinstance(value, (list, tuple)) else value,
+                                  "secrets ice_servers")
+    return []
+
+
+def rtc_configuration(env: Mapping[str, str] | None = None, secrets: Mapping[str, Any] | None = None) -> dict:
+    return {"iceServers": ice_servers(env, secrets)}
