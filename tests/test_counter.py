@@ -45,13 +45,15 @@ def test_clean_reps_are_counted_once_each_with_timing():
         assert 0.5 < e.end_s - e.start_s < 1.0  # left rest -> back at rest, not the whole standing time
 
 
-def test_rep_is_emitted_when_the_person_is_back_near_rest():
+def test_rep_is_emitted_once_back_at_rest_and_ends_at_full_lockout():
     c = RepCounter(SQUAT)
-    values = [175.0] * 5 + rep() + [175.0] * 5
+    values = [175.0] * 5 + rep() + [175.0] * 30
     events = feed(c, values)
     first = next(i for i, e in enumerate(events) if e is not None)
-    assert values[first] > 140  # most of the way back up ...
-    assert first < len(values) - 5  # ... and not only once the next rep starts
+    back = 5 + 30  # the first frame standing again
+    assert back <= first <= back + 15  # within half a second of standing up, not only when the next rep starts
+    assert events[first].end_s == pytest.approx((back - 1) / FPS, abs=0.05)  # the rep ends at the lockout
+    assert events[first].primary_max == pytest.approx(175.0)
 
 
 @pytest.mark.parametrize("around", [150.0, 110.0])

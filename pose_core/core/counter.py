@@ -36,7 +36,8 @@ MEDIAN_S = 0.1  # causal median window: removes landmark jumps of up to ~2 frame
 REST_KEPT_S = 2.0  # the rest before a rep that belongs to it (lockout is judged there too)
 START_S = 0.3  # a rise from the first sample, this close to the stream's start, may be partway into a rep
 START_AT_REST = 0.4  # ... it was rest if it lies within this fraction of the rep's swing from where it ended
-SETTLE_S = 0.4  # such a first rep ends once its return has stayed at its lowest this long
+SETTLE_S = 0.3  # a rep ends once its return has stayed at its lowest this long (or the next rep starts)
+SETTLE_TOLERANCE = 0.03  # ... within this fraction of the swing
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class RepCycle:
     peak_s: float  # the extreme of the effort
     primary_min: float
     primary_max: float
-    extremes: dict[str, tuple[float, float]]  # every angle's (min, max) over the cycle and the rest before it
+    extremes: dict[str, tuple[float, float]]  # every angle's (min, max) over the movement (leaving rest -> back)
     peak_values: dict[str, list[float]] = field(default_factory=dict)  # values near the peak (effort >= 70%)
     rest_values: dict[str, list[float]] = field(default_factory=dict)  # values near rest (effort <= 30%)
 
@@ -63,21 +64,22 @@ class _Sample:
 
 class _Median:
     """Causal median over the last `window_s` seconds, and at least the last 3 samples: removes a landmark
-    jump of a frame or two."""
+    jump of a frame or two. Returns the chosen sample's value with its own angles (so a posture gate is
+    read on the frame the value came from)."""
 
     def __init__(self, window_s: float):
         self.window_s = window_s
-        self.buf: collections.deque[tuple[float, float]] = collections.deque()
+        self.buf: collections.deque[tuple[float, float, dict[str, float]]] = collections.deque()
 
-    def __call__(self, t: float, x: float) -> float:
-        self.buf.append((t, x))
+    def __call__(self, t: float, x: float, angles: dict[str, float]) -> tuple[float, dict[str, float]]:
+        self.buf.append((t, x, angles))
         while self.buf[0][0] < t - (self.window_s if len(self.buf) > 3 else 3 * self.window_s):
             self.buf.popleft()  # (at least 3 samples, so a low frame rate still gets a median; never stale ones)
         if len(self.buf) < 3:
-            return x
-        vals = [v for _, v in self.buf]
-        s = sorted(vals[len(vals) % 2 == 0:])  # an odd count (the newest), so the median is a sample
-        return s[len(s) // 2]
+            return x, angles
+        items = list(self.buf)[len(self.buf) % 2 == 0:]  # an odd count (the newest), so the median is a sample
+        _, value, chosen = sorted(items, key=lambda item: item[1])[len(items) // 2]
+        return value, chosen
 
 
 class _Range:
@@ -168,7 +170,7 @@ class RepCounter:
             self.phase = "unknown"
             return None  # not visible: keep the state
         self._raw_last = (t, value, angles)
-        return self._feed(t, self._median(t, value), angles)
+        return self._feed(t, *self._median(t, value, angles))
 
     def _feed(self, t: float, value: float, angles: dict[str, float]) -> RepCycle | None:
         e = self._effort(value)
@@ -236,8 +238,8 @@ class RepCounter:
         self._samples.append(s)
         if s.e > self._high.e:
             self._high, self._dip = s, None
-        elif self._dip is None or s.e < self._dip.e:
-            self._dip = s  # the lowest point since the peak
+        elif self._dip is None or s.e < self._dip.e - SETTLE_TOLERANCE * (self._high.e - low.e):
+            self._dip = s  # the lowest point since the peak (ignoring jitter while it settles)
         swing = self._high.e - low.e
         self.largest_swing = max(self.largest_swing, swing)
         if swing < need:
@@ -250,19 +252,20 @@ class RepCounter:
         if s.t - low.t > c.max_rep_s and s.t - self._departure(swing) > c.max_rep_s:
             self._to_falling(s)  # away from rest far too long: not one rep
             return None
-        down = self._high.e - dip.e if dip is not None else 0.0
-        if dip is not None and down >= need and dip.e <= low.e + 0.5 * swing and s.e - dip.e >= need \
-                and self._at_rest_posture(dip.angles):
+        if dip is None or self._high.e - dip.e < need or not self._at_rest_posture(dip.angles):
+            return None
+        if dip.e <= low.e + 0.5 * swing and s.e - dip.e >= need:
             # The next rep began before a full return (bouncy movements such as skipping): the dip ended it.
             return self._complete(self._departure(swing), dip, next_rise=s)
-        if self._from_start:
-            # Wait until the return has settled to see where rest is.
-            if dip is not None and down >= need and s.t - dip.t >= SETTLE_S and self._at_rest_posture(dip.angles):
-                return self._complete(self._departure(swing), dip)
-            return None
-        if s.e <= low.e + (1.0 - c.return_fraction) * swing and self._at_rest_posture(s.angles):
-            return self._complete(self._departure(swing), s)
+        if self._back_at_rest(dip, swing) and s.t - dip.t >= SETTLE_S:
+            # Back at rest and settled there: the rep ends where the return ended (full lockout).
+            return self._complete(self._departure(swing), dip)
         return None
+
+    def _back_at_rest(self, x: _Sample, swing: float) -> bool:
+        if self._from_start:  # where rest is shows only once the return has settled: judged in _complete
+            return True
+        return x.e <= self._low.e + (1.0 - self.counting.return_fraction) * swing
 
     def _complete(self, departed: float, end: _Sample, next_rise: _Sample | None = None) -> RepCycle | None:
         """Close the open rep at `end`: a cycle if it is plausible, else nothing (a partial for a rep the clip
@@ -302,7 +305,9 @@ class RepCounter:
         low, high = self._low, self._high
         swing = high.e - low.e
         i = self._samples.index(upto)
-        samples = self._rest_before + self._samples[:i + 1]
+        # The movement: from leaving rest to the end of the return. Faults are judged on it, not on the
+        # setup before the first rep; the rest just before it is kept apart (rest_values).
+        samples = [x for x in self._samples[:i + 1] if x.t >= start]
         extremes: dict[str, list[float]] = {}
         peak_values: dict[str, list[float]] = {}
         rest_values: dict[str, list[float]] = {}
@@ -315,8 +320,11 @@ class RepCounter:
                 lo_hi[0], lo_hi[1] = min(lo_hi[0], v), max(lo_hi[1], v)
                 if pos >= PEAK_ABOVE:
                     peak_values.setdefault(name, []).append(v)
-                elif pos <= REST_BELOW:
-                    rest_values.setdefault(name, []).append(v)
+        for x in self._rest_before + self._samples[:i + 1]:
+            if (x.e - low.e) <= REST_BELOW * swing:
+                for name, v in x.angles.items():
+                    if v == v:
+                        rest_values.setdefault(name, []).append(v)
         values = [x.value for x in samples]
         return RepCycle(start_s=start, end_s=end, peak_s=high.t, primary_min=min(values), primary_max=max(values),
                         extremes={k: (v[0], v[1]) for k, v in extremes.items()}, peak_values=peak_values,
@@ -330,7 +338,7 @@ class RepCounter:
             # Flush the median's delay: the stream's last value, repeated (edge padding).
             t, value, angles = self._raw_last
             for k in range(len(self._median.buf) // 2):
-                done = self._feed(t + (k + 1) * 1e-3, self._median(t, value), angles) or done
+                done = self._feed(t + (k + 1) * 1e-3, *self._median(t, value, angles)) or done
         if self._mode == "rising" and self._last is not None:
             done = self._finish_open() or done
         self._mode = "finished"
@@ -343,8 +351,9 @@ class RepCounter:
             return None
         departed = self._departure(swing)
         dip = self._dip
-        if self._from_start and dip is not None and self._high.e - dip.e >= self.swing_needed():
-            return self._complete(departed, dip)
+        if dip is not None and self._high.e - dip.e >= self.swing_needed() and self._back_at_rest(dip, swing) \
+                and self._at_rest_posture(dip.angles):
+            return self._complete(departed, dip)  # back at rest as the clip ended
         top = self._low.e + c.return_fraction * swing
         reached = next((x.t for x in self._samples if x.e >= top), None)
         held = reached is not None and last.t - reached >= c.hold_s

@@ -107,9 +107,37 @@ def _measure_side(frame: PoseFrame, d: AngleDef, side: str) -> tuple[float, floa
     elif d.kind == "height":
         torso = torso_length_px(frame)
         value = math.nan if torso < 1e-6 else -100.0 * float(pts[0][0][1]) / torso
+    elif d.kind == "rise":
+        torso = torso_length_px(frame)
+        value = math.nan if torso < 1e-6 else 100.0 * float(pts[1][0][1] - pts[0][0][1]) / torso
+    elif d.kind == "offset":
+        value = line_offset_pct(pts[0][0], pts[1][0], pts[2][0])
     else:  # validated on load; kept for safety with hand-built definitions
         raise ValueError(f"unknown angle kind {d.kind!r}")
     return value, vis
+
+
+def line_offset_pct(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> float:
+    """Signed distance of b from the straight line a-c, in percent of |a-c|; positive when b lies below the
+    line on the image (a push-up's hips sagging toward the floor), negative above it (piking)."""
+    d = np.asarray(c, dtype=float)[:2] - np.asarray(a, dtype=float)[:2]
+    n = math.hypot(*d)
+    if n < 1e-9:
+        return math.nan
+    normal = np.array([-d[1], d[0]]) / n
+    if normal[1] < 0:  # point it down the image
+        normal = -normal
+    return 100.0 * float(np.dot(np.asarray(b, dtype=float)[:2] - np.asarray(a, dtype=float)[:2], normal)) / n
+
+
+def width_ratio_pct(frame: PoseFrame, a: str, b: str) -> tuple[float, float]:
+    """How far apart the left and right joint `a` are, in percent of how far apart the left and right `b`
+    are (knees 70% as wide as the ankles: knees caving in), and the lowest visibility of the four."""
+    px, vis = frame.pixels, frame.visibility
+    la, ra, lb, rb = (landmark_for(j, s) for j in (a, b) for s in ("left", "right"))
+    wb = math.hypot(*(px[lb] - px[rb]))
+    value = math.nan if wb < 1e-6 else 100.0 * math.hypot(*(px[la] - px[ra])) / wb
+    return value, float(min(vis[la], vis[ra], vis[lb], vis[rb]))
 
 
 # Both sides are averaged only when each is clearly visible; otherwise the better-visible side is used.
@@ -122,6 +150,9 @@ def measure(frame: PoseFrame, d: AngleDef, min_visibility: float = 0.5,
 
     side="auto" picks the body side facing the camera (higher visibility), or averages both sides
     when both are clearly visible (>= both_sides_min_visibility)."""
+    if d.kind == "width":  # both sides by definition
+        value, vis = width_ratio_pct(frame, d.joints[0], d.joints[1])
+        return value if vis >= min_visibility else math.nan
     sided = any(j in SIDED_JOINTS for j in d.joints)
     if not sided:
         value, vis = _measure_side(frame, d, "left")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .geometry import AngleDef
-from .landmarks import KNOWN_JOINTS
+from .landmarks import KNOWN_JOINTS, SIDED_JOINTS
 
 DEFAULT_RULES_PATH = Path(__file__).parent / "exercises.toml"
 EXERCISES = ("bench_press", "clean_and_jerk", "jump_rope", "jumping_jacks", "pullup", "pushup", "situp", "squat")
@@ -149,7 +149,7 @@ _RETIRED_COUNTING_KEYS = {"rest_threshold", "peak_threshold"}
 _GATE_KEYS = {"angle", "min", "max"}
 _FRAME_CHECK_KEYS = {"angle", "phase", "min", "max", "message", "views"}
 _REP_CHECK_KEYS = {"angle", "stat", "min", "max", "message", "views"}
-_JOINT_COUNT = {"joint": 3, "segment": 2, "height": 1}
+_JOINT_COUNT = {"joint": 3, "segment": 2, "height": 1, "rise": 2, "offset": 3, "width": 2}
 
 
 class _Ctx:
@@ -228,6 +228,9 @@ def _parse_angle(ctx: _Ctx, name: str, raw: Any, key: str) -> AngleDef:
     for j in joints:
         if j not in KNOWN_JOINTS:
             raise ctx.fail(f"{key}.joints", f"unknown joint {j!r} (known: {', '.join(KNOWN_JOINTS[:14])}, left_*/right_*)")
+    if kind == "width" and any(j not in SIDED_JOINTS for j in joints):
+        raise ctx.fail(f"{key}.joints", f"a width compares the left and right joint: name them without a side "
+                       f"(e.g. knee, ankle), got {joints!r}")
     side = ctx.string(t.get("side", "auto"), f"{key}.side", ("auto", "left", "right", "both"))
     reference = ctx.string(t.get("reference", "vertical"), f"{key}.reference", ("vertical", "horizontal"))
     unit = ctx.string(t.get("unit", "deg"), f"{key}.unit")

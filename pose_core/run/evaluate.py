@@ -41,6 +41,7 @@ class ClipResult:
     verdicts: str = ""  # C / I per counted rep
     expected_verdicts: str = ""
     notes: list[str] = field(default_factory=list)
+    faults: list[str] = field(default_factory=list)  # every rep's reasons, in order
     error: str = ""
     seconds: float = 0.0
 
@@ -59,6 +60,20 @@ class ClipResult:
     @property
     def recognised(self) -> bool:
         return self.analysed_as == self.exercise
+
+    @property
+    def verdict_pairs(self) -> list[tuple[str, str]]:
+        """(labelled, given) per rep that the label judges (C or I), when the count matched."""
+        if not self.expected_verdicts or self.counted != self.expected:
+            return []
+        return [(a, b) for a, b in zip(self.expected_verdicts, self.verdicts) if a in "CI"]
+
+    @property
+    def verdicts_right(self) -> bool | None:
+        """The clip's form verdict agrees with the label (None: no labelled verdicts)."""
+        if not self.expected_verdicts:
+            return None
+        return self.counted == self.expected and all(a == b for a, b in self.verdict_pairs)
 
 
 def read_manifest(folder: str | Path) -> list[dict]:
@@ -117,6 +132,7 @@ def evaluate_clip(folder: str, row: dict, mode: str = "given", rules_path: str |
         res.analysed_as, res.confidence = s["exercise"], s.get("exercise_confidence")
         res.view, res.notes = s.get("view"), list(s.get("notes", []))
         res.verdicts = "".join("C" if r.verdict == "correct" else "I" for r in result.reps)
+        res.faults = [reason for r in result.reps for reason in r.reasons]
     except CannotTellError as e:
         res.error = "cannot tell which exercise"
         res.confidence = e.recognition.confidence
@@ -165,12 +181,16 @@ def summarize(results: list[ClipResult]) -> dict:
     """Exact / within one / MAE per exercise and overall (failed clips count as wrong, not in the MAE)."""
     def block(rs: list[ClipResult]) -> dict:
         counted = [r for r in rs if r.counted is not None]
-        judged = [(a, b) for r in rs for a, b in zip(r.expected_verdicts, r.verdicts) if a in "CI"]
+        judged = [pair for r in rs for pair in r.verdict_pairs]
+        labelled = [r for r in rs if r.verdicts_right is not None]
         return {"clips": len(rs), "exact": sum(r.exact for r in rs), "within_one": sum(r.within for r in rs),
                 "mae": round(sum(abs(r.counted - r.expected) for r in counted) / len(counted), 3) if counted else None,
                 "errors": sum(r.counted is None for r in rs),
                 "recognised": sum(r.recognised for r in rs),
-                "reps_judged": len(judged), "reps_agreeing": sum(a == b for a, b in judged)}
+                "reps_judged": len(judged), "reps_agreeing": sum(a == b for a, b in judged),
+                # rows: the label, columns: GymPose's verdict
+                "verdict_confusion": {f"{a}->{b}": sum(p == (a, b) for p in judged) for a in "CI" for b in "CI"},
+                "clips_with_verdicts": len(labelled), "clip_verdicts_right": sum(bool(r.verdicts_right) for r in labelled)}
 
     per = {ex: block([r for r in results if r.exercise == ex]) for ex in sorted({r.exercise for r in results})}
     return {"overall": block(results), "per_exercise": per}
@@ -198,8 +218,11 @@ def format_table(results: list[ClipResult], summary: dict, mode: str = "given") 
         lines.append(f"{name:14s} {b['clips']:5d} {b['exact']:5d} {b['within_one']:7d} {mae:>6s}" +
                      (f" {b['recognised']:10d}" if mode == "auto" else ""))
     o = summary["overall"]
-    if o["reps_judged"]:
-        lines.append(f"rep verdicts agreeing with the labels: {o['reps_agreeing']}/{o['reps_judged']}")
+    if o["clips_with_verdicts"]:
+        m = o["verdict_confusion"]
+        lines.append(f"form verdicts: clips right {o['clip_verdicts_right']}/{o['clips_with_verdicts']}, reps agreeing "
+                     f"{o['reps_agreeing']}/{o['reps_judged']}")
+        lines.append(f"  labelled C: GymPose C {m['C->C']}, I {m['C->I']}   labelled I: GymPose C {m['I->C']}, I {m['I->I']}")
     return "\n".join(lines)
 
 
@@ -207,6 +230,6 @@ def to_json(results: list[ClipResult], summary: dict) -> dict:
     clips = []
     for r in results:
         d = asdict(r)
-        d.update(exact=r.exact, within_one=r.within, recognised=r.recognised)
+        d.update(exact=r.exact, within_one=r.within, recognised=r.recognised, verdicts_right=r.verdicts_right)
         clips.append(d)
     return {"clips": clips, **summary}

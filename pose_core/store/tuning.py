@@ -265,7 +265,7 @@ def axis_range(rule: ExerciseRule, angle: str) -> tuple[float, float]:
         return (-60.0, 60.0) if rule.counting.detrend_s > 0 and angle == rule.primary_angle else (-300.0, 300.0)
     if d.kind == "segment" and d.reference == "horizontal":
         return (0.0, 90.0)
-    return (0.0, 180.0)
+    return {"offset": (-30.0, 30.0), "width": (0.0, 250.0), "rise": (-100.0, 100.0)}.get(d.kind, (0.0, 180.0))
 
 
 def value_column(rule: ExerciseRule, angle: str) -> str:
