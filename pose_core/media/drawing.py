@@ -100,8 +100,10 @@ def _wrap(text: str, width: int) -> list[str]:
 
 def draw_overlay(img: np.ndarray, *, pose: PoseFrame | None, exercise: str, primary_name: str, primary_value: float,
                  primary_joint: int | None, rep_count: int, phase: str, label: str, feedback: tuple[str, ...],
-                 last_rep_verdict: str | None = None, extra: str | None = None) -> np.ndarray:
-    """Draw the full coaching overlay in place and return the image."""
+                 last_rep_verdict: str | None = None, extra: str | None = None,
+                 last_rep_reason: str = "") -> np.ndarray:
+    """Draw the full coaching overlay in place and return the image. `last_rep_reason`: the last rep's
+    first fault with its measurement ("Hips sagged: 11% ... (limit 8%)"), shown under its verdict."""
     colour = LABEL_COLOURS.get(label, GREY)
     if pose is not None:
         draw_skeleton(img, pose, colour=colour, highlight=(primary_joint,) if primary_joint is not None else (),
@@ -118,6 +120,9 @@ def draw_overlay(img: np.ndarray, *, pose: PoseFrame | None, exercise: str, prim
     ]
     if last_rep_verdict:
         lines.append((f"Last rep: {last_rep_verdict}", LABEL_COLOURS.get(last_rep_verdict, WHITE)))
+        if last_rep_reason:
+            width = max(24, int(img.shape[1] / (13 * _scale(img))))
+            lines += [(t, LABEL_COLOURS.get(last_rep_verdict, WHITE)) for t in _wrap(last_rep_reason, width)[:3]]
     if extra:
         lines.append((extra, GREY))
     margin = int(10 * s)
