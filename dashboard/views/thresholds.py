@@ -11,7 +11,8 @@ from dashboard import charts, keys
 from dashboard.common import current, fmt
 from pose_core.store.settings import configured_penn_root
 from pose_core.core.rules import RulesError
-from pose_core.store.tuning import (angle_distribution, axis_range, backup_path, correct_bands, list_analyses,
+from pose_core.store.outputs import list_analyses
+from pose_core.store.tuning import (angle_distribution, axis_range, backup_path, correct_bands,
                                     open_bounds, penn_distribution, rejudge, reset_user_rule, rule_toml,
                                     save_user_rule, save_user_rules_text, slider_bounds, with_check_bounds)
 

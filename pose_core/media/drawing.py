@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from ..core.landmarks import POSE_CONNECTIONS, PoseLandmark
+from ..core.session import Overlay
 from ..core.types import PoseFrame
 
 GREEN = (60, 200, 80)
@@ -160,6 +161,15 @@ def draw_keypoint_label(image: np.ndarray, xy: np.ndarray, visibility: np.ndarra
         cv2.putText(img, line, (6, y), cv2.FONT_HERSHEY_SIMPLEX, 0.55 * scale, colour, thick, cv2.LINE_AA)
         y += int(22 * scale)
     return img
+
+
+def draw_session_overlay(img: np.ndarray, overlay: Overlay, extra: str | None = None) -> np.ndarray:
+    """Draw a session's overlay (`Session.overlay(result)`) in place and return the image."""
+    o = overlay
+    return draw_overlay(img, pose=o.pose, exercise=o.exercise, primary_name=o.primary_name,
+                        primary_value=o.primary_value, primary_joint=primary_joint_landmark(o.primary_joints, o.pose),
+                        rep_count=o.rep_count, phase=o.phase, label=o.label, feedback=o.feedback,
+                        last_rep_verdict=o.last_rep_verdict, extra=extra)
 
 
 def primary_joint_landmark(joints: tuple[str, ...], pose: PoseFrame | None) -> int | None:
