@@ -84,6 +84,23 @@ def cannot_tell(rec) -> None:
                        on_click=pick_exercise, args=(name,), icon=":material/play_arrow:", width="stretch")
 
 
+def progress_on(bar):
+    """The pipeline's progress callback drawing on `bar`. With Auto the pipeline reports twice: first the
+    frames it recognises on, then the whole analysis (the count starts again from 1)."""
+    stage = {"recognising": auto, "last": 0}
+
+    def progress(done: int, total: int) -> None:
+        if done < stage["last"]:
+            stage["recognising"] = False
+        stage["last"] = done
+        if done % 5 == 0 or done == total:
+            frac = min(1.0, done / total) if total else 0.0
+            what = "Recognising the exercise: frame" if stage["recognising"] else "Analysing frame"
+            bar.progress(frac, text=f"{what} {done} of {total or '?'}...")
+
+    return progress
+
+
 def run_analysis() -> None:
     fresh = False
     shown_name = ""
@@ -99,21 +116,8 @@ def run_analysis() -> None:
         shown_name = upload.name if upload is not None else upload_display_name(path.name)
         out_dir = new_analysis_dir(S.analyses_dir, shown_name, AUTO if auto else rule.name)
         bar = st.progress(0.0, text="Starting the analysis...")
-        # With Auto the pipeline reports twice: first the frames it recognises on, then the whole analysis
-        # (the count starts again from 1).
-        stage = {"recognising": auto, "last": 0}
-
-        def progress(done: int, total: int) -> None:
-            if done < stage["last"]:
-                stage["recognising"] = False
-            stage["last"] = done
-            if done % 5 == 0 or done == total:
-                frac = min(1.0, done / total) if total else 0.0
-                what = "Recognising the exercise: frame" if stage["recognising"] else "Analysing frame"
-                bar.progress(frac, text=f"{what} {done} of {total or '?'}...")
-
         result = analyze_video(path, AUTO if auto else rule.name, out_dir=out_dir, rules=cur.rules,
-                               progress=progress, estimator=estimator_factory()())
+                               progress=progress_on(bar), estimator=estimator_factory()())
         bar.empty()
     except UploadTooLargeError as e:
         st.error(f"This video is too large. {e}", icon=":material/error:")

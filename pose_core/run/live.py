@@ -30,7 +30,7 @@ from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
-from ..core.session import Session, frames_correct_pct, reps_correct
+from ..core.session import Session
 from ..media.drawing import GREY, WHITE, draw_session_overlay, draw_skeleton, draw_text_box
 from ..media.estimator import PoseEstimator
 from ..store.history import SessionRecord
@@ -106,18 +106,13 @@ class LiveSnapshot:
     process_ms: float = 0.0  # mean processing time per frame (pose + analysis + overlay), recent frames
     duration_s: float = 0.0
     labels: dict[str, int] = field(default_factory=dict)
+    reps_correct: int = 0
+    frames_correct_pct: float | None = None  # % of the judged frames labelled correct
     saved_id: int | None = None  # set once the session was stored in the history
     auto: AutoStatus | None = None  # exercise recognition (None: the exercise was given)
     view: str | None = None  # the camera's view of the body (side / front / rear / oblique)
     notes: tuple[str, ...] = ()  # why nothing is counted yet, with the numbers (empty while it counts)
 
-    @property
-    def frames_correct_pct(self) -> float | None:
-        return frames_correct_pct(self.labels)
-
-    @property
-    def reps_correct(self) -> int:
-        return reps_correct(self.reps)
 
     @property
     def counting(self) -> bool:
@@ -397,7 +392,8 @@ class LiveSession:
             rep_count=o.rep_count if o else 0, partial_reps=r.partial_reps if r else 0,
             phase=o.phase if o else Phase.UNKNOWN, label=o.label if o else FrameLabelKind.UNKNOWN,
             feedback=o.feedback if o else (), primary_value=o.primary_value if o else math.nan,
-            reps=tuple(session.reps), labels=dict(session.labels), view=session.view, notes=tuple(session.notes()),
+            reps=tuple(session.reps), labels=dict(session.labels), reps_correct=session.reps_correct,
+            frames_correct_pct=session.frames_correct_pct, view=session.view, notes=tuple(session.notes()),
             **stream)
 
     # ------------------------------------------------------------------------------------- reading

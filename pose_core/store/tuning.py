@@ -20,7 +20,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from ..core.session import Session, frames_correct_pct, reps_correct
+from ..core.session import Session
 from ..core.io import atomic_write_bytes, atomic_write_text
 from ..core.rules import Defaults, ExerciseRule, RuleSet, RulesError, load_rules, rule_to_dict
 from ..core.types import Phase, RepEvent
@@ -36,20 +36,14 @@ class TuneResult:
     frames_correct: int
     reps: tuple[RepEvent, ...]
     partial_reps: int
+    frames_correct_pct: float | None = None  # % of the judged frames labelled correct
+    reps_correct: int = 0
     labels: tuple[str, ...] = field(repr=False, default=())  # per frame
     phases: tuple[str, ...] = field(repr=False, default=())
 
     @property
-    def frames_correct_pct(self) -> float | None:
-        return frames_correct_pct({"correct": self.frames_correct, "incorrect": self.frames_judged - self.frames_correct})
-
-    @property
     def rep_count(self) -> int:
         return len(self.reps)
-
-    @property
-    def reps_correct(self) -> int:
-        return reps_correct(self.reps)
 
 
 def rejudge(frames: pd.DataFrame | str | Path, rule: ExerciseRule, defaults: Defaults | None = None,
@@ -73,8 +67,9 @@ def rejudge(frames: pd.DataFrame | str | Path, rule: ExerciseRule, defaults: Def
         phases.append(r.phase)
     session.finish()
     return TuneResult(frames=len(times), frames_judged=session.frames_judged, frames_correct=session.frames_correct,
-                      reps=tuple(session.reps), partial_reps=session.partial_reps, labels=tuple(labels),
-                      phases=tuple(phases))
+                      reps=tuple(session.reps), partial_reps=session.partial_reps,
+                      frames_correct_pct=session.frames_correct_pct, reps_correct=session.reps_correct,
+                      labels=tuple(labels), phases=tuple(phases))
 
 
 # ------------------------------------------------------------------------------ changing a rule
