@@ -16,7 +16,7 @@ from typing import Iterable, Mapping
 
 from .analysis import FrameAnalyzer, FrameResult
 from .rules import Defaults, ExerciseRule
-from .types import FrameLabelKind, PoseFrame, RepEvent, Verdict, cycle_times
+from .types import FrameLabelKind, PoseFrame, RepEvent, RestSide, Verdict, cycle_times
 
 
 # ---------------------------------------------------------------------------------------- rep sums
@@ -39,7 +39,7 @@ def mean_or_none(values: Iterable[float], digits: int = 2) -> float | None:
 
 def mean_extreme(reps: Iterable[RepEvent], rest: str = "high") -> float | None:
     """Mean of each rep's primary-angle extreme away from rest ("depth"), finite values only."""
-    vals = [r.primary_min if rest == "high" else r.primary_max for r in reps]
+    vals = [r.primary_min if rest == RestSide.HIGH else r.primary_max for r in reps]
     return mean_or_none([v for v in vals if math.isfinite(v)], 1)
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..core.landmarks import POSE_CONNECTIONS, PoseLandmark
 from ..core.session import Overlay
-from ..core.types import PoseFrame
+from ..core.types import FrameLabelKind, PoseFrame
 
 GREEN = (60, 200, 80)
 RED = (230, 60, 60)
@@ -23,7 +23,7 @@ GREY = (170, 170, 170)
 LIGHT_GREY = (200, 200, 200)
 WHITE = (255, 255, 255)
 DARK = (30, 30, 30)
-LABEL_COLOURS = {"correct": GREEN, "incorrect": RED, "unknown": GREY}
+LABEL_COLOURS = {FrameLabelKind.CORRECT: GREEN, FrameLabelKind.INCORRECT: RED, FrameLabelKind.UNKNOWN: GREY}
 
 
 def _scale(img: np.ndarray) -> float:
