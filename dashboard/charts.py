@@ -10,14 +10,14 @@ from plotly.subplots import make_subplots
 
 from pose_core.core.rules import ExerciseRule
 from pose_core.store.tuning import Band
-from pose_core.core.types import RepEvent
+from pose_core.core.types import FrameLabelKind, Phase, RepEvent, RestSide, Verdict
 
 GREEN = "#1f9d55"
 RED = "#d64545"
 GREY = "#8a8f98"
 BLUE = "#2563eb"
 AMBER = "#d97706"
-VERDICT_COLOURS = {"correct": GREEN, "incorrect": RED}
+VERDICT_COLOURS = {Verdict.CORRECT: GREEN, Verdict.INCORRECT: RED}
 PHASE_COLOURS = {"rest": BLUE, "transition": GREY, "peak": AMBER}
 SECONDARY_COLOURS = ["#7c3aed", "#0891b2", "#be185d", "#65a30d", "#a16207"]
 
@@ -43,7 +43,7 @@ def angle_timeline(frames: pd.DataFrame, reps: list[RepEvent], rule: ExerciseRul
     fig = go.Figure()
     t = frames["time_s"]
     for b in bands:
-        where = "at the bottom" if b.phase == "peak" else ("at rest" if b.phase == "rest" else "")
+        where = "at the bottom" if b.phase == Phase.PEAK else ("at rest" if b.phase == Phase.REST else "")
         fig.add_hrect(y0=b.lo, y1=b.hi, fillcolor=GREEN, opacity=0.10, line_width=0, layer="below")
         fig.add_annotation(x=0, xref="paper", y=b.hi, yref="y", xanchor="left", yanchor="top", showarrow=False,
                            text=f"correct {where}: {b.lo:.0f}–{b.hi:.0f}{unit}".replace("  ", " "),
@@ -63,7 +63,7 @@ def angle_timeline(frames: pd.DataFrame, reps: list[RepEvent], rule: ExerciseRul
                              customdata=list(zip(phase_names, hover)),
                              hovertemplate=f"%{{x:.2f}} s  {primary} %{{y:.0f}}{unit}<br>%{{customdata[0]}}: "
                                            "%{customdata[1]}<extra></extra>"))
-    bad = label == "incorrect"
+    bad = label == FrameLabelKind.INCORRECT
     if bad.any():
         fig.add_trace(go.Scatter(x=t[bad], y=y[bad], mode="markers", name="frame incorrect",
                                  marker=dict(color=RED, size=4), customdata=reason[bad],
@@ -74,7 +74,7 @@ def angle_timeline(frames: pd.DataFrame, reps: list[RepEvent], rule: ExerciseRul
                                      line=dict(width=1.2, color=SECONDARY_COLOURS[i % len(SECONDARY_COLOURS)]),
                                      hovertemplate=f"%{{x:.2f}} s  {name} %{{y:.0f}}<extra></extra>"))
     if reps:
-        rest_high = c.rest == "high"
+        rest_high = c.rest == RestSide.HIGH
         xs = [r.peak_s for r in reps]
         ys = [r.primary_min if rest_high else r.primary_max for r in reps]
         texts = [f"Rep {r.index}: {r.verdict}" + ("<br>" + "<br>".join(r.reasons) if r.reasons else "") for r in reps]

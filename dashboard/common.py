@@ -15,7 +15,7 @@ from pose_core.datasets.recognition import LOW_CONFIDENCE  # noqa: F401  (the pa
 from pose_core.run.live import EstimatorFactory
 from pose_core.store.history import HistoryStore
 from pose_core.store.settings import Settings, SettingsError, load_settings
-from pose_core.core.types import RepEvent, cycle_times
+from pose_core.core.types import RepEvent, RestSide, cycle_times
 
 DEFAULT_EXERCISE = "squat"
 AUTO = "auto"  # the sidebar's "Auto (recognise)" choice: Analyze and Live recognise the exercise themselves
@@ -113,7 +113,7 @@ def rep_table(reps, rule: ExerciseRule) -> pd.DataFrame:
     """One row per rep, as a coach reads it: timing, range of motion, depth against the target, verdict,
     reasons with their measurements, and the checks this camera view could not judge."""
     primary = rule.primary_angle
-    depth_stat = "min" if rule.counting.rest == "high" else "max"
+    depth_stat = "min" if rule.counting.rest == RestSide.HIGH else "max"
     rows = []
     for r, cycle in zip(reps, cycle_times(reps)):
         r: RepEvent

@@ -104,7 +104,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         return _fail("interrupted; nothing was written", EXIT_INTERRUPTED)
     finally:
         progress.close()
-    summary = dict(result.summary)
+    summary = result.summary.to_dict()
     summary["out_dir"] = str(out)
     print(json.dumps(summary))
     return 0

@@ -5,6 +5,7 @@ import sqlite3
 
 import pytest
 
+from pose_core.core.session import Summary
 from pose_core.store.history import HistoryError, HistoryStore, SessionRecord, record_from_analysis
 from pose_core.core.types import RepEvent
 
@@ -128,8 +129,8 @@ def test_corrupt_database_is_reported_left_untouched_and_session_kept(tmp_path):
 
 
 def test_record_from_analysis_summary():
-    summary = {"exercise": "squat", "video": "squat_1.mp4", "reps": 2, "partial_reps": 1, "frames": 300,
-               "frames_correct_pct": 91.2, "duration_s": 10.7, "primary_angle": "knee", "rules": "defaults"}
+    summary = Summary(exercise="squat", video="squat_1.mp4", reps=2, partial_reps=1, frames=300,
+                      frames_correct_pct=91.2, duration_s=10.7, primary_angle="knee", rules="defaults")
     rec = record_from_analysis(summary, [rep(1), rep(2, "incorrect")], "/x/y", rest="high")
     assert rec.source == "video" and rec.rep_count == 2 and rec.reps_correct == 1 and rec.partial_reps == 1
     assert rec.frames_correct_pct == 91.2 and rec.analysis_dir == "/x/y" and rec.avg_extreme == 80.0

@@ -286,7 +286,7 @@ def test_overlay_names_the_exercise_while_recognising_and_once_locked(monkeypatc
     import pose_core.run.live as live
 
     drawn = []
-    monkeypatch.setattr(live, "draw_overlay", lambda img, **kw: drawn.append(kw["exercise"]))
+    monkeypatch.setattr(live, "draw_session_overlay", lambda img, overlay, extra=None: drawn.append(overlay.exercise))
     monkeypatch.setattr(live, "draw_text_box", lambda img, lines, origin, **kw: drawn.append(lines[0][0]))
     s, _ = auto_session(ScriptedModel("squat", from_s=100.5))
     feed(s, 3.0)

@@ -8,10 +8,10 @@ import tomllib
 import pytest
 from helpers import SQUAT_CLIP_REPS, needs_penn, needs_videos, squat_knee_schedule
 
-from pose_core.run.pipeline import frames_csv_header
+from pose_core.store.outputs import frames_csv_header, list_analyses, load_analysis, read_frames_csv
 from pose_core.core.rules import RulesError, load_rules
-from pose_core.store.tuning import (angle_distribution, axis_range, backup_path, correct_bands, list_analyses,
-                                    load_analysis, open_bounds, penn_distribution, read_frames_csv, rejudge,
+from pose_core.store.tuning import (angle_distribution, axis_range, backup_path, correct_bands,
+                                    open_bounds, penn_distribution, rejudge,
                                     reset_user_rule, rule_toml, save_user_rule, save_user_rules_text, slider_bounds,
                                     with_check_bounds)
 

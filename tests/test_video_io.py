@@ -40,7 +40,7 @@ def test_mpeg4_part2_input(tmp_path):
     v = reencode(VIDEOS / "pushup_4.mp4", tmp_path / "mp4v.mp4", "mpeg4")
     assert probe(v).codec == "mpeg4"
     res = analyze_video(v, "pushup", tmp_path / "out")
-    assert res.summary["reps"] == 4
+    assert res.summary.reps == 4
     assert probe(tmp_path / "out" / "annotated.mp4").codec == "h264"
 
 
@@ -53,8 +53,8 @@ def test_variable_frame_rate_uses_timestamps(tmp_path):
     assert gaps.max() > 1.8 * gaps.min()  # really variable
     assert times[-1] == pytest.approx(10.7, abs=0.1)  # real duration, not frames / nominal fps
     res = analyze_video(v, "squat", None)
-    assert res.summary["reps"] == 3
-    assert res.summary["duration_s"] == pytest.approx(10.7, abs=0.15)
+    assert res.summary.reps == 3
+    assert res.summary.duration_s == pytest.approx(10.7, abs=0.15)
 
 
 @needs_videos
@@ -74,7 +74,7 @@ def test_rotation_metadata_is_applied(tmp_path):
     t0, orig = next(iter(read_frames(src)))
     assert first.shape == orig.shape
     assert np.abs(first.astype(int) - orig.astype(int)).mean() < 12  # same picture, only re-encoded
-    assert analyze_video(sideways, "pushup", None).summary["reps"] == 4
+    assert analyze_video(sideways, "pushup", None).summary.reps == 4
 
 
 def test_writer_makes_browser_playable_h264(tmp_path):

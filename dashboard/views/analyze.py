@@ -3,7 +3,6 @@ With Auto in the sidebar the exercise is recognised first (pose_core.run.pipelin
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pandas as pd
@@ -15,9 +14,11 @@ from dashboard.common import (AUTO, LOW_CONFIDENCE, candidates_text, current, es
 from pose_core.store.history import HistoryError, record_from_analysis
 from pose_core.run.pipeline import RECOGNIZE_SECONDS, AnalysisError, CannotTellError, NoPersonError, analyze_video
 from pose_core.core.confine import PathError, is_within
+from pose_core.core.types import RestSide
 from pose_core.media.video import VIDEO_EXTENSIONS
 from pose_core.store.uploads import UploadTooLargeError, list_files, new_analysis_dir, store_upload, upload_display_name
-from pose_core.store.tuning import correct_bands, load_analysis
+from pose_core.store.outputs import ANNOTATED_VIDEO, FRAMES_CSV, REPS_JSON, load_analysis
+from pose_core.store.tuning import correct_bands
 from pose_core.media.video import VideoError
 
 cur = current()
@@ -83,6 +84,23 @@ def cannot_tell(rec) -> None:
                        on_click=pick_exercise, args=(name,), icon=":material/play_arrow:", width="stretch")
 
 
+def progress_on(bar):
+    """The pipeline's progress callback drawing on `bar`. With Auto the pipeline reports twice: first the
+    frames it recognises on, then the whole analysis (the count starts again from 1)."""
+    stage = {"recognising": auto, "last": 0}
+
+    def progress(done: int, total: int) -> None:
+        if done < stage["last"]:
+            stage["recognising"] = False
+        stage["last"] = done
+        if done % 5 == 0 or done == total:
+            frac = min(1.0, done / total) if total else 0.0
+            what = "Recognising the exercise: frame" if stage["recognising"] else "Analysing frame"
+            bar.progress(frac, text=f"{what} {done} of {total or '?'}...")
+
+    return progress
+
+
 def run_analysis() -> None:
     fresh = False
     shown_name = ""
@@ -98,21 +116,8 @@ def run_analysis() -> None:
         shown_name = upload.name if upload is not None else upload_display_name(path.name)
         out_dir = new_analysis_dir(S.analyses_dir, shown_name, AUTO if auto else rule.name)
         bar = st.progress(0.0, text="Starting the analysis...")
-        # With Auto the pipeline reports twice: first the frames it recognises on, then the whole analysis
-        # (the count starts again from 1).
-        stage = {"recognising": auto, "last": 0}
-
-        def progress(done: int, total: int) -> None:
-            if done < stage["last"]:
-                stage["recognising"] = False
-            stage["last"] = done
-            if done % 5 == 0 or done == total:
-                frac = min(1.0, done / total) if total else 0.0
-                what = "Recognising the exercise: frame" if stage["recognising"] else "Analysing frame"
-                bar.progress(frac, text=f"{what} {done} of {total or '?'}...")
-
         result = analyze_video(path, AUTO if auto else rule.name, out_dir=out_dir, rules=cur.rules,
-                               progress=progress, estimator=estimator_factory()())
+                               progress=progress_on(bar), estimator=estimator_factory()())
         bar.empty()
     except UploadTooLargeError as e:
         st.error(f"This video is too large. {e}", icon=":material/error:")
@@ -144,12 +149,14 @@ def run_analysis() -> None:
             path.unlink(missing_ok=True)
         return
     st.session_state[keys.ANALYZE_RESULT_DIR] = str(out_dir)
+    save_to_history(result, out_dir, shown_name)
+
+
+def save_to_history(result, out_dir: Path, shown_name: str) -> None:
     s = result.summary
-    record = record_from_analysis(s, result.reps, out_dir, rest=cur.rules[s["exercise"]].counting.rest,
-                                  name=shown_name)
-    if s.get("exercise_auto"):
-        record = dataclasses.replace(record, extra={**record.extra, "exercise_auto": True,
-                                                    "exercise_confidence": s.get("exercise_confidence")})
+    auto = {"exercise_auto": True, "exercise_confidence": s.exercise_confidence} if s.exercise_auto else {}
+    record = record_from_analysis(s, result.reps, out_dir, rest=cur.rules[s.exercise].counting.rest,
+                                  name=shown_name, extra=auto)
     try:
         history_store(S).add(record)
     except HistoryError as e:
@@ -168,11 +175,11 @@ if result_dir and is_within(S.analyses_dir, result_dir) and Path(result_dir).is_
         st.error(str(e))
         st.stop()
     s = a.summary
-    res_rule = cur.rules[s["exercise"]] if s.get("exercise") in cur.rules.exercises else rule
-    st.subheader(f"{res_rule.display_name}: {upload_display_name(s.get('video', ''))}")
-    if s.get("exercise_auto"):
-        conf = float(s.get("exercise_confidence") or 0.0)
-        others = [c for c in s.get("exercise_candidates", []) if c[0] != s["exercise"] and c[1] >= 0.005]
+    res_rule = cur.rules[s.exercise] if s.exercise in cur.rules.exercises else rule
+    st.subheader(f"{res_rule.display_name}: {upload_display_name(s.video)}")
+    if s.exercise_auto:
+        conf = float(s.exercise_confidence or 0.0)
+        others = [c for c in s.exercise_candidates if c[0] != s.exercise and c[1] >= 0.005]
         said = f"Recognised: **{res_rule.display_name}** ({conf:.0%} sure)"
         tail = (f" Other candidates: {candidates_text(cur.rules, others)}." if others else "")
         if conf < LOW_CONFIDENCE:
@@ -182,22 +189,22 @@ if result_dir and is_within(S.analyses_dir, result_dir) and Path(result_dir).is_
         else:
             st.success(f"{said}.{tail}", icon=":material/auto_awesome:")
     c = st.columns(5)
-    n_reps = s.get("reps", 0)
+    n_reps = s.reps
     c[0].metric("Reps", n_reps, help="Complete repetitions (a cut-off rep at the start or end is not counted).")
-    c[1].metric("Correct reps", f"{s.get('reps_correct', 0)} / {n_reps}")
+    c[1].metric("Correct reps", f"{s.reps_correct} / {n_reps}")
     if n_reps:  # with no rep, per-rep and per-frame form figures mean nothing
-        c[2].metric("Frames with correct form", fmt(s.get("frames_correct_pct"), "%", 1))
-        extreme = "Avg depth" if res_rule.counting.rest == "high" else "Avg peak"
-        c[3].metric(f"{extreme} ({res_rule.primary_angle})", fmt(s.get("avg_extreme"), "°"))
-        c[4].metric("Avg rep time", fmt(s.get("avg_rep_s"), " s", 1),
+        c[2].metric("Frames with correct form", fmt(s.frames_correct_pct, "%", 1))
+        extreme = "Avg depth" if res_rule.counting.rest == RestSide.HIGH else "Avg peak"
+        c[3].metric(f"{extreme} ({res_rule.primary_angle})", fmt(s.avg_extreme, "°"))
+        c[4].metric("Avg rep time", fmt(s.avg_rep_s, " s", 1),
                     help="A full cycle, rest to rest: from starting one rep to starting the next (pauses "
                          "included). The rep table splits each rep into down and up.")
-    view = s.get("view")
+    view = s.view
     seen = f"Camera view: **{view}**." if view else "Camera view: not known."
-    if s.get("partial_reps"):
-        seen += f" {s['partial_reps']} partial rep(s) cut off at the start or end were not counted."
+    if s.partial_reps:
+        seen += f" {s.partial_reps} partial rep(s) cut off at the start or end were not counted."
     st.caption(seen)
-    for note in s.get("notes", []):
+    for note in s.notes:
         st.warning(note, icon=":material/info:")
 
     left, right = st.columns([1, 1])
@@ -219,13 +226,13 @@ if result_dir and is_within(S.analyses_dir, result_dir) and Path(result_dir).is_
                      column_config={"reasons": st.column_config.TextColumn(width="large"),
                                     "not judged": st.column_config.TextColumn(width="medium")})
     else:
-        st.info("No complete rep was found. " + " ".join(s.get("notes", [])) +
+        st.info("No complete rep was found. " + " ".join(s.notes) +
                 " Check the exercise in the sidebar and that the whole movement is in the frame.")
 
     d = st.columns(3)
-    for col, name, label, mime, key in ((d[0], "annotated.mp4", "Annotated video (mp4)", "video/mp4", keys.ANALYZE_DL_VIDEO),
-                                        (d[1], "frames.csv", "Per-frame data (CSV)", "text/csv", keys.ANALYZE_DL_FRAMES),
-                                        (d[2], "reps.json", "Reps (JSON)", "application/json", keys.ANALYZE_DL_REPS)):
+    for col, name, label, mime, key in ((d[0], ANNOTATED_VIDEO, "Annotated video (mp4)", "video/mp4", keys.ANALYZE_DL_VIDEO),
+                                        (d[1], FRAMES_CSV, "Per-frame data (CSV)", "text/csv", keys.ANALYZE_DL_FRAMES),
+                                        (d[2], REPS_JSON, "Reps (JSON)", "application/json", keys.ANALYZE_DL_REPS)):
         f = a.file(name)
         if f is not None:
             col.download_button(label, data=f.read_bytes, file_name=f"{a.path.name}_{name}", mime=mime, key=key,

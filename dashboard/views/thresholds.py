@@ -11,7 +11,9 @@ from dashboard import charts, keys
 from dashboard.common import current, fmt
 from pose_core.store.settings import configured_penn_root
 from pose_core.core.rules import RulesError
-from pose_core.store.tuning import (angle_distribution, axis_range, backup_path, correct_bands, list_analyses,
+from pose_core.core.types import Verdict
+from pose_core.store.outputs import list_analyses
+from pose_core.store.tuning import (angle_distribution, axis_range, backup_path, correct_bands,
                                     open_bounds, penn_distribution, rejudge, reset_user_rule, rule_toml,
                                     save_user_rule, save_user_rules_text, slider_bounds, with_check_bounds)
 
@@ -128,7 +130,7 @@ else:
         m[3].metric("Partial reps", now.partial_reps)
         st.caption("Compared with the active rules. Re-judged from the stored per-frame angles, the pose model "
                    "is not run again.")
-        bad = [f"Rep {r.index}: {'; '.join(r.reasons)}" for r in now.reps if r.verdict != "correct"]
+        bad = [f"Rep {r.index}: {'; '.join(r.reasons)}" for r in now.reps if r.verdict != Verdict.CORRECT]
         if bad:
             st.markdown("\n".join(f"- {b}" for b in bad))
 

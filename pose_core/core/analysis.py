@@ -12,7 +12,7 @@ from .geometry import measure
 from .judging import ViewTracker, judge_rep
 from .rules import Defaults, ExerciseRule
 from .smoothing import AngleSmoother, FallbackSignal, MovingBaseline
-from .types import FrameLabel, PoseFrame, RepEvent
+from .types import FrameLabel, FrameLabelKind, Phase, PoseFrame, RepEvent
 
 
 @dataclass(frozen=True)
@@ -22,13 +22,13 @@ class FrameResult:
     angles: dict[str, float]  # smoothed values (NaN when not visible)
     raw_angles: dict[str, float]
     counting_value: float  # the value the counter saw (primary angle, detrended for heights)
-    phase: str  # "rest" | "transition" | "peak" | "unknown"
+    phase: Phase
     label: FrameLabel
     rep_count: int
     partial_reps: int
     new_rep: RepEvent | None = None
     feedback: tuple[str, ...] = field(default_factory=tuple)
-    view: str | None = None  # the camera's view of the body so far
+    view: str | None = None  # the camera's view of the body so far (a View)
 
     @property
     def has_pose(self) -> bool:
@@ -38,12 +38,12 @@ class FrameResult:
 def label_frame(rule: ExerciseRule, angles: dict[str, float], phase: str, view: str | None = None) -> FrameLabel:
     """correct / incorrect against the rule's frame checks for this phase (checks the view cannot judge are
     skipped); unknown without a primary angle."""
-    if phase == "unknown" or not math.isfinite(angles.get(rule.primary_angle, math.nan)):
-        return FrameLabel("unknown", ("Body not visible enough to judge",))
+    if phase == Phase.UNKNOWN or not math.isfinite(angles.get(rule.primary_angle, math.nan)):
+        return FrameLabel(FrameLabelKind.UNKNOWN, ("Body not visible enough to judge",))
     reasons = tuple(c.message for c in rule.frame_checks
                     if c.phase in ("any", phase) and (view is None or view in c.views)
                     and c.angle in angles and not c.passes(angles[c.angle]))
-    return FrameLabel("incorrect" if reasons else "correct", reasons)
+    return FrameLabel(FrameLabelKind.INCORRECT if reasons else FrameLabelKind.CORRECT, reasons)
 
 
 class FrameAnalyzer:
@@ -101,7 +101,7 @@ class FrameAnalyzer:
         phase = self.counter.phase
         view = self.view
         label = label_frame(self.rule, angles, phase, view)
-        feedback = label.reasons if label.label != "unknown" else ()
+        feedback = label.reasons if label.label != FrameLabelKind.UNKNOWN else ()
         return FrameResult(timestamp_s, pose, angles, raw, value, phase, label, len(self.reps),
                            self.counter.partial_reps, new_rep, feedback, view)
 

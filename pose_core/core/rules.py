@@ -31,15 +31,21 @@ class RulesError(ValueError):
 
 
 @dataclass(frozen=True)
-class Gate:
-    """A posture condition for being at rest, e.g. standing upright (torso_lean <= 45)."""
+class Bounds:
+    """One angle's allowed range, min..max (an open side is infinite). A value that could not be measured
+    (NaN) passes: what cannot be seen does not fail. min / max are keyword-only."""
 
     angle: str
-    min: float = -math.inf
-    max: float = math.inf
+    min: float = field(default=-math.inf, kw_only=True)
+    max: float = field(default=math.inf, kw_only=True)
 
     def passes(self, value: float) -> bool:
         return not (value == value) or self.min <= value <= self.max
+
+
+@dataclass(frozen=True)
+class Gate(Bounds):
+    """A posture condition for being at rest, e.g. standing upright (torso_lean <= 45)."""
 
 
 @dataclass(frozen=True)
@@ -68,29 +74,21 @@ class Counting:
 
 
 @dataclass(frozen=True)
-class FrameCheck:
-    angle: str
-    phase: str  # "rest" | "transition" | "peak" | "any"
-    message: str
-    min: float = -math.inf
-    max: float = math.inf
-    views: tuple[str, ...] = VIEWS  # the camera views this check can be judged from
+class FrameCheck(Bounds):
+    """A range an angle must keep in one phase of every frame."""
 
-    def passes(self, value: float) -> bool:
-        return not (value == value) or self.min <= value <= self.max  # unknown values do not fail
+    phase: str  # "rest" | "transition" | "peak" (a Phase) or "any"
+    message: str
+    views: tuple[str, ...] = VIEWS  # the camera views this check can be judged from
 
 
 @dataclass(frozen=True)
-class RepCheck:
-    angle: str
+class RepCheck(Bounds):
+    """A range a statistic of an angle over one rep must fall in."""
+
     stat: str  # one of REP_STATS
     message: str  # may name {value}, {min}, {max}: filled with the measurement and the limits
-    min: float = -math.inf
-    max: float = math.inf
     views: tuple[str, ...] = VIEWS  # the camera views this check can be judged from
-
-    def passes(self, value: float) -> bool:
-        return not (value == value) or self.min <= value <= self.max
 
 
 @dataclass(frozen=True)
@@ -261,7 +259,7 @@ def _parse_exercise(ctx: _Ctx, name: str, raw: Any) -> ExerciseRule:
     names = ctx.table(names, f"{ck}.phase_names", set(PHASES))
     for p, v in names.items():
         ctx.string(v, f"{ck}.phase_names.{p}")
-    gates = [Gate(angle, lo, hi) for _, angle, lo, hi, _k in
+    gates = [Gate(angle, min=lo, max=hi) for _, angle, lo, hi, _k in
              _angle_items(ctx, c, ck, "rest_requires", _GATE_KEYS, angles)]
     min_rep_s = ctx.number(c.get("min_rep_s", 0.3), f"{ck}.min_rep_s", 0, 60)
     counting = Counting(

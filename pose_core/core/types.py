@@ -5,10 +5,56 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 
 import numpy as np
 
 from .landmarks import NUM_LANDMARKS, PoseLandmark
+
+
+# ------------------------------------------------------------------------------ the vocabulary
+# StrEnums: each member IS its string (== "rest", json/csv write "rest"), so files and tests are unchanged.
+
+class Phase(StrEnum):
+    """Where the movement is (the counter's phase)."""
+    REST = "rest"
+    TRANSITION = "transition"
+    PEAK = "peak"
+    UNKNOWN = "unknown"
+
+
+class FrameLabelKind(StrEnum):
+    """The verdict on one frame."""
+    CORRECT = "correct"
+    INCORRECT = "incorrect"
+    UNKNOWN = "unknown"
+
+
+class Verdict(StrEnum):
+    """The verdict on one rep."""
+    CORRECT = "correct"
+    INCORRECT = "incorrect"
+
+
+class CheckStatus(StrEnum):
+    """One rep check's outcome (not judged: the camera's view cannot show it, or the joints were hidden)."""
+    PASS = "pass"
+    FAIL = "fail"
+    NOT_JUDGED = "not_judged"
+
+
+class View(StrEnum):
+    """The camera's view of the body."""
+    SIDE = "side"
+    FRONT = "front"
+    REAR = "rear"
+    OBLIQUE = "oblique"
+
+
+class RestSide(StrEnum):
+    """Which end of the primary signal is the rest position."""
+    HIGH = "high"
+    LOW = "low"
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,9 +125,9 @@ class PoseFrame:
 
 @dataclass(frozen=True)
 class FrameLabel:
-    """The verdict on one frame: `label` is "correct", "incorrect" or "unknown" (no pose / no rule)."""
+    """The verdict on one frame: `label` is correct, incorrect or unknown (no pose / no rule)."""
 
-    label: str
+    label: FrameLabelKind
     reasons: tuple[str, ...] = ()
 
     @property
@@ -99,7 +145,7 @@ class CheckResult:
     value: float
     min: float
     max: float
-    status: str
+    status: CheckStatus
     message: str = ""  # the fault with its measurement, when status == "fail"
 
     def to_dict(self) -> dict:
@@ -111,7 +157,7 @@ class CheckResult:
     def from_dict(cls, d: dict) -> "CheckResult":
         num = lambda x, default: float(x) if x is not None else default  # noqa: E731
         return cls(angle=str(d["angle"]), stat=str(d["stat"]), value=num(d.get("value"), math.nan),
-                   min=num(d.get("min"), -math.inf), max=num(d.get("max"), math.inf), status=str(d["status"]),
+                   min=num(d.get("min"), -math.inf), max=num(d.get("max"), math.inf), status=CheckStatus(d["status"]),
                    message=str(d.get("message", "")))
 
     @property
@@ -132,15 +178,15 @@ class RepEvent:
     peak_s: float  # time of the extreme of the primary angle
     primary_min: float
     primary_max: float
-    verdict: str  # "correct" | "incorrect"
+    verdict: Verdict
     reasons: tuple[str, ...] = ()
     angle_extremes: dict[str, tuple[float, float]] = field(default_factory=dict)  # name -> (min, max)
     checks: tuple[CheckResult, ...] = ()  # every rep check, with its measured value
-    view: str = ""  # the camera view the rep was judged from
+    view: View | str = ""  # the camera view the rep was judged from ("" when unknown)
 
     @property
     def not_judged(self) -> tuple[CheckResult, ...]:
-        return tuple(c for c in self.checks if c.status == "not_judged")
+        return tuple(c for c in self.checks if c.status == CheckStatus.NOT_JUDGED)
 
     @property
     def range_of_motion(self) -> float:

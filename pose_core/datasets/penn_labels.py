@@ -3,7 +3,7 @@ rules), angle statistics for tuning thresholds, and one labelled frame drawn. Th
 `penn_export`, the detector comparison in `penn_detector`.
 
 Labels come from exactly the code the app uses on video: each annotated frame becomes a PoseFrame
-(`penn.penn_to_pose_frame`) and goes through `analysis.FrameAnalyzer.process` at 30 fps, so angles are
+(`penn.penn_to_pose_frame`) and goes through the same `session.Session` at 30 fps, so angles are
 the smoothed values the phase and label were judged on. Joints Penn marks invisible have visibility 0
 and give NaN angles.
 
@@ -23,9 +23,10 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from ..core.analysis import FrameAnalyzer
 from ..core.io import atomic_path
 from ..core.rules import RuleSet, load_rules, rule_to_dict
+from ..core.session import Session
+from ..core.types import FrameLabelKind
 from ..media.drawing import draw_keypoint_label
 from .penn import (GYM_CLASSES, PENN_CONNECTIONS, PENN_FPS, PENN_SIDES_SWAPPED, PennClip, labels_dir,
                    penn_to_pose_frame, scan_dataset)
@@ -33,7 +34,7 @@ from .penn import (GYM_CLASSES, PENN_CONNECTIONS, PENN_FPS, PENN_SIDES_SWAPPED, 
 LABEL_VERSION = 1  # bump when the labelling logic changes: invalidates caches and export folders
 ID_COLUMNS = ("clip", "frame", "action", "split", "view")
 TAIL_COLUMNS = ("counting_value", "phase", "label", "reason")
-LABELS = ("correct", "incorrect", "unknown")
+LABELS = tuple(k.value for k in FrameLabelKind)  # correct, incorrect, unknown
 PERCENTILES = (5, 25, 50, 75, 95)
 
 ClipProgressFn = Callable[[int, int, str], None]  # (clips done, clips total, clip id)
@@ -90,21 +91,21 @@ class ClipReps:
 
 
 def label_clip_with_reps(clip: PennClip, rules: RuleSet, fps: float = PENN_FPS) -> tuple[pd.DataFrame, ClipReps]:
-    """`label_clip` plus the reps counted on the way (same single pass through FrameAnalyzer)."""
+    """`label_clip` plus the reps counted on the way (same single pass through one Session)."""
     rule = rules[clip.action]
-    analyzer = FrameAnalyzer(rule, rules.defaults)
+    session = Session(rule, rules.defaults)
     names = list(rule.angles)
     angles = np.full((clip.nframes, len(names)), np.nan)
     counting = np.full(clip.nframes, np.nan)
     phase, label, reason = [], [], []
     for i in range(clip.nframes):
-        r = analyzer.process(penn_to_pose_frame(clip, i, fps), i / fps)
+        r = session.step(penn_to_pose_frame(clip, i, fps), i / fps)
         angles[i] = [r.angles[n] for n in names]
         counting[i] = r.counting_value
-        phase.append(r.phase)
-        label.append(r.label.label)
+        phase.append(str(r.phase))
+        label.append(str(r.label.label))
         reason.append(r.label.reason)
-    analyzer.finish()
+    session.finish()
     df = pd.DataFrame({
         "clip": clip.id, "frame": np.arange(1, clip.nframes + 1, dtype=np.int64), "action": clip.action,
         "split": clip.split, "view": clip.view,
@@ -115,8 +116,7 @@ def label_clip_with_reps(clip: PennClip, rules: RuleSet, fps: float = PENN_FPS) 
     df["phase"] = phase
     df["label"] = label
     df["reason"] = reason
-    reps = ClipReps(reps=len(analyzer.reps), reps_correct=sum(r.verdict == "correct" for r in analyzer.reps),
-                    partial_reps=int(analyzer.partial_reps))
+    reps = ClipReps(reps=len(session.reps), reps_correct=session.reps_correct, partial_reps=int(session.partial_reps))
     return df, reps
 
 

@@ -13,7 +13,8 @@ import cv2
 import numpy as np
 
 from ..core.landmarks import POSE_CONNECTIONS, PoseLandmark
-from ..core.types import PoseFrame
+from ..core.session import Overlay
+from ..core.types import FrameLabelKind, PoseFrame
 
 GREEN = (60, 200, 80)
 RED = (230, 60, 60)
@@ -22,7 +23,7 @@ GREY = (170, 170, 170)
 LIGHT_GREY = (200, 200, 200)
 WHITE = (255, 255, 255)
 DARK = (30, 30, 30)
-LABEL_COLOURS = {"correct": GREEN, "incorrect": RED, "unknown": GREY}
+LABEL_COLOURS = {FrameLabelKind.CORRECT: GREEN, FrameLabelKind.INCORRECT: RED, FrameLabelKind.UNKNOWN: GREY}
 
 
 def _scale(img: np.ndarray) -> float:
@@ -165,6 +166,15 @@ def draw_keypoint_label(image: np.ndarray, xy: np.ndarray, visibility: np.ndarra
         cv2.putText(img, line, (6, y), cv2.FONT_HERSHEY_SIMPLEX, 0.55 * scale, colour, thick, cv2.LINE_AA)
         y += int(22 * scale)
     return img
+
+
+def draw_session_overlay(img: np.ndarray, overlay: Overlay, extra: str | None = None) -> np.ndarray:
+    """Draw a session's overlay (`Session.overlay(result)`) in place and return the image."""
+    o = overlay
+    return draw_overlay(img, pose=o.pose, exercise=o.exercise, primary_name=o.primary_name,
+                        primary_value=o.primary_value, primary_joint=primary_joint_landmark(o.primary_joints, o.pose),
+                        rep_count=o.rep_count, phase=o.phase, label=o.label, feedback=o.feedback,
+                        last_rep_verdict=o.last_rep_verdict, extra=extra, last_rep_reason=o.last_rep_reason)
 
 
 def primary_joint_landmark(joints: tuple[str, ...], pose: PoseFrame | None) -> int | None:

@@ -96,6 +96,120 @@ def _rotate(img: np.ndarray, rotation: int) -> np.ndarray:
 _END = object()
 
 
+class _Clock:
+    """Monotonic timestamps from the container's, starting at 0 (falls back to n / fps)."""
+
+    def __init__(self, fps: float) -> None:
+        self.fps = fps
+        self.t0: float | None = None
+        self.last = -math.inf
+        self.n = 0
+
+    def __call__(self, t: float | None) -> float:
+        if t is None or not math.isfinite(t):
+            t = self.n / self.fps
+        if self.t0 is None:
+            self.t0 = t
+        t -= self.t0
+        if t <= self.last:  # broken or duplicated timestamps: keep time moving forward
+            t = self.last + 1.0 / self.fps
+        self.last = t
+        self.n += 1
+        return t
+
+
+class _Frames:
+    """The bounded queue between the decode thread and the consumer (RGB frames, resized to max_side)."""
+
+    def __init__(self, max_side: int | None, prefetch: int) -> None:
+        self.max_side = max_side
+        self.q: queue.Queue = queue.Queue(maxsize=prefetch)
+        self.stop = threading.Event()
+
+    def emit(self, t: float, img: np.ndarray, is_rgb: bool) -> bool:
+        """Queue one frame; False when the consumer has stopped."""
+        import cv2
+
+        if not is_rgb:
+            img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)  # the edge: OpenCV decodes BGR
+        if self.max_side and max(img.shape[:2]) > self.max_side:
+            scale = self.max_side / max(img.shape[:2])
+            img = cv2.resize(img, (int(img.shape[1] * scale) // 2 * 2, int(img.shape[0] * scale) // 2 * 2),
+                             interpolation=cv2.INTER_AREA)
+        while not self.stop.is_set():
+            try:
+                self.q.put((t, img), timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def end(self) -> None:
+        """Queue the end marker (dropping a frame if the consumer stopped and the queue is full)."""
+        while True:
+            try:
+                self.q.put(_END, timeout=0.1)
+                break
+            except queue.Full:
+                if self.stop.is_set():
+                    try:
+                        self.q.get_nowait()
+                    except queue.Empty:
+                        pass
+
+
+def _decode_cv2(path: str | Path, fps: float, out: _Frames) -> None:
+    # OpenCV's FFmpeg build decodes to BGR faster than PyAV's swscale path; used for unrotated files.
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
+    clock = _Clock(fps)
+    try:
+        while not out.stop.is_set():
+            ok, img = cap.read()
+            if not ok:
+                break
+            ms = cap.get(cv2.CAP_PROP_POS_MSEC)
+            if not out.emit(clock(ms / 1000.0 if ms or clock.n == 0 else None), img, is_rgb=False):
+                break
+    finally:
+        cap.release()
+    if clock.n == 0:
+        raise VideoError("OpenCV decoded no frame")
+
+
+def _decode_av(path: str | Path, fps: float, out: _Frames) -> None:
+    import av
+
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        s.thread_type = "AUTO"
+        clock = _Clock(fps)
+        for frame in c.decode(s):
+            if out.stop.is_set():
+                break
+            img = _rotate(frame.to_ndarray(format="rgb24"), _rotation_of(s, frame))
+            if not out.emit(clock(frame.time), img, is_rgb=True):
+                break
+
+
+def _decode(path: str | Path, info: VideoInfo, backend: str, out: _Frames) -> None:
+    """The decode thread: frames into `out`, then an exception (if decoding failed) and the end marker."""
+    try:
+        if info.rotation == 0 and backend != "av":
+            try:
+                _decode_cv2(path, info.fps, out)
+            except VideoError:
+                _decode_av(path, info.fps, out)  # OpenCV could not open it: PyAV reads more formats
+        else:
+            _decode_av(path, info.fps, out)
+    except Exception as e:  # surfaced to the consumer
+        out.q.put(e)
+    finally:
+        out.end()
+
+
 def read_frames(path: str | Path, max_side: int | None = None, prefetch: int = 8,
                 backend: str = "auto") -> Iterator[tuple[float, np.ndarray]]:
     """Yield (timestamp_s, rgb_frame) in presentation order, decoded on a background thread.
@@ -104,107 +218,14 @@ def read_frames(path: str | Path, max_side: int | None = None, prefetch: int = 8
     max_side downsizes large frames (keeps aspect) to save work downstream. backend: "auto" (OpenCV for
     unrotated files, PyAV otherwise) or "av". Frames are RGB, as everywhere inside pose_core: OpenCV's BGR
     is converted here, on the decode thread, off the model's critical path."""
-    import av
-    import cv2
-
     info = probe(path)
-    q: queue.Queue = queue.Queue(maxsize=prefetch)
-    stop = threading.Event()
-
-    def emit(t: float, img: np.ndarray, is_rgb: bool) -> bool:
-        if not is_rgb:
-            img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)  # the edge: OpenCV decodes BGR
-        if max_side and max(img.shape[:2]) > max_side:
-            scale = max_side / max(img.shape[:2])
-            img = cv2.resize(img, (int(img.shape[1] * scale) // 2 * 2, int(img.shape[0] * scale) // 2 * 2),
-                             interpolation=cv2.INTER_AREA)
-        while not stop.is_set():
-            try:
-                q.put((t, img), timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    class _Clock:
-        """Monotonic timestamps from the container's, starting at 0 (falls back to n / fps)."""
-
-        def __init__(self) -> None:
-            self.t0: float | None = None
-            self.last = -math.inf
-            self.n = 0
-
-        def __call__(self, t: float | None) -> float:
-            if t is None or not math.isfinite(t):
-                t = self.n / info.fps
-            if self.t0 is None:
-                self.t0 = t
-            t -= self.t0
-            if t <= self.last:  # broken or duplicated timestamps: keep time moving forward
-                t = self.last + 1.0 / info.fps
-            self.last = t
-            self.n += 1
-            return t
-
-    def decode_cv2() -> None:
-        # OpenCV's FFmpeg build decodes to BGR faster than PyAV's swscale path; used for unrotated files.
-        cap = cv2.VideoCapture(str(path))
-        cap.set(cv2.CAP_PROP_ORIENTATION_AUTO, 0)
-        clock = _Clock()
-        try:
-            while not stop.is_set():
-                ok, img = cap.read()
-                if not ok:
-                    break
-                ms = cap.get(cv2.CAP_PROP_POS_MSEC)
-                if not emit(clock(ms / 1000.0 if ms or clock.n == 0 else None), img, is_rgb=False):
-                    break
-        finally:
-            cap.release()
-        if clock.n == 0:
-            raise VideoError("OpenCV decoded no frame")
-
-    def decode_av() -> None:
-        with av.open(str(path)) as c:
-            s = c.streams.video[0]
-            s.thread_type = "AUTO"
-            clock = _Clock()
-            for frame in c.decode(s):
-                if stop.is_set():
-                    break
-                img = _rotate(frame.to_ndarray(format="rgb24"), _rotation_of(s, frame))
-                if not emit(clock(frame.time), img, is_rgb=True):
-                    break
-
-    def worker() -> None:
-        try:
-            if info.rotation == 0 and backend != "av":
-                try:
-                    decode_cv2()
-                except VideoError:
-                    decode_av()  # OpenCV could not open it: PyAV reads more formats
-            else:
-                decode_av()
-        except Exception as e:  # surfaced to the consumer below
-            q.put(e)
-        finally:
-            while True:
-                try:
-                    q.put(_END, timeout=0.1)
-                    break
-                except queue.Full:
-                    if stop.is_set():
-                        try:
-                            q.get_nowait()
-                        except queue.Empty:
-                            pass
-
-    th = threading.Thread(target=worker, name="video-decode", daemon=True)
+    out = _Frames(max_side, prefetch)
+    th = threading.Thread(target=_decode, args=(path, info, backend, out), name="video-decode", daemon=True)
     th.start()
     produced = 0
     try:
         while True:
-            item = q.get()
+            item = out.q.get()
             if item is _END:
                 break
             if isinstance(item, Exception):
@@ -214,7 +235,7 @@ def read_frames(path: str | Path, max_side: int | None = None, prefetch: int = 8
             produced += 1
             yield item
     finally:
-        stop.set()
+        out.stop.set()
         th.join(timeout=5)
     if produced == 0:
         raise VideoError(f"{path}: the video has no decodable frames")

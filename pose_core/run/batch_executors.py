@@ -45,9 +45,9 @@ def run_video_item(item: BatchItem, out_dir: str, rules: RuleSet, write_video: b
         res = analyze_video(item.source, item.exercise or "auto", Path(out_dir) / item.name, rules=rules,
                             write_video=write_video)
         s = res.summary
-        row["exercise"] = s["exercise"]
-        row.update(status="ok", reps=s["reps"], reps_correct=s["reps_correct"], reps_incorrect=s["reps_incorrect"],
-                   partial_reps=s["partial_reps"], frames=s["frames"], error="")
+        row["exercise"] = s.exercise
+        row.update(status="ok", reps=s.reps, reps_correct=s.reps_correct, reps_incorrect=s.reps_incorrect,
+                   partial_reps=s.partial_reps, frames=s.frames, error="")
     except (VideoError, AnalysisError) as e:
         row.update(status="error", error=str(e))
     except Exception as e:  # one bad item must not stop the batch; say what it was

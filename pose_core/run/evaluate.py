@@ -18,6 +18,8 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable
 
+from ..core.types import Verdict
+
 REQUIRED_COLUMNS = ("file", "exercise", "reps_complete")
 
 
@@ -127,11 +129,10 @@ def evaluate_clip(folder: str, row: dict, mode: str = "given", rules_path: str |
         exercise = "auto" if mode == "auto" else row["exercise"]
         result = analyze_video(Path(folder) / row["file"], exercise, out, rules=rules, write_video=False)
         s = result.summary
-        res.counted, res.correct, res.incorrect, res.partial = s["reps"], s["reps_correct"], s["reps_incorrect"], \
-            s["partial_reps"]
-        res.analysed_as, res.confidence = s["exercise"], s.get("exercise_confidence")
-        res.view, res.notes = s.get("view"), list(s.get("notes", []))
-        res.verdicts = "".join("C" if r.verdict == "correct" else "I" for r in result.reps)
+        res.counted, res.correct, res.incorrect, res.partial = s.reps, s.reps_correct, s.reps_incorrect, s.partial_reps
+        res.analysed_as, res.confidence = s.exercise, s.exercise_confidence
+        res.view, res.notes = s.view, list(s.notes)
+        res.verdicts = "".join("C" if r.verdict == Verdict.CORRECT else "I" for r in result.reps)
         res.faults = [reason for r in result.reps for reason in r.reasons]
     except CannotTellError as e:
         res.error = "cannot tell which exercise"

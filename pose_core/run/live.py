@@ -30,12 +30,12 @@ from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
-from ..core.analysis import FrameAnalyzer, FrameResult
-from ..media.drawing import GREY, WHITE, draw_overlay, draw_skeleton, draw_text_box, primary_joint_landmark
+from ..core.session import Session
+from ..media.drawing import GREY, WHITE, draw_session_overlay, draw_skeleton, draw_text_box
 from ..media.estimator import PoseEstimator
 from ..store.history import SessionRecord
 from ..core.rules import Defaults, ExerciseRule
-from ..core.types import PoseFrame, RepEvent
+from ..core.types import FrameLabelKind, Phase, PoseFrame, RepEvent
 
 class EstimatorFactory:
     """Makes one tracking PoseEstimator per stream / video (tracking state must not leak between them).
@@ -97,8 +97,8 @@ class LiveSnapshot:
     last_error: str = ""
     rep_count: int = 0
     partial_reps: int = 0
-    phase: str = "unknown"  # display name of the current phase
-    label: str = "unknown"  # correct | incorrect | unknown
+    phase: str = Phase.UNKNOWN  # display name of the current phase
+    label: FrameLabelKind = FrameLabelKind.UNKNOWN
     feedback: tuple[str, ...] = ()
     primary_value: float = math.nan
     reps: tuple[RepEvent, ...] = ()  # times relative to the first processed frame
@@ -106,19 +106,13 @@ class LiveSnapshot:
     process_ms: float = 0.0  # mean processing time per frame (pose + analysis + overlay), recent frames
     duration_s: float = 0.0
     labels: dict[str, int] = field(default_factory=dict)
+    reps_correct: int = 0
+    frames_correct_pct: float | None = None  # % of the judged frames labelled correct
     saved_id: int | None = None  # set once the session was stored in the history
     auto: AutoStatus | None = None  # exercise recognition (None: the exercise was given)
     view: str | None = None  # the camera's view of the body (side / front / rear / oblique)
     notes: tuple[str, ...] = ()  # why nothing is counted yet, with the numbers (empty while it counts)
 
-    @property
-    def frames_correct_pct(self) -> float | None:
-        judged = self.labels.get("correct", 0) + self.labels.get("incorrect", 0)
-        return round(100.0 * self.labels.get("correct", 0) / judged, 1) if judged else None
-
-    @property
-    def reps_correct(self) -> int:
-        return sum(r.verdict == "correct" for r in self.reps)
 
     @property
     def counting(self) -> bool:
@@ -127,7 +121,7 @@ class LiveSnapshot:
 
 
 class LiveSession:
-    """Per-stream state for live coaching: one estimator, one FrameAnalyzer (and in auto mode one
+    """Per-stream state for live coaching: one estimator, one Session (and in auto mode one
     OnlineRecognizer).
 
     estimator_factory: a callable returning an object with `process(rgb, t) -> PoseFrame | None` (and
@@ -170,23 +164,17 @@ class LiveSession:
 
     def _start_counting(self, rule: ExerciseRule | None, replay: Iterable[tuple[float, PoseFrame | None]] = (),
                         ) -> None:
-        """A fresh analyzer for `rule` (None: nothing is counted), fed the `replay` poses first."""
+        """A fresh session for `rule` (None: nothing is counted), fed the `replay` poses first."""
         self.rule = rule
-        self._analyzer = FrameAnalyzer(rule, self.defaults) if rule is not None else None
-        self._labels: dict[str, int] = {}
-        self._last: FrameResult | None = None
+        self._session = Session(rule, self.defaults) if rule is not None else None
         self._saved_id: int | None = None
         counting_auto = rule is not None and self._online is not None
         self._locked_at: float | None = max(self._last_t, 0.0) if counting_auto else None
         self._gen += 1
-        if self._analyzer is not None:
+        if self._session is not None:
             for t, pose in replay:
-                self._count(self._analyzer.process(pose, t))
+                self._session.step(pose, t)
         self._publish()
-
-    def _count(self, r: FrameResult) -> None:
-        self._labels[r.label.label] = self._labels.get(r.label.label, 0) + 1
-        self._last = r
 
     @property
     def auto(self) -> bool:
@@ -332,30 +320,26 @@ class LiveSession:
             self._last_t = rel
             if self._online is not None:
                 self._recognise(pose, rel)
-            r = None
-            if self._analyzer is not None:
-                r = self._analyzer.process(pose, rel)
-                self._count(r)
-            rule = self.rule
+            session = self._session
+            r = session.step(pose, rel) if session is not None else None
+            overlay = None
             self._frames += 1
             self._with_pose += pose is not None
-            last_rep = self._analyzer.last_rep if self._analyzer is not None else None
             auto = self._auto_status() if self._online is not None else None
+            if r is not None and self.draw:
+                name = None
+                if auto is not None:
+                    name = session.rule.display_name + (
+                        " (your choice)" if auto.source == "user" else f" (auto {auto.confidence:.0%})")
+                overlay = session.overlay(r, name)
             fps = self._fps()
             gen = self._gen
         if self.draw:
             extra = f"{fps:.0f} fps" if fps else None
-            if r is None:
+            if overlay is None:
                 draw_recognising(rgb, pose, auto, extra)
             else:
-                name = rule.display_name
-                if auto is not None:
-                    name += " (your choice)" if auto.source == "user" else f" (auto {auto.confidence:.0%})"
-                draw_overlay(rgb, pose=pose, exercise=name, primary_name=rule.primary_angle,
-                             primary_value=r.angles.get(rule.primary_angle, math.nan),
-                             primary_joint=primary_joint_landmark(rule.primary.joints, pose), rep_count=r.rep_count,
-                             phase=rule.counting.display_phase(r.phase), label=r.label.label, feedback=r.feedback,
-                             last_rep_verdict=last_rep.verdict if last_rep else None, extra=extra)
+                draw_session_overlay(rgb, overlay, extra)
         done = time.perf_counter()
         with self._lock:
             if self._gen == gen:  # counting was not restarted meanwhile
@@ -392,22 +376,25 @@ class LiveSession:
             recognition_ms=round(total / n, 3) if n else 0.0, recognition_max_ms=round(worst, 2))
 
     def _publish(self) -> None:
-        rule, r = self.rule, self._last
+        stream = dict(frames_processed=self._frames, frames_with_pose=self._with_pose, errors=self._errors,
+                      last_error=self._last_error, fps=round(self._fps(), 1),
+                      process_ms=round(sum(self._proc_ms) / len(self._proc_ms), 1) if self._proc_ms else 0.0,
+                      duration_s=round(max(self._last_t, 0.0), 3), saved_id=self._saved_id,
+                      auto=self._auto_status() if self._online is not None else None)
+        session = self._session
+        if session is None:  # auto mode, still recognising
+            self._snapshot = LiveSnapshot(exercise="", display_name="", primary_angle="", **stream)
+            return
+        rule, r = session.rule, session.last
+        o = session.overlay(r) if r is not None else None
         self._snapshot = LiveSnapshot(
-            exercise=rule.name if rule else "", display_name=rule.display_name if rule else "",
-            primary_angle=rule.primary_angle if rule else "",
-            frames_processed=self._frames, frames_with_pose=self._with_pose, errors=self._errors,
-            last_error=self._last_error, rep_count=r.rep_count if r else 0, partial_reps=r.partial_reps if r else 0,
-            phase=rule.counting.display_phase(r.phase) if r else "unknown", label=r.label.label if r else "unknown",
-            feedback=r.feedback if r else (),
-            primary_value=r.angles.get(rule.primary_angle, math.nan) if r else math.nan,
-            reps=tuple(self._analyzer.reps) if self._analyzer is not None else (),
-            fps=round(self._fps(), 1),
-            process_ms=round(sum(self._proc_ms) / len(self._proc_ms), 1) if self._proc_ms else 0.0,
-            duration_s=round(max(self._last_t, 0.0), 3), labels=dict(self._labels), saved_id=self._saved_id,
-            auto=self._auto_status() if self._online is not None else None,
-            view=self._analyzer.view if self._analyzer is not None else None,
-            notes=tuple(self._analyzer.notes()) if self._analyzer is not None else ())
+            exercise=rule.name, display_name=rule.display_name, primary_angle=rule.primary_angle,
+            rep_count=o.rep_count if o else 0, partial_reps=r.partial_reps if r else 0,
+            phase=o.phase if o else Phase.UNKNOWN, label=o.label if o else FrameLabelKind.UNKNOWN,
+            feedback=o.feedback if o else (), primary_value=o.primary_value if o else math.nan,
+            reps=tuple(session.reps), labels=dict(session.labels), reps_correct=session.reps_correct,
+            frames_correct_pct=session.frames_correct_pct, view=session.view, notes=tuple(session.notes()),
+            **stream)
 
     # ------------------------------------------------------------------------------------- reading
     def snapshot(self) -> LiveSnapshot:

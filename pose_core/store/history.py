@@ -26,7 +26,8 @@ from typing import Iterator
 
 from ..core.confine import is_within
 from ..core.io import atomic_write_json
-from ..core.types import CheckResult, RepEvent
+from ..core.session import Summary, mean_extreme, mean_or_none, reps_correct
+from ..core.types import CheckResult, RepEvent, RestSide, Verdict
 
 SCHEMA_VERSION = 1
 SOURCES = ("video", "live")
@@ -122,14 +123,11 @@ class SessionRecord:
         if self.rep_count is None:
             object.__setattr__(self, "rep_count", len(reps))
         if self.reps_correct is None:
-            object.__setattr__(self, "reps_correct", sum(r.verdict == "correct" for r in reps))
+            object.__setattr__(self, "reps_correct", reps_correct(reps))
         if self.avg_extreme is None and reps:
-            high = self.extra.get("rest", "high") == "high"
-            vals = [r.primary_min if high else r.primary_max for r in reps]
-            vals = [v for v in vals if math.isfinite(v)]
-            object.__setattr__(self, "avg_extreme", round(sum(vals) / len(vals), 1) if vals else None)
+            object.__setattr__(self, "avg_extreme", mean_extreme(reps, self.extra.get("rest", RestSide.HIGH)))
         if self.avg_rep_s is None and reps:
-            object.__setattr__(self, "avg_rep_s", round(sum(r.duration_s for r in reps) / len(reps), 2))
+            object.__setattr__(self, "avg_rep_s", mean_or_none(r.duration_s for r in reps))
 
     @property
     def reps_correct_pct(self) -> float | None:
@@ -151,20 +149,21 @@ def rep_from_dict(d: dict) -> RepEvent:
     """Inverse of RepEvent.to_dict (extra keys such as tempo are ignored)."""
     return RepEvent(index=int(d["index"]), start_s=float(d["start_s"]), end_s=float(d["end_s"]),
                     peak_s=float(d["peak_s"]), primary_min=float(d["primary_min"]), primary_max=float(d["primary_max"]),
-                    verdict=str(d["verdict"]), reasons=tuple(d.get("reasons", ())),
+                    verdict=Verdict(d["verdict"]), reasons=tuple(d.get("reasons", ())),
                     angle_extremes={k: (float(v[0]), float(v[1])) for k, v in d.get("angle_extremes", {}).items()},
                     checks=tuple(CheckResult.from_dict(c) for c in d.get("checks", ())), view=str(d.get("view", "")))
 
 
-def record_from_analysis(summary: dict, reps: list[RepEvent], analysis_dir: str | Path | None = None,
-                         rest: str = "high", name: str | None = None) -> SessionRecord:
-    """A history record for one analysed video (`summary` as written by pose_core.run.pipeline)."""
+def record_from_analysis(summary: Summary, reps: list[RepEvent], analysis_dir: str | Path | None = None,
+                         rest: RestSide | str = RestSide.HIGH, name: str | None = None,
+                         extra: dict | None = None) -> SessionRecord:
+    """A history record for one analysed video (`summary` as pose_core.run.pipeline returns it)."""
     return SessionRecord(
-        exercise=summary["exercise"], name=name or summary.get("video", "video"), source="video",
-        reps=tuple(reps), partial_reps=int(summary.get("partial_reps", 0)), frames=int(summary.get("frames", 0)),
-        frames_correct_pct=_num(summary.get("frames_correct_pct")), duration_s=float(summary.get("duration_s", 0.0)),
-        primary_angle=summary.get("primary_angle", ""), analysis_dir=str(analysis_dir) if analysis_dir else None,
-        rules_source=str(summary.get("rules", "")), extra={"rest": rest},
+        exercise=summary.exercise, name=name or summary.video or "video", source="video",
+        reps=tuple(reps), partial_reps=int(summary.partial_reps), frames=int(summary.frames),
+        frames_correct_pct=_num(summary.frames_correct_pct), duration_s=float(summary.duration_s),
+        primary_angle=summary.primary_angle, analysis_dir=str(analysis_dir) if analysis_dir else None,
+        rules_source=str(summary.rules), extra={"rest": str(rest), **(extra or {})},
     )
 
 

@@ -1,8 +1,8 @@
 """Threshold tuning without re-running the pose model.
 
 An analysis keeps every frame's measured angles in `frames.csv` (`raw_<angle>` columns, `time_s`). Changing
-an exercise's thresholds or check ranges and feeding those stored angles through `FrameAnalyzer`
-again gives exactly what the pipeline would have reported with the new rule (the smoother, counter and
+an exercise's thresholds or check ranges and feeding those stored angles (read through `outputs`) through
+the same `Session` again gives exactly what the pipeline would have reported with the new rule (the smoother, counter and
 labels are the same code), in milliseconds.
 
 Also here: the angle distributions the Thresholds page draws, and saving the user's rules file
@@ -11,7 +11,6 @@ Also here: the angle distributions the Thresholds page draws, and saving the use
 
 from __future__ import annotations
 
-import json
 import math
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -21,71 +20,11 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from ..core.analysis import FrameAnalyzer
+from ..core.session import Session
 from ..core.io import atomic_write_bytes, atomic_write_text
 from ..core.rules import Defaults, ExerciseRule, RuleSet, RulesError, load_rules, rule_to_dict
-from ..core.types import RepEvent
-
-FRAMES_CSV = "frames.csv"
-SUMMARY_JSON = "summary.json"
-
-
-# ------------------------------------------------------------------------------------- stored data
-
-@dataclass(frozen=True)
-class AnalysisInfo:
-    """One finished analysis folder (as written by pose_core.run.pipeline.analyze_video)."""
-
-    path: Path
-    summary: dict
-
-    @property
-    def exercise(self) -> str:
-        return self.summary.get("exercise", "")
-
-    @property
-    def frames_csv(self) -> Path:
-        return self.path / FRAMES_CSV
-
-    @property
-    def label(self) -> str:
-        s = self.summary
-        from .uploads import upload_display_name
-
-        return f"{upload_display_name(s.get('video', self.path.name))}: {s.get('reps', '?')} reps ({self.path.name[:15]})"
-
-
-def list_analyses(analyses_dir: str | Path, exercise: str | None = None) -> list[AnalysisInfo]:
-    """Finished analyses (folders with summary.json and frames.csv) under analyses_dir, newest first."""
-    root = Path(analyses_dir)
-    if not root.is_dir():
-        return []
-    out = []
-    for d in root.iterdir():
-        if not d.is_dir() or d.is_symlink() or not (d / SUMMARY_JSON).is_file() or not (d / FRAMES_CSV).is_file():
-            continue
-        try:
-            summary = json.loads((d / SUMMARY_JSON).read_text())
-        except (OSError, ValueError):
-            continue
-        if exercise is None or summary.get("exercise") == exercise:
-            out.append(AnalysisInfo(d, summary))
-    return sorted(out, key=lambda a: (a.path / SUMMARY_JSON).stat().st_mtime, reverse=True)
-
-
-def read_frames_csv(path: str | Path, angle_names: Iterable[str] | None = None) -> pd.DataFrame:
-    """The per-frame table without the (many) landmark columns."""
-    path = Path(path)
-    header = pd.read_csv(path, nrows=0).columns
-    keep = {"frame", "time_s", "has_pose", "phase", "label", "reason", "rep_count", "counting_value"}
-    names = set(angle_names) if angle_names is not None else None
-    cols = [c for c in header if c in keep or (
-        (names is None and not c.endswith(("_x", "_y", "_z", "_v")))
-        or (names is not None and (c in names or (c.startswith("raw_") and c[4:] in names))))]
-    df = pd.read_csv(path, usecols=cols, keep_default_na=True)
-    if "time_s" not in df.columns:
-        raise ValueError(f"{path}: not a frames.csv (no time_s column)")
-    return df
+from ..core.types import Phase, RepEvent
+from .outputs import AnalysisInfo, read_frames_csv, stored_view
 
 
 # ----------------------------------------------------------------------------------- re-judging
@@ -97,29 +36,14 @@ class TuneResult:
     frames_correct: int
     reps: tuple[RepEvent, ...]
     partial_reps: int
+    frames_correct_pct: float | None = None  # % of the judged frames labelled correct
+    reps_correct: int = 0
     labels: tuple[str, ...] = field(repr=False, default=())  # per frame
     phases: tuple[str, ...] = field(repr=False, default=())
 
     @property
-    def frames_correct_pct(self) -> float | None:
-        return round(100.0 * self.frames_correct / self.frames_judged, 1) if self.frames_judged else None
-
-    @property
     def rep_count(self) -> int:
         return len(self.reps)
-
-    @property
-    def reps_correct(self) -> int:
-        return sum(r.verdict == "correct" for r in self.reps)
-
-
-def stored_view(frames_csv: str | Path) -> str | None:
-    """The camera view the analysis saw (from the summary.json beside frames.csv), if recorded."""
-    try:
-        view = json.loads((Path(frames_csv).parent / "summary.json").read_text()).get("view")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return view if isinstance(view, str) else None
 
 
 def rejudge(frames: pd.DataFrame | str | Path, rule: ExerciseRule, defaults: Defaults | None = None,
@@ -135,20 +59,17 @@ def rejudge(frames: pd.DataFrame | str | Path, rule: ExerciseRule, defaults: Def
     for name in rule.angles:
         col = f"raw_{name}"
         cols[name] = df[col].to_numpy(dtype=float) if col in df.columns else np.full(len(df), np.nan)
-    analyzer = FrameAnalyzer(rule, defaults, view=view)
+    session = Session(rule, defaults, view=view)
     labels, phases = [], []
-    correct = judged = 0
     for i, t in enumerate(times):
-        raw = {n: float(v[i]) for n, v in cols.items()}
-        r = analyzer.process_angles(raw, float(t))
+        r = session.step_angles({n: float(v[i]) for n, v in cols.items()}, float(t))
         labels.append(r.label.label)
         phases.append(r.phase)
-        if r.label.label != "unknown":
-            judged += 1
-            correct += r.label.label == "correct"
-    analyzer.finish()
-    return TuneResult(frames=len(times), frames_judged=judged, frames_correct=correct, reps=tuple(analyzer.reps),
-                      partial_reps=analyzer.partial_reps, labels=tuple(labels), phases=tuple(phases))
+    session.finish()
+    return TuneResult(frames=len(times), frames_judged=session.frames_judged, frames_correct=session.frames_correct,
+                      reps=tuple(session.reps), partial_reps=session.partial_reps,
+                      frames_correct_pct=session.frames_correct_pct, reps_correct=session.reps_correct,
+                      labels=tuple(labels), phases=tuple(phases))
 
 
 # ------------------------------------------------------------------------------ changing a rule
@@ -282,7 +203,7 @@ def angle_distribution(analyses: Iterable[AnalysisInfo | str | Path], rule: Exer
     parts = []
     for a in analyses:
         csv_path = a.frames_csv if isinstance(a, AnalysisInfo) else Path(a)
-        name = a.summary.get("video", a.path.name) if isinstance(a, AnalysisInfo) else Path(a).parent.name
+        name = (a.summary.video or a.path.name) if isinstance(a, AnalysisInfo) else Path(a).parent.name
         try:
             df = read_frames_csv(csv_path, rule.angles)
         except (OSError, ValueError, pd.errors.ParserError):
@@ -296,7 +217,7 @@ def angle_distribution(analyses: Iterable[AnalysisInfo | str | Path], rule: Exer
         return pd.DataFrame({"value": pd.Series(dtype=float), "phase": pd.Series(dtype=str),
                              "phase_name": pd.Series(dtype=str), "source": pd.Series(dtype=str)})
     out = pd.concat(parts, ignore_index=True)
-    out = out[out["phase"].isin(("rest", "transition", "peak"))].reset_index(drop=True)
+    out = out[out["phase"].isin((Phase.REST, Phase.TRANSITION, Phase.PEAK))].reset_index(drop=True)
     out["phase_name"] = out["phase"].map(rule.counting.display_phase)
     return out
 
@@ -349,41 +270,6 @@ def correct_bands(rule: ExerciseRule, angle: str) -> list[Band]:
         hi = c.max if math.isfinite(c.max) else hi_ax
         out.append(Band(lo, hi, c.phase, c.message))
     return out
-
-
-@dataclass(frozen=True)
-class LoadedAnalysis:
-    """A finished analysis read back for display."""
-
-    path: Path
-    summary: dict
-    reps: tuple[RepEvent, ...]
-    partial_reps: int
-    frames: pd.DataFrame  # per-frame table without landmark columns
-
-    @property
-    def video(self) -> Path | None:
-        p = self.path / "annotated.mp4"
-        return p if p.is_file() else None
-
-    def file(self, name: str) -> Path | None:
-        p = self.path / name
-        return p if p.is_file() else None
-
-
-def load_analysis(path: str | Path) -> LoadedAnalysis:
-    """Read an analysis folder written by analyze_video. Raises ValueError if it is incomplete."""
-    from .history import rep_from_dict
-
-    path = Path(path)
-    try:
-        summary = json.loads((path / SUMMARY_JSON).read_text())
-        reps_doc = json.loads((path / "reps.json").read_text())
-        frames = read_frames_csv(path / FRAMES_CSV)
-    except (OSError, ValueError, KeyError, pd.errors.ParserError) as e:
-        raise ValueError(f"{path.name}: the analysis cannot be read ({e})") from None
-    reps = tuple(rep_from_dict(r) for r in reps_doc.get("reps", []))
-    return LoadedAnalysis(path, summary, reps, int(reps_doc.get("partial_reps", 0)), frames)
 
 
 def open_bounds(value: tuple[float, float], axis: tuple[float, float]) -> tuple[float, float]:

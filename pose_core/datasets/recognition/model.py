@@ -45,12 +45,23 @@ class Recognition:
     def cannot_tell(self) -> bool:
         return self.exercise is None
 
+    @property
+    def candidates(self) -> str:
+        """The best candidates for people: "squat 48%, lunge 30%" ("" when none)."""
+        return ", ".join(f"{n} {p:.0%}" for n, p in self.top)
+
+    @property
+    def why_not(self) -> str:
+        """Why it cannot tell, with the candidates: "<reason> (candidates: ...)" ("" when it could)."""
+        if self.exercise is not None:
+            return ""
+        return self.reason + (f" (candidates: {self.candidates})" if self.top else "")
+
     def describe(self) -> str:
         """One line for people: "squat (93%)" or "cannot tell: <reason> (candidates: ...)"."""
-        cands = ", ".join(f"{n} {p:.0%}" for n, p in self.top)
         if self.exercise is not None:
             return f"{self.exercise} ({self.confidence:.0%})"
-        return f"cannot tell: {self.reason}" + (f" (candidates: {cands})" if cands else "")
+        return f"cannot tell: {self.why_not}"
 
     def to_dict(self) -> dict:
         return {"exercise": self.exercise, "confidence": round(self.confidence, 4),

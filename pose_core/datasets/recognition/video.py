@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from ...core.types import PoseFrame
@@ -13,27 +12,10 @@ from .model import ExerciseRecognizer, Recognition, default_recognizer
 def video_poses(path: str | Path, max_seconds: float | None = None, progress: ProgressFn | None = None,
                 estimator=None, max_side: int = 1280) -> list[PoseFrame | None]:
     """MediaPipe poses of a clip (or its first max_seconds), one entry per decoded frame (None = no pose)."""
-    from ...media.estimator import PoseEstimator
-    from ...media.video import probe, read_frames
+    from ...media.poses import estimator_for, poses
 
-    info = probe(path)
-    expected = info.frame_count
-    if max_seconds is not None and info.fps > 0:
-        expected = min(expected, int(math.ceil(max_seconds * info.fps))) if expected else 0
-    own = estimator is None
-    est = estimator or PoseEstimator(static_image_mode=False)
-    poses: list[PoseFrame | None] = []
-    try:
-        for t, img in read_frames(path, max_side=max_side):  # as pipeline.analyze_video
-            if max_seconds is not None and t > max_seconds:
-                break
-            poses.append(est.process(img, t))
-            if progress is not None:
-                progress(len(poses), max(expected, len(poses)))
-    finally:
-        if own:
-            est.close()
-    return poses
+    with estimator_for(estimator) as est:
+        return [pose for _t, _img, pose in poses(path, est, max_side, max_seconds, progress=progress)]
 
 
 def recognize_video(path: str | Path, rules=None, max_seconds: float | None = None,
