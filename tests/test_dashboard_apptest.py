@@ -531,3 +531,22 @@ def test_history_progress_chart_data_comes_from_store(workspace):
     at.run()
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     assert [a["text"] for a in spec["layout"]["annotations"]][:2] == ["Reps per session", "Correct reps (%)"]
+
+
+@needs_videos
+def test_thresholds_tune_a_fault_limit_with_its_own_histogram_and_slider(workspace, squat_analysis):  # noqa: F811
+    install_analysis(squat_analysis, workspace)
+    at = app("thresholds.py").run()
+    at.selectbox(key=keys.THR_ANGLE).set_value("torso_lean").run()
+    no_failure(at)
+    assert len(at.get("plotly_chart")) == 1  # its distribution
+    lean = at.slider(key=keys.thr_rep_check("squat", 2))  # torso lean per rep, judged from the side
+    assert lean.value == (0.0, 60.0) and "side" in lean.label
+    assert metric(at, "Reps judged correct") == f"{SQUAT_CLIP_REPS} / {SQUAT_CLIP_REPS}"
+    lean.set_value((0.0, 5.0)).run()  # a stricter limit: the same reps, now faulted for leaning
+    assert metric(at, "Reps counted") == str(SQUAT_CLIP_REPS)
+    assert metric(at, "Reps judged correct") == f"0 / {SQUAT_CLIP_REPS}"
+    at.selectbox(key=keys.THR_ANGLE).set_value("knee_width").run()
+    no_failure(at)
+    width = at.slider(key=keys.thr_rep_check("squat", 3))
+    assert width.value == (80.0, 250.0) and "front, rear" in width.label

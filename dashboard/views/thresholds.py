@@ -10,12 +10,14 @@ import streamlit as st
 from dashboard import charts, keys
 from dashboard.common import current, fmt
 from pose_core.store.settings import configured_penn_root
-from pose_core.core.rules import RulesError
+from pose_core.core.rules import VIEWS, RulesError
 from pose_core.core.types import Verdict
 from pose_core.store.outputs import list_analyses
 from pose_core.store.tuning import (angle_distribution, axis_range, backup_path, correct_bands,
                                     open_bounds, penn_distribution, rejudge, reset_user_rule, rule_toml,
                                     save_user_rule, save_user_rules_text, slider_bounds, with_check_bounds)
+
+STAT_WORDS = {"min": "lowest", "max": "highest", "range": "range", "peak_median": "median at the peak"}
 
 cur = current()
 rule = cur.rule
@@ -63,12 +65,14 @@ with col_s:
                       key=keys.thr_frame_check(ex, i), help=fc.message)
         fc_bounds[i] = open_bounds(v, ax)
     rc_bounds = {}
-    rep_checks = [(i, rc) for i, rc in enumerate(rule.rep_checks) if rc.angle == angle and rc.stat in ("min", "max")]
+    rep_checks = [(i, rc) for i, rc in enumerate(rule.rep_checks) if rc.angle == angle]
     if rep_checks:
         st.markdown("**Correct range per rep**")
     for i, rc in rep_checks:
-        v = st.slider(f"{rc.stat} of {angle} during a rep", ax[0], ax[1], slider_bounds(rc.min, rc.max, ax), step, format=fmt_deg,
-                      key=keys.thr_rep_check(ex, i), help=rc.message)
+        stat = STAT_WORDS.get(rc.stat, rc.stat)
+        seen = "" if set(rc.views) == set(VIEWS) else f" (judged from {', '.join(rc.views)} views)"
+        v = st.slider(f"{stat} of {angle} during a rep{seen}", ax[0], ax[1], slider_bounds(rc.min, rc.max, ax), step,
+                      format=fmt_deg, key=keys.thr_rep_check(ex, i), help=rc.message)
         rc_bounds[i] = open_bounds(v, ax)
     if not (frame_checks or rep_checks):
         st.info(f"The rule has no threshold on {angle}: it is shown for reference only.")
