@@ -49,7 +49,7 @@ def sidebar() -> None:
         if user_file.is_file():
             st.session_state.setdefault(keys.USE_USER_RULES, True)
             st.toggle("Use my tuned rules", key=keys.USE_USER_RULES,
-                      help=f"Your rules file: {plain(shown_path(user_file, cur.settings.workspace, 'workspace'))}")
+                      help=f"Your rules file: {plain(shown_path(user_file, cur.settings.workspace))} (in your workspace)")
         cur = current()
         if cur.rules_error:
             st.error(f"Your rules file is invalid, the built-in defaults are in use: {plain(cur.rules_error)}",

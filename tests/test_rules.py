@@ -117,7 +117,7 @@ def test_check_messages_name_the_measurement():
     ("[exercises.squat.counting]\nrest_threshold = 250\n", "counting.rest_threshold: no longer used"),
     # texts shown on every page are capped (issue 12, item 1)
     ('[exercises.squat]\ndisplay_name = "' + "x" * 900_000 + '"\n',
-     "exercises.squat.display_name: too long (900,000 characters, at most 60)"),
+     "exercises.squat.display_name: too long (900,000 characters, at most 80)"),
     ('[exercises.squat.counting.phase_names]\npeak = "' + "p" * 31 + '"\n', "phase_names.peak: too long"),
     ('[[exercises.squat.rep_checks]]\nangle = "knee"\nstat = "min"\nmax = 100\nmessage = "' + "m" * 201 + '"\n',
      "rep_checks[0].message: too long (201 characters, at most 200)"),

@@ -45,8 +45,7 @@ def shown_path(path: str | Path, root: str | Path, root_name: str = "") -> str:
     if p_r == root_r:
         return root_name or "."
     if root_r in p_r.parents:
-        rel = p_r.relative_to(root_r).as_posix()
-        return f"{root_name}/{rel}" if root_name else rel
+        return p_r.relative_to(root_r).as_posix()
     return p.name
 
 

@@ -154,7 +154,7 @@ _JOINT_COUNT = {"joint": 3, "segment": 2, "height": 1}
 # Joint and segment angles are in degrees, 0..180 (see geometry.py); heights are unbounded.
 ANGLE_RANGE = (0.0, 180.0)
 # Longest accepted texts: they are shown on every page and drawn on videos.
-MAX_DISPLAY_NAME = 60
+MAX_DISPLAY_NAME = 80
 MAX_MESSAGE = 200
 MAX_PHASE_NAME = 30
 _ANGLE_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")

@@ -53,7 +53,7 @@ def resolve_dataset_folder(typed: str | None, root: Path) -> Path:
         raise DatasetFolderError("That folder is outside the configured dataset folder; only that folder and "
                                  "folders inside it can be opened.")
     folder = folder.resolve()
-    shown = shown_path(folder, root, "the dataset folder")
+    shown = shown_path(folder, root, "The dataset folder")
     if not folder.is_dir():
         raise DatasetFolderError(f"There is no folder {shown}.")
     labels = folder / "labels"
