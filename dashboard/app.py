@@ -12,6 +12,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import keys
+from dashboard.access import require_access
 from dashboard.common import AUTO, AUTO_LABEL, DEFAULT_EXERCISE, current, plain
 from pose_core.core.confine import shown_path
 
@@ -61,6 +62,7 @@ def sidebar() -> None:
 
 def run() -> None:
     st.set_page_config(page_title="GymPose", page_icon=":material/fitness_center:", layout="wide")
+    require_access()  # before anything else renders (private by default: see dashboard/access.py)
     pages = [st.Page(str(VIEWS_DIR / f), title=t, icon=i, default=(n == 0)) for n, (f, t, i) in enumerate(PAGES)]
     nav = st.navigation(pages)
     sidebar()
