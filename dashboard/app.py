@@ -12,7 +12,9 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import keys
-from dashboard.common import AUTO, AUTO_LABEL, DEFAULT_EXERCISE, current
+from dashboard.access import require_access
+from dashboard.common import AUTO, AUTO_LABEL, DEFAULT_EXERCISE, current, plain
+from pose_core.core.confine import shown_path
 
 # The page scripts live in dashboard/views/, NOT dashboard/pages/: Streamlit treats a `pages/` folder beside
 # the entrypoint as a legacy (v1) multipage app, and a first visit to a page URL (e.g. /live after a
@@ -48,10 +50,10 @@ def sidebar() -> None:
         if user_file.is_file():
             st.session_state.setdefault(keys.USE_USER_RULES, True)
             st.toggle("Use my tuned rules", key=keys.USE_USER_RULES,
-                      help=f"Your rules file: {user_file}")
+                      help=f"Your rules file: {plain(shown_path(user_file, cur.settings.workspace))} (in your workspace)")
         cur = current()
         if cur.rules_error:
-            st.error(f"Your rules file is invalid, the built-in defaults are in use: {cur.rules_error}",
+            st.error(f"Your rules file is invalid, the built-in defaults are in use: {plain(cur.rules_error)}",
                      icon=":material/error:")
         st.caption(f"Active rules: **{cur.rules_label}**")
         if not user_file.is_file():
@@ -60,6 +62,7 @@ def sidebar() -> None:
 
 def run() -> None:
     st.set_page_config(page_title="GymPose", page_icon=":material/fitness_center:", layout="wide")
+    require_access()  # before anything else renders (private by default: see dashboard/access.py)
     pages = [st.Page(str(VIEWS_DIR / f), title=t, icon=i, default=(n == 0)) for n, (f, t, i) in enumerate(PAGES)]
     nav = st.navigation(pages)
     sidebar()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from html import escape
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -18,6 +19,8 @@ GREY = "#8a8f98"
 BLUE = "#2563eb"
 AMBER = "#d97706"
 VERDICT_COLOURS = {Verdict.CORRECT: GREEN, Verdict.INCORRECT: RED}
+# Plotly renders a subset of HTML (<a href>, <b>, ...) in names and hover texts: user-controlled text (rule
+# messages and phase names, session names) goes through html.escape.
 PHASE_COLOURS = {"rest": BLUE, "transition": GREY, "peak": AMBER}
 SECONDARY_COLOURS = ["#7c3aed", "#0891b2", "#be185d", "#65a30d", "#a16207"]
 
@@ -54,9 +57,9 @@ def angle_timeline(frames: pd.DataFrame, reps: list[RepEvent], rule: ExerciseRul
     c = rule.counting
 
     label = frames.get("label", pd.Series(["unknown"] * len(frames)))
-    reason = frames.get("reason", pd.Series([""] * len(frames))).fillna("")
+    reason = frames.get("reason", pd.Series([""] * len(frames))).fillna("").map(lambda r: escape(str(r)))
     phase = frames.get("phase", pd.Series([""] * len(frames))).fillna("")
-    phase_names = phase.map(lambda p: c.display_phase(p) if p else "")
+    phase_names = phase.map(lambda p: escape(c.display_phase(p)) if p else "")
     hover = [f"{lab}" + (f"<br>{rs}" if rs else "") for lab, rs in zip(label, reason)]
     y = pd.to_numeric(frames.get(primary), errors="coerce")
     fig.add_trace(go.Scatter(x=t, y=y, mode="lines", name=f"{primary} (primary)", line=dict(color="#111827", width=2),
@@ -77,7 +80,7 @@ def angle_timeline(frames: pd.DataFrame, reps: list[RepEvent], rule: ExerciseRul
         rest_high = c.rest == RestSide.HIGH
         xs = [r.peak_s for r in reps]
         ys = [r.primary_min if rest_high else r.primary_max for r in reps]
-        texts = [f"Rep {r.index}: {r.verdict}" + ("<br>" + "<br>".join(r.reasons) if r.reasons else "") for r in reps]
+        texts = [f"Rep {r.index}: {r.verdict}" + ("<br>" + "<br>".join(map(escape, r.reasons)) if r.reasons else "") for r in reps]
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers+text", name="reps",
                                  marker=dict(size=13, symbol="diamond", line=dict(width=1, color="white"),
                                              color=[VERDICT_COLOURS.get(r.verdict, GREY) for r in reps]),
@@ -105,7 +108,7 @@ def angle_histogram(dist: pd.DataFrame, rule: ExerciseRule, angle: str, bands: l
             sub = sub_src[sub_src["phase"] == ph]
             if sub.empty:
                 continue
-            name = c.display_phase(ph)
+            name = escape(c.display_phase(ph))
             fig.add_trace(go.Histogram(x=sub["value"], name=name, legendgroup=ph, showlegend=ph not in shown,
                                        opacity=0.7, marker_color=PHASE_COLOURS[ph], xbins=dict(size=bin_size),
                                        hovertemplate=f"{name}<br>%{{x}}{unit}: %{{y}} frames<extra>{src}</extra>"),
@@ -135,7 +138,7 @@ def progress_chart(rows: list[dict], depth_label: str) -> go.Figure:
     # One evenly spaced slot per session (sessions are irregular in time; a date axis squeezes them).
     when = [datetime.fromisoformat(c).astimezone() for c in df["created_at"]]  # local time, as the table
     x = [f"{w:%b %d %H:%M} #{i}" for w, i in zip(when, df["id"])]
-    hover = [f"#{i} {n}" for i, n in zip(df["id"], df["name"])]
+    hover = [f"#{i} {escape(str(n))}" for i, n in zip(df["id"], df["name"])]
     fig.add_trace(go.Bar(x=x, y=df["reps"], name="reps", marker_color=BLUE, hovertext=hover,
                          hovertemplate="%{hovertext}<br>%{y} reps<extra></extra>"), row=1, col=1)
     fig.add_trace(go.Scatter(x=x, y=df["reps_correct_pct"], mode="lines+markers", name="correct %",

@@ -3,6 +3,7 @@ store and the pose model factory. Cached resources live here so no page builds t
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from dashboard import keys
 from pose_core.core.rules import ExerciseRule, RuleSet, RulesError, load_rules
 from pose_core.datasets.recognition import LOW_CONFIDENCE  # noqa: F401  (the pages take it from here)
 from pose_core.run.live import EstimatorFactory
+from pose_core.core.confine import shown_path, strip_root
 from pose_core.store.history import HistoryStore
 from pose_core.store.settings import Settings, SettingsError, load_settings
 from pose_core.core.types import RepEvent, RestSide, cycle_times
@@ -22,6 +24,29 @@ AUTO = "auto"  # the sidebar's "Auto (recognise)" choice: Analyze and Live recog
 AUTO_LABEL = "Auto (recognise)"
 # LOW_CONFIDENCE (imported above, defined once in the recogniser): a recognised exercise below it is shown with
 # a plain "not sure" warning (the recogniser itself answers "cannot tell" below 50%; live locks only at or above it).
+
+
+# Characters that mean something to Streamlit's Markdown (CommonMark + GFM + emoji/icon shortcodes, colour
+# directives, LaTeX, HTML entities). Backslash-escaping any ASCII punctuation is valid CommonMark and shows it.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#!|~$:&])")
+_LINE_START = re.compile(r"^(\s*)([-+=]|\d+(?=[.)]))")  # a list item / heading marker at the very start
+_WWW = re.compile(r"(www)\.", re.IGNORECASE)  # GFM links bare www. addresses (http: ones lose their ':')
+
+
+def plain(text: object) -> str:
+    """User-controlled text (file names, rule names and messages, history, recognition candidates, error
+    messages that quote them) as literal text for st.markdown / st.warning / st.caption / widget labels:
+    every Markdown, HTML and shortcode character is escaped and line breaks become spaces, so a name like
+    `**x** [a](http://b) ![i](http://c)` shows as typed, never as bold text, a link or a fetched image."""
+    s = " ".join(str(text).split("\n")).replace("\r", " ")
+    s = _MD_SPECIAL.sub(r"\\\1", s)
+    s = _LINE_START.sub(lambda m: m.group(1) + (m.group(2) + "\\" if m.group(2)[0].isdigit() else "\\" + m.group(2)), s)
+    return _WWW.sub(r"\1\\.", s)
+
+
+def plain_error(e: object, root: str | Path | None = None) -> str:
+    """An error message for the page: the workspace's (or root's) absolute path taken out, then plain()."""
+    return plain(strip_root(str(e), root if root is not None else settings().workspace))
 
 
 @st.cache_resource(show_spinner="Loading the pose model...")
@@ -45,7 +70,7 @@ def settings() -> Settings:
     try:
         return load_settings().ensure_dirs()
     except (SettingsError, OSError) as e:
-        st.error(f"GymPose is not configured correctly: {e}")
+        st.error(f"GymPose is not configured correctly: {plain(e)}")
         st.stop()
 
 
@@ -67,8 +92,8 @@ class Current:
         return self.rules[self.exercise]
 
     @property
-    def rules_label(self) -> str:
-        return Path(self.rules.source).name if self.using_user_rules else "built-in defaults"
+    def rules_label(self) -> str:  # (escaped: ready for Markdown)
+        return plain(Path(self.rules.source).name) if self.using_user_rules else "built-in defaults"
 
 
 def current() -> Current:
@@ -79,7 +104,7 @@ def current() -> Current:
     rules = _default_rules()
     if use_user:
         try:
-            rules = load_rules(user_path=s.user_rules_path)
+            rules = load_rules(user_path=s.user_rules_path, label=shown_path(s.user_rules_path, s.workspace))
         except RulesError as e:
             error = str(e)
             use_user = False
@@ -93,13 +118,15 @@ def current() -> Current:
 
 
 def exercise_label(rules: RuleSet, name: str) -> str:
-    """Display name of an exercise (the name itself when the rules do not know it)."""
+    """Display name of an exercise (the name itself when the rules do not know it), as plain text: a rules
+    file may name an exercise anything (escaped with plain() for Markdown elements and widget labels)."""
     return rules[name].display_name if name in rules.exercises else name.replace("_", " ")
 
 
 def candidates_text(rules: RuleSet, top) -> str:
-    """ "Squat 62%, Push-up 20%" from [(name, probability), ...]; candidates that would show as 0% are left out."""
-    return ", ".join(f"{exercise_label(rules, n)} {p:.0%}" for n, p in top if p >= 0.005)
+    """ "Squat 62%, Push-up 20%" from [(name, probability), ...], escaped for Markdown (plain()); candidates
+    that would show as 0% are left out."""
+    return ", ".join(f"{plain(exercise_label(rules, n))} {p:.0%}" for n, p in top if p >= 0.005)
 
 
 def fmt(value, unit: str = "", nd: int = 0, none: str = "–") -> str:

@@ -68,3 +68,8 @@ HIST_CANCEL = "history.cancel_delete"
 HIST_DELETE_FILES = "history.delete_files"
 HIST_PENDING_DELETE = "history.pending_delete"  # session state: id awaiting confirmation
 HIST_MESSAGE = "history.message"
+
+# Access (dashboard/access.py)
+ACCESS_PASSWORD = "access.password"
+ACCESS_OPEN = "access.open"
+ACCESS_GRANTED = "access.granted"  # session state: a digest of the password this session was opened with

@@ -70,6 +70,14 @@ def _fail(msg: str, code: int = EXIT_BAD_INPUT) -> int:
     return code
 
 
+def _not_a_folder(out: Path) -> Path | None:
+    """The first existing path of out and its parents when it is not a folder (out cannot be created)."""
+    for p in (out, *out.parents):
+        if p.exists() or p.is_symlink():
+            return None if p.is_dir() else p
+    return None
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
     from .run.pipeline import AnalysisError, CannotTellError, analyze_video
     from .core.rules import RulesError, load_rules
@@ -88,6 +96,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if exercise != "auto" and exercise not in rules.exercises:
         return _fail(f"unknown exercise {exercise!r}; choose one of: " + ", ".join(sorted(rules.exercises)) + ", auto")
     out = Path(args.out) if args.out else Path("runs") / video.stem
+    blocked = _not_a_folder(out)
+    if blocked is not None:  # checked before the model starts
+        return _fail(f"--out {out}: {blocked} exists and is not a folder")
     progress = _Progress(not args.quiet, video.name)
     try:
         result = analyze_video(video, exercise, out, rules=rules, progress=progress, write_video=not args.no_video)

@@ -24,7 +24,8 @@ def workspace(tmp_path, monkeypatch) -> Path:
     """An empty GymPose workspace (GYMPOSE_HOME) for one test."""
     home = tmp_path / "gympose"
     monkeypatch.setenv("GYMPOSE_HOME", str(home))
-    for var in ("GYMPOSE_HISTORY_DB", "GYMPOSE_RULES", "GYMPOSE_MAX_UPLOAD_MB", "GYMPOSE_ICE_SERVERS"):
+    for var in ("GYMPOSE_HISTORY_DB", "GYMPOSE_RULES", "GYMPOSE_MAX_UPLOAD_MB", "GYMPOSE_ICE_SERVERS",
+                "GYMPOSE_ACCESS_PASSWORD"):
         monkeypatch.delenv(var, raising=False)
     return home
 

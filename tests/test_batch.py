@@ -4,6 +4,7 @@ with frames, and a real subset), and every bad input as one clear error line."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -237,3 +238,88 @@ def test_penn_real_subset(penn_dir, tmp_path):
     assert not (out / "images").exists()  # the shared folder has labels only
     assert summary_of(run_cli(penn_dir, "--out", out, "--exercise", "squat", "--split", "train", "--limit", 12,
                               "-q"))["skipped"] == 12
+
+
+# ------------------------------------------------------------------------------ issue 12, items 6, 12
+
+def test_a_malformed_scheduler_address_is_one_line_without_a_hang(tmp_path):
+    import time
+
+    src = tmp_path / "videos"
+    src.mkdir()
+    write_video(src / "squat_1.mp4", frames=3)
+    out = tmp_path / "out"
+    for address, fragment in (("notaurl", "'notaurl' is not a Dask scheduler address"),
+                              ("foo://h:1", "unknown address scheme 'foo'")):
+        t0 = time.monotonic()
+        p = run_cli(src, "--out", out, "--scheduler", address, timeout=60)
+        assert time.monotonic() - t0 < 15, "hung (the Dask client's destructor waits 2x the timeout)"
+        assert_bad_input(p, fragment, out)
+        assert "Traceback" not in p.stderr and "Exception ignored" not in p.stderr
+
+
+def _children(pid: int) -> dict[int, int]:
+    """{child pid: its parent} of every process, from /proc."""
+    out = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+            except OSError:
+                continue
+            out[int(d.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    return out
+
+
+def _descendants(pid: int) -> set[int]:
+    parents = _children(pid)
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {c for c, p in parents.items() if p in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc")
+def test_kill_9_of_a_batch_leaves_no_worker_behind(tmp_path):
+    import signal
+    import time
+
+    kids: set[int] = set()
+    src = tmp_path / "videos"
+    src.mkdir()
+    for i in range(6):
+        write_video(src / f"squat_{i}.mp4", frames=240)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    p = subprocess.Popen([sys.executable, "-m", "pose_core", "batch", str(src), "--out", str(tmp_path / "out"),
+                          "--workers", "2", "--no-video"], cwd=ROOT, env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # wait until both workers (and the resource tracker) run
+            kids = _descendants(p.pid)
+            if len(kids) >= 3:
+                break
+            time.sleep(0.2)
+        assert len(kids) >= 3, f"the pool did not start: {kids}"
+        time.sleep(1.0)
+        kids = _descendants(p.pid)
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait(10)
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline and any(_alive(k) for k in kids):
+            time.sleep(0.2)
+        left = [k for k in kids if _alive(k)]
+        assert not left, f"processes left behind after kill -9 of the batch: {left}"
+    finally:  # (whatever the outcome, nothing of this test keeps running)
+        for k in _descendants(p.pid) | kids | {p.pid}:
+            with contextlib.suppress(OSError):
+                os.kill(k, signal.SIGKILL)

@@ -104,3 +104,39 @@ def test_user_rules_change_the_result(tmp_path):
     assert summary["reps"] == 3 and summary["reps_incorrect"] == 3
     reps = json.loads((tmp_path / "o" / "reps.json").read_text())["reps"]
     assert all(r["reasons"] == ["Deeper!"] for r in reps)
+
+
+# ------------------------------------------------------------------------------- issue 12, items 9, 10
+
+def test_a_1x1_video_is_too_small(tmp_path):
+    f = write_video(tmp_path / "tiny.mp4", frames=5, size=(1, 1), codec="mpeg4")  # (x264 cannot write 1x1)
+    assert_clean_failure(run_cli("analyze", f, "-e", "squat", "--out", tmp_path / "o"), "video too small (1x1",
+                         tmp_path / "o")
+
+
+@pytest.mark.parametrize("ext", ["png", "jpg"])
+def test_a_still_image_is_not_a_video(tmp_path, ext):
+    import cv2
+    import numpy as np
+
+    f = tmp_path / f"photo.{ext}"
+    cv2.imwrite(str(f), np.full((240, 320, 3), 90, np.uint8))
+    assert_clean_failure(run_cli("analyze", f, "-e", "squat", "--out", tmp_path / "o"), "not a video: a still image",
+                         tmp_path / "o")
+    renamed = tmp_path / "photo.mp4"  # the content decides, not the name
+    shutil.copy(f, renamed)
+    assert_clean_failure(run_cli("analyze", renamed, "-e", "squat", "--out", tmp_path / "o"), "not a video",
+                         tmp_path / "o")
+
+
+def test_out_pointing_at_a_file_is_refused_before_the_model_starts(tmp_path, nobody):
+    import time
+
+    taken = tmp_path / "result.txt"
+    taken.write_text("mine")
+    for out in (taken, taken / "sub"):
+        t0 = time.monotonic()
+        p = run_cli("analyze", nobody, "-e", "squat", "--out", out)
+        assert p.returncode == 2 and p.stderr.strip() == f"error: --out {out}: {taken} exists and is not a folder"
+        assert time.monotonic() - t0 < 20
+    assert taken.read_text() == "mine"

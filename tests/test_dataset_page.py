@@ -78,10 +78,14 @@ def test_folder_must_be_the_root_or_inside_it(tmp_path):
     for typed, message in ((str(tmp_path / "elsewhere"), "outside the configured"), ("..", "outside the configured"),
                            ("/etc", "outside the configured"), ("escape", "outside the configured"),
                            ("missing", "There is no folder"), ("empty", "no labels/ subfolder")):
-        with pytest.raises(DatasetFolderError, match=message):
+        with pytest.raises(DatasetFolderError, match=message) as e:
             resolve_dataset_folder(typed, root)
-    with pytest.raises(DatasetFolderError, match="does not exist"):
+        assert str(tmp_path) not in str(e.value)  # no server paths in messages (issue 12, item 3)
+    with pytest.raises(DatasetFolderError, match="There is no folder subset/missing") as e:
+        resolve_dataset_folder("subset/missing", root)
+    with pytest.raises(DatasetFolderError, match="does not exist") as e:
         resolve_dataset_folder("", tmp_path / "nowhere")
+    assert str(tmp_path) not in str(e.value)
     with pytest.raises(DatasetFolderError, match="invalid clip id"):
         open_clip(root, "../0001")
 
@@ -195,7 +199,7 @@ def test_page_refuses_a_folder_outside_the_configured_one(synth, tmp_path):
     outside = make_penn_dataset(tmp_path / "other")
     at = page().run()
     box = widget(at, "text_input", "Dataset folder")
-    assert box.value == str(synth.resolve())
+    assert box.value == ""  # the configured folder; its server path is not shown (issue 12, item 3)
     box.set_value(str(outside)).run()
     errors = "\n".join(e.value for e in at.error)
     assert "outside the configured dataset folder" in errors and clip_options(at) == []

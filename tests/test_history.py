@@ -149,3 +149,95 @@ def test_database_replaced_while_running_is_recreated(store):
     assert store.list_sessions() == []  # a new, empty database
     store.add(record())
     assert store.count() == 1
+
+
+# ------------------------------------------------------------------------------- issue 12, items 13, 14
+
+def test_damage_in_the_middle_is_found_and_never_written_into(tmp_path):
+    db = tmp_path / "history.sqlite3"
+    store = HistoryStore(db)
+    for i in range(120):
+        store.add(record(n=8, created_at=f"2026-01-01T10:{i // 60:02d}:{i % 60:02d}+00:00"))
+    assert not db.with_name(db.name + "-wal").exists() or db.with_name(db.name + "-wal").stat().st_size == 0
+    size = db.stat().st_size
+    assert size > 64 * 1024
+    with open(db, "r+b") as f:  # 8 KB of garbage at half its size: the header stays intact
+        f.seek(size // 2)
+        f.write(b"\xa5" * 8192)
+    damaged = db.read_bytes()
+    store = HistoryStore(db)  # a fresh store (e.g. after a restart)
+    with pytest.raises(HistoryError, match="damaged"):
+        store.list_sessions()
+    with pytest.raises(HistoryError, match="damaged.*kept in") as err:
+        store.add(record(n=2))
+    assert db.read_bytes() == damaged  # not written into
+    assert err.value.pending_path is not None and err.value.pending_path.exists()
+    # The same store that saw the file healthy also notices (the check runs when the file changed).
+    healthy = tmp_path / "b.sqlite3"
+    s2 = HistoryStore(healthy)
+    s2.add(record())
+    for _ in range(60):
+        s2.add(record(n=8))
+    size = healthy.stat().st_size
+    with open(healthy, "r+b") as f:
+        f.seek(size // 2)
+        f.write(b"\x00\xff" * 4096)
+    before = healthy.read_bytes()
+    with pytest.raises(HistoryError, match="kept in"):
+        s2.add(record(n=5))
+    assert healthy.read_bytes() == before
+
+
+def test_concurrent_writers_never_see_a_transient_busy(tmp_path):
+    import threading
+
+    db = tmp_path / "history.sqlite3"
+    HistoryStore(db).count()  # created
+    errors, ids = [], []
+    lock = threading.Lock()
+
+    def writer(k: int) -> None:
+        store = HistoryStore(db, timeout_s=0.02, busy_retry_s=20.0)  # a tiny busy timeout: busy is certain
+        for i in range(40):
+            try:
+                sid = store.add(record(n=6, created_at=f"2026-01-0{k % 9 + 1}T10:00:{i:02d}+00:00"))
+            except HistoryError as e:
+                with lock:
+                    errors.append(str(e))
+            else:
+                with lock:
+                    ids.append(sid)
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(set(ids)) == 320 and HistoryStore(db).count() == 320
+    assert HistoryStore(db).pending() == []
+
+
+def test_a_busy_database_is_retried_before_it_is_reported(tmp_path):
+    import threading
+
+    store = HistoryStore(tmp_path / "history.sqlite3", timeout_s=0.05, busy_retry_s=3.0)
+    store.add(record())
+    locked, release = threading.Event(), threading.Event()
+
+    def hold() -> None:  # another writer holds the lock for 0.5 s
+        blocker = sqlite3.connect(store.path, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        locked.set()
+        release.wait(0.5)
+        blocker.execute("ROLLBACK")
+        blocker.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    locked.wait(5)
+    try:
+        assert store.add(record(n=4)) > 0  # waited for the lock instead of failing after 0.05 s
+    finally:
+        holder.join()
+    assert store.pending() == [] and store.count() == 2

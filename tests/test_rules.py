@@ -100,3 +100,68 @@ def test_check_messages_name_the_measurement():
     for rule in rules.exercises.values():
         for check in rule.rep_checks:
             assert "{value}" in check.message, (rule.name, check.message)
+
+
+# ------------------------------------------------------------------ issue 12: impossible values, text, BOM
+
+@pytest.mark.parametrize("text, fragment", [
+    # joint / segment angles live in 0..180 (issue 12, item 11)
+    ('[[exercises.squat.rep_checks]]\nangle = "knee"\nstat = "min"\nmax = 250\nmessage = "x"\n',
+     "rep_checks[0].max: 250 is not a possible angle (angles are 0..180 deg)"),
+    ('[[exercises.squat.frame_checks]]\nangle = "knee"\nphase = "peak"\nmin = -20\nmessage = "x"\n',
+     "frame_checks[0].min: -20 is not a possible angle"),
+    ('[[exercises.squat.counting.rest_requires]]\nangle = "torso_lean"\nmax = 200\n',
+     "rest_requires[0].max: 200 is not a possible angle"),
+    # the retired absolute thresholds are refused whatever their value
+    ("[exercises.squat.counting]\npeak_threshold = -20\n", "counting.peak_threshold: no longer used"),
+    ("[exercises.squat.counting]\nrest_threshold = 250\n", "counting.rest_threshold: no longer used"),
+    # texts shown on every page are capped (issue 12, item 1)
+    ('[exercises.squat]\ndisplay_name = "' + "x" * 900_000 + '"\n',
+     "exercises.squat.display_name: too long (900,000 characters, at most 80)"),
+    ('[exercises.squat.counting.phase_names]\npeak = "' + "p" * 31 + '"\n', "phase_names.peak: too long"),
+    ('[[exercises.squat.rep_checks]]\nangle = "knee"\nstat = "min"\nmax = 100\nmessage = "' + "m" * 201 + '"\n',
+     "rep_checks[0].message: too long (201 characters, at most 200)"),
+    ('[exercises.squat]\ndisplay_name = "   "\n', "display_name: expected a non-empty string"),
+    ('[exercises.squat.angles."![x](http://127.0.0.1:9/t.png)"]\nkind = "joint"\njoints = ["hip", "knee", "ankle"]\n',
+     "is not an angle name"),
+])
+def test_impossible_angles_and_overlong_texts_are_refused(tmp_path, text, fragment):
+    user = tmp_path / "mine.toml"
+    user.write_text(text)
+    with pytest.raises(RulesError) as e:
+        load_rules(user)
+    assert fragment in str(e.value)
+    assert len(str(e.value)) < 600  # a 900,000-character value is not echoed back
+
+
+def test_heights_are_not_bounded_like_angles():
+    # a height is in % of the torso length, up positive: no 0..180 limit there
+    rules = load_rules(user_text='[[exercises.squat.rep_checks]]\nangle = "hip_height"\nstat = "range"\n'
+                                 'min = 400\nmessage = "move more"\n')
+    assert rules["squat"].rep_checks[0].min == 400
+
+
+def test_a_rules_file_with_a_byte_order_mark_is_accepted(tmp_path):
+    from pose_core.store.tuning import save_user_rules_text
+
+    body = "[exercises.squat.counting]\nmin_amplitude = 45\n"
+    user = tmp_path / "bom.toml"
+    user.write_bytes(b"\xef\xbb\xbf" + body.encode())
+    assert load_rules(user)["squat"].counting.min_amplitude == 45
+    assert load_rules(user_text="\ufeff" + body)["squat"].counting.min_amplitude == 45
+    target = tmp_path / "rules.toml"
+    save_user_rules_text(target, b"\xef\xbb\xbf" + body.encode())
+    assert target.read_text(encoding="utf-8") == body
+    assert load_rules(target)["squat"].counting.min_amplitude == 45
+
+
+def test_messages_name_the_file_by_its_label_not_the_server_path(tmp_path):
+    user = tmp_path / "deep" / "rules.toml"
+    user.parent.mkdir()
+    user.write_text("[exercises.squat]\nbogus = 1\n")
+    with pytest.raises(RulesError) as e:
+        load_rules(user, label="rules.toml")
+    assert str(e.value).startswith("rules.toml: exercises.squat.bogus") and str(tmp_path) not in str(e.value)
+    with pytest.raises(RulesError) as e:
+        load_rules(user.with_name("missing.toml"), label="missing.toml")
+    assert str(e.value) == "missing.toml: rules file not found"

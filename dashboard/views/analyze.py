@@ -9,8 +9,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, keys
-from dashboard.common import (AUTO, LOW_CONFIDENCE, candidates_text, current, estimator_factory, rep_table, exercise_label, fmt,
-                              history_store)
+from dashboard.common import (AUTO, LOW_CONFIDENCE, candidates_text, current, estimator_factory, exercise_label, fmt,
+                              history_store, plain, plain_error, rep_table)
 from pose_core.store.history import HistoryError, record_from_analysis
 from pose_core.run.pipeline import RECOGNIZE_SECONDS, AnalysisError, CannotTellError, NoPersonError, analyze_video
 from pose_core.core.confine import PathError, is_within
@@ -24,6 +24,7 @@ from pose_core.media.video import VideoError
 cur = current()
 rule = cur.rule
 S = cur.settings
+shown_rule = plain(rule.display_name.lower())  # rule names come from a rules file: plain text only
 auto = cur.auto
 
 st.title("Analyze a workout video")
@@ -33,7 +34,7 @@ if auto:
                "exercise there to skip this), then counts the reps, judges each one against that exercise's rules "
                f"and shows you where your form breaks down. Files up to {S.max_upload_mb:.0f} MB.")
 else:
-    st.caption(f"Upload a video of one person doing **{rule.display_name.lower()}s** (change the exercise in the "
+    st.caption(f"Upload a video of one person doing **{shown_rule}s** (change the exercise in the "
                "sidebar, or choose Auto to have it recognised). GymPose finds the body in every frame, counts the "
                "reps, judges each one against the rules and shows you where your form breaks down. "
                f"Files up to {S.max_upload_mb:.0f} MB.")
@@ -55,7 +56,7 @@ else:
                               help="mp4, mov, webm, mkv or avi; phone videos (portrait, rotated) are fine.")
 
 has_video = upload is not None or video_path is not None
-start = st.button("Analyze (recognise the exercise)" if auto else f"Analyze as {rule.display_name.lower()}",
+start = st.button("Analyze (recognise the exercise)" if auto else f"Analyze as {shown_rule}",
                   key=keys.ANALYZE_RUN, type="primary", icon=":material/play_arrow:", disabled=not has_video)
 # "Analyze as <candidate>" after a cannot-tell answer: the sidebar now holds that exercise; start at once.
 start = bool(st.session_state.pop(keys.ANALYZE_AUTOSTART, False) and has_video) or start
@@ -70,7 +71,7 @@ def pick_exercise(name: str) -> None:  # callback: runs before the next run rend
 def cannot_tell(rec) -> None:
     """Auto could not decide: say so plainly, with the reason and the candidates, and let the user pick."""
     nobody = rec.frames_with_pose == 0
-    text = f"**GymPose cannot tell which exercise this is**: {rec.reason}."
+    text = f"**GymPose cannot tell which exercise this is**: {plain(rec.reason)}."
     if rec.top:
         text += f" Closest candidates: {candidates_text(cur.rules, rec.top)}."
     text += (" Make sure your whole body is in the frame and well lit." if nobody else
@@ -80,7 +81,7 @@ def cannot_tell(rec) -> None:
     if picks and not nobody:
         cols = st.columns(len(picks) + 2)
         for col, name in zip(cols, picks):
-            col.button(f"Analyze as {exercise_label(cur.rules, name).lower()}", key=keys.analyze_pick(name),
+            col.button(f"Analyze as {plain(exercise_label(cur.rules, name).lower())}", key=keys.analyze_pick(name),
                        on_click=pick_exercise, args=(name,), icon=":material/play_arrow:", width="stretch")
 
 
@@ -120,10 +121,10 @@ def run_analysis() -> None:
                                progress=progress_on(bar), estimator=estimator_factory()())
         bar.empty()
     except UploadTooLargeError as e:
-        st.error(f"This video is too large. {e}", icon=":material/error:")
+        st.error(f"This video is too large. {plain_error(e)}", icon=":material/error:")
         return
     except PathError as e:
-        st.error(f"This file cannot be used: {e}", icon=":material/error:")
+        st.error(f"This file cannot be used: {plain_error(e)}", icon=":material/error:")
         return
     except VideoError:
         st.error("This file is not a video GymPose can read (it may be corrupt or in another format). "
@@ -144,7 +145,7 @@ def run_analysis() -> None:
             path.unlink(missing_ok=True)
         return
     except AnalysisError as e:
-        st.error(f"The analysis failed: {e}", icon=":material/error:")
+        st.error(f"The analysis failed: {plain_error(e)}", icon=":material/error:")
         if fresh:
             path.unlink(missing_ok=True)
         return
@@ -160,7 +161,7 @@ def save_to_history(result, out_dir: Path, shown_name: str) -> None:
     try:
         history_store(S).add(record)
     except HistoryError as e:
-        st.warning(f"The analysis is done but could not be added to your history: {e}", icon=":material/warning:")
+        st.warning(f"The analysis is done but could not be added to your history: {plain_error(e)}", icon=":material/warning:")
 
 
 if start:
@@ -172,18 +173,19 @@ if result_dir and is_within(S.analyses_dir, result_dir) and Path(result_dir).is_
     try:
         a = load_analysis(result_dir)
     except ValueError as e:
-        st.error(str(e))
+        st.error(plain_error(e))
         st.stop()
     s = a.summary
     res_rule = cur.rules[s.exercise] if s.exercise in cur.rules.exercises else rule
-    st.subheader(f"{res_rule.display_name}: {upload_display_name(s.video)}")
+    res_name = plain(res_rule.display_name)
+    st.subheader(f"{res_name}: {plain(upload_display_name(s.video))}")
     if s.exercise_auto:
         conf = float(s.exercise_confidence or 0.0)
         others = [c for c in s.exercise_candidates if c[0] != s.exercise and c[1] >= 0.005]
-        said = f"Recognised: **{res_rule.display_name}** ({conf:.0%} sure)"
+        said = f"Recognised: **{res_name}** ({conf:.0%} sure)"
         tail = (f" Other candidates: {candidates_text(cur.rules, others)}." if others else "")
         if conf < LOW_CONFIDENCE:
-            st.warning(f"{said}. **Low confidence**: GymPose is not sure this is {res_rule.display_name.lower()}, "
+            st.warning(f"{said}. **Low confidence**: GymPose is not sure this is {res_name.lower()}, "
                        f"the reps below are counted as if it were.{tail} If it is wrong, pick the exercise in the "
                        "sidebar and analyse again.", icon=":material/help:")
         else:
@@ -205,7 +207,7 @@ if result_dir and is_within(S.analyses_dir, result_dir) and Path(result_dir).is_
         seen += f" {s.partial_reps} partial rep(s) cut off at the start or end were not counted."
     st.caption(seen)
     for note in s.notes:
-        st.warning(note, icon=":material/info:")
+        st.warning(plain(note), icon=":material/info:")
 
     left, right = st.columns([1, 1])
     with left:
@@ -226,7 +228,7 @@ if result_dir and is_within(S.analyses_dir, result_dir) and Path(result_dir).is_
                      column_config={"reasons": st.column_config.TextColumn(width="large"),
                                     "not judged": st.column_config.TextColumn(width="medium")})
     else:
-        st.info("No complete rep was found. " + " ".join(s.notes) +
+        st.info("No complete rep was found. " + plain(" ".join(s.notes)) +
                 " Check the exercise in the sidebar and that the whole movement is in the frame.")
 
     d = st.columns(3)

@@ -3,6 +3,7 @@ its angles, label and reason (from the active rules), a per-clip angle timeline 
 
 from __future__ import annotations
 
+from html import escape
 from pathlib import Path
 
 import pandas as pd
@@ -10,7 +11,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import charts
-from dashboard.common import current, fmt
+from dashboard.common import current, fmt, plain, plain_error
+from pose_core.core.confine import shown_path
 from pose_core.core.rules import RuleSet
 from pose_core.datasets.dataset_view import (ALL, ANY_LABEL, EXPECTED_LAYOUT, DatasetFolderError, class_summary,
                                              clip_label_counts, clip_table, dataset_fingerprint, filter_clips,
@@ -88,7 +90,7 @@ def timeline_figure(frames: pd.DataFrame, rule, current_frame: int) -> go.Figure
 def summary_figure(summary: pd.DataFrame, names: dict[str, str]) -> go.Figure:
     """Share of frames per label, one stacked bar per class."""
     fig = go.Figure()
-    x = [names.get(a, a) for a in summary["action"]]
+    x = [escape(names.get(a, a)) for a in summary["action"]]  # plotly renders some HTML in labels
     for lab in LABELS:
         fig.add_trace(go.Bar(x=x, y=summary[f"pct_{lab}"], name=lab, marker_color=LABEL_COLOURS[lab],
                              hovertemplate=f"%{{x}}: %{{y:.1f}}% {lab}<extra></extra>"))
@@ -116,12 +118,12 @@ if root is None:
     layout_help()
     st.stop()
 
-typed = st.text_input("Dataset folder", value=str(root), key=K_FOLDER,
-                      help=f"The configured folder ({PENN_DIR_ENV}) or a folder inside it.")
+typed = st.text_input("Dataset folder", value="", key=K_FOLDER, placeholder="the configured dataset folder",
+                      help=f"Empty: the configured folder ({PENN_DIR_ENV}); or a folder inside it (relative to it).")
 try:
     folder = resolve_dataset_folder(typed, root)
 except DatasetFolderError as e:
-    st.error(str(e), icon=":material/folder_off:")
+    st.error(plain_error(e, root), icon=":material/folder_off:")
     layout_help()
     st.stop()
 
@@ -131,7 +133,7 @@ if bad_files:
     with st.expander(f"{len(bad_files)} label file(s) could not be read and are left out", icon=":material/warning:"):
         st.dataframe(pd.DataFrame(bad_files, columns=["file", "problem"]), hide_index=True, width="stretch")
 if clips.empty:
-    st.warning(f"{folder} has no readable clip of the gym classes.", icon=":material/warning:")
+    st.warning(f"{plain(shown_path(folder, root, 'The dataset folder'))} has no readable clip of the gym classes.", icon=":material/warning:")
     layout_help()
     st.stop()
 
@@ -172,7 +174,7 @@ else:
     try:
         clip = open_clip(folder, clip_id)
     except (DatasetFolderError, PennFormatError, OSError) as e:
-        st.error(f"Clip {clip_id} cannot be shown: {e}", icon=":material/error:")
+        st.error(f"Clip {plain(clip_id)} cannot be shown: {plain_error(e, folder)}", icon=":material/error:")
         st.stop()
     rule = rules[clip.action]
     clip_frames = frames[frames["clip"] == clip_id].sort_values("frame").reset_index(drop=True)
@@ -196,15 +198,15 @@ else:
         st.badge(lab, color=BADGE.get(lab, "gray"), icon={"correct": ":material/check:",
                                                           "incorrect": ":material/close:"}.get(lab))
         phase = str(row["phase"]) if row is not None else ""
-        st.markdown(f"**Phase:** {rule.counting.display_phase(phase) if phase else '–'}  \n"
-                    f"**Reason:** {reason or '–'}")
+        st.markdown(f"**Phase:** {plain(rule.counting.display_phase(phase)) if phase else '–'}  \n"
+                    f"**Reason:** {plain(reason) if reason else '–'}")
         if row is not None:
             unit = {a: ("°" if d.unit == "deg" else f" {d.unit}") for a, d in rule.angles.items()}
             st.dataframe(pd.DataFrame([{"angle": (f"{a} (counts reps)" if a == rule.primary_angle else a),
                                         "value": fmt(row[a], unit[a], 0 if unit[a] == "°" else 1)}
                                        for a in rule.angles]), hide_index=True, width="stretch")
         counts = per_clip.set_index("clip").loc[clip_id] if clip_id in set(per_clip["clip"]) else None
-        st.caption(f"{names[clip.action]} · {clip.view} view · {clip.split} split · {clip.width}×{clip.height} · "
+        st.caption(f"{plain(names[clip.action])} · {clip.view} view · {clip.split} split · {clip.width}×{clip.height} · "
                    + (f"{int(counts['correct'])} correct, {int(counts['incorrect'])} incorrect, "
                       f"{int(counts['unknown'])} unknown frames" if counts is not None else ""))
     if not clip_frames.empty:

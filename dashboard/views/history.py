@@ -9,9 +9,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, keys
-from dashboard.common import current, fmt, history_store
+from dashboard.common import current, fmt, history_store, plain, plain_error
 from pose_core.store.history import HistoryError, SessionRecord
-from pose_core.core.confine import is_within
+from pose_core.core.confine import is_within, shown_path
 
 cur = current()
 S = cur.settings
@@ -32,10 +32,11 @@ try:
     store.import_pending()
     sessions = store.list_sessions()
 except HistoryError as e:
-    st.error(str(e), icon=":material/error:")
+    st.error(plain_error(e), icon=":material/error:")
     pending = store.pending()
     if pending:
-        st.info(f"{len(pending)} session(s) are kept safely in {store.pending_dir} and will be added when the "
+        st.info(f"{len(pending)} session(s) are kept safely in {plain(shown_path(store.pending_dir, S.workspace))} "
+                "(in your workspace) and will be added when the "
                 "database works again.")
     st.stop()
 
@@ -86,7 +87,7 @@ sel = st.selectbox("Session", ids, format_func=labels.get, key=keys.HIST_SELECTE
 try:
     rec = store.get(sel) if sel is not None else None
 except HistoryError as e:
-    st.error(str(e))
+    st.error(plain_error(e))
     rec = None
 if rec is not None:
     m = st.columns(5)
@@ -118,7 +119,7 @@ if rec is not None:
         try:
             store.delete(session_id, files_root=S.analyses_dir if also_files else None)
         except HistoryError as e:
-            st.session_state[keys.HIST_MESSAGE] = ("error", f"Not deleted: {e}")
+            st.session_state[keys.HIST_MESSAGE] = ("error", f"Not deleted: {plain_error(e)}")
             return
         st.session_state[keys.HIST_MESSAGE] = ("ok", f"Session #{session_id} deleted.")
         st.session_state.pop(keys.HIST_SELECTED, None)
@@ -126,7 +127,7 @@ if rec is not None:
     if st.session_state.get(keys.HIST_PENDING_DELETE) != rec.id:
         st.button("Delete this session", key=keys.HIST_DELETE, icon=":material/delete:", on_click=ask, args=(rec.id,))
     else:
-        st.warning(f"Delete session #{rec.id} ({rec.name}, {rec.rep_count} reps) for good?", icon=":material/warning:")
+        st.warning(f"Delete session #{rec.id} ({plain(rec.name)}, {rec.rep_count} reps) for good?", icon=":material/warning:")
         st.checkbox("Also delete its annotated video and analysis files", key=keys.HIST_DELETE_FILES,
                     disabled=adir is None)
         c1, c2, _ = st.columns([1, 1, 4])

@@ -10,7 +10,8 @@ import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from dashboard import keys
-from dashboard.common import candidates_text, current, estimator_factory, exercise_label, fmt, history_store
+from dashboard.common import (candidates_text, current, estimator_factory, exercise_label, fmt, history_store, plain,
+                              plain_error)
 from pose_core.store.history import HistoryError
 from pose_core.run.live import AutoStatus, LiveSession, LiveSnapshot
 from pose_core.store.settings import SettingsError, rtc_configuration
@@ -28,7 +29,7 @@ if cur.auto:
                "the current phase and what to fix; the rep log below fills in as you go.")
 else:
     st.caption(f"Press **START** and allow the camera. Stand so your whole body is visible, side-on for "
-               f"{rule.display_name.lower()}s. The overlay shows your reps, the current phase and what to fix; "
+               f"{plain(rule.display_name.lower())}s. The overlay shows your reps, the current phase and what to fix; "
                "the rep log below fills in as you go.")
 
 # One LiveSession per browser session; the frame callback (another thread) only touches this object.
@@ -54,7 +55,7 @@ def _ice() -> dict | None:
     try:
         return rtc_configuration(secrets=secrets)
     except SettingsError as e:
-        st.error(f"The WebRTC (ICE server) settings are invalid: {e}")
+        st.error(f"The WebRTC (ICE server) settings are invalid: {plain(e)}")
         return None
 
 
@@ -77,7 +78,7 @@ def save_session() -> None:  # a callback: the next run already shows the result
     try:
         sid = history_store(cur.settings).add(session.to_record())
     except HistoryError as e:
-        st.session_state[keys.LIVE_SAVED_MSG] = ("error", str(e))
+        st.session_state[keys.LIVE_SAVED_MSG] = ("error", plain_error(e))
         return
     session.mark_saved(sid)
     st.session_state[keys.LIVE_SAVED_MSG] = ("ok", f"Saved as session #{sid}: see the History page.")
@@ -124,7 +125,7 @@ VERDICT_ICON = {"correct": ":green[:material/check_circle: correct]", "incorrect
 
 def auto_status(a: AutoStatus, frames: int) -> None:
     if a.locked:
-        name = exercise_label(cur.rules, a.exercise)
+        name = plain(exercise_label(cur.rules, a.exercise))
         since = f" · counting since {a.locked_at_s:.1f} s" if a.locked_at_s else ""
         if a.source == "user":
             st.success(f"Counting **{name}** (your choice){since}.", icon=":material/person_check:")
@@ -139,7 +140,7 @@ def auto_status(a: AutoStatus, frames: int) -> None:
         text += (f" Best guess so far: {candidates_text(cur.rules, a.top[:1])} "
                  f"({a.streak} of {a.needed} confident checks in a row).")
     elif a.reason:
-        text += f" Not sure yet: {a.reason}."
+        text += f" Not sure yet: {plain(a.reason)}."
     else:
         text += " Keep going: it needs a couple of seconds of movement."
     st.info(text, icon=":material/search:")
@@ -155,14 +156,14 @@ def render(s: LiveSnapshot, live: bool) -> None:
         c[2].metric("Correct reps", f"{s.reps_correct} / {s.rep_count}")
         c[3].metric("Processed", f"{s.fps:.0f} fps" if live and s.fps else "–",
                     help="Frames analysed per second on the server (late frames are dropped, not queued).")
-        phase = s.phase if s.frames_processed and s.counting else "–"
+        phase = plain(s.phase) if s.frames_processed and s.counting else "–"
         form = VERDICT_ICON.get(s.label, s.label) if s.counting else "–"  # nothing is judged while recognising
         st.markdown(f"**Phase:** {phase} &nbsp;·&nbsp; **Form now:** {form}"
-                    + (f" &nbsp;·&nbsp; :red[{' · '.join(s.feedback)}]" if s.feedback else ""))
+                    + (f" &nbsp;·&nbsp; :red[{plain(' · '.join(s.feedback))}]" if s.feedback else ""))
         st.caption(f"Frames processed: {s.frames_processed} · with a person: {s.frames_with_pose} · "
                    f"{s.process_ms:.0f} ms per frame" + (f" · camera view: {s.view}" if s.view else "")
                    + (f" (recognition {s.auto.recognition_ms:.1f} ms)" if s.auto and s.auto.recognition_ms else "")
-                   + (f" · frames that failed: {s.errors} ({s.last_error})" if s.errors else ""))
+                   + (f" · frames that failed: {s.errors} ({plain_error(s.last_error)})" if s.errors else ""))
     with log_box.container():
         st.markdown("#### Rep log")
         if s.reps:
@@ -172,7 +173,7 @@ def render(s: LiveSnapshot, live: bool) -> None:
                 "verdict": r.verdict, "reasons": "; ".join(r.reasons)} for r in reversed(s.reps)]),
                 hide_index=True, width="stretch")
         else:
-            st.caption("No complete rep yet." + (" " + " ".join(s.notes) if s.notes and s.frames_processed > 60 else ""))
+            st.caption("No complete rep yet." + (" " + plain(" ".join(s.notes)) if s.notes and s.frames_processed > 60 else ""))
 
 
 render(snap, playing)

@@ -8,7 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, keys
-from dashboard.common import current, fmt
+from dashboard.common import current, fmt, plain, plain_error
+from pose_core.core.confine import shown_path
 from pose_core.store.settings import configured_penn_root
 from pose_core.core.rules import VIEWS, RulesError
 from pose_core.core.types import Verdict
@@ -24,13 +25,14 @@ rule = cur.rule
 S = cur.settings
 ex = rule.name
 c = rule.counting
+shown_rule = plain(rule.display_name)  # rule names, messages and phase names come from a rules file: plain text
 
 st.title("Tune thresholds")
-st.caption(f"How **{rule.display_name.lower()}** reps are counted and judged. Pick an angle, look at how it is "
+st.caption(f"How **{shown_rule.lower()}** reps are counted and judged. Pick an angle, look at how it is "
            "distributed in real footage, and move the sliders: the lines on the chart and the results on your "
            f"analysed video update at once. Active rules: {cur.rules_label}.")
 if cur.auto:  # thresholds belong to one exercise: the last one picked stands in for Auto
-    st.info(f"The sidebar is set to **Auto**: these are the thresholds of **{rule.display_name}**, the last "
+    st.info(f"The sidebar is set to **Auto**: these are the thresholds of **{shown_rule}**, the last "
             "exercise you picked. Pick another exercise in the sidebar to tune it.", icon=":material/info:")
 
 msg = st.session_state.pop(keys.THR_MESSAGE, None)
@@ -61,8 +63,8 @@ with col_s:
     for i, fc in frame_checks:
         where = {"any": "always", "rest": c.display_phase("rest"), "peak": c.display_phase("peak"),
                  "transition": "in between"}[fc.phase]
-        v = st.slider(f"{angle} when {where}", ax[0], ax[1], slider_bounds(fc.min, fc.max, ax), step, format=fmt_deg,
-                      key=keys.thr_frame_check(ex, i), help=fc.message)
+        v = st.slider(f"{angle} when {plain(where)}", ax[0], ax[1], slider_bounds(fc.min, fc.max, ax), step,
+                      format=fmt_deg, key=keys.thr_frame_check(ex, i), help=plain(fc.message))
         fc_bounds[i] = open_bounds(v, ax)
     rc_bounds = {}
     rep_checks = [(i, rc) for i, rc in enumerate(rule.rep_checks) if rc.angle == angle]
@@ -72,7 +74,7 @@ with col_s:
         stat = STAT_WORDS.get(rc.stat, rc.stat)
         seen = "" if set(rc.views) == set(VIEWS) else f" (judged from {', '.join(rc.views)} views)"
         v = st.slider(f"{stat} of {angle} during a rep{seen}", ax[0], ax[1], slider_bounds(rc.min, rc.max, ax), step,
-                      format=fmt_deg, key=keys.thr_rep_check(ex, i), help=rc.message)
+                      format=fmt_deg, key=keys.thr_rep_check(ex, i), help=plain(rc.message))
         rc_bounds[i] = open_bounds(v, ax)
     if not (frame_checks or rep_checks):
         st.info(f"The rule has no threshold on {angle}: it is shown for reference only.")
@@ -81,7 +83,7 @@ tuned = None
 try:
     tuned = with_check_bounds(rule, fc_bounds, rc_bounds)
 except RulesError as e:
-    col_s.error(f"These values are not a valid rule: {str(e).split(': ', 1)[-1]}", icon=":material/error:")
+    col_s.error(f"These values are not a valid rule: {plain(str(e).split(': ', 1)[-1])}", icon=":material/error:")
 
 # ------------------------------------------------------------------------------------ distribution
 analyses = list_analyses(S.analyses_dir, ex)
@@ -98,7 +100,7 @@ with col_chart:
     shown = tuned or rule
     bands = correct_bands(shown, angle)
     if dist.empty:
-        st.info(f"No data for {angle} yet: analyse a {rule.display_name.lower()} video on the Analyze page and its "
+        st.info(f"No data for {angle} yet: analyse a {shown_rule.lower()} video on the Analyze page and its "
                 "angles will appear here.", icon=":material/info:")
     st.plotly_chart(charts.angle_histogram(dist, shown, angle, bands, ax), width="stretch",
                     config={"displaylogo": False})
@@ -119,7 +121,7 @@ else:
         before = rejudge(info.frames_csv, rule, cur.rules.defaults)
         after = rejudge(info.frames_csv, tuned, cur.rules.defaults) if tuned else None
     except (OSError, ValueError) as e:
-        st.error(f"That analysis cannot be read: {e}")
+        st.error(f"That analysis cannot be read: {plain_error(e)}")
         before = after = None
     if before is not None:
         now = after or before
@@ -134,7 +136,7 @@ else:
         m[3].metric("Partial reps", now.partial_reps)
         st.caption("Compared with the active rules. Re-judged from the stored per-frame angles, the pose model "
                    "is not run again.")
-        bad = [f"Rep {r.index}: {'; '.join(r.reasons)}" for r in now.reps if r.verdict != Verdict.CORRECT]
+        bad = [f"Rep {r.index}: {plain('; '.join(r.reasons))}" for r in now.reps if r.verdict != Verdict.CORRECT]
         if bad:
             st.markdown("\n".join(f"- {b}" for b in bad))
 
@@ -142,7 +144,8 @@ else:
 # The buttons act in callbacks: they run before the next script run, so the sidebar and the sliders of
 # that run already show the new rules.
 st.markdown("#### Your rules file")
-st.caption(f"Saved at `{S.user_rules_path}`; the previous version is kept as `{backup_path(S.user_rules_path).name}`.")
+st.caption(f"Saved in your workspace as {plain(shown_path(S.user_rules_path, S.workspace))}; the previous version is "
+           f"kept as {plain(backup_path(S.user_rules_path).name)}.")
 
 
 def _clear_sliders(exercises) -> None:
@@ -160,9 +163,9 @@ def _save(rule_to_save) -> None:
     try:
         save_user_rule(S.user_rules_path, rule_to_save)
     except (RulesError, OSError) as e:
-        st.session_state[keys.THR_MESSAGE] = ("error", f"Not saved: {e}")
+        st.session_state[keys.THR_MESSAGE] = ("error", f"Not saved: {plain_error(e)}")
         return
-    _use_user_rules(f"Saved to {S.user_rules_path.name}; every page now uses these thresholds.")
+    _use_user_rules(f"Saved to {plain(S.user_rules_path.name)}; every page now uses these thresholds.")
     _clear_sliders([rule_to_save.name])
 
 
@@ -170,9 +173,9 @@ def _reset(exercise: str, display: str) -> None:
     try:
         removed = reset_user_rule(S.user_rules_path, exercise)
     except (RulesError, OSError) as e:
-        st.session_state[keys.THR_MESSAGE] = ("error", f"Not reset: {e}")
+        st.session_state[keys.THR_MESSAGE] = ("error", f"Not reset: {plain_error(e)}")
         return
-    st.session_state[keys.THR_MESSAGE] = ("ok", f"{display}: back to the built-in thresholds." if removed else
+    st.session_state[keys.THR_MESSAGE] = ("ok", f"{plain(display)}: back to the built-in thresholds." if removed else
                                           "Sliders reset (your rules file had no override for this exercise).")
     _clear_sliders([exercise])
 
@@ -187,20 +190,20 @@ def _apply_upload(exercises) -> None:
     try:
         save_user_rules_text(S.user_rules_path, up.getvalue())
     except RulesError as e:
-        st.session_state[keys.THR_MESSAGE] = ("error", f"Refused, nothing was changed: {e}")
+        st.session_state[keys.THR_MESSAGE] = ("error", f"Refused, nothing was changed: {plain_error(e)}")
         return
     except OSError as e:
-        st.session_state[keys.THR_MESSAGE] = ("error", f"Could not save the rules file: {e}")
+        st.session_state[keys.THR_MESSAGE] = ("error", f"Could not save the rules file: {plain_error(e)}")
         return
-    _use_user_rules(f"Rules file {up.name} checked and in use.")
+    _use_user_rules(f"Rules file {plain(up.name)} checked and in use.")
     _clear_sliders(exercises)
 
 
 b = st.columns(3)
-b[0].button(f"Save {rule.display_name.lower()} thresholds", key=keys.THR_SAVE, type="primary", icon=":material/save:",
+b[0].button(f"Save {shown_rule.lower()} thresholds", key=keys.THR_SAVE, type="primary", icon=":material/save:",
             disabled=tuned is None, width="stretch", on_click=_save, args=(tuned,))
 b[1].button("Reset to defaults", key=keys.THR_RESET, icon=":material/restart_alt:", width="stretch",
-            help=f"Remove your {rule.display_name.lower()} override from the rules file.",
+            help=f"Remove your {shown_rule.lower()} override from the rules file.",
             on_click=_reset, args=(ex, rule.display_name))
 download_text = (S.user_rules_path.read_text(encoding="utf-8") if S.user_rules_path.is_file()
                  else rule_toml({ex: tuned}) if tuned else None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 import tomllib
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -148,6 +149,13 @@ _GATE_KEYS = {"angle", "min", "max"}
 _FRAME_CHECK_KEYS = {"angle", "phase", "min", "max", "message", "views"}
 _REP_CHECK_KEYS = {"angle", "stat", "min", "max", "message", "views"}
 _JOINT_COUNT = {"joint": 3, "segment": 2, "height": 1, "rise": 2, "offset": 3, "width": 2}
+# Joint and segment angles are in degrees, 0..180 (see geometry.py); heights are unbounded.
+ANGLE_RANGE = (0.0, 180.0)
+# Longest accepted texts: they are shown on every page and drawn on videos.
+MAX_DISPLAY_NAME = 80
+MAX_MESSAGE = 200
+MAX_PHASE_NAME = 30
+_ANGLE_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 
 class _Ctx:
@@ -172,11 +180,13 @@ class _Ctx:
             raise self.fail(key, f"{value!r} is outside {lo}..{hi}")
         return float(value)
 
-    def string(self, value: Any, key: str, choices: tuple[str, ...] | None = None) -> str:
-        if not isinstance(value, str) or not value:
-            raise self.fail(key, f"expected a non-empty string, got {value!r}")
+    def string(self, value: Any, key: str, choices: tuple[str, ...] | None = None, max_len: int = 0) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(key, f"expected a non-empty string, got {value!r:.80}")
         if choices is not None and value not in choices:
-            raise self.fail(key, f"{value!r} is not one of {', '.join(choices)}")
+            raise self.fail(key, f"{value!r:.80} is not one of {', '.join(choices)}")
+        if max_len and len(value) > max_len:
+            raise self.fail(key, f"too long ({len(value):,} characters, at most {max_len})")
         return value
 
     def require(self, table: dict, name: str, key: str) -> Any:
@@ -207,7 +217,17 @@ def _angle_items(ctx: _Ctx, table: dict, key: str, name: str, allowed: set[str],
         if angle not in angles:
             raise ctx.fail(f"{k}.angle", f"{angle!r} is not one of the angles ({', '.join(angles)})")
         lo, hi = _bounds(ctx, raw, k)
+        if angles[angle].kind in ("joint", "segment"):  # degrees; heights, rises, offsets, widths are not
+            _angle_bounds(ctx, lo, hi, k)
         yield raw, angle, lo, hi, k
+
+
+def _angle_bounds(ctx: _Ctx, lo: float, hi: float, key: str) -> None:
+    """Bounds on a joint or segment angle must lie in 0..180 degrees: anything else can never be met."""
+    a, b = ANGLE_RANGE
+    for name, v in (("min", lo), ("max", hi)):
+        if math.isfinite(v) and not a <= v <= b:
+            raise ctx.fail(f"{key}.{name}", f"{v:g} is not a possible angle (angles are {a:.0f}..{b:.0f} deg)")
 
 
 def _views(ctx: _Ctx, raw: dict, key: str) -> tuple[str, ...]:
@@ -238,10 +258,15 @@ def _parse_angle(ctx: _Ctx, name: str, raw: Any, key: str) -> AngleDef:
 def _parse_exercise(ctx: _Ctx, name: str, raw: Any) -> ExerciseRule:
     key = f"exercises.{name}"
     t = ctx.table(raw, key, _EXERCISE_KEYS)
-    display = ctx.string(t.get("display_name", name.replace("_", " ").capitalize()), f"{key}.display_name")
+    display = ctx.string(t.get("display_name", name.replace("_", " ").capitalize()), f"{key}.display_name",
+                         max_len=MAX_DISPLAY_NAME)
     angles_raw = ctx.table(ctx.require(t, "angles", key), f"{key}.angles", set(t.get("angles", {}) or {}))
     if not angles_raw:
         raise ctx.fail(f"{key}.angles", "at least one angle is required")
+    for n in angles_raw:
+        if not _ANGLE_NAME.fullmatch(n):
+            raise ctx.fail(f"{key}.angles", f"{n!r:.80} is not an angle name (lower-case letters, digits and _, "
+                           "at most 40 characters, starting with a letter)")
     angles = {n: _parse_angle(ctx, n, a, f"{key}.angles.{n}") for n, a in angles_raw.items()}
     primary = ctx.string(ctx.require(t, "primary_angle", key), f"{key}.primary_angle")
     if primary not in angles:
@@ -258,7 +283,7 @@ def _parse_exercise(ctx: _Ctx, name: str, raw: Any) -> ExerciseRule:
     names = c.get("phase_names", {})
     names = ctx.table(names, f"{ck}.phase_names", set(PHASES))
     for p, v in names.items():
-        ctx.string(v, f"{ck}.phase_names.{p}")
+        ctx.string(v, f"{ck}.phase_names.{p}", max_len=MAX_PHASE_NAME)
     gates = [Gate(angle, min=lo, max=hi) for _, angle, lo, hi, _k in
              _angle_items(ctx, c, ck, "rest_requires", _GATE_KEYS, angles)]
     min_rep_s = ctx.number(c.get("min_rep_s", 0.3), f"{ck}.min_rep_s", 0, 60)
@@ -279,21 +304,21 @@ def _parse_exercise(ctx: _Ctx, name: str, raw: Any) -> ExerciseRule:
 
     frame_checks = [
         FrameCheck(angle=angle, phase=ctx.string(raw.get("phase", "any"), f"{k}.phase", PHASES + ("any",)),
-                   message=ctx.string(ctx.require(raw, "message", k), f"{k}.message"), min=lo, max=hi,
+                   message=ctx.string(ctx.require(raw, "message", k), f"{k}.message", max_len=MAX_MESSAGE), min=lo, max=hi,
                    views=_views(ctx, raw, k))
         for raw, angle, lo, hi, k in _angle_items(ctx, t, key, "frame_checks", _FRAME_CHECK_KEYS, angles)]
     rep_checks = [
         RepCheck(angle=angle, stat=ctx.string(ctx.require(raw, "stat", k), f"{k}.stat", REP_STATS),
-                 message=ctx.string(ctx.require(raw, "message", k), f"{k}.message"), min=lo, max=hi,
+                 message=ctx.string(ctx.require(raw, "message", k), f"{k}.message", max_len=MAX_MESSAGE), min=lo, max=hi,
                  views=_views(ctx, raw, k))
         for raw, angle, lo, hi, k in _angle_items(ctx, t, key, "rep_checks", _REP_CHECK_KEYS, angles)]
     return ExerciseRule(name=name, display_name=display, primary_angle=primary, angles=angles, counting=counting,
                         frame_checks=tuple(frame_checks), rep_checks=tuple(rep_checks))
 
 
-def parse_rules(data: dict, source: str = "<rules>") -> RuleSet:
-    """Validate a rules document (already parsed TOML) into a RuleSet."""
-    ctx = _Ctx(source)
+def parse_rules(data: dict, source: str = "<rules>", label: str | None = None) -> RuleSet:
+    """Validate a rules document (already parsed TOML) into a RuleSet; messages name it `label` (or source)."""
+    ctx = _Ctx(label or source)
     top = ctx.table(data, "(top level)", _TOP_KEYS)
     d = ctx.table(top.get("defaults", {}), "defaults", _DEFAULT_KEYS)
     defaults = Defaults(
@@ -308,7 +333,7 @@ def parse_rules(data: dict, source: str = "<rules>") -> RuleSet:
     exercises = {}
     for name, raw in ex_raw.items():
         if name not in EXERCISES:
-            raise ctx.fail(f"exercises.{name}", f"unknown exercise (known: {', '.join(EXERCISES)})")
+            raise ctx.fail(f"exercises.{name[:60]}", f"unknown exercise (known: {', '.join(EXERCISES)})")
         exercises[name] = _parse_exercise(ctx, name, raw)
     return RuleSet(defaults=defaults, exercises=exercises, source=source)
 
@@ -323,40 +348,49 @@ def _merge(base: dict, override: dict) -> dict:
     return out
 
 
-def read_toml(path: str | Path) -> dict:
-    path = Path(path)
+def _loads(text: str, label: str) -> dict:
+    """TOML text -> dict; a UTF-8 byte order mark (Windows editors write one) is not part of the document."""
     try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        raise RulesError(f"{path}: rules file not found") from None
+        return tomllib.loads(text.removeprefix("\ufeff"))
     except tomllib.TOMLDecodeError as e:
-        raise RulesError(f"{path}: not valid TOML: {e}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise RulesError(f"{path}: cannot read rules file: {e}") from None
+        raise RulesError(f"{label}: not valid TOML: {e}") from None
 
 
-def load_rules(user_path: str | Path | None = None, user_text: str | None = None) -> RuleSet:
-    """The packaged rules, optionally overridden by a user rules file (path or TOML text)."""
+def read_toml(path: str | Path, label: str | None = None) -> dict:
+    """A rules file as a dict. Messages name the file as `label` (default: the path)."""
+    path = Path(path)
+    label = label or str(path)
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise RulesError(f"{label}: rules file not found") from None
+    except UnicodeDecodeError:
+        raise RulesError(f"{label}: cannot read rules file: not a text (UTF-8) file") from None
+    except OSError as e:
+        raise RulesError(f"{label}: cannot read rules file: {e.strerror or type(e).__name__}") from None
+    return _loads(text, label)
+
+
+def load_rules(user_path: str | Path | None = None, user_text: str | None = None,
+               label: str | None = None) -> RuleSet:
+    """The packaged rules, optionally overridden by a user rules file (path or TOML text). Error messages
+    name the user's file as `label` (default: its path), e.g. a path relative to the workspace."""
     base = read_toml(DEFAULT_RULES_PATH)
     source = str(DEFAULT_RULES_PATH)
     if user_text is not None:
-        try:
-            override = tomllib.loads(user_text)
-        except tomllib.TOMLDecodeError as e:
-            raise RulesError(f"{user_path or '<uploaded rules>'}: not valid TOML: {e}") from None
         source = str(user_path or "<uploaded rules>")
+        override = _loads(user_text, label or source)
     elif user_path is not None:
-        override = read_toml(user_path)
         source = str(user_path)
+        override = read_toml(user_path, label)
     else:
         override = {}
     if not isinstance(override.get("exercises", {}), dict):
-        raise RulesError(f"{source}: exercises: expected a table")
+        raise RulesError(f"{label or source}: exercises: expected a table")
     for name in override.get("exercises", {}):
         if name not in EXERCISES:
-            raise RulesError(f"{source}: exercises.{name}: unknown exercise (known: {', '.join(EXERCISES)})")
-    return parse_rules(_merge(base, override), source)
+            raise RulesError(f"{label or source}: exercises.{name[:60]}: unknown exercise (known: {', '.join(EXERCISES)})")
+    return parse_rules(_merge(base, override), source, label=label)
 
 
 def rule_to_dict(rule: ExerciseRule) -> dict:

@@ -16,7 +16,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from ..core.confine import is_within
+from ..core.confine import is_within, shown_path, strip_root
 from ..core.rules import RuleSet
 from .penn import GYM_CLASSES, PennClip, load_clip, read_frame_image, scan_dataset
 from .penn_labels import LABELS, dataset_fingerprint, draw_penn_label, label_summary, labelled_frames
@@ -38,10 +38,11 @@ class DatasetFolderError(ValueError):
 
 def resolve_dataset_folder(typed: str | None, root: Path) -> Path:
     """The folder to browse: `root` when nothing is typed, else the typed folder (absolute, or relative to
-    root), which must be root or inside it, exist, and hold labels/. Raises DatasetFolderError."""
+    root), which must be root or inside it, exist, and hold labels/. Raises DatasetFolderError; its
+    messages name folders relative to root, never the server's absolute paths."""
     root = Path(root)
     if not root.is_dir():
-        raise DatasetFolderError(f"The configured dataset folder {root} does not exist.")
+        raise DatasetFolderError("The configured dataset folder does not exist.")
     text = (typed or "").strip()
     if "\x00" in text:
         raise DatasetFolderError("That is not a folder name.")
@@ -49,14 +50,15 @@ def resolve_dataset_folder(typed: str | None, root: Path) -> Path:
     if not folder.is_absolute():
         folder = root / folder
     if not is_within(root, folder, allow_root=True):
-        raise DatasetFolderError(f"{text} is outside the configured dataset folder {root.resolve()}; only that "
-                                 "folder and folders inside it can be opened.")
+        raise DatasetFolderError("That folder is outside the configured dataset folder; only that folder and "
+                                 "folders inside it can be opened.")
     folder = folder.resolve()
+    shown = shown_path(folder, root, "The dataset folder")
     if not folder.is_dir():
-        raise DatasetFolderError(f"There is no folder {folder}.")
+        raise DatasetFolderError(f"There is no folder {shown}.")
     labels = folder / "labels"
     if not labels.is_dir() or not is_within(folder, labels, allow_root=True):
-        raise DatasetFolderError(f"{folder} is not a Penn Action folder: it has no labels/ subfolder.")
+        raise DatasetFolderError(f"{shown} is not a Penn Action folder: it has no labels/ subfolder.")
     return folder
 
 
@@ -71,7 +73,7 @@ def clip_table(folder: Path, actions: Iterable[str] = GYM_CLASSES) -> tuple[pd.D
     scan = scan_dataset(folder, actions=tuple(actions))
     rows = [{"clip": c.id, "action": c.action, "view": c.view, "split": c.split, "frames": c.nframes,
              "width": c.width, "height": c.height, "has_frames": c.frames_dir is not None} for c in scan.clips]
-    return pd.DataFrame(rows, columns=list(CLIP_COLUMNS)), [(str(p), m) for p, m in scan.errors]
+    return pd.DataFrame(rows, columns=list(CLIP_COLUMNS)), [(shown_path(p, folder), strip_root(m, folder)) for p, m in scan.errors]
 
 
 def labelled_by_class(folder: Path, rules: RuleSet, action: str, cache_dir: Path | None = None) -> pd.DataFrame:
@@ -136,7 +138,7 @@ def open_clip(folder: Path, clip_id: str) -> PennClip:
         raise DatasetFolderError(f"invalid clip id {clip_id!r}")
     path = Path(folder) / "labels" / f"{clip_id}.mat"
     if not is_within(folder, path, allow_root=True):
-        raise DatasetFolderError(f"the labels of clip {clip_id} are outside {folder}")
+        raise DatasetFolderError(f"the labels of clip {clip_id} are outside the dataset folder")
     return load_clip(path)
 
 

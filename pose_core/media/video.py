@@ -23,8 +23,14 @@ VIDEO_EXTENSIONS = ("mp4", "mov", "m4v", "webm", "mkv", "avi")  # what counts as
 ProgressFn = Callable[[int, int], None]  # (frames done, frames expected; 0 when unknown)
 
 
+MIN_VIDEO_SIDE = 16  # pixels: nobody can be found in less (and the encoder cannot write it)
+# FFmpeg's demuxers for single still images (a .png/.jpg would otherwise be "a video" of one frame).
+_STILL_IMAGE_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe", "gif_pipe",
+                        "jpegls_pipe", "j2k_pipe", "qoi_pipe", "pgm_pipe", "ppm_pipe", "pam_pipe", "dpx_pipe")
+
+
 class VideoError(ValueError):
-    """The file cannot be read as a video (missing, not a video, corrupt, no frames)."""
+    """The file cannot be read as a video (missing, not a video, a still image, corrupt, no frames, too small)."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,8 @@ def probe(path: str | Path) -> VideoInfo:
         with av.open(str(path)) as c:
             if not c.streams.video:
                 raise VideoError(f"{path}: no video stream in this file")
+            if c.format.name in _STILL_IMAGE_FORMATS or c.format.name.endswith("_pipe"):
+                raise VideoError(f"{path}: not a video: a still image ({c.format.name.removesuffix('_pipe')})")
             s = c.streams.video[0]
             rate = s.average_rate or s.base_rate or s.guessed_rate
             fps = float(rate) if rate else 30.0
@@ -74,6 +82,9 @@ def probe(path: str | Path) -> VideoInfo:
             w, h = first.width, first.height
             if rot in (90, 270):
                 w, h = h, w
+            if min(w, h) < MIN_VIDEO_SIDE:
+                raise VideoError(f"{path}: video too small ({w}x{h} pixels; at least "
+                                 f"{MIN_VIDEO_SIDE}x{MIN_VIDEO_SIDE} needed)")
             frames = s.frames or int(round(duration * fps))
             return VideoInfo(str(path), w, h, fps, int(frames), duration, rot, s.codec_context.name)
     except VideoError:

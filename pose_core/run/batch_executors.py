@@ -7,6 +7,8 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import multiprocessing
+import os
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
@@ -17,6 +19,26 @@ from .batch_plan import BatchInputError, BatchItem, item_row
 
 
 _INITIALISED = False
+PARENT_POLL_S = 0.5  # how often a local worker checks that the batch that started it is still alive
+
+
+def _exit_with_parent(parent_pid: int, poll_s: float = PARENT_POLL_S) -> None:
+    """In a local pool worker: a daemon thread that ends the process as soon as its parent is gone (kill -9
+    of the batch gives no chance to shut the pool down; orphaned workers would hold the caller's pipes open
+    and keep computing). os._exit: nothing of a half-done item is worth flushing."""
+    def watch() -> None:
+        while True:
+            time.sleep(poll_s)
+            if os.getppid() != parent_pid:  # re-parented (to init or a subreaper): the parent died
+                os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _local_worker_init(parent_pid: int) -> None:
+    """Initializer of the local pool's processes."""
+    _exit_with_parent(parent_pid)
+    _worker_init()
 
 
 def _worker_init() -> None:
@@ -93,7 +115,7 @@ class LocalExecutor:
 
     def _new_pool(self) -> cf.ProcessPoolExecutor:
         return cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                      initializer=_worker_init)
+                                      initializer=_local_worker_init, initargs=(os.getpid(),))
 
     def submit(self, fn: Callable, *args) -> cf.Future:
         return self._pool.submit(fn, *args)
@@ -116,11 +138,18 @@ class DaskExecutor:
 
     def __init__(self, address: str, timeout_s: float = 10.0):
         try:
-            from distributed import Client
+            from distributed.comm.addressing import get_address_host_port
         except ImportError:
             raise BatchInputError("--scheduler needs the 'distributed' package (pip install distributed)") from None
+        # A malformed address is refused before a Client exists: a Client that fails while starting hangs
+        # in its destructor (closing its never-connected loop, twice the timeout) and prints a traceback.
         try:
-            self.client = Client(address, timeout=f"{timeout_s}s", set_as_default=False)
+            get_address_host_port(address)
+        except ValueError as e:
+            raise BatchInputError(f"--scheduler: {address!r} is not a Dask scheduler address ({e}); "
+                                  "expected e.g. tcp://10.0.0.5:8786") from None
+        try:
+            self.client = _quick_client()(address, timeout=f"{timeout_s}s", set_as_default=False)
         except (OSError, TimeoutError, ValueError) as e:
             raise BatchInputError(f"cannot reach the Dask scheduler at {address}: {e}") from None
         try:
@@ -146,6 +175,20 @@ class DaskExecutor:
     def close(self, cancel: bool = False) -> None:
         with contextlib.suppress(Exception):
             self.client.close()
+
+
+def _quick_client():
+    """distributed.Client whose destructor closes within a second, silently (never the 2x-timeout wait of a
+    client that failed while starting)."""
+    from distributed import Client
+
+    class QuickClient(Client):
+        def __del__(self):
+            with contextlib.suppress(Exception):
+                if getattr(self, "status", "closed") not in ("closed", "newly-created"):
+                    self.close(timeout=1)
+
+    return QuickClient
 
 
 def run_items(executor, fn: Callable, items: Sequence[BatchItem], args: tuple,

@@ -8,7 +8,11 @@ beside the database (`<db>.pending/`), then `HistoryError` is raised with a mess
 records are imported on the next successful open; importing is idempotent (the uid is unique), so a crash
 between commit and spool clean-up cannot duplicate a session.
 
-A damaged database is never repaired or overwritten here: the user is told where it is.
+A damaged database is never repaired or overwritten here: the user is told where it is. Damage is looked
+for when a connection opens (`PRAGMA quick_check`, skipped while the file is unchanged since the last good
+check), so a file damaged in the middle is never written into: the session goes to the spool instead.
+A transient "busy" (another writer holds the lock longer than the busy timeout) is retried with backoff
+before anything is reported.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import random
 import shutil
 import sqlite3
+import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -78,6 +84,15 @@ class HistoryError(RuntimeError):
     def __init__(self, message: str, pending_path: Path | None = None):
         super().__init__(message)
         self.pending_path = pending_path
+
+
+class HistoryBusyError(HistoryError):
+    """Another writer held the database longer than the busy timeout (transient: worth retrying)."""
+
+
+def _is_busy(e: Exception) -> bool:
+    msg = str(e).lower()
+    return isinstance(e, sqlite3.OperationalError) and ("locked" in msg or "busy" in msg)
 
 
 def _now() -> str:
@@ -171,10 +186,13 @@ class HistoryStore:
     """The history database at `path` (created on first use). Safe to use from several threads/processes:
     every call opens its own short-lived connection."""
 
-    def __init__(self, path: str | Path, timeout_s: float = 2.0):
+    def __init__(self, path: str | Path, timeout_s: float = 2.0, busy_retry_s: float | None = None):
         self.path = Path(path)
         self.timeout_s = timeout_s
+        # How long a write keeps retrying a busy database (with backoff) before it spools and says so.
+        self.busy_retry_s = 5 * timeout_s if busy_retry_s is None else busy_retry_s
         self.pending_dir = self.path.with_name(self.path.name + ".pending")
+        self._checked_state: tuple | None = None  # the file's state at the last good integrity check
 
     # ----------------------------------------------------------------------------------- plumbing
     def _explain(self, e: Exception) -> str:
@@ -201,11 +219,45 @@ class HistoryStore:
             con.row_factory = sqlite3.Row
             con.execute("PRAGMA foreign_keys = ON")
             self._init_schema(con)
+            self._check_integrity(con)
             yield con
         except sqlite3.Error as e:
-            raise HistoryError(self._explain(e)) from None
+            raise (HistoryBusyError if _is_busy(e) else HistoryError)(self._explain(e)) from None
         finally:
             con.close()
+
+    def _file_state(self) -> tuple | None:
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        wal = self.path.with_name(self.path.name + "-wal")
+        w = wal.stat() if wal.exists() else None
+        return (st.st_ino, st.st_size, st.st_mtime_ns, w and (w.st_ino, w.st_size, w.st_mtime_ns))
+
+    def _check_integrity(self, con: sqlite3.Connection) -> None:
+        """Refuse a damaged file (sqlite3.DatabaseError, explained as damaged): a header-intact file with
+        garbage in the middle opens fine and would take writes. Skipped while the file is unchanged."""
+        state = self._file_state()
+        if state is not None and state == self._checked_state:
+            return
+        rows = [r[0] for r in con.execute("PRAGMA quick_check").fetchall()]
+        if rows != ["ok"]:
+            raise sqlite3.DatabaseError(f"database disk image is malformed (quick_check: {'; '.join(rows[:3])})")
+        self._checked_state = state
+
+    def _retrying(self, fn):
+        """fn(), retried with jittered exponential backoff while the database is busy (up to busy_retry_s)."""
+        deadline = time.monotonic() + self.busy_retry_s
+        delay = 0.01
+        while True:
+            try:
+                return fn()
+            except HistoryBusyError:
+                if time.monotonic() + delay > deadline:
+                    raise
+                time.sleep(delay * (0.5 + random.random()))
+                delay = min(2 * delay, 0.25)
 
     def _init_schema(self, con: sqlite3.Connection) -> None:
         version = con.execute("PRAGMA user_version").fetchone()[0]  # fails on a file that is not a database
@@ -258,21 +310,10 @@ class HistoryStore:
     def add(self, rec: SessionRecord) -> int:
         """Store a session with its reps in one transaction and return its id.
 
-        On failure the session is kept in the spool folder and HistoryError says so."""
+        A busy database is retried first (see busy_retry_s). On failure the session is kept in the spool
+        folder and HistoryError says so."""
         try:
-            self.import_pending()
-            with self._connect() as con:
-                con.execute("BEGIN IMMEDIATE")
-                try:
-                    sid = self._insert(con, rec)
-                    con.execute("COMMIT")
-                except BaseException:
-                    with contextlib.suppress(sqlite3.Error):
-                        con.execute("ROLLBACK")
-                    raise
-                if sid is None:  # already stored (same uid)
-                    sid = con.execute("SELECT id FROM sessions WHERE uid = ?", (rec.uid,)).fetchone()[0]
-                return int(sid)
+            return self._retrying(lambda: self._add_once(rec))
         except HistoryError as e:
             try:
                 p = self._spool(rec)
@@ -280,6 +321,21 @@ class HistoryStore:
                 raise HistoryError(f"{e} The session could not be kept either ({e2}).") from None
             raise HistoryError(f"{e} The session was kept in {p.parent} and will be added automatically "
                                "once the database works again.", pending_path=p) from None
+
+    def _add_once(self, rec: SessionRecord) -> int:
+        self.import_pending()
+        with self._connect() as con:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                sid = self._insert(con, rec)
+                con.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    con.execute("ROLLBACK")
+                raise
+            if sid is None:  # already stored (same uid)
+                sid = con.execute("SELECT id FROM sessions WHERE uid = ?", (rec.uid,)).fetchone()[0]
+            return int(sid)
 
     def pending(self) -> list[Path]:
         return sorted(self.pending_dir.glob("*.json")) if self.pending_dir.is_dir() else []

@@ -112,6 +112,28 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     )
 
 
+# ------------------------------------------------------------------------------------------ access
+
+ACCESS_PASSWORD_ENV = "GYMPOSE_ACCESS_PASSWORD"
+ACCESS_PASSWORD_SECRET = "access_password"
+
+
+def access_password(secrets: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> str:
+    """The dashboard's access password: $GYMPOSE_ACCESS_PASSWORD, else `access_password` in
+    .streamlit/secrets.toml, else "" (none configured)."""
+    value = _env(env).get(ACCESS_PASSWORD_ENV) or (secrets or {}).get(ACCESS_PASSWORD_SECRET) or ""
+    if not isinstance(value, str):
+        raise SettingsError(f"{ACCESS_PASSWORD_SECRET}: expected a string")
+    return value
+
+
+def is_loopback(address: str | None) -> bool:
+    """True when the server listens only on this machine (127.x, ::1, localhost). An empty address means
+    Streamlit listens on every interface."""
+    a = (address or "").strip().strip("[]").lower()
+    return a in ("localhost", "::1") or a.startswith("127.")
+
+
 # ------------------------------------------------------------------------------------------ WebRTC
 
 def _check_ice_servers(servers: Any, source: str) -> list[dict]:

@@ -169,9 +169,10 @@ def save_user_rules_text(path: str | Path, text: str | bytes) -> RuleSet:
     path = Path(path)
     if isinstance(text, bytes):
         try:
-            text = text.decode("utf-8")
+            text = text.decode("utf-8-sig")  # a byte order mark (Windows editors) is not part of the TOML
         except UnicodeDecodeError:
             raise RulesError(f"{path.name}: not a text (UTF-8) file") from None
+    text = text.removeprefix("\ufeff")
     rules = load_rules(user_path=path.name, user_text=text)
     _write_with_backup(path, text)
     return rules
