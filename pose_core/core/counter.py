@@ -7,9 +7,11 @@ range in this video (a rolling window of the last `range_window_s` seconds), not
 - A low point (rest) is confirmed once the effort has risen from it by the *swing*: at least the rule's
   `min_amplitude` (an absolute plausibility floor, so fidgeting is never a rep) and at least
   `relative_swing` of the person's own range in the window (so jitter on a big movement is not a rep).
-- The rep counts when the effort comes back within `1 - return_fraction` of its swing from that low
-  point, in a rest posture (`rest_requires` gates: a squat ends standing, not in a plank), after at least
-  `min_rep_s` and at most `max_rep_s` since leaving rest.
+- The rep counts when the effort is back within `1 - return_fraction` of its swing from that low point and
+  has settled there for SETTLE_S (or the next rep already starts from a dip in the lower half: bouncy
+  movements such as skipping), in a rest posture (`rest_requires` gates: a squat ends standing, not in a
+  plank), after at least `min_rep_s` and at most `max_rep_s` since leaving rest. It ends where the return
+  ended (full lockout), so checks judge the whole movement.
 - Edges as a person counts them: a clip that starts near rest starts at rest (its low point is confirmed by
   the first rise like any other); a clip whose first movement is a return to rest began inside a rep, which
   is reported as partial; so is a rep still open at the end. With `complete_at = "peak"` (a clean and jerk
@@ -33,7 +35,7 @@ from .rules import Counting
 REST_BELOW = 0.3
 PEAK_ABOVE = 0.7
 MEDIAN_S = 0.1  # causal median window: removes landmark jumps of up to ~2 frames at 30 fps
-REST_KEPT_S = 2.0  # the rest before a rep that belongs to it (lockout is judged there too)
+REST_KEPT_S = 2.0  # how much of the rest before a rep is kept with it (its rest_values)
 START_S = 0.3  # a rise from the first sample, this close to the stream's start, may be partway into a rep
 START_AT_REST = 0.4  # ... it was rest if it lies within this fraction of the rep's swing from where it ended
 SETTLE_S = 0.3  # a rep ends once its return has stayed at its lowest this long (or the next rep starts)
