@@ -101,3 +101,15 @@ class FakeEstimator:
 
     def close(self) -> None:
         self.closed = True
+
+
+def run_evaluate(folder: Path, *flags: str) -> dict:
+    """`python -m pose_core evaluate FOLDER --json` (both cores), parsed; fails the test on a non-zero exit."""
+    import json
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-m", "pose_core", "evaluate", str(folder), "--json", "--quiet", *flags],
+                       cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=2400)
+    assert p.returncode == 0, p.stderr[-2000:]
+    return json.loads(p.stdout.strip().splitlines()[-1])

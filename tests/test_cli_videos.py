@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import VIDEOS, needs_videos, video_rows
+from helpers import VIDEOS, needs_videos, run_evaluate, video_rows
 from pose_core.media.video import probe
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -173,9 +173,7 @@ def test_portrait_video_keeps_its_orientation(results):
 
 @pytest.fixture(scope="module")
 def auto_evaluation():
-    p = run_cli("evaluate", VIDEOS, "--auto", "--json")
-    assert p.returncode == 0, p.stderr[-2000:]
-    return json.loads(p.stdout.strip().splitlines()[-1])
+    return run_evaluate(VIDEOS, "--auto")
 
 
 @needs_videos

@@ -1,22 +1,13 @@
 """Form verdicts a coach agrees with: each fault a measured quantity (core/geometry.py), judged per rep from
 the views that can see it, checked on the form-labelled clips of ../shared/data/form."""
-import json
-import math
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from helpers import FORM, needs_form
-from pose_core.core.geometry import AngleDef, line_offset_pct, measure
+from helpers import FORM, needs_form, run_evaluate
+from pose_core.core.geometry import line_offset_pct, measure
 from pose_core.core.landmarks import PoseLandmark as L
 from pose_core.core.rules import RulesError, load_rules, parse_rules
 from pose_core.core.types import PoseFrame
-
-ROOT = Path(__file__).resolve().parent.parent
-
 
 def frame_with(points: dict[int, tuple[float, float]], size=(1000, 1000)) -> PoseFrame:
     lm = np.zeros((33, 3))
@@ -71,10 +62,7 @@ def test_every_fault_in_the_rules_names_its_views_and_its_measurement():
 
 @pytest.fixture(scope="module")
 def form_report():
-    p = subprocess.run([sys.executable, "-m", "pose_core", "evaluate", str(FORM), "--json", "--quiet"], cwd=ROOT,
-                       capture_output=True, text=True, timeout=1200)
-    assert p.returncode == 0, p.stderr[-2000:]
-    return json.loads(p.stdout.strip().splitlines()[-1])
+    return run_evaluate(FORM)
 
 
 @needs_form
