@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -79,9 +80,10 @@ def _not_a_folder(out: Path) -> Path | None:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from .run.pipeline import AnalysisError, CannotTellError, analyze_video
     from .core.rules import RulesError, load_rules
     from .media.video import VideoError
+    from .run.pipeline import AnalysisError, CannotTellError, analyze_video
+    from .store.outputs import OutputFolderBusy
 
     video = Path(args.video)
     if not video.exists():
@@ -107,9 +109,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         progress.close()
         print(json.dumps({"exercise": None, **e.recognition.to_dict()}))
         return _fail(str(e))
-    except VideoError as e:
-        return _fail(str(e))
-    except AnalysisError as e:
+    except (VideoError, AnalysisError, OutputFolderBusy) as e:
         return _fail(str(e))
     except KeyboardInterrupt:
         return _fail("interrupted; nothing was written", EXIT_INTERRUPTED)
@@ -247,7 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _terminate_as_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM (a service stop, `kill`) cleans up exactly like Ctrl-C
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     _quiet_native_logs()
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -140,3 +140,71 @@ def test_out_pointing_at_a_file_is_refused_before_the_model_starts(tmp_path, nob
         assert p.returncode == 2 and p.stderr.strip() == f"error: --out {out}: {taken} exists and is not a folder"
         assert time.monotonic() - t0 < 20
     assert taken.read_text() == "mine"
+
+
+# --------------------------------------------------------------------------- interruptions and the out folder
+
+def _start(*args):
+    """The CLI in its own process group, as a terminal runs it (Ctrl-C goes to the whole group)."""
+    import os
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.Popen([sys.executable, "-m", "pose_core", *map(str, args)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def _wait_for_frames(out: Path, timeout_s: float = 120.0) -> None:
+    import time
+
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:  # the analysis is under way once its staged frames.csv has grown
+        if any(p.name.startswith(".frames.csv.tmp-") and p.stat().st_size > 50_000 for p in out.glob(".*")):
+            return
+        time.sleep(0.2)
+    raise AssertionError("the analysis did not start")
+
+
+@needs_videos
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_or_sigterm_mid_analysis_is_an_interrupt_that_leaves_nothing(tmp_path, sig):
+    import os
+    import signal
+
+    out = tmp_path / "o"
+    p = _start("analyze", VIDEOS / "squat_4.mp4", "-e", "squat", "--out", out, "--quiet")
+    _wait_for_frames(out)
+    os.killpg(p.pid, getattr(signal, sig))  # the whole group, encoder child included
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "error: interrupted; nothing was written", err
+    assert not out.exists()  # the folder this run created is gone, no temp files left
+
+
+@needs_videos
+def test_temp_files_of_a_killed_run_are_swept_and_no_video_leaves_one_consistent_result(tmp_path):
+    out = tmp_path / "o"
+    out.mkdir()
+    stale = out / ".frames.csv.tmp-999999999-1"  # a pid that cannot exist: a run killed with -9
+    stale.write_text("half")
+    (out / "annotated.mp4").write_bytes(b"an earlier run's video")
+    p = run_cli("analyze", VIDEOS / "situp_3.mp4", "-e", "situp", "--out", out, "--quiet", "--no-video")
+    assert p.returncode == 0, p.stderr
+    assert sorted(x.name for x in out.iterdir()) == ["frames.csv", "reps.json", "summary.json"]
+
+
+@needs_videos
+def test_a_second_analysis_into_a_busy_folder_is_refused(tmp_path):
+    import fcntl
+    import os
+
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "summary.json").write_text("{}")  # what a first, still running, analysis wrote before
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held like a running analysis holds it
+        p = run_cli("analyze", VIDEOS / "situp_3.mp4", "-e", "situp", "--out", out, "--quiet", "--no-video")
+    finally:
+        os.close(fd)
+    assert p.returncode == 2 and "another analysis is writing into this folder" in p.stderr, p.stderr
+    assert (out / "summary.json").read_text() == "{}"  # untouched

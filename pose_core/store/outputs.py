@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import fcntl
 import json
 import math
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,28 +103,81 @@ def write_summary(path: str | Path, summary: Summary) -> None:
         json.dump(summary.to_dict(), f, indent=2)
 
 
+class OutputFolderBusy(RuntimeError):
+    """Another analysis is writing into the same output folder right now."""
+
+
+_TMP = re.compile(r"^\..+\.tmp-(\d+)-\d+$")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale_temp_files(out_dir: Path) -> list[Path]:
+    """Remove the temporary outputs that a killed run (kill -9, power cut) left behind: those whose
+    writing process no longer exists. Returns what was removed."""
+    removed = []
+    for p in out_dir.iterdir() if out_dir.is_dir() else ():
+        m = _TMP.match(p.name)
+        if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
+            with contextlib.suppress(OSError):
+                p.unlink()
+                removed.append(p)
+    return removed
+
+
+@contextlib.contextmanager
+def _folder_lock(out_dir: Path) -> Iterator[None]:
+    """An exclusive lock on the folder itself (no lock file left beside the results)."""
+    fd = os.open(out_dir, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputFolderBusy(f"{out_dir.name}: another analysis is writing into this folder right now; "
+                                   "wait for it or choose another --out") from None
+        yield
+    finally:
+        os.close(fd)  # (releases the lock)
+
+
 @contextlib.contextmanager
 def staged_outputs(out_dir: Path, names: tuple[str, ...] = OUTPUT_FILES) -> Iterator[dict[str, Path]]:
-    """Temporary paths for each output; renamed over the real names only if the block succeeds.
+    """Temporary paths for each output; renamed over the real names only if the block succeeds, and then
+    an output of an earlier run that this run did not write (an old annotated.mp4 after --no-video) is
+    removed, so the folder always holds one consistent run. The folder is locked meanwhile (a second
+    analysis into it is refused: OutputFolderBusy); temporary files of killed runs are swept first.
     A folder this call created is removed again on failure."""
     created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     ok = False
-    stamp = f".tmp-{os.getpid()}-{time.monotonic_ns()}"
-    tmp = {n: out_dir / f".{n}{stamp}" for n in names}
-    try:
-        yield tmp
-        for n, p in tmp.items():
-            if p.exists():
-                os.replace(p, out_dir / n)
-        ok = True
-    finally:
-        for p in tmp.values():
-            with contextlib.suppress(FileNotFoundError):
-                p.unlink()
-        if created and not ok:
-            with contextlib.suppress(OSError):
-                out_dir.rmdir()
+    with _folder_lock(out_dir):
+        sweep_stale_temp_files(out_dir)
+        stamp = f".tmp-{os.getpid()}-{time.monotonic_ns()}"
+        tmp = {n: out_dir / f".{n}{stamp}" for n in names}
+        try:
+            yield tmp
+            for n, p in tmp.items():
+                if p.exists():
+                    os.replace(p, out_dir / n)
+                else:
+                    with contextlib.suppress(FileNotFoundError):
+                        (out_dir / n).unlink()
+            ok = True
+        finally:
+            for p in tmp.values():
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
+            if created and not ok:
+                with contextlib.suppress(OSError):
+                    out_dir.rmdir()
 
 
 # ------------------------------------------------------------------------------------------ reading
