@@ -194,8 +194,8 @@ class Session:
             partial_reps=self.partial_reps, frames=self.frames, frames_with_pose=self.frames_with_pose,
             frames_correct_pct=self.frames_correct_pct, duration_s=round(self.last_t + frame_s, 3),
             processing_fps=round(processing_fps, 1), primary_angle=rule.primary_angle,
-            avg_rep_s=mean_or_none(cycle_times(reps)), avg_down_s=mean_or_none(r.down_s for r in reps),
-            avg_up_s=mean_or_none(r.up_s for r in reps),
+            avg_rep_s=mean_or_none(cycle_times(reps)[:-1] or cycle_times(reps)),  # the set's cadence
+            avg_down_s=mean_or_none(r.down_s for r in reps), avg_up_s=mean_or_none(r.up_s for r in reps),
             avg_range_of_motion=mean_or_none(r.range_of_motion for r in reps),
             avg_extreme=round(sum(depth) / len(depth), 1) if depth else None, view=self.view,
             largest_swing=round(self.analyzer.counter.largest_swing, 1), **info)
