@@ -116,8 +116,8 @@ def test_thresholds_page_with_the_analysed_session(server, page):
     page.get_by_text("What these values change").first.wait_for(timeout=30000)
     wait_idle(page, 60)
     page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for(timeout=30000)
+    page.get_by_text("Frames correct").first.wait_for(timeout=60000)  # re-judged after the chart: may come later
     assert page.locator('[data-testid="stSlider"]').count() >= 3
-    assert page.get_by_text("Frames correct").count() >= 1
     time.sleep(0.5)
     screenshot(page, "thresholds")
 

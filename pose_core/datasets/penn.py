@@ -273,6 +273,16 @@ def _frames_dir_for(labels_path: Path, frames_root: Path | None = None) -> Path 
     return d if d.is_dir() else None
 
 
+# Penn Action's coarse viewpoint (`pose`) as the camera views the judging knows (core/judging.py). Its joints
+# have no depth, so the view cannot be read from them: the annotation says it.
+CAMERA_VIEWS = {"front": "front", "back": "rear", "left": "side", "right": "side"}
+
+
+def camera_view(clip: "PennClip") -> str | None:
+    """The clip's camera view for judging (None when the annotation names none we know)."""
+    return CAMERA_VIEWS.get(clip.view)
+
+
 def load_clip(path: str | Path) -> PennClip:
     """Read one label file. Raises PennFormatError (naming the file) when it is malformed, truncated,
     misses a field, has inconsistent shapes or an unknown action; FileNotFoundError when absent."""

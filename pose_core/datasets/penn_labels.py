@@ -28,7 +28,7 @@ from ..core.rules import RuleSet, load_rules, rule_to_dict
 from ..core.session import Session
 from ..core.types import FrameLabelKind
 from ..media.drawing import draw_keypoint_label
-from .penn import (GYM_CLASSES, PENN_CONNECTIONS, PENN_FPS, PENN_SIDES_SWAPPED, PennClip, labels_dir,
+from .penn import (GYM_CLASSES, camera_view, PENN_CONNECTIONS, PENN_FPS, PENN_SIDES_SWAPPED, PennClip, labels_dir,
                    penn_to_pose_frame, scan_dataset)
 
 LABEL_VERSION = 1  # bump when the labelling logic changes: invalidates caches and export folders
@@ -93,7 +93,7 @@ class ClipReps:
 def label_clip_with_reps(clip: PennClip, rules: RuleSet, fps: float = PENN_FPS) -> tuple[pd.DataFrame, ClipReps]:
     """`label_clip` plus the reps counted on the way (same single pass through one Session)."""
     rule = rules[clip.action]
-    session = Session(rule, rules.defaults)
+    session = Session(rule, rules.defaults, view=camera_view(clip))
     names = list(rule.angles)
     angles = np.full((clip.nframes, len(names)), np.nan)
     counting = np.full(clip.nframes, np.nan)
