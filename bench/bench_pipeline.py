@@ -53,7 +53,7 @@ def worker(mode: str, video: str) -> dict:
             t0 = time.perf_counter()
             res = analyze_video(video, exercise, out, write_video=True)
             dt = time.perf_counter() - t0
-        n = res.summary["frames"]
+        n = res.summary.frames
     return {"mode": mode, "video": Path(video).name, "frames": n, "seconds": dt, "fps": n / dt,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
