@@ -1,5 +1,7 @@
 """Form verdicts a coach agrees with: each fault a measured quantity (core/geometry.py), judged per rep from
 the views that can see it, checked on the form-labelled clips of ../shared/data/form."""
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -80,3 +82,21 @@ def test_form_labelled_clips_every_clip_and_every_judged_rep_agree(form_report):
         if "I" in c["expected_verdicts"]:
             assert any(f.startswith("Hips sagged: ") and "% of body length" in f and "(limit 8%)" in f
                        for f in c["faults"]), c
+
+
+def test_the_overlay_shows_the_last_reps_fault_under_its_verdict():
+    from pose_core.core.session import Session
+    from pose_core.media.drawing import draw_session_overlay
+
+    rules = load_rules()
+    s = Session(rules["squat"], rules.defaults, view="side")
+    knees = [175.0] * 10 + list(np.linspace(175, 120, 15)) + list(np.linspace(120, 175, 15)) + [175.0] * 20
+    r = None
+    for i, k in enumerate(knees):  # a shallow squat seen from the side: "Not deep enough: ..."
+        r = s.step_angles({"knee": k, "hip": 170.0, "torso_lean": 5.0, "hip_height": 0.0}, i / 30)
+    assert s.analyzer.last_rep is not None
+    o = s.overlay(r)
+    assert o.last_rep_verdict == "incorrect" and o.last_rep_reason.startswith("Not deep enough: knees reached 12")
+    plain_img = draw_session_overlay(np.zeros((480, 640, 3), np.uint8), dataclasses.replace(o, last_rep_reason=""))
+    with_reason = draw_session_overlay(np.zeros((480, 640, 3), np.uint8), o)
+    assert (with_reason != plain_img).any()  # the measurement is drawn under the verdict
