@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from pose_core.core.smoothing import MovingBaseline, OneEuroFilter, interpolate_gaps
+from pose_core.core.smoothing import MovingBaseline, OneEuroFilter
 
 
 def test_one_euro_reduces_jitter_on_a_still_signal():
@@ -35,14 +35,6 @@ def test_one_euro_nan_and_reset_after_gap():
 def test_one_euro_rejects_bad_parameters():
     with pytest.raises(ValueError):
         OneEuroFilter(min_cutoff=0)
-
-
-def test_interpolate_short_gaps_only():
-    t = np.arange(10) / 10
-    v = np.array([0, 1, np.nan, 3, 4, np.nan, np.nan, np.nan, np.nan, 9.0])
-    out = interpolate_gaps(t, v, max_gap_s=0.25)
-    assert out[2] == pytest.approx(2.0)
-    assert np.isnan(out[5:9]).all()  # 0.5 s gap stays missing
 
 
 def test_moving_baseline_removes_slow_drift():

@@ -35,7 +35,7 @@ from .rules import Counting
 REST_BELOW = 0.3
 PEAK_ABOVE = 0.7
 MEDIAN_S = 0.1  # causal median window: removes landmark jumps of up to ~2 frames at 30 fps
-REST_KEPT_S = 2.0  # how much of the rest before a rep is kept with it (its rest_values)
+REST_KEPT_S = 2.0  # how much of the rest is kept while waiting for the next rep (bounded memory)
 START_S = 0.3  # a rise from the first sample, this close to the stream's start, may be partway into a rep
 START_AT_REST = 0.4  # ... it was rest if it lies within this fraction of the rep's swing from where it ended
 SETTLE_S = 0.3  # a rep ends once its return has stayed at its lowest this long (or the next rep starts)
@@ -53,7 +53,6 @@ class RepCycle:
     primary_max: float
     extremes: dict[str, tuple[float, float]]  # every angle's (min, max) over the movement (leaving rest -> back)
     peak_values: dict[str, list[float]] = field(default_factory=dict)  # values near the peak (effort >= 70%)
-    rest_values: dict[str, list[float]] = field(default_factory=dict)  # values near rest (effort <= 30%)
 
 
 @dataclass
@@ -308,11 +307,10 @@ class RepCounter:
         swing = high.e - low.e
         i = self._samples.index(upto)
         # The movement: from leaving rest to the end of the return. Faults are judged on it, not on the
-        # setup before the first rep; the rest just before it is kept apart (rest_values).
+        # setup before the first rep.
         samples = [x for x in self._samples[:i + 1] if x.t >= start]
         extremes: dict[str, list[float]] = {}
         peak_values: dict[str, list[float]] = {}
-        rest_values: dict[str, list[float]] = {}
         for x in samples:
             pos = (x.e - low.e) / swing if swing > 0 else 0.0
             for name, v in x.angles.items():
@@ -322,15 +320,9 @@ class RepCounter:
                 lo_hi[0], lo_hi[1] = min(lo_hi[0], v), max(lo_hi[1], v)
                 if pos >= PEAK_ABOVE:
                     peak_values.setdefault(name, []).append(v)
-        for x in self._rest_before + self._samples[:i + 1]:
-            if (x.e - low.e) <= REST_BELOW * swing:
-                for name, v in x.angles.items():
-                    if v == v:
-                        rest_values.setdefault(name, []).append(v)
         values = [x.value for x in samples]
         return RepCycle(start_s=start, end_s=end, peak_s=high.t, primary_min=min(values), primary_max=max(values),
-                        extremes={k: (v[0], v[1]) for k, v in extremes.items()}, peak_values=peak_values,
-                        rest_values=rest_values)
+                        extremes={k: (v[0], v[1]) for k, v in extremes.items()}, peak_values=peak_values)
 
     def finish(self) -> RepCycle | None:
         """End of stream: a rep still open is partial, unless `complete_at = "peak"` and it was held there.

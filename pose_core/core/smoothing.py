@@ -2,7 +2,6 @@
 
 `OneEuroFilter` (Casiez et al., CHI 2012) is causal: it smooths strongly when a signal is still and
 little when it moves fast, so rep detection is not delayed noticeably. Used live and offline.
-`interpolate_gaps` fills short runs of missing values (offline only, it looks ahead).
 """
 
 from __future__ import annotations
@@ -117,17 +116,3 @@ class FallbackSignal:
             return math.nan
         slope = cxy / vx
         return sy / n + slope * (fallback - sx / n)
-
-
-def interpolate_gaps(times: np.ndarray, values: np.ndarray, max_gap_s: float) -> np.ndarray:
-    """Linearly fill NaN runs whose duration (between the valid neighbours) is at most max_gap_s."""
-    t = np.asarray(times, dtype=float)
-    v = np.asarray(values, dtype=float).copy()
-    ok = np.isfinite(v)
-    if ok.sum() < 2:
-        return v
-    idx = np.flatnonzero(ok)
-    for a, b in zip(idx[:-1], idx[1:]):
-        if b - a > 1 and t[b] - t[a] <= max_gap_s:
-            v[a + 1:b] = np.interp(t[a + 1:b], [t[a], t[b]], [v[a], v[b]])
-    return v
