@@ -17,7 +17,8 @@ from pose_core.run.live import EstimatorFactory
 from pose_core.core.confine import shown_path, strip_root
 from pose_core.store.history import HistoryStore
 from pose_core.store.settings import Settings, SettingsError, load_settings
-from pose_core.core.types import RepEvent, RestSide, cycle_times
+from pose_core.core.judging import depth_check
+from pose_core.core.types import CheckStatus, RepEvent, RestSide, cycle_times
 
 DEFAULT_EXERCISE = "squat"
 AUTO = "auto"  # the sidebar's "Auto (recognise)" choice: Analyze and Live recognise the exercise themselves
@@ -140,16 +141,15 @@ def rep_table(reps, rule: ExerciseRule) -> pd.DataFrame:
     """One row per rep, as a coach reads it: timing, range of motion, depth against the target, verdict,
     reasons with their measurements, and the checks this camera view could not judge."""
     primary = rule.primary_angle
-    depth_stat = "min" if rule.counting.rest == RestSide.HIGH else "max"
     rows = []
     for r, cycle in zip(reps, cycle_times(reps)):
         r: RepEvent
-        depth = next((c for c in r.checks if c.angle == primary and c.stat == depth_stat), None)
-        if depth is not None and depth.status != "not_judged":
+        depth = depth_check(rule, r)
+        if depth is not None and depth.status != CheckStatus.NOT_JUDGED:
             depth_text = f"{depth.value:.0f}° (target {depth.target}°)"
         else:
-            depth_text = f"{r.primary_min if depth_stat == 'min' else r.primary_max:.0f}°" + \
-                (" (not judged from this view)" if depth is not None else "")
+            extreme = r.primary_min if rule.counting.rest == RestSide.HIGH else r.primary_max
+            depth_text = f"{extreme:.0f}°" + (" (not judged from this view)" if depth is not None else "")
         rows.append({
             "rep": r.index,
             "start (s)": round(r.start_s, 2),

@@ -114,3 +114,10 @@ def judge_rep(rule: ExerciseRule, cycle: RepCycle, index: int, view: str | None)
                     primary_min=cycle.primary_min, primary_max=cycle.primary_max,
                     verdict="incorrect" if reasons else "correct", reasons=reasons,
                     angle_extremes=dict(cycle.extremes), checks=checks, view=view or "")
+
+
+def depth_check(rule: ExerciseRule, rep: RepEvent) -> CheckResult | None:
+    """The rep's depth check: the primary angle's extreme away from rest (a squat's lowest knee, a jumping
+    jack's highest arm) against its target, if the rule has one."""
+    stat = "min" if rule.counting.rest == "high" else "max"
+    return next((c for c in rep.checks if c.angle == rule.primary_angle and c.stat == stat), None)
