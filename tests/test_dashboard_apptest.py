@@ -322,15 +322,15 @@ def test_live_page_auto_mode_controls_override_and_recognise_again(workspace):
     assert any("Recognising the exercise" in i.value for i in at.info)
     again = at.button(key=keys.LIVE_RECOGNISE_AGAIN)
     assert again.label == "Recognise again" and not again.disabled
-    pick = at.selectbox(key=keys.LIVE_OVERRIDE)
-    assert pick.value is None and set(pick.options) >= {"Squat", "Push-up", "Sit-up"}
+    pick = at.pills(key=keys.LIVE_OVERRIDE)  # one tap per exercise, not a drop-down
+    assert pick.value is None and set(pick.options) >= {"Squat", "Push-up", "Sit-up"} and len(pick.options) == 8
     assert metric(at, "Reps") == "0" and metric(at, "Angle") == "–"
     pick.set_value("pushup").run()  # the user's choice: counted as push-ups at once
     no_failure(at)
     snap = session.snapshot()
     assert snap.exercise == "pushup" and snap.auto.source == "user"
     assert any("Counting **Push-up** (your choice)" in s.value for s in at.success)
-    assert at.selectbox(key=keys.LIVE_OVERRIDE).value is None  # ready for another correction
+    assert at.pills(key=keys.LIVE_OVERRIDE).value is None  # ready for another correction
     at.button(key=keys.LIVE_RECOGNISE_AGAIN).click().run()
     no_failure(at)
     assert session.snapshot().auto.recognising and not session.snapshot().counting

@@ -261,3 +261,76 @@ def test_recognize_video_first_seconds_only(tmp_path):
             w.write(i / 20, np.full((120, 160, 3), 90, np.uint8))
     r = recognize_video(path, max_seconds=1.0)
     assert r.exercise is None and 20 <= r.frames <= 22
+
+
+# ---------------------------------------------------------------------- recognition x counting
+
+def _squat_set(reps: int = 4) -> list:
+    from helpers import squat_knee_schedule, squat_pose
+
+    return [squat_pose(squat_knee_schedule(i / 30, reps=reps), t=i / 30) for i in range(int((reps * 2 + 2) * 30))]
+
+
+def test_cross_check_gives_way_to_the_close_candidate_that_repeats():
+    from pose_core.core.rules import load_rules
+    from pose_core.run.crosscheck import cross_check
+
+    rules, poses = load_rules(), _squat_set()
+    # A squat set wrongly recognised as clean and jerk: no clean and jerk repeats, the squat does.
+    xc = cross_check("clean_and_jerk", [("clean_and_jerk", 0.75), ("squat", 0.2), ("pullup", 0.05)], poses, rules)
+    assert xc.counts == {"clean_and_jerk": 0, "squat": 4}  # (pull-up below the candidate floor: not counted)
+    assert xc.switch_to == "squat" and "repeats as squat (4 reps" in xc.note
+    # Right the first time: the recognition stands.
+    xc = cross_check("squat", [("squat", 0.8), ("clean_and_jerk", 0.2)], poses, rules)
+    assert xc.switch_to is None and xc.counts["squat"] == 4 and xc.note == ""
+    # Cannot tell: nothing is switched (the counts say which candidate repeats, for the buttons).
+    xc = cross_check(None, [("clean_and_jerk", 0.45), ("squat", 0.4)], poses, rules)
+    assert xc.switch_to is None and xc.counts == {"clean_and_jerk": 0, "squat": 4}
+
+
+def test_temperature_softens_and_keeps_the_ranking():
+    from pose_core.datasets.recognition.model import read_calibration, temper
+
+    p = np.array([0.97, 0.02, 0.01])
+    soft = temper(p, 2.0)
+    assert soft.argmax() == 0 and soft[0] < 0.9 and abs(soft.sum() - 1) < 1e-12
+    np.testing.assert_allclose(temper(p, 1.0), p)
+    assert temper(p, 0.5)[0] > p[0]  # < 1 sharpens
+    cal = read_calibration(DEFAULT_MODEL_DIR)  # the committed model is calibrated
+    assert cal["temperature"] > 0
+    assert ExerciseRecognizer.load().temperature == cal["temperature"]
+
+
+def test_invalid_calibration_is_refused(tmp_path):
+    import shutil
+
+    from pose_core.datasets.recognition.model import read_calibration
+
+    for f in ("model.json", "model.npz"):
+        shutil.copy(DEFAULT_MODEL_DIR / f, tmp_path / f)
+    meta = json.loads((tmp_path / "model.json").read_text())
+    meta["calibration"] = {"temperature": -1}
+    (tmp_path / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="temperature"):
+        read_calibration(tmp_path)
+    with pytest.raises(ValueError):
+        ExerciseRecognizer.load(tmp_path)
+
+
+def test_fit_temperature_finds_the_overconfidence():
+    from pose_core.datasets.train_recognizer import fit_temperature, reliability_table
+
+    rng = np.random.default_rng(0)
+    # A model that says 99% but is right 70% of the time needs softening (temperature > 1) ...
+    y = rng.integers(0, 4, 400)
+    pred = np.where(rng.random(400) < 0.7, y, (y + 1) % 4)
+    p = np.full((400, 4), 0.01 / 3)
+    p[np.arange(400), pred] = 0.99
+    assert fit_temperature(p, y) > 2.0
+    table = reliability_table(p, y)
+    top = next(r for r in table if r["predictions"])
+    assert top["confidence"] == "0.95-1.00" and 0.6 < top["accuracy"] < 0.8
+    # ... and a model that is always right at 60% needs sharpening.
+    q = np.full((400, 4), 0.4 / 3)
+    q[np.arange(400), y] = 0.6
+    assert fit_temperature(q, y) < 1.0

@@ -91,18 +91,21 @@ def override() -> None:  # a callback: "not right? pick the exercise"
     st.session_state[keys.LIVE_OVERRIDE] = None
 
 
-b1, b2, b3, b4 = st.columns([1.2, 2, 1.6, 2.2])
+b1, b2, b3, _ = st.columns([1.2, 2, 1.6, 2.2])
 b1.button("Reset count", key=keys.LIVE_RESET, icon=":material/restart_alt:", on_click=session.reset,
           width="stretch")
 if cur.auto:
     b3.button("Recognise again", key=keys.LIVE_RECOGNISE_AGAIN, icon=":material/frame_person:",
               on_click=session.reset_recognition, width="stretch",
               help="Forget the exercise and recognise it again (the count starts from zero).")
-    b4.selectbox("Not right? Pick the exercise", session.auto_exercises, index=None, key=keys.LIVE_OVERRIDE,
-                 format_func=lambda n: exercise_label(cur.rules, n), on_change=override,
-                 placeholder="Not right? Pick the exercise", label_visibility="collapsed",
-                 help="Count this exercise instead of the recognised one (stays until you recognise again).")
 snap = session.snapshot()
+if cur.auto:
+    # "Cannot tell" (or a wrong lock) is one tap away: the exercises as buttons, the likeliest first.
+    likely = [n for n, _ in (snap.auto.top if snap.auto else ()) if n in session.auto_exercises]
+    picks = likely + [n for n in session.auto_exercises if n not in likely]
+    st.pills("Not right or not sure? Tap your exercise", picks, key=keys.LIVE_OVERRIDE, on_change=override,
+             format_func=lambda n: exercise_label(cur.rules, n), selection_mode="single",
+             help="Count this exercise instead of the recognised one (stays until you recognise again).")
 if not playing and snap.frames_processed > 0 and snap.saved_id is None:
     if snap.counting:
         b2.button("Save session to history", key=keys.LIVE_SAVE, type="primary", icon=":material/save:",
@@ -130,7 +133,7 @@ def auto_status(a: AutoStatus, frames: int) -> None:
         if a.source == "user":
             st.success(f"Counting **{name}** (your choice){since}.", icon=":material/person_check:")
         else:
-            st.success(f"Recognised: **{name}** ({a.confidence:.0%} sure){since}. Not right? Pick the exercise "
+            st.success(f"Recognised: **{name}** ({a.confidence:.0%} sure){since}. Not right? Tap your exercise "
                        "above.", icon=":material/auto_awesome:")
         return
     text = "**Recognising the exercise…**"
@@ -140,7 +143,7 @@ def auto_status(a: AutoStatus, frames: int) -> None:
         text += (f" Best guess so far: {candidates_text(cur.rules, a.top[:1])} "
                  f"({a.streak} of {a.needed} confident checks in a row).")
     elif a.reason:
-        text += f" Not sure yet: {plain(a.reason)}."
+        text += f" Not sure yet: {plain(a.reason)}. Tap your exercise above to count it now."
     else:
         text += " Keep going: it needs a couple of seconds of movement."
     st.info(text, icon=":material/search:")

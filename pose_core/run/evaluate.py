@@ -194,7 +194,30 @@ def summarize(results: list[ClipResult]) -> dict:
                 "clips_with_verdicts": len(labelled), "clip_verdicts_right": sum(bool(r.verdicts_right) for r in labelled)}
 
     per = {ex: block([r for r in results if r.exercise == ex]) for ex in sorted({r.exercise for r in results})}
-    return {"overall": block(results), "per_exercise": per}
+    out = {"overall": block(results), "per_exercise": per}
+    if any(r.confidence is not None for r in results):
+        out["reliability"] = reliability(results)
+    return out
+
+
+def reliability(results: list[ClipResult]) -> list[dict]:
+    """Recognition by the dashboard's confidence bands: how many clips fell in each and how many of them
+    were named right ("cannot tell" is never right). A user can trust "confident" when it is usually right."""
+    from ..datasets.recognition import CONFIDENCE_THRESHOLD, LOW_CONFIDENCE
+
+    def band(r: ClipResult) -> int:
+        if r.analysed_as is None:
+            return 2
+        return 0 if (r.confidence or 0.0) >= LOW_CONFIDENCE else 1
+
+    names = (f"confident (>= {LOW_CONFIDENCE:.0%})", f"low confidence (< {LOW_CONFIDENCE:.0%})",
+             f"cannot tell (< {CONFIDENCE_THRESHOLD:.0%}, or no pose)")
+    rows = []
+    for i, name in enumerate(names):
+        rs = [r for r in results if r.confidence is not None and band(r) == i]
+        rows.append({"band": name, "clips": len(rs), "right": sum(r.recognised for r in rs),
+                     "wrong": sum(not r.recognised for r in rs)})
+    return rows
 
 
 def format_table(results: list[ClipResult], summary: dict, mode: str = "given") -> str:
@@ -218,6 +241,9 @@ def format_table(results: list[ClipResult], summary: dict, mode: str = "given") 
         mae = "-" if b["mae"] is None else f"{b['mae']:.2f}"
         lines.append(f"{name:14s} {b['clips']:5d} {b['exact']:5d} {b['within_one']:7d} {mae:>6s}" +
                      (f" {b['recognised']:10d}" if mode == "auto" else ""))
+    if summary.get("reliability"):
+        lines.append("recognition by confidence band: " + "; ".join(
+            f"{b['band']}: {b['right']}/{b['clips']} right" for b in summary["reliability"]))
     o = summary["overall"]
     if o["clips_with_verdicts"]:
         m = o["verdict_confusion"]

@@ -20,6 +20,7 @@ from ..media.drawing import draw_session_overlay
 from ..media.estimator import PoseEstimator
 from ..media.poses import estimator_for, poses
 from ..media.video import H264Writer, ProgressFn, VideoError, VideoInfo, probe
+from .crosscheck import cross_check
 from ..store.outputs import (ANNOTATED_VIDEO, FRAMES_CSV, OUTPUT_FILES, REPS_JSON, SUMMARY_JSON, FramesCsvWriter,
                              staged_outputs, write_reps, write_summary)
 
@@ -35,9 +36,10 @@ class NoPersonError(AnalysisError):
 class CannotTellError(AnalysisError):
     """exercise="auto" could not decide; `.recognition` has the reason and the top candidates."""
 
-    def __init__(self, message: str, recognition):
+    def __init__(self, message: str, recognition, repeats: dict[str, int] | None = None):
         super().__init__(message)
         self.recognition = recognition
+        self.repeats = repeats or {}  # complete reps in the recognised stretch, counted as each candidate
 
 
 # exercise="auto" on a file: the exercise is recognised on this many first seconds; those poses are reused
@@ -76,15 +78,21 @@ def looks_like_another(poses: list, exercise: str, rules: RuleSet) -> list[str]:
 
 
 def recognise_exercise(video: str | Path, rules: RuleSet, est: PoseEstimator, max_side: int,
-                       progress: ProgressFn | None, seconds: float) -> tuple[str, list, dict]:
-    """exercise="auto": the recognised exercise, the poses it was recognised on (reused by the analysis) and
-    the summary's recognition fields. Raises CannotTellError."""
+                       progress: ProgressFn | None, seconds: float) -> tuple[str, list, dict, list[str]]:
+    """exercise="auto": the recognised exercise, the poses it was recognised on (reused by the analysis),
+    the summary's recognition fields and notes. Recognition and counting check each other (`cross_check`):
+    a recognised exercise that shows no complete repetition gives way to the one close candidate that
+    repeats, said in a note and with that candidate's (lower) confidence. Raises CannotTellError."""
     known_poses, rec = recognize_start(video, rules, est, max_side, progress, seconds)
+    xc = cross_check(rec.exercise, rec.top, known_poses, rules)
     if rec.exercise is None:
-        raise CannotTellError(f"{video}: cannot tell which exercise this is: {rec.why_not}", rec)
-    extra = {"exercise_auto": True, "exercise_confidence": round(rec.confidence, 3),
+        raise CannotTellError(f"{video}: cannot tell which exercise this is: {rec.why_not}", rec, xc.counts)
+    exercise, confidence, notes = rec.exercise, rec.confidence, []
+    if xc.switch_to is not None:
+        exercise, confidence, notes = xc.switch_to, dict(rec.top)[xc.switch_to], [xc.note]
+    extra = {"exercise_auto": True, "exercise_confidence": round(confidence, 3),
              "exercise_candidates": [[n, round(p, 3)] for n, p in rec.top]}
-    return rec.exercise, known_poses, extra
+    return exercise, known_poses, extra, notes
 
 
 def run_frames(video: str | Path, session: Session, est: PoseEstimator, info: VideoInfo,
@@ -113,14 +121,14 @@ def run_frames(video: str | Path, session: Session, est: PoseEstimator, info: Vi
 
 
 def summarise(video: str | Path, session: Session, info: VideoInfo, rules: RuleSet, elapsed_s: float,
-              notes_from_poses: list, extra: dict) -> Summary:
+              notes_from_poses: list, extra: dict, recognition_notes: list[str] = ()) -> Summary:
     """The finished session's summary (raises VideoError / NoPersonError when there is nothing to report)."""
     session.finish()
     if session.frames == 0:
         raise VideoError(f"{video}: the video has no frames")
     if session.frames_with_pose == 0:
         raise NoPersonError(f"{video}: no person was found in any of the {session.frames} frames")
-    notes = session.notes()
+    notes = list(recognition_notes) + session.notes()
     if not session.reps:
         notes += looks_like_another(notes_from_poses, session.rule.name, rules)
     return session.summary(frame_s=1.0 / info.fps if info.fps else 0.0,
@@ -141,10 +149,11 @@ def analyze_video(video: str | Path, exercise: str, out_dir: str | Path | None =
     info = probe(video)
     known_poses: list = []
     extra: dict = {}
+    rec_notes: list[str] = []
     with estimator_for(estimator) as est:
         if exercise == "auto":
-            exercise, known_poses, extra = recognise_exercise(video, rules, est, max_side, progress,
-                                                              recognize_seconds)
+            exercise, known_poses, extra, rec_notes = recognise_exercise(video, rules, est, max_side, progress,
+                                                                         recognize_seconds)
         rule: ExerciseRule = rules[exercise]
         out = Path(out_dir) if out_dir is not None else None
         session = Session(rule, rules.defaults)

@@ -196,16 +196,40 @@ class TreeEnsemble:
             value=arrays["value"].astype(np.float64), depth=int(meta["depth"]))
 
 
+def temper(p: np.ndarray, temperature: float) -> np.ndarray:
+    """p ** (1 / temperature), renormalised (softmax of log p / temperature)."""
+    if temperature == 1.0:
+        return p
+    z = np.log(np.clip(p, 1e-12, 1.0)) / temperature
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def read_calibration(model_dir: str | Path) -> dict:
+    """model.json's "calibration" entry ({} when the model has none)."""
+    meta = json.loads((Path(model_dir) / "model.json").read_text())
+    cal = meta.get("calibration") or {}
+    t = cal.get("temperature", 1.0)
+    if not isinstance(t, (int, float)) or not t > 0:
+        raise ValueError(f"{model_dir}: invalid calibration temperature {t!r}")
+    return cal
+
+
 class ExerciseRecognizer:
     """Recognise the exercise in a sequence of pose frames. `ExerciseRecognizer.load()` reads the
     committed model; `predict(frames)` averages the class probabilities over windows of WINDOW_S."""
 
     def __init__(self, model: TreeEnsemble, confidence_threshold: float = CONFIDENCE_THRESHOLD,
-                 window_s: float = WINDOW_S, hop_s: float = HOP_S):
+                 window_s: float = WINDOW_S, hop_s: float = HOP_S, temperature: float = 1.0):
+        """temperature: the calibration (model.json "calibration"): a sequence's window-averaged probabilities
+        p become p ** (1 / temperature), renormalised; > 1 softens an over-confident model."""
+        if not temperature > 0:
+            raise ValueError(f"temperature must be positive, not {temperature!r}")
         self.model = model
         self.confidence_threshold = confidence_threshold
         self.window_s = window_s
         self.hop_s = hop_s
+        self.temperature = float(temperature)
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -213,14 +237,16 @@ class ExerciseRecognizer:
 
     @classmethod
     def load(cls, path: str | Path = DEFAULT_MODEL_DIR, **kw) -> "ExerciseRecognizer":
+        kw.setdefault("temperature", read_calibration(path).get("temperature", 1.0))
         return cls(TreeEnsemble.load(path), **kw)
 
     def proba_arrays(self, t: np.ndarray, xy: np.ndarray, vis: np.ndarray) -> tuple[np.ndarray | None, int]:
-        """Mean class probabilities over the sequence's windows (None when no window is usable), windows."""
+        """Calibrated class probabilities of a sequence: the mean over its windows, tempered (None when no
+        window is usable), and the number of windows."""
         feats = sequence_windows(t, xy, vis, self.window_s, self.hop_s)
         if not feats:
             return None, 0
-        return self.window_proba(np.stack(feats)).mean(axis=0), len(feats)
+        return temper(self.window_proba(np.stack(feats)).mean(axis=0), self.temperature), len(feats)
 
     def window_proba(self, x: np.ndarray) -> np.ndarray:
         """(n, NUM_FEATURES) -> (n, C): mean of the whole-body and the arms-ignored probabilities."""
