@@ -154,15 +154,15 @@ def rep_table(reps, rule: ExerciseRule) -> pd.DataFrame:
             extreme = r.primary_min if rule.counting.rest == RestSide.HIGH else r.primary_max
             depth_text = f"{extreme:.0f}°" + (" (not judged from this view)" if depth is not None else "")
         missed = not_judged_labels(rule, r)
-        rows.append({
+        rows.append({  # (verdict and depth first: what a phone shows without scrolling sideways)
             "rep": r.index,
-            "start (s)": round(r.start_s, 2),
+            "verdict": str(r.verdict),
+            "depth": depth_text,
             "cycle (s)": round(cycle, 2),
             "down / up (s)": f"{r.down_s:.1f} / {r.up_s:.1f}",
             f"range of motion, {primary} (°)": f"{r.range_of_motion:.0f} ({r.primary_min:.0f}–{r.primary_max:.0f})",
-            "depth": depth_text,
-            "verdict": str(r.verdict),
             "reasons": "; ".join(r.reasons),
             "not judged (camera view)": (f"from the {r.view or 'unknown'} view: " + "; ".join(missed)) if missed else "",
+            "start (s)": round(r.start_s, 2),
         })
     return pd.DataFrame(rows)

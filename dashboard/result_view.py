@@ -226,7 +226,8 @@ def show_result(result_dir: str | Path, cur: Current) -> None:
         st.markdown("#### Reps")
         st.dataframe(rep_table(a.reps, rule), hide_index=True, width="stretch", key=keys.ANALYZE_REP_TABLE,
                      on_select=partial(_on_table_select, result_dir, a.reps), selection_mode="single-row",
-                     column_config={"reasons": st.column_config.TextColumn(width="medium"),
+                     column_config={"rep": st.column_config.NumberColumn(width=40),
+                                    "reasons": st.column_config.TextColumn(width="medium"),
                                     "not judged (camera view)": st.column_config.TextColumn(width="medium")})
         st.caption("Select a rep (the box at the start of its row) to play it in the video.")
     _downloads(a, cur.settings.uploads_dir)
