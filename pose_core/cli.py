@@ -88,12 +88,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from .store.outputs import OutputFolderBusy
 
     video = Path(args.video)
-    if not video.exists():
-        return _fail(f"{video}: file not found")
     if args.every is not None and not args.export_frames:
         return _fail("--every needs --export-frames")
     if args.every is not None and args.every < 1:
         return _fail(f"--every must be 1 or more, got {args.every}")
+    if not video.exists():
+        return _fail(f"{video}: file not found")
     try:
         rules = load_rules(args.rules) if args.rules else load_rules()
     except RulesError as e:

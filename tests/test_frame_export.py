@@ -97,8 +97,8 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 def test_cli_every_without_export_frames_is_refused(tmp_path):
     p = _cli(str(tmp_path / "x.mp4"), "-e", "squat", "--every", "5")
-    assert p.returncode == 2
-    p = _cli(str(SQUAT_CLIP), "-e", "squat", "--export-frames", "--every", "0", "--out", str(tmp_path / "o"))
+    assert p.returncode == 2 and "--every needs --export-frames" in p.stderr
+    p = _cli(str(tmp_path / "x.mp4"), "-e", "squat", "--export-frames", "--every", "0", "--out", str(tmp_path / "o"))
     assert p.returncode == 2 and "--every must be 1 or more" in p.stderr
     assert not (tmp_path / "o").exists()
 
