@@ -91,7 +91,9 @@ def angle_timeline(frames: pd.DataFrame, reps: list[RepEvent], rule: ExerciseRul
                                  marker=dict(size=13, symbol="diamond", line=dict(width=1, color="white"),
                                              color=[VERDICT_COLOURS.get(r.verdict, GREY) for r in reps]),
                                  text=[str(r.index) for r in reps], textposition="bottom center" if rest_high else "top center",
-                                 hovertext=texts, hovertemplate="%{hovertext}<extra></extra>"))
+                                 hovertext=texts, hovertemplate="%{hovertext}<extra></extra>",
+                                 # a clicked rep (the page plays it) stands out; the others stay readable
+                                 selected=dict(marker=dict(size=17)), unselected=dict(marker=dict(opacity=0.75))))
     fig.update_xaxes(title_text="time (s)")
     fig.update_yaxes(title_text=f"{primary} ({unit.strip() or 'deg'})")
     title = dict(text=escape(note), x=0, xanchor="left", font=dict(size=12, color="#4b5563")) if note else None
