@@ -228,3 +228,16 @@ def test_result_of_a_removed_folder_shows_an_error_not_a_traceback(squat_shown):
     at.session_state[keys.ANALYZE_RESULT_DIR] = str(squat_shown)
     at.run()
     assert not at.exception and not at.metric
+
+
+@pytest.mark.parametrize("exercise, expected", [("squat", 60.0), ("jumping_jacks", 165.0)])
+def test_summary_average_extreme_is_taken_away_from_rest(exercise, expected):
+    # A squat rests high (its "depth" is the lowest knee), jumping jacks rest low (their "peak" is the highest
+    # arm): the page labels the figure by the rest side, so the summary must average that same extreme.
+    from pose_core.core.session import Session
+
+    session = Session(load_rules()[exercise])
+    session.analyzer.reps.extend(RepEvent(index=i, start_s=2.0 * i, end_s=2.0 * i + 1.5, peak_s=2.0 * i + 0.7,
+                                          primary_min=m, primary_max=M, verdict="correct")
+                                 for i, (m, M) in enumerate([(50.0, 160.0), (70.0, 170.0)], start=1))
+    assert session.summary().avg_extreme == pytest.approx(expected)
