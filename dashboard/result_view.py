@@ -129,11 +129,15 @@ def _video(a: LoadedAnalysis, result_dir: str) -> None:
     width: int | str = "stretch"
     if s.width and s.height and s.height > s.width:  # portrait: never taller than PORTRAIT_MAX_HEIGHT_PX
         width = max(160, int(PORTRAIT_MAX_HEIGHT_PX * s.width / s.height))
-    # A new key per click: a new <video> element, so the browser really seeks (an updated start_time on the
-    # same element is not applied to a video that is already loaded) and starts playing (muted: browsers
-    # only autoplay muted videos; unmute in the player).
+    # Each click must seek AND play, also when the same rep is clicked again:
+    # - a container keyed by the click count gives a new <video> element, which seeks to start_time when it
+    #   loads (an existing element only seeks when start_time changes, and never starts playing);
+    # - Streamlit autoplays an element only the first time its id is seen, and the id is computed from the
+    #   arguments: an end time past the video's end that changes with each click gives every click a new id
+    #   (it is never reached, so it never stops the video). Muted: browsers only autoplay muted videos.
+    end = int(s.duration_s) + 2 + clicks if clicks else None
     with st.container(key=f"analyze_video_{clicks}"):
-        st.video(str(a.video), start_time=start, autoplay=clicks > 0, muted=clicks > 0, width=width)
+        st.video(str(a.video), start_time=start, end_time=end, autoplay=clicks > 0, muted=clicks > 0, width=width)
     if clicks:
         st.caption(f"Playing from {start} s. Click another rep in the table or on the timeline to review it.")
     elif a.reps:

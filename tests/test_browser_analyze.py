@@ -147,6 +147,19 @@ def test_analyze_desktop_click_a_rep_downloads_and_phone_layout(server, chromium
     start3 = int(reps[2]["start_s"] - 1.0)
     st = wait_playing_from(page, start3)
     assert not st["paused"] and start3 + 0.3 < st["t"] < reps[2]["end_s"] + 1.0, (st, reps[2])
+    # The same rep clicked again (now in the table) plays it again from its start: a coach replays a rep.
+    time.sleep(1.5)
+    before = video_state(page)["t"]
+    assert before > start3 + 1.2
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    page.mouse.click(box["x"] + 14, box["y"] + row_h * 3 + row_h / 2)  # the 3rd row
+    deadline = time.monotonic() + 15
+    st = video_state(page)
+    while time.monotonic() < deadline and not (st["t"] < before - 0.5 and not st["paused"] and st["ready"] >= 2):
+        time.sleep(0.2)
+        st = video_state(page)
+    assert st["t"] < before - 0.5 and st["t"] >= start3 and not st["paused"], (before, st)
 
     # Item 9: all four downloads clicked one right after the other: each one starts, with the right bytes.
     got = []

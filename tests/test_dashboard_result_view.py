@@ -97,6 +97,14 @@ def test_a_clicked_rep_plays_the_video_from_just_before_it(squat_shown):
     assert video.proto.start_time == int(reps[1].start_s - SEEK_LEAD_S) > 0
     assert video.proto.autoplay and video.proto.muted  # browsers autoplay muted videos only
     assert any("Playing from" in c.value for c in at.caption)
+    # the same rep clicked again: another element id (Streamlit autoplays an id once), same start; the end
+    # time that makes the id new lies past the video's end, so it never stops the video
+    first_id, duration = video.proto.id, load_analysis(squat_shown).summary.duration_s
+    at.session_state[keys.ANALYZE_SEEK] = (str(squat_shown), int(t), 2)
+    at.run()
+    (again,) = at.get("video")
+    assert again.proto.id != first_id and again.proto.start_time == video.proto.start_time and again.proto.autoplay
+    assert again.proto.end_time > duration and video.proto.end_time > duration
     # a seek stored for another analysis is not applied to this one
     at.session_state[keys.ANALYZE_SEEK] = ("/elsewhere", 7, 3)
     at.run()
