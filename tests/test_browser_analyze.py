@@ -240,6 +240,28 @@ def test_phone_picks_the_exercise_in_the_page_and_keeps_a_portrait_video_small(s
     ctx.close()
 
 
+@needs_videos
+def test_no_reps_shows_no_figures_of_nothing_and_advice_from_the_view(server, chromium):
+    # Jumping jacks (filmed from the front) analysed as squats: no rep. The page must not show "Correct reps
+    # 0 / 0" or a per-frame share, and its advice comes from the squat rule's views and the view seen.
+    ctx = chromium.new_context(viewport=DESKTOP)
+    page = ctx.new_page()
+    page.goto(server.url)
+    wait_for_app(page, "Analyze a workout video", 60)
+    analyse(page, server, VIDEOS / "jumping_jacks_1.mp4")
+    assert metric(page, "Reps") == "0"
+    assert metric(page, "Camera view") == "front"
+    labels = [m.inner_text() for m in page.locator('[data-testid="stMetricLabel"]').all()]
+    assert len(labels) == 2, labels
+    assert page.get_by_text("Per frame").count() == 0
+    hint = page.locator('[data-testid="stAlert"]').filter(has_text="No complete rep").first.inner_text()
+    assert "Filmed from the front" in hint and '"Not deep enough"' in hint and "from the side or at an angle" in hint
+    assert "looks more like jumping jacks" in page.locator('[data-testid="stMain"]').inner_text()
+    time.sleep(0.5)
+    screenshot(page, "analyze_desktop_no_reps")
+    ctx.close()
+
+
 def test_every_page_requests_only_its_own_host(server, chromium):
     for path in PAGES:
         ctx = chromium.new_context(viewport=DESKTOP)
