@@ -90,6 +90,16 @@ def test_on_demand_zip_exports_first_and_refuses_without_a_video(synthetic, tmp_
     assert not list(adir.glob(".frames*"))  # no temporary folder left behind
 
 
+def test_an_export_older_than_the_analysis_is_made_again(synthetic):
+    video, adir = synthetic
+    export_labelled_frames(video, adir, every=10)
+    assert has_frames(adir)
+    analyze_video(video, "squat", out_dir=adir, estimator=FakeEstimator(), write_video=False)  # re-run: new labels
+    assert not has_frames(adir)
+    with zipfile.ZipFile(labelled_frames_zip(adir, video, every=35)) as f:  # exported again, not the stale zip
+        assert sum(n.endswith(".jpg") for n in f.namelist()) == 2
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pose_core", "analyze", *args], cwd=REPO, capture_output=True,
                           text=True, timeout=600)

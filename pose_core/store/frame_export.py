@@ -138,8 +138,13 @@ def export_labelled_frames(video: str | Path, analysis_dir: str | Path, every: i
 
 
 def has_frames(analysis_dir: str | Path) -> bool:
-    """The analysis folder holds an export of labelled frames."""
-    return (Path(analysis_dir) / FRAMES_DIR / MANIFEST_CSV).is_file()
+    """The analysis folder holds an export of labelled frames made from its current frames.csv (an analysis
+    re-run into the same folder makes an earlier export stale: its labels may differ)."""
+    adir = Path(analysis_dir)
+    try:
+        return (adir / FRAMES_DIR / MANIFEST_CSV).stat().st_mtime_ns >= (adir / FRAMES_CSV).stat().st_mtime_ns
+    except OSError:
+        return False
 
 
 def frames_zip(analysis_dir: str | Path) -> Path:
