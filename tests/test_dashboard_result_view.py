@@ -249,3 +249,30 @@ def test_summary_average_extreme_is_taken_away_from_rest(exercise, expected):
                                           primary_min=m, primary_max=M, verdict="correct")
                                  for i, (m, M) in enumerate([(50.0, 160.0), (70.0, 170.0)], start=1))
     assert session.summary().avg_extreme == pytest.approx(expected)
+
+
+EVIL_CHECK = "Knees in <img src=x> **BOLD** ![m](javascript) [l](javascript): {value}"
+
+
+def test_a_rules_files_check_names_stay_plain_text_in_the_advice_table_and_chart(squat_shown, workspace):
+    # The not-judged check's name comes from a rules file (its message): shown literally everywhere.
+    from test_dashboard_injection import LIVE
+
+    (workspace / "rules.toml").write_text(f'''
+[[exercises.squat.rep_checks]]
+angle = "knee_width"
+stat = "peak_median"
+min = 80
+views = ["front", "rear"]
+message = "{EVIL_CHECK}"
+''', encoding="utf-8")
+    at = shown(squat_shown)  # squat_1, from the side: the knees' check is not judged, by its name
+    texts = [c.value for c in at.caption]
+    assert any("Knees in" in t for t in texts), texts
+    for t in texts:
+        for pattern in LIVE:
+            assert not pattern.search(t), (pattern.pattern, t)
+        assert "<img" not in t.replace("\\<img", "")
+    assert all("Knees in <img src=x> **BOLD**" in c for c in at.dataframe[0].value["not judged (camera view)"])
+    spec = json.dumps(json.loads(at.get("plotly_chart")[0].proto.spec))
+    assert "Knees in &lt;img src=x&gt;" in spec and "<img" not in spec  # plotly renders some HTML: escaped
