@@ -224,7 +224,8 @@ def test_phone_picks_the_exercise_in_the_page_and_keeps_a_portrait_video_small(s
     wait_for_app(page, "Analyze a workout video", 60)
     # The picker is in the page, usable without opening the folded sidebar.
     picker = page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]').filter(has_text="Exercise").first
-    assert picker.is_visible()
+    picker.wait_for(state="visible", timeout=20000)
+    assert picker.bounding_box()["x"] >= 0 and picker.bounding_box()["y"] < PHONE["height"]  # on screen at once
     picker.click()
     page.get_by_role("option", name="Pull-up").click()
     page.get_by_role("button", name=re.compile("Analyze as pull-up")).wait_for(timeout=20000)
