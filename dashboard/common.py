@@ -162,7 +162,7 @@ def rep_table(reps, rule: ExerciseRule) -> pd.DataFrame:
             "down / up (s)": f"{r.down_s:.1f} / {r.up_s:.1f}",
             f"range of motion, {primary} (°)": f"{r.range_of_motion:.0f} ({r.primary_min:.0f}–{r.primary_max:.0f})",
             "reasons": "; ".join(r.reasons),
-            "not judged (camera view)": (f"from the {r.view or 'unknown'} view: " + "; ".join(missed)) if missed else "",
+            "not judged (camera view)": (f"{r.view or 'unknown'} view: " + "; ".join(missed)) if missed else "",
             "start (s)": round(r.start_s, 2),
         })
     return pd.DataFrame(rows)
