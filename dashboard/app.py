@@ -20,6 +20,7 @@ from pose_core.core.confine import shown_path
 # the entrypoint as a legacy (v1) multipage app, and a first visit to a page URL (e.g. /live after a
 # restart) then runs that page alone, without this shell's sidebar (tests/test_browser.py checks this).
 VIEWS_DIR = Path(__file__).resolve().parent / "views"
+FAVICON = Path(__file__).resolve().parent / "assets" / "favicon.png"
 
 # (file in dashboard/views, title, icon). Material icons only: emoji render as boxes in headless browsers.
 PAGES = [
@@ -61,7 +62,9 @@ def sidebar() -> None:
 
 
 def run() -> None:
-    st.set_page_config(page_title="GymPose", page_icon=":material/fitness_center:", layout="wide")
+    # The tab icon is a file served by the app: a :material/...: page icon is fetched from fonts.gstatic.com
+    # (and an emoji from a CDN), which an offline machine cannot reach (tests/test_browser.py checks this).
+    st.set_page_config(page_title="GymPose", page_icon=str(FAVICON), layout="wide")
     require_access()  # before anything else renders (private by default: see dashboard/access.py)
     pages = [st.Page(str(VIEWS_DIR / f), title=t, icon=i, default=(n == 0)) for n, (f, t, i) in enumerate(PAGES)]
     nav = st.navigation(pages)

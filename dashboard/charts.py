@@ -9,6 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from pose_core.core.judging import check_label, rule_check_for
 from pose_core.core.rules import ExerciseRule
 from pose_core.store.tuning import Band
 from pose_core.core.types import FrameLabelKind, Phase, RepEvent, RestSide, Verdict
@@ -38,9 +39,12 @@ def _unit(rule: ExerciseRule, angle: str) -> str:
 
 
 def angle_timeline(frames: pd.DataFrame, reps: list[RepEvent], rule: ExerciseRule, bands: list[Band],
-                   extra_angles: list[str] = ()) -> go.Figure:
+                   extra_angles: list[str] = (), note: str = "") -> go.Figure:
     """The primary angle over time: correct ranges shaded, each rep as a band coloured
-    by its verdict with a marker at its deepest point; hover shows the frame's label and feedback."""
+    by its verdict with a marker at its deepest point; hover shows the frame's label and feedback, and a
+    rep's checks that were not judged from the camera's view. `note` (plain text, escaped here) is shown
+    above the plot, e.g. the camera view and what it could not judge. The legend sits below the plot, out of
+    the toolbar's way."""
     primary = rule.primary_angle
     unit = _unit(rule, primary)
     fig = go.Figure()
@@ -61,7 +65,7 @@ def angle_timeline(frames: pd.DataFrame, reps: list[RepEvent], rule: ExerciseRul
     phase = frames.get("phase", pd.Series([""] * len(frames))).fillna("")
     phase_names = phase.map(lambda p: escape(c.display_phase(p)) if p else "")
     hover = [f"{lab}" + (f"<br>{rs}" if rs else "") for lab, rs in zip(label, reason)]
-    y = pd.to_numeric(frames.get(primary), errors="coerce")
+    y = pd.to_numeric(frames[primary], errors="coerce") if primary in frames.columns else pd.Series([float("nan")] * len(frames))
     fig.add_trace(go.Scatter(x=t, y=y, mode="lines", name=f"{primary} (primary)", line=dict(color="#111827", width=2),
                              customdata=list(zip(phase_names, hover)),
                              hovertemplate=f"%{{x:.2f}} s  {primary} %{{y:.0f}}{unit}<br>%{{customdata[0]}}: "
@@ -80,15 +84,31 @@ def angle_timeline(frames: pd.DataFrame, reps: list[RepEvent], rule: ExerciseRul
         rest_high = c.rest == RestSide.HIGH
         xs = [r.peak_s for r in reps]
         ys = [r.primary_min if rest_high else r.primary_max for r in reps]
-        texts = [f"Rep {r.index}: {r.verdict}" + ("<br>" + "<br>".join(map(escape, r.reasons)) if r.reasons else "") for r in reps]
+        texts = [f"Rep {r.index}: {r.verdict}" + ("<br>" + "<br>".join(map(escape, r.reasons)) if r.reasons else "")
+                 + (f"<br>not judged from the {escape(str(r.view))} view: " + escape(", ".join(not_judged_labels(rule, r)))
+                    if r.not_judged else "") for r in reps]
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers+text", name="reps",
                                  marker=dict(size=13, symbol="diamond", line=dict(width=1, color="white"),
                                              color=[VERDICT_COLOURS.get(r.verdict, GREY) for r in reps]),
                                  text=[str(r.index) for r in reps], textposition="bottom center" if rest_high else "top center",
-                                 hovertext=texts, hovertemplate="%{hovertext}<extra></extra>"))
+                                 hovertext=texts, hovertemplate="%{hovertext}<extra></extra>",
+                                 # a clicked rep (the page plays it) stands out; the others stay readable
+                                 selected=dict(marker=dict(size=17)), unselected=dict(marker=dict(opacity=0.75))))
     fig.update_xaxes(title_text="time (s)")
     fig.update_yaxes(title_text=f"{primary} ({unit.strip() or 'deg'})")
-    return _layout(fig, 420, hovermode="closest")
+    title = dict(text=escape(note), x=0, xanchor="left", font=dict(size=12, color="#4b5563")) if note else None
+    return _layout(fig, 440, hovermode="closest", title=title,
+                   legend=dict(orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0),
+                   margin=dict(l=10, r=10, t=40 if note else 20, b=10))
+
+
+def not_judged_labels(rule: ExerciseRule, rep: RepEvent) -> list[str]:
+    """The short names of a rep's checks that its camera view could not judge ("Knees caved in")."""
+    out = []
+    for c in rep.not_judged:
+        check = rule_check_for(rule, c)
+        out.append(check_label(check) if check is not None else f"{c.angle} {c.stat}".replace("_", " "))
+    return out
 
 
 def angle_histogram(dist: pd.DataFrame, rule: ExerciseRule, angle: str, bands: list[Band],

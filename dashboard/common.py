@@ -138,8 +138,11 @@ def fmt(value, unit: str = "", nd: int = 0, none: str = "–") -> str:
 
 
 def rep_table(reps, rule: ExerciseRule) -> pd.DataFrame:
-    """One row per rep, as a coach reads it: timing, range of motion, depth against the target, verdict,
-    reasons with their measurements, and the checks this camera view could not judge."""
+    """One row per rep, as a coach reads it: when it starts, its full cycle and tempo, range of motion, depth
+    against the target, verdict, reasons with their measurements, and the checks the camera's view could not
+    judge (named, with the view)."""
+    from dashboard.charts import not_judged_labels
+
     primary = rule.primary_angle
     rows = []
     for r, cycle in zip(reps, cycle_times(reps)):
@@ -150,15 +153,16 @@ def rep_table(reps, rule: ExerciseRule) -> pd.DataFrame:
         else:
             extreme = r.primary_min if rule.counting.rest == RestSide.HIGH else r.primary_max
             depth_text = f"{extreme:.0f}°" + (" (not judged from this view)" if depth is not None else "")
-        rows.append({
+        missed = not_judged_labels(rule, r)
+        rows.append({  # (verdict and depth first: what a phone shows without scrolling sideways)
             "rep": r.index,
-            "start (s)": round(r.start_s, 2),
+            "verdict": str(r.verdict),
+            "depth": depth_text,
             "cycle (s)": round(cycle, 2),
             "down / up (s)": f"{r.down_s:.1f} / {r.up_s:.1f}",
-            f"range of {primary} (°)": f"{r.primary_min:.0f}–{r.primary_max:.0f}",
-            "depth": depth_text,
-            "verdict": r.verdict,
+            f"range of motion, {primary} (°)": f"{r.range_of_motion:.0f} ({r.primary_min:.0f}–{r.primary_max:.0f})",
             "reasons": "; ".join(r.reasons),
-            "not judged": "; ".join(f"{c.angle} {c.stat}" for c in r.not_judged),
+            "not judged (camera view)": (f"{r.view or 'unknown'} view: " + "; ".join(missed)) if missed else "",
+            "start (s)": round(r.start_s, 2),
         })
     return pd.DataFrame(rows)

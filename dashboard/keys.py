@@ -16,6 +16,11 @@ ANALYZE_EXTRA_ANGLES = "analyze.extra_angles"
 ANALYZE_DL_VIDEO = "analyze.download.video"
 ANALYZE_DL_FRAMES = "analyze.download.frames"
 ANALYZE_DL_REPS = "analyze.download.reps"
+ANALYZE_DL_LABELLED_FRAMES = "analyze.download.labelled_frames"
+ANALYZE_REP_TABLE = "analyze.rep_table"  # the rep table's row selection (click a rep: the video plays it)
+ANALYZE_TIMELINE = "analyze.timeline"  # the timeline's point selection (click a rep: the video plays it)
+ANALYZE_SEEK = "analyze.seek"  # session state: (analysis folder, second the video starts at)
+ANALYZE_EXERCISE_INLINE = "analyze.exercise_inline"  # the exercise picker in the page (phones hide the sidebar)
 ANALYZE_AUTOSTART = "analyze.autostart"  # session state: start the analysis on this run (a candidate was picked)
 
 

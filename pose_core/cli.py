@@ -1,6 +1,7 @@
 """Command line (`gympose`, or `python -m pose_core`), one sub-command per job, each a small handler:
 
-    analyze VIDEO --exercise EXERCISE [--out DIR] [--rules FILE]     one video (pose_core.run.pipeline)
+    analyze VIDEO --exercise EXERCISE [--out DIR] [--rules FILE] [--export-frames [--every N]]
+                                                                      one video (pose_core.run.pipeline)
     evaluate FOLDER [--auto] [--json]                                 accuracy on hand-counted clips (pose_core.run.evaluate)
     batch INPUT [--out DIR] [--exercise EX] [--workers N] [--scheduler tcp://host:port] ...
                                                                       many videos or Penn Action (pose_core.run.batch)
@@ -83,9 +84,14 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from .core.rules import RulesError, load_rules
     from .media.video import VideoError
     from .run.pipeline import AnalysisError, CannotTellError, analyze_video
+    from .store.frame_export import DEFAULT_EVERY, FrameExportError, export_labelled_frames
     from .store.outputs import OutputFolderBusy
 
     video = Path(args.video)
+    if args.every is not None and not args.export_frames:
+        return _fail("--every needs --export-frames")
+    if args.every is not None and args.every < 1:
+        return _fail(f"--every must be 1 or more, got {args.every}")
     if not video.exists():
         return _fail(f"{video}: file not found")
     try:
@@ -117,6 +123,15 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         progress.close()
     summary = result.summary.to_dict()
     summary["out_dir"] = str(out)
+    if args.export_frames:  # after the analysis: its frames.csv holds the labels (the model does not run again)
+        try:
+            exp = export_labelled_frames(video, out, every=args.every or DEFAULT_EVERY)
+        except (FrameExportError, VideoError, OSError) as e:
+            return _fail(f"the analysis is written in {out}, but the frames could not be exported: {e}")
+        except KeyboardInterrupt:
+            return _fail("interrupted while exporting frames; the analysis is written, no frames", EXIT_INTERRUPTED)
+        summary["frames_exported"] = exp.images
+        summary["frames_dir"] = str(exp.folder)
     print(json.dumps(summary))
     return 0
 
@@ -152,6 +167,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def add_analyze_parser(subparsers) -> argparse.ArgumentParser:
+    from .store.frame_export import DEFAULT_EVERY
+
     a = subparsers.add_parser("analyze", help="analyse one video: annotated video, per-frame labels, judged reps")
     a.add_argument("video", help="the workout video (mp4, mov, webm...)")
     a.add_argument("--exercise", "-e", help="bench_press, clean_and_jerk, jump_rope, jumping_jacks, pullup, "
@@ -160,6 +177,11 @@ def add_analyze_parser(subparsers) -> argparse.ArgumentParser:
     a.add_argument("--rules", help="a rules TOML file overriding the packaged rules")
     a.add_argument("--no-video", action="store_true", help="skip the annotated video (faster)")
     a.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    a.add_argument("--export-frames", action="store_true",
+                   help="also write sampled frames as JPEGs into OUT/frames/<label>/ (correct, incorrect, unknown) "
+                        "with OUT/frames/manifest.csv (frame, time, label, reason...)")
+    a.add_argument("--every", type=int, metavar="N",
+                   help=f"with --export-frames: every Nth frame (default {DEFAULT_EVERY})")
     a.set_defaults(func=cmd_analyze)
     return a
 

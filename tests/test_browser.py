@@ -78,7 +78,7 @@ def test_analyze_upload_plays_video_and_renders_chart(server, page):
     run.click()
     page.get_by_text("Analysing frame").first.wait_for(timeout=30000)  # the progress bar
     screenshot(page, "analyze_progress")
-    page.get_by_text("Frames with correct form").first.wait_for(timeout=120000)
+    page.get_by_text("Camera view").first.wait_for(timeout=120000)
     wait_idle(page, 60)
     reps = page.locator('[data-testid="stMetric"]').filter(has_text="Reps").first
     assert reps.locator('[data-testid="stMetricValue"]').inner_text().strip() == str(SQUAT_CLIP_REPS)

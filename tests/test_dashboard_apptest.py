@@ -85,8 +85,9 @@ def test_analyze_upload_shows_counted_reps_chart_video_and_downloads(workspace):
     no_failure(at)
     assert not at.error, [e.value for e in at.error]
     assert metric(at, "Reps") == str(SQUAT_CLIP_REPS)
-    assert metric(at, "Correct reps").endswith(f"/ {SQUAT_CLIP_REPS}")
-    assert metric(at, "Frames with correct form").endswith("%")
+    assert metric(at, "Correct reps").endswith(f"of {SQUAT_CLIP_REPS}")
+    assert metric(at, "Camera view") == "side"
+    assert any("Per frame:" in c.value.replace("\\", "") and "%" in c.value for c in at.caption)
     assert len(at.get("plotly_chart")) == 1
     assert len(at.get("video")) == 1
     assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == SQUAT_CLIP_REPS

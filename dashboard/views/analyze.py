@@ -5,20 +5,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
-from dashboard import charts, keys
-from dashboard.common import (AUTO, LOW_CONFIDENCE, candidates_text, current, estimator_factory, exercise_label, fmt,
-                              history_store, plain, plain_error, rep_table)
+from dashboard import keys
+from dashboard.common import (AUTO, candidates_text, current, estimator_factory, exercise_label, history_store, plain,
+                              plain_error)
+from dashboard.exercise_picker import exercise_picker_inline
+from dashboard.result_view import show_result
 from pose_core.store.history import HistoryError, record_from_analysis
 from pose_core.run.pipeline import RECOGNIZE_SECONDS, AnalysisError, CannotTellError, NoPersonError, analyze_video
 from pose_core.core.confine import PathError, is_within
-from pose_core.core.types import RestSide
 from pose_core.media.video import VIDEO_EXTENSIONS
 from pose_core.store.uploads import UploadTooLargeError, list_files, new_analysis_dir, store_upload, upload_display_name
-from pose_core.store.outputs import ANNOTATED_VIDEO, FRAMES_CSV, REPS_JSON, load_analysis
-from pose_core.store.tuning import correct_bands
 from pose_core.media.video import VideoError
 
 cur = current()
@@ -39,6 +37,7 @@ else:
                "reps, judges each one against the rules and shows you where your form breaks down. "
                f"Files up to {S.max_upload_mb:.0f} MB.")
 
+exercise_picker_inline(cur)  # (phones fold the sidebar away)
 earlier = list_files(S.uploads_dir)
 source = st.radio("Video", [keys.SOURCE_NEW, keys.SOURCE_EARLIER], key=keys.ANALYZE_SOURCE, horizontal=True,
                   label_visibility="collapsed", disabled=not earlier)
@@ -170,72 +169,4 @@ if start:
 
 result_dir = st.session_state.get(keys.ANALYZE_RESULT_DIR)
 if result_dir and is_within(S.analyses_dir, result_dir) and Path(result_dir).is_dir():
-    try:
-        a = load_analysis(result_dir)
-    except ValueError as e:
-        st.error(plain_error(e))
-        st.stop()
-    s = a.summary
-    res_rule = cur.rules[s.exercise] if s.exercise in cur.rules.exercises else rule
-    res_name = plain(res_rule.display_name)
-    st.subheader(f"{res_name}: {plain(upload_display_name(s.video))}")
-    if s.exercise_auto:
-        conf = float(s.exercise_confidence or 0.0)
-        others = [c for c in s.exercise_candidates if c[0] != s.exercise and c[1] >= 0.005]
-        said = f"Recognised: **{res_name}** ({conf:.0%} sure)"
-        tail = (f" Other candidates: {candidates_text(cur.rules, others)}." if others else "")
-        if conf < LOW_CONFIDENCE:
-            st.warning(f"{said}. **Low confidence**: GymPose is not sure this is {res_name.lower()}, "
-                       f"the reps below are counted as if it were.{tail} If it is wrong, pick the exercise in the "
-                       "sidebar and analyse again.", icon=":material/help:")
-        else:
-            st.success(f"{said}.{tail}", icon=":material/auto_awesome:")
-    c = st.columns(5)
-    n_reps = s.reps
-    c[0].metric("Reps", n_reps, help="Complete repetitions (a cut-off rep at the start or end is not counted).")
-    c[1].metric("Correct reps", f"{s.reps_correct} / {n_reps}")
-    if n_reps:  # with no rep, per-rep and per-frame form figures mean nothing
-        c[2].metric("Frames with correct form", fmt(s.frames_correct_pct, "%", 1))
-        extreme = "Avg depth" if res_rule.counting.rest == RestSide.HIGH else "Avg peak"
-        c[3].metric(f"{extreme} ({res_rule.primary_angle})", fmt(s.avg_extreme, "°"))
-        c[4].metric("Avg rep time", fmt(s.avg_rep_s, " s", 1),
-                    help="A full cycle, rest to rest: from starting one rep to starting the next (pauses "
-                         "included). The rep table splits each rep into down and up.")
-    view = s.view
-    seen = f"Camera view: **{view}**." if view else "Camera view: not known."
-    if s.partial_reps:
-        seen += f" {s.partial_reps} partial rep(s) cut off at the start or end were not counted."
-    st.caption(seen)
-    for note in s.notes:
-        st.warning(plain(note), icon=":material/info:")
-
-    left, right = st.columns([1, 1])
-    with left:
-        if a.video is not None:
-            st.video(str(a.video))
-        else:
-            st.info("No annotated video was written for this analysis.")
-    with right:
-        extra = st.multiselect("Also show", [n for n in res_rule.angles if n != res_rule.primary_angle],
-                               key=keys.ANALYZE_EXTRA_ANGLES, placeholder="secondary angles")
-        st.plotly_chart(charts.angle_timeline(a.frames, list(a.reps), res_rule,
-                                              correct_bands(res_rule, res_rule.primary_angle), extra),
-                        width="stretch", config={"displaylogo": False})
-
-    st.markdown("#### Reps")
-    if a.reps:
-        st.dataframe(rep_table(a.reps, res_rule), hide_index=True, width="stretch",
-                     column_config={"reasons": st.column_config.TextColumn(width="large"),
-                                    "not judged": st.column_config.TextColumn(width="medium")})
-    else:
-        st.info("No complete rep was found. " + plain(" ".join(s.notes)) +
-                " Check the exercise in the sidebar and that the whole movement is in the frame.")
-
-    d = st.columns(3)
-    for col, name, label, mime, key in ((d[0], ANNOTATED_VIDEO, "Annotated video (mp4)", "video/mp4", keys.ANALYZE_DL_VIDEO),
-                                        (d[1], FRAMES_CSV, "Per-frame data (CSV)", "text/csv", keys.ANALYZE_DL_FRAMES),
-                                        (d[2], REPS_JSON, "Reps (JSON)", "application/json", keys.ANALYZE_DL_REPS)):
-        f = a.file(name)
-        if f is not None:
-            col.download_button(label, data=f.read_bytes, file_name=f"{a.path.name}_{name}", mime=mime, key=key,
-                                icon=":material/download:", width="stretch")
+    show_result(result_dir, cur)

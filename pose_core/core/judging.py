@@ -121,3 +121,63 @@ def depth_check(rule: ExerciseRule, rep: RepEvent) -> CheckResult | None:
     jack's highest arm) against its target, if the rule has one."""
     stat = "min" if rule.counting.rest == "high" else "max"
     return next((c for c in rep.checks if c.angle == rule.primary_angle and c.stat == stat), None)
+
+
+# ------------------------------------------------------------------------------- views, in words
+
+def check_label(check: RepCheck) -> str:
+    """A check's short name for tables and advice: its message up to the first ':' ("Not deep enough",
+    "Knees caved in"), without the measurement placeholders; the angle and statistic when that is empty."""
+    head = _FIELD.sub("", check.message.split(":", 1)[0]).strip(" ,;.")
+    return head or f"{check.angle.replace('_', ' ')} {check.stat}"
+
+
+def rule_check_for(rule: ExerciseRule, result: CheckResult) -> RepCheck | None:
+    """The rule's rep check a stored CheckResult was judged against (matched by angle and statistic)."""
+    return next((c for c in rule.rep_checks if c.angle == result.angle and c.stat == result.stat), None)
+
+
+# How each view reads in a sentence ("filmed from the side", "film at an angle").
+VIEW_PHRASES = {"side": "from the side", "front": "from the front", "rear": "from behind",
+                "oblique": "at an angle"}
+
+
+def view_phrase(view: str) -> str:
+    return VIEW_PHRASES.get(view, f"from the {view}")
+
+
+def _or(words) -> str:
+    words = list(words)
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def best_views(rule: ExerciseRule) -> tuple[str, ...]:
+    """The views from which the most of the rule's rep checks can be judged (all views when it has none)."""
+    if not rule.rep_checks:
+        return tuple(VIEWS)
+    score = {v: sum(v in c.views for c in rule.rep_checks) for v in VIEWS}
+    top = max(score.values())
+    return tuple(v for v in VIEWS if score[v] == top)
+
+
+def view_advice(rule: ExerciseRule, view: str | None) -> str:
+    """What the camera's view means for this exercise's checks, in one or two sentences, from the rule's
+    data (each check's `views`) and the view actually seen: which checks could not be judged from it and
+    where to film from instead. Exercise knowledge stays in the rules file; nothing here names an exercise."""
+    name = rule.display_name.lower()
+    best = best_views(rule)
+    if not rule.rep_checks:
+        return f"The {name} has no form checks: any camera view works for counting."
+    if view is None:
+        return (f"The camera view could not be read. {rule.display_name} form checks are judged best when filmed "
+                f"{_or([view_phrase(v) for v in best])}.")
+    missed = [c for c in rule.rep_checks if view not in c.views]
+    if not missed:
+        return f"Filmed {view_phrase(view)}: every {name} check can be judged from this view."
+    needs = _or([view_phrase(v) for v in sorted({v for c in missed for v in c.views}, key=VIEWS.index)])
+    labels = ", ".join(f'"{check_label(c)}"' for c in missed)
+    advice = (f"Filmed {view_phrase(view)}, {'this check' if len(missed) == 1 else 'these checks'} cannot be judged: "
+              f"{labels} ({'it needs' if len(missed) == 1 else 'they need'} filming {needs}).")
+    if view not in best:
+        advice += f" Film {_or([view_phrase(v) for v in best])} to have most {name} checks judged."
+    return advice

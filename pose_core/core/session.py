@@ -66,7 +66,7 @@ class Summary:
     avg_down_s: float | None = None
     avg_up_s: float | None = None
     avg_range_of_motion: float | None = None
-    avg_extreme: float | None = None
+    avg_extreme: float | None = None  # mean of each rep's primary extreme away from rest ("depth" / "peak")
     view: str | None = None
     notes: list[str] = field(default_factory=list)
     largest_swing: float | None = None
@@ -187,7 +187,6 @@ class Session:
         video / recognition fields of `Summary` (video, width, height, rules, notes, exercise_auto...)."""
         reps, rule = self.reps, self.rule
         correct = reps_correct(reps)
-        depth = [r.primary_min for r in reps]
         info.setdefault("notes", self.notes())
         return Summary(
             exercise=rule.name, reps=len(reps), reps_correct=correct, reps_incorrect=len(reps) - correct,
@@ -197,7 +196,7 @@ class Session:
             avg_rep_s=mean_or_none(cycle_times(reps)[:-1] or cycle_times(reps)),  # the set's cadence
             avg_down_s=mean_or_none(r.down_s for r in reps), avg_up_s=mean_or_none(r.up_s for r in reps),
             avg_range_of_motion=mean_or_none(r.range_of_motion for r in reps),
-            avg_extreme=round(sum(depth) / len(depth), 1) if depth else None, view=self.view,
+            avg_extreme=mean_extreme(reps, rule.counting.rest), view=self.view,
             largest_swing=round(self.analyzer.counter.largest_swing, 1), **info)
 
     def overlay(self, r: FrameResult, exercise: str | None = None) -> Overlay:
