@@ -88,8 +88,11 @@ def _recognition(s, cur: Current, res_name: str) -> None:
     tail = (f" Other candidates: {candidates_text(cur.rules, others)}." if others else "")
     if conf < LOW_CONFIDENCE:
         st.warning(f"{said}. **Low confidence**: GymPose is not sure this is {res_name.lower()}, "
-                   f"the reps below are counted as if it were.{tail} If it is wrong, pick the exercise in the "
-                   "sidebar and analyse again.", icon=":material/help:")
+                   f"the reps below are counted as if it were.{tail} If it is wrong, pick the exercise above "
+                   "and analyse again.", icon=":material/help:")
+    elif not s.reps:  # never a success box over a result with nothing in it
+        st.warning(f"{said}, but no complete {res_name.lower()} repetition was found: it may be another "
+                   f"exercise.{tail} If it is, pick the exercise above and analyse again.", icon=":material/help:")
     else:
         st.success(f"{said}.{tail}", icon=":material/auto_awesome:")
 

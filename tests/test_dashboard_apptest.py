@@ -551,3 +551,22 @@ def test_thresholds_tune_a_fault_limit_with_its_own_histogram_and_slider(workspa
     no_failure(at)
     width = at.slider(key=keys.thr_rep_check("squat", 3))
     assert width.value == (80.0, 250.0) and "front, rear" in width.label
+
+
+def test_analyze_auto_confident_but_no_rep_is_never_a_success(workspace, squat_analysis):  # noqa: F811
+    """A confident recognition over a 0-rep result is a warning that says the name may be wrong."""
+    adir = install_analysis(squat_analysis, workspace)
+    summary = json.loads((adir / "summary.json").read_text())
+    summary.update(exercise="clean_and_jerk", exercise_auto=True, exercise_confidence=0.81, reps=0,
+                   reps_correct=0, reps_incorrect=0,
+                   exercise_candidates=[["clean_and_jerk", 0.81], ["squat", 0.17]])
+    (adir / "summary.json").write_text(json.dumps(summary))
+    (adir / "reps.json").write_text(json.dumps({**json.loads((adir / "reps.json").read_text()), "reps": []}))
+    at = auto_app()
+    at.session_state[keys.ANALYZE_RESULT_DIR] = str(adir)
+    at.run()
+    no_failure(at)
+    assert not at.success
+    text = at.warning[0].value
+    assert "Recognised: **Clean and jerk** (81% sure)" in text and "no complete clean and jerk repetition" in text
+    assert "Squat 17%" in text
