@@ -11,7 +11,12 @@
   picks the tree size and boosting length; the chosen setting is then refitted on all TRAIN clips.
 - Reporting: the official TEST split (train == -1) is evaluated once with the final model, for
   metrics.json only; nothing is chosen on it.
-- Same seed, same data -> the same weights and metrics (numpy Generator + sklearn random_state).
+- Calibration: the selected setting's model, fitted without the validation clips, predicts them (as
+  annotated and 4 augmented copies each); the temperature that minimises their negative log-likelihood is
+  stored in model.json ("calibration") with the reliability table (metrics.json), and the recogniser
+  tempers its probabilities with it.
+- Same seed, same data -> the same weights and metrics (numpy Generator + sklearn random_state, and one
+  thread in the fit: OpenMP's summation order changes the trees with the number of threads).
 """
 
 from __future__ import annotations
@@ -126,8 +131,11 @@ def fit(x: np.ndarray, y: np.ndarray, classes: tuple[str, ...], leaves: int, ite
     clf = HistGradientBoostingClassifier(max_iter=iterations, max_leaf_nodes=leaves, learning_rate=learning_rate,
                                          min_samples_leaf=20, l2_regularization=1.0, early_stopping=False,
                                          random_state=seed)
+    from threadpoolctl import threadpool_limits
+
     x = np.where(np.isnan(x).all(axis=0), 0.0, x)  # an all-missing column breaks sklearn's binning
-    clf.fit(x, y)
+    with threadpool_limits(1):  # the same trees on any machine: sums in one order, whatever its cores
+        clf.fit(x, y)
     if list(clf.classes_) != list(range(len(classes))):
         raise RuntimeError("every class needs training windows")
     model = export_trees(clf, classes)
