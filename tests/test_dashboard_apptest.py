@@ -314,6 +314,34 @@ def test_live_session_is_shown_reset_and_saved(workspace):
     assert metric(at, "Reps") == "0"
 
 
+def test_live_after_stop_and_save_says_saved_and_offers_no_second_save(workspace):
+    # Issue 13 item 12: after Stop and Save the button stayed next to "Saved as session #1", and the rep log
+    # once showed its heading alone although reps were counted.
+    rules = load_rules()
+    session = LiveSession(rules["squat"], rules.defaults, estimator_factory=lambda: FakeEstimator(reps=4))
+    for i in range(int(10 * 30)):
+        session.process_frame(np.zeros((480, 640, 3), np.uint8), i / 30)
+    assert session.snapshot().rep_count == 4
+    at = app("live.py")
+    at.session_state[keys.LIVE_SESSION] = session
+    at.run()
+    assert any(m.value.startswith("#### Rep log · 4 reps") for m in at.markdown)
+    assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 4
+    at.button(key=keys.LIVE_SAVE).click().run()
+    no_failure(at)
+    store = HistoryStore(workspace / "history.sqlite3")
+    (rec,) = store.list_sessions()
+    # A frame still in flight when STOP was pressed, then the reruns the camera component triggers after STOP:
+    session.process_frame(np.zeros((480, 640, 3), np.uint8), 10.0)
+    for _ in range(3):
+        assert not [b for b in at.button if b.key == keys.LIVE_SAVE]
+        assert [s.value for s in at.success] == [f"Saved as session #{rec.id}: see the History page."]
+        assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 4
+        at.run()
+        no_failure(at)
+    assert store.count() == 1  # saved once
+
+
 def test_live_page_auto_mode_controls_override_and_recognise_again(workspace):
     at = auto_app("live.py").run()
     no_failure(at)
