@@ -62,6 +62,7 @@ def thr_prefix(exercise: str) -> str:
 # History
 HIST_PROGRESS_EXERCISE = "history.progress_exercise"
 HIST_SELECTED = "history.selected"
+HIST_COMPARE = "history.compare"  # the session compared with the selected one
 HIST_DELETE = "history.delete"
 HIST_CONFIRM = "history.confirm_delete"
 HIST_CANCEL = "history.cancel_delete"

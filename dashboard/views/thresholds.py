@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, keys
-from dashboard.common import current, fmt, plain, plain_error
+from dashboard.common import current, fmt, keep_choice, plain, plain_error, restore_choice
 from pose_core.core.confine import shown_path
 from pose_core.store.settings import configured_penn_root
 from pose_core.core.rules import VIEWS, RulesError
@@ -43,8 +43,12 @@ if msg:
         st.error(msg[1], icon=":material/error:")
 
 angle_names = list(rule.angles)
-angle = st.selectbox("Angle", angle_names, index=angle_names.index(rule.primary_angle), key=keys.THR_ANGLE,
+restore_choice(keys.THR_ANGLE, angle_names, param="angle")  # the angle is part of the page's link
+if st.session_state.get(keys.THR_ANGLE) not in angle_names:  # (another exercise's angle: its primary one)
+    st.session_state[keys.THR_ANGLE] = rule.primary_angle
+angle = st.selectbox("Angle", angle_names, key=keys.THR_ANGLE,
                      format_func=lambda n: f"{n} (counts the reps)" if n == rule.primary_angle else n)
+keep_choice(keys.THR_ANGLE, angle, param="angle")
 ax = axis_range(rule, angle)
 step = 1.0
 fmt_deg = "%.0f" + ("°" if rule.angles[angle].unit == "deg" else "")
