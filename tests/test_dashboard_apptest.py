@@ -400,9 +400,16 @@ def test_every_exercise_renders_on_every_page(workspace, monkeypatch, tmp_path, 
 
 def test_thresholds_without_data_explains_what_to_do(workspace, monkeypatch, tmp_path):
     monkeypatch.setenv("GYMPOSE_SHARED_DATA", str(tmp_path / "no_shared_data"))  # no Penn Action either
+    monkeypatch.delenv("GYMPOSE_PENN_DIR", raising=False)
     at = app("thresholds.py").run()
     no_failure(at)
-    assert any("No data for knee yet" in i.value for i in at.info)
+    # Issue 13 item 13: the Penn Action reference is there from the first run (shipped histogram counts).
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    titles = [a.get("text", "") for a in spec["layout"].get("annotations", [])]
+    assert any(t.startswith("Penn Action: ") and int(t.split()[2]) > 1000 for t in titles), titles
+    assert [t["type"] for t in spec["data"]].count("bar") == 3  # rest, transition, peak
+    assert any("shipped with GymPose" in c.value and "ICCV 2013" in c.value for c in at.caption)
+    assert any("Your own knee angles appear under this reference" in c.value for c in at.caption)
     assert len(at.get("plotly_chart")) == 1
     assert at.slider(key=keys.thr_frame_check("squat", 0)).value == (0.0, 100.0)
     assert any("relative to the person's own range" in c.value and "at least 30 deg" in c.value for c in at.caption)
