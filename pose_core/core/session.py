@@ -111,6 +111,22 @@ class Overlay:
     feedback: tuple[str, ...]
     last_rep_verdict: str | None
     last_rep_reason: str = ""  # the last rep's first fault, with its measurement
+    view: str = ""  # the camera view read from the landmarks (side / front / rear / oblique), once known
+    not_judged: tuple[str, ...] = ()  # what the rule's checks measure that this view cannot judge ("knee width")
+
+
+def not_judged_from(rule, view: str | None) -> tuple[str, ...]:
+    """The rule's checks that cannot be judged from `view`, named as the rep table names them ("knee min",
+    "knee_width peak_median"; a frame check by its angle), once each in the rule's order; () while the view
+    is unknown."""
+    if not view:
+        return ()
+    out: list[str] = []
+    for check in (*rule.frame_checks, *rule.rep_checks):
+        name = f"{check.angle} {check.stat}" if hasattr(check, "stat") else check.angle
+        if view not in check.views and name not in out:
+            out.append(name)
+    return tuple(out)
 
 
 # ------------------------------------------------------------------------------------------ session
@@ -208,4 +224,5 @@ class Session:
                        primary_value=r.angles.get(rule.primary_angle, math.nan), rep_count=r.rep_count,
                        phase=rule.counting.display_phase(r.phase), label=r.label.label, feedback=r.feedback,
                        last_rep_verdict=last.verdict if last else None,
-                       last_rep_reason=last.reasons[0] if last and last.reasons else "")
+                       last_rep_reason=last.reasons[0] if last and last.reasons else "",
+                       view=str(self.view or ""), not_judged=not_judged_from(rule, self.view))
