@@ -113,6 +113,11 @@ def _default_rules() -> RuleSet:
     return load_rules()
 
 
+def builtin_rules() -> RuleSet:
+    """The packaged rules (what the shipped reference histograms were labelled with)."""
+    return _default_rules()
+
+
 def settings() -> Settings:
     try:
         return load_settings().ensure_dirs()

@@ -47,6 +47,7 @@ THR_APPLY_UPLOAD = "thresholds.apply_upload"
 THR_MESSAGE = "thresholds.message"  # session state: (kind, text) shown after a rerun
 THR_FULL_RERUN = "thresholds.full_rerun"  # session state: a button in the fragment changed the rules
 THR_CHART = "thresholds.chart"
+THR_FIGURE = "thresholds.figure"  # session state: (signature, the histogram without its ranges)
 
 
 def thr_frame_check(exercise: str, index: int) -> str:

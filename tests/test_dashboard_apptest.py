@@ -690,6 +690,6 @@ def test_history_compares_two_sessions_with_the_difference(workspace):
     assert list(cmp.columns)[0].startswith(f"#{old} ") and list(cmp.columns)[1].startswith(f"#{new} ")
     assert cmp.loc["reps"].tolist()[:2] == ["3", "5"] and cmp.loc["reps", "change"] == "+2 better"
     assert cmp.loc["depth", "change"] == "-15° better"  # knees bent further: deeper
-    assert cmp.loc["frames with correct form", "change"] == "+20.0% better"
+    assert cmp.loc["correct frames", "change"] == "+20.0% better"
     assert cmp.loc["rep time", "change"] == "no change"
     assert at.query_params["compare"] == [str(old)]

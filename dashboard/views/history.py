@@ -132,14 +132,16 @@ if rec is not None:
         nd = 1 if c.unit in ("%", "s") else 0
         return f"{c.change:+.{nd}f}{c.unit if c.unit in ('%', '°') else (' ' + c.unit if c.unit else '')}{word}"
 
+    def head(r: SessionRecord) -> str:  # short: the table fits a phone's width (390 px) without scrolling
+        return f"#{r.id} · {when(r)[5:10]}"
+
     if other is None:
-        st.dataframe(pd.DataFrame({"": [c.measure for c in pair],
-                                   f"#{rec.id} · {when(rec)}": [show(c.later, c.unit) for c in pair]}),
+        st.dataframe(pd.DataFrame({"": [c.measure for c in pair], head(rec): [show(c.later, c.unit) for c in pair]}),
                      hide_index=True, width="stretch")
     else:
         st.dataframe(pd.DataFrame({"": [c.measure for c in pair],
-                                   f"#{first.id} · {when(first)}": [show(c.earlier, c.unit) for c in pair],
-                                   f"#{second.id} · {when(second)}": [show(c.later, c.unit) for c in pair],
+                                   head(first): [show(c.earlier, c.unit) for c in pair],
+                                   head(second): [show(c.later, c.unit) for c in pair],
                                    "change": [change_text(c) for c in pair]}),
                      hide_index=True, width="stretch")
         st.caption(f"Earlier session first; *change* is #{second.id} minus #{first.id}. Depth: the average of each "

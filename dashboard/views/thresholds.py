@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import charts, keys
-from dashboard.common import current, fmt, keep_choice, plain, plain_error, restore_choice
+from dashboard.common import builtin_rules, current, fmt, keep_choice, plain, plain_error, restore_choice
 from pose_core.core.confine import shown_path
 from pose_core.store.settings import configured_penn_root
 from pose_core.datasets.penn_labels import rules_fingerprint
@@ -132,14 +132,18 @@ def _penn_counts(root: str, exercise: str, angle_name: str, rules_fp: str, _rule
     return df if len(df) else None
 
 
-# The Penn Action reference: from the configured dataset folder when there is one, else the histograms
-# shipped with GymPose (pose_core/datasets/reference_histograms.json), so it is there on the first run.
+# The Penn Action reference: the histograms shipped with GymPose (pose_core/datasets/reference_histograms.json,
+# labelled by the built-in rules), so it is there on the first run without the dataset. Only when this
+# exercise's rules differ from the built-in ones and a dataset folder is configured is it labelled afresh
+# (slow the first time, then cached): phases and angles then follow your rules.
 penn_root = configured_penn_root()
 reference, reference_note = None, ""
-if penn_root is not None and (penn_root / "labels").is_dir():
+builtin = builtin_rules()
+changed = ex not in builtin.exercises or builtin[ex] != rule or builtin.defaults != cur.rules.defaults
+if changed and penn_root is not None and (penn_root / "labels").is_dir():
     reference = _penn_counts(str(penn_root), ex, angle, rules_fingerprint(cur.rules, (ex,)), cur.rules,
                              str(S.workspace / "cache" / "penn"))
-    reference_note = "Penn Action (training split) from your dataset folder"
+    reference_note = "Penn Action (training split) from your dataset folder, labelled by your rules"
 if reference is None:
     reference = reference_counts(rule, angle)
     reference_note = ("Penn Action (training split), shipped with GymPose as histogram counts; "
@@ -197,8 +201,16 @@ def tuning() -> None:
         elif dist.empty:
             st.caption(f"Your own {angle} angles appear under this reference once you analyse a "
                        f"{shown_rule.lower()} video on the Analyze page.")
-        st.plotly_chart(charts.angle_histogram(dist, shown, angle, bands, ax, reference=reference), width="stretch",
-                        config={"displaylogo": False}, key=keys.THR_CHART)
+        # The figure is built once per exercise, angle and data (this session); a slider move only redraws
+        # the ranges on it (charts.set_bands), so the fragment's rerun stays well under 0.3 s.
+        sig = (ex, angle, cur.rules_label, len(dist), None if reference is None else int(reference["count"].sum()),
+               tuple(c.display_phase(p) for p in ("rest", "transition", "peak")))
+        cached = st.session_state.get(keys.THR_FIGURE)
+        if cached is None or cached[0] != sig:
+            cached = (sig, charts.angle_histogram_base(dist, shown, angle, ax, reference=reference))
+            st.session_state[keys.THR_FIGURE] = cached
+        st.plotly_chart(charts.set_bands(cached[1], bands, ax), width="stretch", config={"displaylogo": False},
+                        key=keys.THR_CHART)
         parts = []
         if reference is not None:
             parts.append(f"Top: {reference_note}.")

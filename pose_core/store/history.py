@@ -517,7 +517,7 @@ def compare_sessions(a: SessionRecord, b: SessionRecord, rest: RestSide | str = 
     return [
         row("reps", "", lambda r: r.rep_count, True),
         row("correct reps", "%", lambda r: r.reps_correct_pct, True),
-        row("frames with correct form", "%", lambda r: r.frames_correct_pct, True),
+        row("correct frames", "%", lambda r: r.frames_correct_pct, True),
         row("depth", "°", lambda r: r.avg_extreme, not deeper_is_lower),
         row("rep time", "s", lambda r: r.avg_rep_s, None),
     ]
