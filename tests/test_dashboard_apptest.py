@@ -693,3 +693,17 @@ def test_history_compares_two_sessions_with_the_difference(workspace):
     assert cmp.loc["correct frames", "change"] == "+20.0% better"
     assert cmp.loc["rep time", "change"] == "no change"
     assert at.query_params["compare"] == [str(old)]
+
+
+@needs_videos
+def test_analysed_result_survives_switching_pages(workspace, squat_analysis):  # noqa: F811
+    adir = install_analysis(squat_analysis, workspace)
+    at = app()
+    at.session_state[keys.ANALYZE_RESULT_DIR] = str(adir)  # what the page keeps after an analysis
+    at.run()
+    no_failure(at)
+    assert metric(at, "Reps") == str(SQUAT_CLIP_REPS)
+    at.switch_page("views/history.py").run()
+    at.switch_page("views/analyze.py").run()
+    no_failure(at)
+    assert metric(at, "Reps") == str(SQUAT_CLIP_REPS)  # still on display after a visit elsewhere

@@ -106,30 +106,41 @@ def test_checks_the_view_cannot_judge_are_named_on_the_overlay():
     rules = load_rules()
     front = Session(rules["squat"], rules.defaults, view="front")
     o = front.overlay(front.step(squat_pose(150.0), 0.0))
-    assert o.view == "front" and "knee min" in o.not_judged and "torso_lean max" in o.not_judged
-    assert "knee max" not in o.not_judged  # lockout is judged from every view
+    # Named as their messages start: depth and lean need a side view; lockout is judged from every view.
+    assert o.view == "front" and o.not_judged == ("not deep enough", "torso leaned too far forward")
     lines = [t for t, _ in overlay_lines(has_pose=True, exercise="Squat", primary_name="knee", primary_value=150.0,
                                         rep_count=0, phase="standing", label="correct", feedback=(),
-                                        not_judged_view=o.view, not_judged=o.not_judged, wrap=200)]
-    assert any(t.startswith("not judged from the front: knee") and "torso_lean max" in t for t in lines)
+                                        not_judged_view=o.view, not_judged=o.not_judged, wrap=21)]
+    i = lines.index("not judged from the front:")
+    assert " ".join(lines[i + 1:]) == "not deep enough, torso leaned too far forward"  # wrapped, nothing lost
     side = Session(rules["squat"], rules.defaults, view="side")
     o = side.overlay(side.step(squat_pose(150.0), 0.0))
-    assert o.not_judged == ("knee_width peak_median",)
+    assert o.not_judged == ("knees caved in",)
     # Drawn: the frame with the note differs from the one without it.
     a = draw_session_overlay(np.zeros((480, 640, 3), np.uint8), o)
     import dataclasses
     b = draw_session_overlay(np.zeros((480, 640, 3), np.uint8), dataclasses.replace(o, not_judged=()))
     assert (a != b).any()
+    from pose_core.core.session import not_judged_from
+
+    assert not_judged_from(rules["squat"], None) == ()  # view not known yet: nothing is said
 
 
 def test_drawing_stays_fast_on_a_full_hd_frame():
+    # Relative to what every written frame costs anyway (the RGB -> I420 conversion for the encoder), so the
+    # test means the same on a busy machine: the whole overlay must cost less than twice that.
     rules = load_rules()
     s = Session(rules["squat"], rules.defaults, view="front")
     o = s.overlay(s.step(squat_pose(110.0, (1920, 1080)), 0.0))
     img = np.full((1080, 1920, 3), 90, np.uint8)
-    draw_session_overlay(img.copy(), o)
-    t0 = time.perf_counter()
-    for _ in range(20):
-        draw_session_overlay(img.copy(), o)
-    per_frame_ms = (time.perf_counter() - t0) / 20 * 1000
-    assert per_frame_ms < 15, per_frame_ms  # (a copy of the frame included); live frames are 640x480
+
+    def per_frame_ms(fn, n=20):
+        fn()
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        return (time.perf_counter() - t0) / n * 1000
+
+    overlay_ms = per_frame_ms(lambda: draw_session_overlay(img.copy(), o))
+    convert_ms = per_frame_ms(lambda: cv2.cvtColor(img, cv2.COLOR_RGB2YUV_I420))
+    assert overlay_ms < 2 * convert_ms, (overlay_ms, convert_ms)

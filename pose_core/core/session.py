@@ -115,15 +115,23 @@ class Overlay:
     not_judged: tuple[str, ...] = ()  # what the rule's checks measure that this view cannot judge ("knee width")
 
 
+def check_title(check) -> str:
+    """A rep check's short name, as its message starts ("Not deep enough: knees reached ..." -> "not deep
+    enough"), else its angle and statistic ("knee_width peak_median")."""
+    head = check.message.split(":", 1)[0].strip()
+    if ":" in check.message and 0 < len(head) <= 32 and "{" not in head:
+        return head[0].lower() + head[1:]
+    return f"{check.angle} {check.stat}"
+
+
 def not_judged_from(rule, view: str | None) -> tuple[str, ...]:
-    """The rule's checks that cannot be judged from `view`, named as the rep table names them ("knee min",
-    "knee_width peak_median"; a frame check by its angle), once each in the rule's order; () while the view
-    is unknown."""
+    """The rule's rep checks that cannot be judged from `view`, by their short names (check_title), once
+    each in the rule's order; () while the view is unknown."""
     if not view:
         return ()
     out: list[str] = []
-    for check in (*rule.frame_checks, *rule.rep_checks):
-        name = f"{check.angle} {check.stat}" if hasattr(check, "stat") else check.angle
+    for check in rule.rep_checks:
+        name = check_title(check)
         if view not in check.views and name not in out:
             out.append(name)
     return tuple(out)

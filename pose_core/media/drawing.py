@@ -182,8 +182,8 @@ def overlay_lines(*, has_pose: bool, exercise: str, primary_name: str, primary_v
         if last_rep_reason:
             lines += [(t, LABEL_COLOURS.get(last_rep_verdict, WHITE)) for t in _wrap(last_rep_reason, wrap)[:3]]
     if not_judged and not_judged_view:  # said, never drawn as a fault (item 3 of issue 13)
-        lines += [(t, LIGHT_GREY) for t in _wrap(f"not judged from the {not_judged_view}: {', '.join(not_judged)}",
-                                                 wrap)[:2]]
+        lines.append((f"not judged from the {not_judged_view}:", LIGHT_GREY))
+        lines += [(t, LIGHT_GREY) for t in _wrap(", ".join(not_judged), wrap)[:3]]
     if extra:
         lines.append((extra, GREY))
     return lines
