@@ -707,3 +707,20 @@ def test_analysed_result_survives_switching_pages(workspace, squat_analysis):  #
     at.switch_page("views/analyze.py").run()
     no_failure(at)
     assert metric(at, "Reps") == str(SQUAT_CLIP_REPS)  # still on display after a visit elsewhere
+
+
+@needs_penn
+def test_thresholds_tuned_checks_keep_the_shipped_reference_without_relabelling(workspace, monkeypatch):
+    # A saved threshold does not change what is measured: the shipped Penn Action histograms still apply,
+    # and the dataset (configured here) is not labelled again, which would take minutes on a first visit.
+    import pose_core.datasets.reference_histograms as ref
+
+    workspace.mkdir(parents=True, exist_ok=True)
+    (workspace / "rules.toml").write_text(
+        '[[exercises.squat.frame_checks]]\nangle = "knee"\nphase = "peak"\nmax = 90\n'
+        'views = ["side", "oblique"]\nmessage = "Go deeper"\n')
+    monkeypatch.setattr(ref, "penn_histograms", lambda *a, **k: pytest.fail("the dataset was labelled again"))
+    at = app("thresholds.py").run()
+    no_failure(at)
+    assert "rules.toml" in at.sidebar.caption[0].value
+    assert any("shipped with GymPose" in c.value for c in at.caption)

@@ -133,13 +133,15 @@ def _penn_counts(root: str, exercise: str, angle_name: str, rules_fp: str, _rule
 
 
 # The Penn Action reference: the histograms shipped with GymPose (pose_core/datasets/reference_histograms.json,
-# labelled by the built-in rules), so it is there on the first run without the dataset. Only when this
-# exercise's rules differ from the built-in ones and a dataset folder is configured is it labelled afresh
-# (slow the first time, then cached): phases and angles then follow your rules.
+# labelled by the built-in rules), so it is there on the first run without the dataset. Only when your rules
+# change what is measured (this exercise's angles or counting, or the defaults; thresholds and checks do not
+# change the angles or phases) and a dataset folder is configured is it labelled afresh (slow the first time,
+# then cached).
 penn_root = configured_penn_root()
 reference, reference_note = None, ""
 builtin = builtin_rules()
-changed = ex not in builtin.exercises or builtin[ex] != rule or builtin.defaults != cur.rules.defaults
+changed = (ex not in builtin.exercises or builtin[ex].angles != rule.angles or builtin[ex].counting != rule.counting
+           or builtin.defaults != cur.rules.defaults)
 if changed and penn_root is not None and (penn_root / "labels").is_dir():
     reference = _penn_counts(str(penn_root), ex, angle, rules_fingerprint(cur.rules, (ex,)), cur.rules,
                              str(S.workspace / "cache" / "penn"))
