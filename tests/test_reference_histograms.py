@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 from penn_fixture import make_penn_dataset
 
 from pose_core.core.rules import load_rules
