@@ -13,7 +13,7 @@ import streamlit as st
 
 from dashboard import keys
 from dashboard.access import require_access
-from dashboard.common import AUTO, AUTO_LABEL, DEFAULT_EXERCISE, current, plain
+from dashboard.common import AUTO, AUTO_LABEL, DEFAULT_EXERCISE, current, keep_choice, plain, restore_choice
 from pose_core.core.confine import shown_path
 
 # The page scripts live in dashboard/views/, NOT dashboard/pages/: Streamlit treats a `pages/` folder beside
@@ -38,6 +38,7 @@ def sidebar() -> None:
     with st.sidebar:
         st.markdown("### :material/fitness_center: GymPose")
         names = [AUTO] + sorted(rules.exercises, key=lambda n: rules[n].display_name)
+        restore_choice(keys.EXERCISE, names, param="exercise")  # a reload / shared link reopens the choice
         if st.session_state.get(keys.EXERCISE) not in names:
             st.session_state[keys.EXERCISE] = DEFAULT_EXERCISE
         choice = st.selectbox("Exercise", names, key=keys.EXERCISE,
@@ -45,6 +46,7 @@ def sidebar() -> None:
                               help="Used by every page: which rule counts and judges the reps. "
                                    f"**{AUTO_LABEL}**: Analyze and Live coaching recognise which of the "
                                    f"{len(names) - 1} exercises you do; Thresholds uses the last exercise you picked.")
+        keep_choice(keys.EXERCISE, choice, param="exercise")
         if choice != AUTO:
             st.session_state[keys.EXERCISE_LAST] = choice
         user_file = cur.settings.user_rules_path

@@ -50,6 +50,52 @@ def plain_error(e: object, root: str | Path | None = None) -> str:
     return plain(strip_root(str(e), root if root is not None else settings().workspace))
 
 
+# ------------------------------------------------------------------------------------ lasting choices
+# A widget's own state is dropped by Streamlit when a run does not draw it (another page), and a reload or a
+# new tab starts a fresh session. restore_choice() before the widget and keep_choice() after it make a choice
+# outlast both: a plain session-state copy survives switching pages, a query parameter survives a reload and
+# makes the choice part of a shareable link. The parameter names are this module's (URL_PARAMS); the analysis
+# job's `job` parameter belongs to the Analyze page.
+URL_PARAMS = {"exercise", "session", "compare", "angle"}
+
+
+def _kept(key: str) -> str:
+    return f"{key}.kept"
+
+
+def restore_choice(key: str, options, param: str | None = None, parse=str) -> None:
+    """Before drawing the widget `key`: give it back its last value (this session's copy, else the URL's
+    `param`) when Streamlit has dropped it; values no longer among `options` are ignored."""
+    if param is not None and param not in URL_PARAMS:
+        raise ValueError(f"undeclared query parameter {param!r}")
+    options = list(options)
+    if st.session_state.get(key) in options:
+        return
+    candidates = [st.session_state.get(_kept(key))]
+    if param is not None and param in st.query_params:
+        try:
+            candidates.append(parse(st.query_params[param]))
+        except (TypeError, ValueError):
+            pass
+    for v in candidates:
+        if v is not None and v in options:
+            st.session_state[key] = v
+            return
+
+
+def keep_choice(key: str, value, param: str | None = None) -> None:
+    """After drawing the widget `key`: remember its value for later pages and put it in the URL."""
+    st.session_state[_kept(key)] = value
+    if param is None:
+        return
+    text = "" if value is None else str(value)
+    if not text:
+        if param in st.query_params:
+            del st.query_params[param]
+    elif st.query_params.get(param) != text:
+        st.query_params[param] = text
+
+
 @st.cache_resource(show_spinner="Loading the pose model...")
 def estimator_factory() -> EstimatorFactory:
     """Makes a fresh tracking PoseEstimator per video / stream (tracking state must not leak between
@@ -65,6 +111,11 @@ def _history_store(path: str) -> HistoryStore:
 @st.cache_resource(show_spinner=False)
 def _default_rules() -> RuleSet:
     return load_rules()
+
+
+def builtin_rules() -> RuleSet:
+    """The packaged rules (what the shipped reference histograms were labelled with)."""
+    return _default_rules()
 
 
 def settings() -> Settings:

@@ -50,6 +50,9 @@ THR_DOWNLOAD = "thresholds.download"
 THR_UPLOAD = "thresholds.upload"
 THR_APPLY_UPLOAD = "thresholds.apply_upload"
 THR_MESSAGE = "thresholds.message"  # session state: (kind, text) shown after a rerun
+THR_FULL_RERUN = "thresholds.full_rerun"  # session state: a button in the fragment changed the rules
+THR_CHART = "thresholds.chart"
+THR_FIGURE = "thresholds.figure"  # session state: (signature, the histogram without its ranges)
 
 
 def thr_frame_check(exercise: str, index: int) -> str:
@@ -67,6 +70,7 @@ def thr_prefix(exercise: str) -> str:
 # History
 HIST_PROGRESS_EXERCISE = "history.progress_exercise"
 HIST_SELECTED = "history.selected"
+HIST_COMPARE = "history.compare"  # the session compared with the selected one
 HIST_DELETE = "history.delete"
 HIST_CONFIRM = "history.confirm_delete"
 HIST_CANCEL = "history.cancel_delete"

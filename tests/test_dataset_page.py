@@ -190,11 +190,42 @@ def test_page_without_a_configured_folder_says_where_to_point(tmp_path, monkeypa
     at = page().run()
     no_failure(at)
     assert "No Penn Action folder is configured" in texts(at)
-    assert "Point me at your Penn Action folder" in texts(at) and PENN_DIR_ENV in texts(at)
-    assert "labels/" in at.code[0].value
+    # Issue 13 item 13: where the dataset comes from (with its citation) and how to point the app at it.
+    assert "Where the dataset comes from" in texts(at) and "ICCV 2013" in texts(at) and "Download it" in texts(at)
+    assert "Point the app at it" in texts(at) and PENN_DIR_ENV in texts(at)
+    assert any(f"{PENN_DIR_ENV}=" in c.value for c in at.code) and any("labels/" in c.value for c in at.code)
+    assert "ships them as histogram counts" in texts(at)
     monkeypatch.setenv(PENN_DIR_ENV, str(tmp_path / "absent"))
     at = page().run()
     assert "does not exist" in "\n".join(e.value for e in at.error) and clip_options(at) == []
+
+
+def test_first_visit_labels_with_a_progress_bar_then_uses_the_cache(synth, monkeypatch):
+    # Issue 13 item 11: the first visit labels every clip of the chosen classes; it reports progress per clip
+    # (drawn as a progress bar) instead of leaving the page blank; the next visit labels nothing.
+    import pose_core.datasets.dataset_view as dv
+
+    calls = []
+    real = dv.labelled_by_class
+
+    def spy(folder, rules, action, cache_dir=None, progress=None):
+        assert progress is not None, "the page must pass a progress callback"
+
+        def record(done, n, clip_id):
+            calls.append((action, done, n, clip_id))
+            progress(done, n, clip_id)  # draws the bar: must work inside the page run
+        return real(folder, rules, action, cache_dir, progress=record)
+
+    monkeypatch.setattr(dv, "labelled_by_class", spy)
+    at = page().run()
+    no_failure(at)
+    assert [(a, d, n) for a, d, n, _ in calls] == [("squat", 1, 2), ("squat", 2, 2)]
+    assert clip_options(at) == ["0001", "0002"]
+    assert not at.get("progress")  # the bar is gone once the labels are ready
+    calls.clear()
+    at = page().run()  # a second visit (new session): cached, nothing labelled again
+    no_failure(at)
+    assert calls == [] and clip_options(at) == ["0001", "0002"]
 
 
 def test_page_refuses_a_folder_outside_the_configured_one(synth, tmp_path):

@@ -241,3 +241,39 @@ def test_a_busy_database_is_retried_before_it_is_reported(tmp_path):
     finally:
         holder.join()
     assert store.pending() == [] and store.count() == 2
+
+
+# ------------------------------------------------------------------ reading the history (issue 13 item 6)
+
+def _rec(name="squat_1.mp4", reps=3, low=90.0, pct=80.0, day=1, source="video", sid=None):
+    from pose_core.core.types import RepEvent
+
+    rs = tuple(RepEvent(i + 1, 2.0 * i, 2.0 * i + 1.5, 2.0 * i + 0.7, low, 175.0, "correct", ()) for i in range(reps))
+    return SessionRecord(exercise="squat", name=name, source=source, reps=rs, frames_correct_pct=pct,
+                         extra={"rest": "high"}, created_at=f"2026-01-0{day}T10:00:00+00:00", id=sid)
+
+
+def test_identical_reanalyses_fold_into_the_newest_and_different_results_stay():
+    from pose_core.store.history import distinct_results
+
+    newest_first = [_rec(day=4, sid=4), _rec(day=3, sid=3, reps=4), _rec(day=2, sid=2), _rec(day=1, sid=1),
+                    _rec(name="Live session (Squat)", source="live", day=1, sid=9),
+                    _rec(name="Live session (Squat)", source="live", day=1, sid=8)]
+    d = distinct_results(newest_first)
+    assert [(x.record.id, x.repeats) for x in d] == [(4, (2, 1)), (3, ()), (9, ()), (8, ())]
+    assert d[0].times == 3
+
+
+def test_comparing_two_sessions_orders_them_and_says_better_or_worse():
+    from pose_core.store.history import compare_sessions
+
+    later, earlier = _rec(day=2, sid=2, reps=5, low=80.0, pct=90.0), _rec(day=1, sid=1, reps=3, low=100.0, pct=70.0)
+    rows = {c.measure: c for c in compare_sessions(later, earlier, "high")}  # either order: earlier first
+    assert (rows["reps"].earlier, rows["reps"].later, rows["reps"].change, rows["reps"].better) == (3, 5, 2, True)
+    assert rows["depth"].change == -20.0 and rows["depth"].better is True  # knees bent further: deeper
+    assert rows["correct frames"].change == 20.0 and rows["correct frames"].better is True
+    assert rows["rep time"].better is None  # tempo has no better direction
+    low_rest = {c.measure: c for c in compare_sessions(later, earlier, "low")}
+    assert low_rest["depth"].better is False  # resting low (a pull-up's elbows): a lower peak is worse
+    no_reps = {c.measure: c for c in compare_sessions(_rec(reps=0, sid=5, day=3), earlier)}
+    assert no_reps["depth"].change is None and no_reps["depth"].better is None

@@ -18,7 +18,7 @@ from pose_core.datasets.dataset_view import (ALL, ANY_LABEL, EXPECTED_LAYOUT, Da
                                              clip_label_counts, clip_table, dataset_fingerprint, filter_clips,
                                              frame_view, labelled_by_class, open_clip, resolve_dataset_folder)
 from pose_core.datasets.penn import GYM_CLASSES, PennFormatError
-from pose_core.datasets.penn_labels import LABELS, rules_fingerprint
+from pose_core.datasets.penn_labels import LABELS
 from pose_core.store.settings import PENN_DIR_ENV, configured_penn_root
 
 # Widget keys of this page (to move into dashboard/keys.py with the other pages' keys).
@@ -43,18 +43,33 @@ def _clips(folder: str, fingerprint: str) -> tuple[pd.DataFrame, list[tuple[str,
     return clip_table(Path(folder))
 
 
-@st.cache_data(show_spinner="Labelling the clips with the active rules (once per class and rules; then cached)...",
-               max_entries=64)
-def _labels(folder: str, fingerprint: str, action: str, rules_fp: str, _rules: RuleSet, cache_dir: str) -> pd.DataFrame:
-    return labelled_by_class(Path(folder), _rules, action, Path(cache_dir))
+def _labels(folder: str, action: str, rules: RuleSet, cache_dir: str, bar_slot, done_before: int,
+            total: int) -> pd.DataFrame:
+    """One class labelled by the active rules: cached by pose_core (in memory and as parquet in the
+    workspace, keyed on the dataset's files and the rules), so only the first visit labels. While it
+    labels, a progress bar says which class and clip (the page is not left blank for seconds)."""
+    def progress(done: int, n: int, clip_id: str) -> None:
+        if done == 1 or done == n or done % 5 == 0:
+            frac = min(1.0, (done_before + done) / max(total, 1))
+            bar_slot.progress(frac, text=f"Labelling the clips with the active rules (first visit only, then "
+                                         f"cached): {plain(names.get(action, action))}, clip {done} of {n}")
+    return labelled_by_class(Path(folder), rules, action, Path(cache_dir), progress=progress)
 
 
 def layout_help() -> None:
-    st.markdown(f"Point me at your Penn Action folder: set the environment variable `{PENN_DIR_ENV}` to the folder "
-                "that holds `labels/` and restart the dashboard. Expected layout:")
+    st.markdown("**Where the dataset comes from.** Penn Action is a public research dataset from the University "
+                "of Pennsylvania: 2,326 video clips of 15 actions with 13 annotated joints per frame (W. Zhang, "
+                "M. Zhu, K. Derpanis, \"From Actemes to Action: A Strongly-supervised Representation for Detailed "
+                "Action Understanding\", ICCV 2013). Download it from the authors' Penn Action page (search "
+                "\"Penn Action dataset\"); it is for research use and is not shipped with GymPose. The annotation "
+                "files (`labels/`) are all this page needs; frames are shown when present.")
+    st.markdown(f"**Point the app at it:** set the environment variable `{PENN_DIR_ENV}` to the folder that holds "
+                "`labels/` and restart the dashboard, for example:")
+    st.code(f"{PENN_DIR_ENV}=/path/to/Penn_Action make run", language="bash")
+    st.markdown("Expected layout:")
     st.code(EXPECTED_LAYOUT, language=None)
-    st.caption("Penn Action: W. Zhang, M. Zhu, K. Derpanis, \"From Actemes to Action\", ICCV 2013. Only the 8 gym "
-               "classes are shown.")
+    st.caption("Only the 8 gym classes are shown. Without the dataset, the Thresholds page still shows Penn "
+               "Action's angle distributions: GymPose ships them as histogram counts.")
 
 
 def timeline_figure(frames: pd.DataFrame, rule, current_frame: int) -> go.Figure:
@@ -151,8 +166,15 @@ label = f4.selectbox("Label", [ANY_LABEL, *LABELS], key=K_LABEL,
                      help="Only clips with at least one frame with this label")
 
 cache_dir = str(cur.settings.workspace / "cache" / "penn")
-frames = pd.concat([_labels(str(folder), fingerprint, a, rules_fingerprint(rules, (a,)), rules, cache_dir)
-                    for a in chosen], ignore_index=True) if chosen else pd.DataFrame(columns=["clip", "label"])
+bar_slot = st.empty()  # a progress bar while a class is labelled the first time
+clip_counts = clips["action"].value_counts().to_dict()
+total_clips = sum(int(clip_counts.get(a, 0)) for a in chosen)
+parts, done_before = [], 0
+for a in chosen:
+    parts.append(_labels(str(folder), a, rules, cache_dir, bar_slot, done_before, total_clips))
+    done_before += int(clip_counts.get(a, 0))
+bar_slot.empty()
+frames = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["clip", "label"])
 per_clip = clip_label_counts(frames)
 shown = filter_clips(clips, per_clip, chosen, split, view, label)
 st.caption(f"{len(shown)} of {len(clips)} gym clips match.")

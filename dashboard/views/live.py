@@ -75,13 +75,14 @@ ctx = webrtc_streamer(
 playing = bool(ctx.state.playing)
 
 def save_session() -> None:  # a callback: the next run already shows the result
+    if session.snapshot().saved_id is not None:  # a second click (or a stale button) never saves twice
+        return
     try:
         sid = history_store(cur.settings).add(session.to_record())
     except HistoryError as e:
         st.session_state[keys.LIVE_SAVED_MSG] = ("error", plain_error(e))
         return
     session.mark_saved(sid)
-    st.session_state[keys.LIVE_SAVED_MSG] = ("ok", f"Saved as session #{sid}: see the History page.")
 
 
 def override() -> None:  # a callback: "not right? pick the exercise"
@@ -106,7 +107,11 @@ if cur.auto:
     st.pills("Not right or not sure? Tap your exercise", picks, key=keys.LIVE_OVERRIDE, on_change=override,
              format_func=lambda n: exercise_label(cur.rules, n), selection_mode="single",
              help="Count this exercise instead of the recognised one (stays until you recognise again).")
-if not playing and snap.frames_processed > 0 and snap.saved_id is None:
+# What the save slot shows follows the session itself (not a one-off message): once saved, it says so on
+# every later run and the button is gone, whatever reruns the camera component triggers after STOP.
+if snap.saved_id is not None:
+    b2.success(f"Saved as session #{snap.saved_id}: see the History page.", icon=":material/check_circle:")
+elif not playing and snap.frames_processed > 0:
     if snap.counting:
         b2.button("Save session to history", key=keys.LIVE_SAVE, type="primary", icon=":material/save:",
                   on_click=save_session, width="stretch")
@@ -167,8 +172,11 @@ def render(s: LiveSnapshot, live: bool) -> None:
                    f"{s.process_ms:.0f} ms per frame" + (f" · camera view: {s.view}" if s.view else "")
                    + (f" (recognition {s.auto.recognition_ms:.1f} ms)" if s.auto and s.auto.recognition_ms else "")
                    + (f" · frames that failed: {s.errors} ({plain_error(s.last_error)})" if s.errors else ""))
+    # One element per slot, replaced whole on every refresh: the heading carries the count, so it can never
+    # stand alone over an empty log while reps were counted.
     with log_box.container():
-        st.markdown("#### Rep log")
+        n = len(s.reps)
+        st.markdown("#### Rep log" + (f" · {n} rep{'s' if n != 1 else ''}" if n else ""))
         if s.reps:
             st.dataframe(pd.DataFrame([{
                 "rep": r.index, "time (s)": round(r.end_s, 1), f"{s.primary_angle} min (°)": round(r.primary_min),

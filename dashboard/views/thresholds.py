@@ -4,18 +4,19 @@ rules file, reset to the defaults, download or upload a rules file."""
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from dashboard import charts, keys
-from dashboard.common import current, fmt, plain, plain_error
+from dashboard.common import builtin_rules, current, fmt, keep_choice, plain, plain_error, restore_choice
 from pose_core.core.confine import shown_path
 from pose_core.store.settings import configured_penn_root
+from pose_core.datasets.penn_labels import rules_fingerprint
+from pose_core.datasets.reference_histograms import counts_frame, penn_histograms, reference_counts
 from pose_core.core.rules import VIEWS, RulesError
 from pose_core.core.types import Verdict
 from pose_core.store.outputs import list_analyses
 from pose_core.store.tuning import (angle_distribution, axis_range, backup_path, correct_bands,
-                                    open_bounds, penn_distribution, rejudge, reset_user_rule, rule_toml,
+                                    open_bounds, rejudge, reset_user_rule, rule_toml,
                                     save_user_rule, save_user_rules_text, slider_bounds, with_check_bounds)
 
 STAT_WORDS = {"min": "lowest", "max": "highest", "range": "range", "peak_median": "median at the peak"}
@@ -35,6 +36,8 @@ if cur.auto:  # thresholds belong to one exercise: the last one picked stands in
     st.info(f"The sidebar is set to **Auto**: these are the thresholds of **{shown_rule}**, the last "
             "exercise you picked. Pick another exercise in the sidebar to tune it.", icon=":material/info:")
 
+# A save / reset inside the fragment asks for a full run (below, in tuning()); this is one already.
+st.session_state.pop(keys.THR_FULL_RERUN, None)
 msg = st.session_state.pop(keys.THR_MESSAGE, None)
 if msg:
     if msg[0] == "ok":
@@ -43,109 +46,15 @@ if msg:
         st.error(msg[1], icon=":material/error:")
 
 angle_names = list(rule.angles)
-angle = st.selectbox("Angle", angle_names, index=angle_names.index(rule.primary_angle), key=keys.THR_ANGLE,
+restore_choice(keys.THR_ANGLE, angle_names, param="angle")  # the angle is part of the page's link
+if st.session_state.get(keys.THR_ANGLE) not in angle_names:  # (another exercise's angle: its primary one)
+    st.session_state[keys.THR_ANGLE] = rule.primary_angle
+angle = st.selectbox("Angle", angle_names, key=keys.THR_ANGLE,
                      format_func=lambda n: f"{n} (counts the reps)" if n == rule.primary_angle else n)
-ax = axis_range(rule, angle)
-step = 1.0
-fmt_deg = "%.0f" + ("°" if rule.angles[angle].unit == "deg" else "")
-
-# ---------------------------------------------------------------------------------------- sliders
-col_s, col_chart = st.columns([2, 3])
-with col_s:
-    if angle == rule.primary_angle:
-        st.caption(f"Reps are found in the movement itself, relative to the person's own range of motion (at least "
-                   f"{c.min_amplitude:.0f} {rule.angles[angle].unit} of {angle} per rep). The "
-                   "ranges below decide whether each rep and frame was correct.")
-    fc_bounds = {}
-    frame_checks = [(i, fc) for i, fc in enumerate(rule.frame_checks) if fc.angle == angle]
-    if frame_checks:
-        st.markdown("**Correct range per frame** (outside it the frame is labelled incorrect)")
-    for i, fc in frame_checks:
-        where = {"any": "always", "rest": c.display_phase("rest"), "peak": c.display_phase("peak"),
-                 "transition": "in between"}[fc.phase]
-        v = st.slider(f"{angle} when {plain(where)}", ax[0], ax[1], slider_bounds(fc.min, fc.max, ax), step,
-                      format=fmt_deg, key=keys.thr_frame_check(ex, i), help=plain(fc.message))
-        fc_bounds[i] = open_bounds(v, ax)
-    rc_bounds = {}
-    rep_checks = [(i, rc) for i, rc in enumerate(rule.rep_checks) if rc.angle == angle]
-    if rep_checks:
-        st.markdown("**Correct range per rep**")
-    for i, rc in rep_checks:
-        stat = STAT_WORDS.get(rc.stat, rc.stat)
-        seen = "" if set(rc.views) == set(VIEWS) else f" (judged from {', '.join(rc.views)} views)"
-        v = st.slider(f"{stat} of {angle} during a rep{seen}", ax[0], ax[1], slider_bounds(rc.min, rc.max, ax), step,
-                      format=fmt_deg, key=keys.thr_rep_check(ex, i), help=plain(rc.message))
-        rc_bounds[i] = open_bounds(v, ax)
-    if not (frame_checks or rep_checks):
-        st.info(f"The rule has no threshold on {angle}: it is shown for reference only.")
-
-tuned = None
-try:
-    tuned = with_check_bounds(rule, fc_bounds, rc_bounds)
-except RulesError as e:
-    col_s.error(f"These values are not a valid rule: {plain(str(e).split(': ', 1)[-1])}", icon=":material/error:")
-
-# ------------------------------------------------------------------------------------ distribution
-analyses = list_analyses(S.analyses_dir, ex)
-dist = angle_distribution(analyses, rule, angle)
-dist["source_kind"] = "your videos"
-# The Penn Action reference distribution (training split), from the configured dataset folder.
-penn_root = configured_penn_root()
-penn = None if penn_root is None else penn_distribution(penn_root, cur.rules, ex, angle,
-                                                        cache_dir=S.workspace / "cache" / "penn")
-if penn is not None and not penn.empty:
-    penn["source_kind"] = "Penn Action"
-    dist = pd.concat([penn, dist], ignore_index=True)
-with col_chart:
-    shown = tuned or rule
-    bands = correct_bands(shown, angle)
-    if dist.empty:
-        st.info(f"No data for {angle} yet: analyse a {shown_rule.lower()} video on the Analyze page and its "
-                "angles will appear here.", icon=":material/info:")
-    st.plotly_chart(charts.angle_histogram(dist, shown, angle, bands, ax), width="stretch",
-                    config={"displaylogo": False})
-    if not dist.empty:
-        n_src = dist["source"].nunique()
-        st.caption(f"{len(dist)} frames from {n_src} source{'s' if n_src != 1 else ''}, coloured by the phase they "
-                   "were in. Shaded: the correct range.")
-
-# ------------------------------------------------------------------------------------ consequence
-st.markdown("#### What these values change")
-if not analyses:
-    st.caption("Analyse a video of this exercise to see the effect of your changes on it.")
-else:
-    labels = {str(a.path): a.label for a in analyses}
-    chosen = st.selectbox("Analysed video", list(labels), format_func=labels.get, key=keys.THR_VIDEO)
-    info = next(a for a in analyses if str(a.path) == chosen)
-    try:
-        before = rejudge(info.frames_csv, rule, cur.rules.defaults)
-        after = rejudge(info.frames_csv, tuned, cur.rules.defaults) if tuned else None
-    except (OSError, ValueError) as e:
-        st.error(f"That analysis cannot be read: {plain_error(e)}")
-        before = after = None
-    if before is not None:
-        now = after or before
-        m = st.columns(4)
-        delta_pct = (None if after is None or now.frames_correct_pct is None or before.frames_correct_pct is None
-                     else round(now.frames_correct_pct - before.frames_correct_pct, 1))
-        m[0].metric("Frames correct", fmt(now.frames_correct_pct, "%", 1),
-                    delta=f"{delta_pct:+.1f} pts" if delta_pct else None)
-        m[1].metric("Reps counted", now.rep_count, delta=(now.rep_count - before.rep_count) or None)
-        m[2].metric("Reps judged correct", f"{now.reps_correct} / {now.rep_count}",
-                    delta=(now.reps_correct - before.reps_correct) or None)
-        m[3].metric("Partial reps", now.partial_reps)
-        st.caption("Compared with the active rules. Re-judged from the stored per-frame angles, the pose model "
-                   "is not run again.")
-        bad = [f"Rep {r.index}: {plain('; '.join(r.reasons))}" for r in now.reps if r.verdict != Verdict.CORRECT]
-        if bad:
-            st.markdown("\n".join(f"- {b}" for b in bad))
-
+keep_choice(keys.THR_ANGLE, angle, param="angle")
 # -------------------------------------------------------------------------------------- rules file
 # The buttons act in callbacks: they run before the next script run, so the sidebar and the sliders of
 # that run already show the new rules.
-st.markdown("#### Your rules file")
-st.caption(f"Saved in your workspace as {plain(shown_path(S.user_rules_path, S.workspace))}; the previous version is "
-           f"kept as {plain(backup_path(S.user_rules_path).name)}.")
 
 
 def _clear_sliders(exercises) -> None:
@@ -167,6 +76,7 @@ def _save(rule_to_save) -> None:
         return
     _use_user_rules(f"Saved to {plain(S.user_rules_path.name)}; every page now uses these thresholds.")
     _clear_sliders([rule_to_save.name])
+    st.session_state[keys.THR_FULL_RERUN] = True
 
 
 def _reset(exercise: str, display: str) -> None:
@@ -178,6 +88,7 @@ def _reset(exercise: str, display: str) -> None:
     st.session_state[keys.THR_MESSAGE] = ("ok", f"{plain(display)}: back to the built-in thresholds." if removed else
                                           "Sliders reset (your rules file had no override for this exercise).")
     _clear_sliders([exercise])
+    st.session_state[keys.THR_FULL_RERUN] = True
 
 
 def _apply_upload(exercises) -> None:
@@ -199,17 +110,167 @@ def _apply_upload(exercises) -> None:
     _clear_sliders(exercises)
 
 
-b = st.columns(3)
-b[0].button(f"Save {shown_rule.lower()} thresholds", key=keys.THR_SAVE, type="primary", icon=":material/save:",
-            disabled=tuned is None, width="stretch", on_click=_save, args=(tuned,))
-b[1].button("Reset to defaults", key=keys.THR_RESET, icon=":material/restart_alt:", width="stretch",
-            help=f"Remove your {shown_rule.lower()} override from the rules file.",
-            on_click=_reset, args=(ex, rule.display_name))
-download_text = (S.user_rules_path.read_text(encoding="utf-8") if S.user_rules_path.is_file()
-                 else rule_toml({ex: tuned}) if tuned else None)
-if download_text is not None:
-    b[2].download_button("Download rules file", download_text, file_name="gympose_rules.toml",
-                         mime="application/toml", key=keys.THR_DOWNLOAD, icon=":material/download:", width="stretch")
+ax = axis_range(rule, angle)
+step = 1.0
+fmt_deg = "%.0f" + ("°" if rule.angles[angle].unit == "deg" else "")
+
+# ------------------------------------------------------------------ the data (before any widget is drawn)
+# Loaded once per angle, outside the fragment below: moving a slider reruns only the fragment, which reuses
+# these. Ready before the sliders are drawn, so the chart appears together with them (no layout jump).
+analyses = list_analyses(S.analyses_dir, ex)
+dist = angle_distribution(analyses, rule, angle)
+
+
+@st.cache_data(show_spinner="Reading the Penn Action reference...", max_entries=64)
+def _penn_counts(root: str, exercise: str, angle_name: str, rules_fp: str, _rules, cache_dir: str):
+    """The configured dataset's histogram of one angle (same bins as the shipped reference)."""
+    try:
+        hist = penn_histograms(root, _rules, exercise, [angle_name], cache_dir=cache_dir)[angle_name]
+    except (OSError, ValueError, KeyError, RuntimeError):  # an unreadable dataset: the shipped reference
+        return None
+    df = counts_frame(hist, _rules[exercise], angle_name)
+    return df if len(df) else None
+
+
+# The Penn Action reference: the histograms shipped with GymPose (pose_core/datasets/reference_histograms.json,
+# labelled by the built-in rules), so it is there on the first run without the dataset. Only when your rules
+# change what is measured (this exercise's angles or counting, or the defaults; thresholds and checks do not
+# change the angles or phases) and a dataset folder is configured is it labelled afresh (slow the first time,
+# then cached).
+penn_root = configured_penn_root()
+reference, reference_note = None, ""
+builtin = builtin_rules()
+changed = (ex not in builtin.exercises or builtin[ex].angles != rule.angles or builtin[ex].counting != rule.counting
+           or builtin.defaults != cur.rules.defaults)
+if changed and penn_root is not None and (penn_root / "labels").is_dir():
+    reference = _penn_counts(str(penn_root), ex, angle, rules_fingerprint(cur.rules, (ex,)), cur.rules,
+                             str(S.workspace / "cache" / "penn"))
+    reference_note = "Penn Action (training split) from your dataset folder, labelled by your rules"
+if reference is None:
+    reference = reference_counts(rule, angle)
+    reference_note = ("Penn Action (training split), shipped with GymPose as histogram counts; "
+                      "W. Zhang, M. Zhu, K. Derpanis, ICCV 2013")
+
+
+# --------------------------------------------------------------------------------------- the tuning
+@st.fragment
+def tuning() -> None:
+    """Sliders, chart, their consequence and the save buttons. A slider move reruns only this (the chart
+    updates within a few hundred ms and the slider keeps the keyboard focus)."""
+    if st.session_state.pop(keys.THR_FULL_RERUN, False):  # only set here in a fragment-only run
+        st.rerun()  # (scope "app": the sidebar and the message at the top follow a save / reset)
+    col_s, col_chart = st.columns([2, 3])
+    with col_s:
+        if angle == rule.primary_angle:
+            st.caption(f"Reps are found in the movement itself, relative to the person's own range of motion (at "
+                       f"least {c.min_amplitude:.0f} {rule.angles[angle].unit} of {angle} per rep). The "
+                       "ranges below decide whether each rep and frame was correct.")
+        fc_bounds = {}
+        frame_checks = [(i, fc) for i, fc in enumerate(rule.frame_checks) if fc.angle == angle]
+        if frame_checks:
+            st.markdown("**Correct range per frame** (outside it the frame is labelled incorrect)")
+        for i, fc in frame_checks:
+            where = {"any": "always", "rest": c.display_phase("rest"), "peak": c.display_phase("peak"),
+                     "transition": "in between"}[fc.phase]
+            v = st.slider(f"{angle} when {plain(where)}", ax[0], ax[1], slider_bounds(fc.min, fc.max, ax), step,
+                          format=fmt_deg, key=keys.thr_frame_check(ex, i), help=plain(fc.message))
+            fc_bounds[i] = open_bounds(v, ax)
+        rc_bounds = {}
+        rep_checks = [(i, rc) for i, rc in enumerate(rule.rep_checks) if rc.angle == angle]
+        if rep_checks:
+            st.markdown("**Correct range per rep**")
+        for i, rc in rep_checks:
+            stat = STAT_WORDS.get(rc.stat, rc.stat)
+            seen = "" if set(rc.views) == set(VIEWS) else f" (judged from {', '.join(rc.views)} views)"
+            v = st.slider(f"{stat} of {angle} during a rep{seen}", ax[0], ax[1], slider_bounds(rc.min, rc.max, ax),
+                          step, format=fmt_deg, key=keys.thr_rep_check(ex, i), help=plain(rc.message))
+            rc_bounds[i] = open_bounds(v, ax)
+        if not (frame_checks or rep_checks):
+            st.info(f"The rule has no threshold on {angle}: it is shown for reference only.")
+
+    tuned = None
+    try:
+        tuned = with_check_bounds(rule, fc_bounds, rc_bounds)
+    except RulesError as e:
+        col_s.error(f"These values are not a valid rule: {plain(str(e).split(': ', 1)[-1])}", icon=":material/error:")
+
+    with col_chart:
+        shown = tuned or rule
+        bands = correct_bands(shown, angle)
+        if dist.empty and reference is None:
+            st.info(f"No data for {angle} yet: analyse a {shown_rule.lower()} video on the Analyze page and its "
+                    "angles will appear here.", icon=":material/info:")
+        elif dist.empty:
+            st.caption(f"Your own {angle} angles appear under this reference once you analyse a "
+                       f"{shown_rule.lower()} video on the Analyze page.")
+        # The figure is built once per exercise, angle and data (this session); a slider move only redraws
+        # the ranges on it (charts.set_bands), so the fragment's rerun stays well under 0.3 s.
+        sig = (ex, angle, cur.rules_label, len(dist), None if reference is None else int(reference["count"].sum()),
+               tuple(c.display_phase(p) for p in ("rest", "transition", "peak")))
+        cached = st.session_state.get(keys.THR_FIGURE)
+        if cached is None or cached[0] != sig:
+            cached = (sig, charts.angle_histogram_base(dist, shown, angle, ax, reference=reference))
+            st.session_state[keys.THR_FIGURE] = cached
+        st.plotly_chart(charts.set_bands(cached[1], bands, ax), width="stretch", config={"displaylogo": False},
+                        key=keys.THR_CHART)
+        parts = []
+        if reference is not None:
+            parts.append(f"Top: {reference_note}.")
+        if not dist.empty:
+            n_src = dist["source"].nunique()
+            parts.append(f"{'Below: ' if reference is not None else ''}{len(dist)} frames from {n_src} of your "
+                         f"video{'s' if n_src != 1 else ''}.")
+        if parts:
+            st.caption(" ".join(parts) + " Coloured by the phase the frames were in. Shaded: the correct range.")
+
+    # -------------------------------------------------------------------------------- consequence
+    st.markdown("#### What these values change")
+    if not analyses:
+        st.caption("Analyse a video of this exercise to see the effect of your changes on it.")
+    else:
+        labels = {str(a.path): a.label for a in analyses}
+        chosen = st.selectbox("Analysed video", list(labels), format_func=labels.get, key=keys.THR_VIDEO)
+        info = next(a for a in analyses if str(a.path) == chosen)
+        try:
+            before = rejudge(info.frames_csv, rule, cur.rules.defaults)
+            after = rejudge(info.frames_csv, tuned, cur.rules.defaults) if tuned else None
+        except (OSError, ValueError) as e:
+            st.error(f"That analysis cannot be read: {plain_error(e)}")
+            before = after = None
+        if before is not None:
+            now = after or before
+            m = st.columns(4)
+            delta_pct = (None if after is None or now.frames_correct_pct is None or before.frames_correct_pct is None
+                         else round(now.frames_correct_pct - before.frames_correct_pct, 1))
+            m[0].metric("Frames correct", fmt(now.frames_correct_pct, "%", 1),
+                        delta=f"{delta_pct:+.1f} pts" if delta_pct else None)
+            m[1].metric("Reps counted", now.rep_count, delta=(now.rep_count - before.rep_count) or None)
+            m[2].metric("Reps judged correct", f"{now.reps_correct} / {now.rep_count}",
+                        delta=(now.reps_correct - before.reps_correct) or None)
+            m[3].metric("Partial reps", now.partial_reps)
+            st.caption("Compared with the active rules. Re-judged from the stored per-frame angles, the pose model "
+                       "is not run again.")
+            bad = [f"Rep {r.index}: {plain('; '.join(r.reasons))}" for r in now.reps if r.verdict != Verdict.CORRECT]
+            if bad:
+                st.markdown("\n".join(f"- {b}" for b in bad))
+
+    st.markdown("#### Your rules file")
+    st.caption(f"Saved in your workspace as {plain(shown_path(S.user_rules_path, S.workspace))}; the previous "
+               f"version is kept as {plain(backup_path(S.user_rules_path).name)}.")
+    b = st.columns(3)
+    b[0].button(f"Save {shown_rule.lower()} thresholds", key=keys.THR_SAVE, type="primary", icon=":material/save:",
+                disabled=tuned is None, width="stretch", on_click=_save, args=(tuned,))
+    b[1].button("Reset to defaults", key=keys.THR_RESET, icon=":material/restart_alt:", width="stretch",
+                help=f"Remove your {shown_rule.lower()} override from the rules file.",
+                on_click=_reset, args=(ex, rule.display_name))
+    download_text = (S.user_rules_path.read_text(encoding="utf-8") if S.user_rules_path.is_file()
+                     else rule_toml({ex: tuned}) if tuned else None)
+    if download_text is not None:
+        b[2].download_button("Download rules file", download_text, file_name="gympose_rules.toml",
+                             mime="application/toml", key=keys.THR_DOWNLOAD, icon=":material/download:", width="stretch")
+
+
+tuning()
 
 with st.expander("Upload a rules file", icon=":material/upload_file:"):
     up = st.file_uploader("Rules file (TOML)", type=["toml"], key=keys.THR_UPLOAD,

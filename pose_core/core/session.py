@@ -111,6 +111,30 @@ class Overlay:
     feedback: tuple[str, ...]
     last_rep_verdict: str | None
     last_rep_reason: str = ""  # the last rep's first fault, with its measurement
+    view: str = ""  # the camera view read from the landmarks (side / front / rear / oblique), once known
+    not_judged: tuple[str, ...] = ()  # what the rule's checks measure that this view cannot judge ("knee width")
+
+
+def check_title(check) -> str:
+    """A rep check's short name, as its message starts ("Not deep enough: knees reached ..." -> "not deep
+    enough"), else its angle and statistic ("knee_width peak_median")."""
+    head = check.message.split(":", 1)[0].strip()
+    if ":" in check.message and 0 < len(head) <= 32 and "{" not in head:
+        return head[0].lower() + head[1:]
+    return f"{check.angle} {check.stat}"
+
+
+def not_judged_from(rule, view: str | None) -> tuple[str, ...]:
+    """The rule's rep checks that cannot be judged from `view`, by their short names (check_title), once
+    each in the rule's order; () while the view is unknown."""
+    if not view:
+        return ()
+    out: list[str] = []
+    for check in rule.rep_checks:
+        name = check_title(check)
+        if view not in check.views and name not in out:
+            out.append(name)
+    return tuple(out)
 
 
 # ------------------------------------------------------------------------------------------ session
@@ -207,4 +231,5 @@ class Session:
                        primary_value=r.angles.get(rule.primary_angle, math.nan), rep_count=r.rep_count,
                        phase=rule.counting.display_phase(r.phase), label=r.label.label, feedback=r.feedback,
                        last_rep_verdict=last.verdict if last else None,
-                       last_rep_reason=last.reasons[0] if last and last.reasons else "")
+                       last_rep_reason=last.reasons[0] if last and last.reasons else "",
+                       view=str(self.view or ""), not_judged=not_judged_from(rule, self.view))

@@ -76,10 +76,12 @@ def clip_table(folder: Path, actions: Iterable[str] = GYM_CLASSES) -> tuple[pd.D
     return pd.DataFrame(rows, columns=list(CLIP_COLUMNS)), [(shown_path(p, folder), strip_root(m, folder)) for p, m in scan.errors]
 
 
-def labelled_by_class(folder: Path, rules: RuleSet, action: str, cache_dir: Path | None = None) -> pd.DataFrame:
+def labelled_by_class(folder: Path, rules: RuleSet, action: str, cache_dir: Path | None = None,
+                      progress=None) -> pd.DataFrame:
     """Every frame of one class labelled by `rules` (penn_labels.labelled_frames for that class alone, so
-    each class is cached on its own and shared with the Thresholds page's reference distribution)."""
-    return labelled_frames(folder, rules, (action,), cache_dir=cache_dir)
+    each class is cached on its own and shared with the Thresholds page's reference distribution).
+    `progress(done, total, clip_id)` is called per clip while labelling (never when cached)."""
+    return labelled_frames(folder, rules, (action,), cache_dir=cache_dir, progress=progress)
 
 
 def clip_label_counts(frames: pd.DataFrame) -> pd.DataFrame:

@@ -30,6 +30,17 @@ def _scale(img: np.ndarray) -> float:
     return max(0.5, min(img.shape[0], img.shape[1]) / 540.0)
 
 
+# Text is sized from the frame: a capital letter is TEXT_HEIGHT of the frame's short side (Hershey simplex
+# is ~22 px tall at scale 1), so it reads the same on a 480p and a 4K clip shown at the same size.
+TEXT_HEIGHT = 0.034
+_HERSHEY_PX = 22.0
+
+
+def text_scale(img: np.ndarray) -> float:
+    """OpenCV font scale for overlay text on this frame."""
+    return max(0.42, min(img.shape[0], img.shape[1]) * TEXT_HEIGHT / _HERSHEY_PX)
+
+
 def draw_skeleton(img: np.ndarray, pose: PoseFrame, colour=WHITE, min_visibility: float = 0.3,
                   highlight: tuple[int, ...] = (), highlight_colour=AMBER) -> None:
     s = _scale(img)
@@ -48,17 +59,31 @@ def draw_skeleton(img: np.ndarray, pose: PoseFrame, colour=WHITE, min_visibility
                        cv2.LINE_AA)
 
 
+def _box_metrics(lines, fs: float):
+    th = max(1, int(round(fs * 2.2)))
+    sizes = [cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, fs, th)[0] for t, _ in lines]
+    pad = max(4, int(round(_HERSHEY_PX * fs * 0.45)))
+    line_h = int(round(_HERSHEY_PX * fs * 1.55))
+    return th, sizes, pad, line_h
+
+
+def text_box_size(img: np.ndarray, lines: list[tuple[str, tuple[int, int, int]]],
+                  font_scale: float | None = None) -> tuple[int, int]:
+    """(width, height) in pixels of the box draw_text_box would draw (clipped to the frame's width)."""
+    if not lines:
+        return 0, 0
+    _, sizes, pad, line_h = _box_metrics(lines, font_scale or text_scale(img))
+    return min(img.shape[1], max(w for w, _ in sizes) + 2 * pad), line_h * len(lines) + pad
+
+
 def draw_text_box(img: np.ndarray, lines: list[tuple[str, tuple[int, int, int]]], origin: tuple[int, int],
                   font_scale: float | None = None, alpha: float = 0.6) -> tuple[int, int]:
-    """Lines of (text, colour) on a translucent dark box; returns the box's bottom-right corner."""
+    """Lines of (text, colour) on a translucent dark box (text sized from the frame, see text_scale);
+    returns the box's bottom-right corner."""
     if not lines:
         return origin
-    s = _scale(img)
-    fs = font_scale or 0.6 * s
-    th = max(1, int(round(1.5 * s)))
-    sizes = [cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, fs, th)[0] for t, _ in lines]
-    pad = int(8 * s)
-    line_h = max(h for _, h in sizes) + int(10 * s)
+    fs = font_scale or text_scale(img)
+    th, sizes, pad, line_h = _box_metrics(lines, fs)
     w = min(img.shape[1] - origin[0], max(w for w, _ in sizes) + 2 * pad)
     h = line_h * len(lines) + pad
     x0, y0 = origin
@@ -66,12 +91,50 @@ def draw_text_box(img: np.ndarray, lines: list[tuple[str, tuple[int, int, int]]]
     roi = img[y0:y1, x0:x1]
     if roi.size:  # darken towards DARK
         cv2.convertScaleAbs(roi, dst=roi, alpha=1 - alpha, beta=DARK[0] * alpha)
-    y = y0 + pad
-    for (text, colour), (_, th_) in zip(lines, sizes):
-        y += line_h - int(10 * s) + int(4 * s)
-        cv2.putText(img, text, (x0 + pad, y), cv2.FONT_HERSHEY_SIMPLEX, fs, colour, th, cv2.LINE_AA)
-        y += int(6 * s)
+    base = int(round(_HERSHEY_PX * fs))  # baseline of the first line, below its capitals
+    for k, (text, colour) in enumerate(lines):
+        cv2.putText(img, text, (x0 + pad, y0 + pad + base + k * line_h), cv2.FONT_HERSHEY_SIMPLEX, fs, colour, th,
+                    cv2.LINE_AA)
     return x1, y1
+
+
+def person_box(pose: PoseFrame | None, min_visibility: float = 0.3) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1) around the person's visible landmarks, widened by 8% of its size, or None."""
+    if pose is None:
+        return None
+    px = pose.pixels[pose.visibility >= min_visibility]
+    if len(px) == 0:
+        return None
+    (x0, y0), (x1, y1) = px.min(axis=0), px.max(axis=0)
+    mx, my = 0.08 * (x1 - x0) + 8, 0.08 * (y1 - y0) + 8
+    return int(x0 - mx), int(y0 - my), int(x1 + mx), int(y1 + my)
+
+
+CAPTION_BAND = 0.2  # the bottom fifth, where clips carry their own captions and subtitles
+
+
+def place_box(frame_wh: tuple[int, int], box_wh: tuple[int, int], avoid: tuple[int, int, int, int] | None,
+              margin: int) -> tuple[int, int]:
+    """Top-left corner for a box of box_wh in a corner of the frame where it covers as little of `avoid`
+    (the person) as possible. Top corners first (captions live at the bottom); left wins a tie."""
+    W, H = frame_wh
+    bw, bh = box_wh
+    xs = (margin, max(margin, W - bw - margin))
+    corners = [(xs[0], margin), (xs[1], margin), (xs[0], max(margin, H - bh - margin)),
+               (xs[1], max(margin, H - bh - margin))]
+    caption_top = H * (1 - CAPTION_BAND)
+
+    def cost(xy):
+        x, y = xy
+        over = 0
+        if avoid is not None:
+            ox = max(0, min(x + bw, avoid[2]) - max(x, avoid[0]))
+            oy = max(0, min(y + bh, avoid[3]) - max(y, avoid[1]))
+            over = ox * oy
+        in_captions = max(0.0, y + bh - caption_top) * bw
+        return over + 0.5 * in_captions
+
+    return min(corners, key=cost)  # (min keeps the first of equal costs: top-left, then top-right)
 
 
 def draw_angle_at(img: np.ndarray, point: np.ndarray, value: float, colour=AMBER) -> None:
@@ -99,42 +162,61 @@ def _wrap(text: str, width: int) -> list[str]:
     return lines
 
 
+def overlay_lines(*, has_pose: bool, exercise: str, primary_name: str, primary_value: float, rep_count: int,
+                  phase: str, label: str, feedback: tuple[str, ...], last_rep_verdict: str | None = None,
+                  extra: str | None = None, last_rep_reason: str = "", not_judged_view: str = "",
+                  not_judged: tuple[str, ...] = (), wrap: int = 40) -> list[tuple[str, tuple[int, int, int]]]:
+    """The overlay's text as (line, colour): what draw_overlay writes, in order."""
+    colour = LABEL_COLOURS.get(label, GREY)
+    value_txt = f"{primary_value:.0f}" if math.isfinite(primary_value) else "--"
+    lines = [
+        (f"{exercise}", WHITE),
+        (f"Reps: {rep_count}", WHITE),
+        (f"{primary_name}: {value_txt}   {phase}", WHITE),
+        (label.upper() if has_pose else "NO PERSON", colour),
+    ]
+    for msg in feedback[:2]:  # what to fix now, right under the label it explains
+        lines += [(t, RED) for t in _wrap(msg, wrap)[:2]]
+    if last_rep_verdict:
+        lines.append((f"Last rep: {last_rep_verdict}", LABEL_COLOURS.get(last_rep_verdict, WHITE)))
+        if last_rep_reason:
+            lines += [(t, LABEL_COLOURS.get(last_rep_verdict, WHITE)) for t in _wrap(last_rep_reason, wrap)[:3]]
+    if not_judged and not_judged_view:  # said, never drawn as a fault (item 3 of issue 13)
+        lines.append((f"not judged from the {not_judged_view}:", LIGHT_GREY))
+        lines += [(t, LIGHT_GREY) for t in _wrap(", ".join(not_judged), wrap)[:3]]
+    if extra:
+        lines.append((extra, GREY))
+    return lines
+
+
 def draw_overlay(img: np.ndarray, *, pose: PoseFrame | None, exercise: str, primary_name: str, primary_value: float,
                  primary_joint: int | None, rep_count: int, phase: str, label: str, feedback: tuple[str, ...],
                  last_rep_verdict: str | None = None, extra: str | None = None,
-                 last_rep_reason: str = "") -> np.ndarray:
+                 last_rep_reason: str = "", not_judged_view: str = "", not_judged: tuple[str, ...] = ()) -> np.ndarray:
     """Draw the full coaching overlay in place and return the image. `last_rep_reason`: the last rep's
-    first fault with its measurement ("Hips sagged: 11% ... (limit 8%)"), shown under its verdict."""
+    first fault with its measurement ("Hips sagged: 11% ... (limit 8%)"), shown under its verdict;
+    `not_judged`: the checks the camera's view (`not_judged_view`) cannot judge.
+
+    The text is sized from the frame (text_scale) and its box goes in the corner that covers the least of
+    the person, avoiding the bottom band where clips carry their own captions (place_box)."""
     colour = LABEL_COLOURS.get(label, GREY)
     if pose is not None:
         draw_skeleton(img, pose, colour=colour, highlight=(primary_joint,) if primary_joint is not None else (),
                       highlight_colour=AMBER)
         if primary_joint is not None:
             draw_angle_at(img, pose.point(primary_joint), primary_value, colour=AMBER)
-    s = _scale(img)
-    value_txt = f"{primary_value:.0f}" if math.isfinite(primary_value) else "--"
-    lines = [
-        (f"{exercise}", WHITE),
-        (f"Reps: {rep_count}", WHITE),
-        (f"{primary_name}: {value_txt}   {phase}", WHITE),
-        (label.upper() if pose is not None else "NO PERSON", colour),
-    ]
-    if last_rep_verdict:
-        lines.append((f"Last rep: {last_rep_verdict}", LABEL_COLOURS.get(last_rep_verdict, WHITE)))
-        if last_rep_reason:
-            width = max(24, int(img.shape[1] / (13 * _scale(img))))
-            lines += [(t, LABEL_COLOURS.get(last_rep_verdict, WHITE)) for t in _wrap(last_rep_reason, width)[:3]]
-    if extra:
-        lines.append((extra, GREY))
-    margin = int(10 * s)
-    draw_text_box(img, lines, (margin, margin))
-    if feedback:
-        max_chars = max(20, int(img.shape[1] / (11 * s)))
-        fb_lines = []
-        for msg in feedback[:2]:
-            fb_lines += [(t, RED) for t in _wrap(msg, max_chars)]
-        box_h = int(len(fb_lines) * 30 * s + 10 * s)
-        draw_text_box(img, fb_lines, (margin, max(margin, img.shape[0] - box_h - margin)))
+    fs = text_scale(img)
+    h, w = img.shape[:2]
+    char_w = cv2.getTextSize("n", cv2.FONT_HERSHEY_SIMPLEX, fs, 1)[0][0] + 1
+    wrap = max(18, int(0.46 * w / char_w))  # a box at most about half the frame wide
+    lines = overlay_lines(has_pose=pose is not None, exercise=exercise, primary_name=primary_name,
+                          primary_value=primary_value, rep_count=rep_count, phase=phase, label=label,
+                          feedback=feedback, last_rep_verdict=last_rep_verdict, extra=extra,
+                          last_rep_reason=last_rep_reason, not_judged_view=not_judged_view, not_judged=not_judged,
+                          wrap=wrap)
+    margin = max(4, int(0.015 * min(h, w)))
+    origin = place_box((w, h), text_box_size(img, lines, fs), person_box(pose), margin)
+    draw_text_box(img, lines, origin, font_scale=fs)
     return img
 
 
@@ -174,7 +256,8 @@ def draw_session_overlay(img: np.ndarray, overlay: Overlay, extra: str | None = 
     return draw_overlay(img, pose=o.pose, exercise=o.exercise, primary_name=o.primary_name,
                         primary_value=o.primary_value, primary_joint=primary_joint_landmark(o.primary_joints, o.pose),
                         rep_count=o.rep_count, phase=o.phase, label=o.label, feedback=o.feedback,
-                        last_rep_verdict=o.last_rep_verdict, extra=extra, last_rep_reason=o.last_rep_reason)
+                        last_rep_verdict=o.last_rep_verdict, extra=extra, last_rep_reason=o.last_rep_reason,
+                        not_judged_view=o.view, not_judged=o.not_judged)
 
 
 def primary_joint_landmark(joints: tuple[str, ...], pose: PoseFrame | None) -> int | None:

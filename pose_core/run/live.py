@@ -31,7 +31,8 @@ from typing import Callable, Iterable, Mapping
 import numpy as np
 
 from ..core.session import Session
-from ..media.drawing import GREY, WHITE, draw_session_overlay, draw_skeleton, draw_text_box
+from ..media.drawing import (GREY, WHITE, draw_session_overlay, draw_skeleton, draw_text_box, person_box,
+                             place_box, text_box_size)
 from ..media.estimator import PoseEstimator
 from ..store.history import SessionRecord
 from ..core.rules import Defaults, ExerciseRule
@@ -432,8 +433,9 @@ def draw_recognising(img: np.ndarray, pose: PoseFrame | None, auto: AutoStatus |
         lines.append(("keep moving", GREY))
     if extra:
         lines.append((extra, GREY))
-    margin = int(10 * max(0.5, min(img.shape[0], img.shape[1]) / 540.0))
-    draw_text_box(img, lines, (margin, margin))
+    h, w = img.shape[:2]
+    margin = max(4, int(0.015 * min(h, w)))
+    draw_text_box(img, lines, place_box((w, h), text_box_size(img, lines), person_box(pose), margin))
     return img
 
 
