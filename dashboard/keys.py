@@ -17,6 +17,8 @@ ANALYZE_DL_VIDEO = "analyze.download.video"
 ANALYZE_DL_FRAMES = "analyze.download.frames"
 ANALYZE_DL_REPS = "analyze.download.reps"
 ANALYZE_AUTOSTART = "analyze.autostart"  # session state: start the analysis on this run (a candidate was picked)
+ANALYZE_JOB = "analyze.job"  # session state: id of the job (pose_core.run.jobs) on display
+QUERY_JOB = "job"  # URL query parameter: ?job=<id> shows that job's progress, then its result
 
 
 def analyze_pick(exercise: str) -> str:

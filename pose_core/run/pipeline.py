@@ -12,6 +12,7 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from ..core.io import NoSpaceError, is_no_space
 from ..core.rules import ExerciseRule, RuleSet, load_rules
@@ -165,11 +166,12 @@ def _no_space_said(out: Path | None):
 def analyze_video(video: str | Path, exercise: str, out_dir: str | Path | None = None, rules: RuleSet | None = None,
                   progress: ProgressFn | None = None, write_video: bool = True, max_side: int = 1280,
                   estimator: PoseEstimator | None = None, recognize_seconds: float = RECOGNIZE_SECONDS,
-                  ) -> AnalysisResult:
+                  stage: Callable[[str], None] | None = None) -> AnalysisResult:
     """Analyse one video with one exercise's rule. Writes annotated.mp4, frames.csv, reps.json, summary.json
     into out_dir (when given). exercise="auto" recognises it first (summary: exercise_confidence,
     exercise_candidates). Raises VideoError / NoPersonError / CannotTellError / KeyError (unknown exercise) /
-    NoSpaceError (the disk filled up while writing out_dir: nothing half-written is left)."""
+    NoSpaceError (the disk filled up while writing out_dir: nothing half-written is left).
+    `stage(name)` is called as a stage starts ("recognising", "analysing"); `progress` counts each from 1."""
     t_start = time.perf_counter()
     rules = rules or load_rules()
     info = probe(video)
@@ -177,11 +179,15 @@ def analyze_video(video: str | Path, exercise: str, out_dir: str | Path | None =
     extra: dict = {}
     with estimator_for(estimator) as est:
         if exercise == "auto":
+            if stage is not None:
+                stage("recognising")
             exercise, known_poses, extra = recognise_exercise(video, rules, est, max_side, progress,
                                                               recognize_seconds)
         rule: ExerciseRule = rules[exercise]
         out = Path(out_dir) if out_dir is not None else None
         session = Session(rule, rules.defaults)
+        if stage is not None:
+            stage("analysing")
         with _no_space_said(out), \
                 (staged_outputs(out, OUTPUT_FILES) if out is not None else contextlib.nullcontext(None)) as tmp:
             first_poses = run_frames(video, session, est, info, tmp, write_video, max_side, known_poses, progress,
