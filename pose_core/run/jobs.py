@@ -296,11 +296,12 @@ class JobRunner:
                 write_status(self.jobs_dir, current[0])
                 last_write[0] = now
 
-        out_dir = None
+        est = None
         try:
             out_dir = new_analysis_dir(self.analyses_dir, s.video, s.exercise)
+            est = work.make_estimator()  # (one per analysis: tracking state must not leak between videos)
             result = pipeline.analyze_video(
-                video, s.exercise, out_dir=out_dir, rules=work.rules, estimator=work.make_estimator(),
+                video, s.exercise, out_dir=out_dir, rules=work.rules, estimator=est,
                 progress=lambda done, total: update(done=done, total=total),
                 stage=lambda name: update(stage=name, done=0, total=0))
         except pipeline.CannotTellError as e:  # (an AnalysisError: caught first)
@@ -324,6 +325,10 @@ class JobRunner:
             self._finish(work, replace(current[0], state=FAILED, kind="error",
                                        message=f"unexpected failure: {type(e).__name__}: {e}"))
             return
+        finally:
+            if est is not None:
+                with contextlib.suppress(Exception):
+                    est.close()  # the model's memory goes back now, not when the garbage collector gets to it
         done = replace(current[0], state=DONE, result_dir=out_dir.name)
         self._finish(work, self._add_history(work, done, result, out_dir))
 
