@@ -159,6 +159,80 @@ def test_analyze_with_auto_recognises_the_exercise(server, page):
     screenshot(page, "analyze_auto")
 
 
+RELOAD_CLIP = SQUAT_CLIP.parent / "squat_10.mp4"  # 23 s, 5 reps: long enough to reload in the middle
+RELOAD_CLIP_REPS = 5
+
+
+@needs_videos
+def test_analyze_survives_a_reload_mid_analysis(server, chromium, page):
+    """Issue 12, item 15: the analysis is a job that outlives the page. Reloading during the analysis shows its
+    progress again (the job id is in the URL), then its result; the history row exists; the same URL in a
+    new tab (another browser session) shows the result too."""
+    from pose_core.store.history import HistoryStore
+
+    page.goto(server.url)
+    wait_for_app(page, "Analyze a workout video", 60)
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(RELOAD_CLIP))  # (squat: the default)
+    page.get_by_text(RELOAD_CLIP.name).first.wait_for(timeout=30000)
+    run = page.get_by_role("button", name=re.compile("Analyze as squat"))
+    run.wait_for(timeout=10000)
+    wait_idle(page)
+    run.click()
+    page.get_by_text("Analysing frame").first.wait_for(timeout=60000)
+    assert re.search(r"[?&]job=[0-9a-f]{32}\b", page.url), page.url
+    job_url = page.url
+    screenshot(page, "analyze_job_running")
+
+    page.reload()  # mid-analysis
+    wait_for_app(page, "Analyze a workout video", 60)
+    bar = page.get_by_text(re.compile(r"Analysing frame \d+ of \d+")).first
+    bar.wait_for(timeout=30000)
+    first_text = bar.inner_text()
+    assert page.url == job_url
+    assert page.get_by_text("goes on if you reload or leave this page").count() == 1
+    screenshot(page, "analyze_job_after_reload")
+    done_before = int(re.search(r"frame (\d+)", first_text).group(1))
+    time.sleep(2.0)  # the bar moves on by itself (the page polls the job)
+    moving = page.get_by_text(re.compile(r"Analysing frame \d+ of \d+"))
+    if moving.count():
+        assert int(re.search(r"frame (\d+)", moving.first.inner_text()).group(1)) > done_before
+
+    page.get_by_text("Frames with correct form").first.wait_for(timeout=240000)
+    wait_idle(page, 60)
+    reps = page.locator('[data-testid="stMetric"]').filter(has_text="Reps").first
+    assert reps.locator('[data-testid="stMetricValue"]').inner_text().strip() == str(RELOAD_CLIP_REPS)
+    assert page.url == job_url
+    page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for(timeout=30000)
+    time.sleep(0.5)
+    screenshot(page, "analyze_job_result_after_reload")
+
+    rows = [r for r in HistoryStore(server.home / "history.sqlite3").list_sessions() if r.name == RELOAD_CLIP.name]
+    assert len(rows) == 1 and rows[0].rep_count == RELOAD_CLIP_REPS
+
+    # The link opened in a new tab of another browser session: the same result, no second analysis.
+    ctx = chromium.new_context(viewport=VIEWPORT)
+    try:
+        tab = ctx.new_page()
+        tab.goto(job_url)
+        tab.get_by_text("Frames with correct form").first.wait_for(timeout=60000)
+        wait_idle(tab, 60)
+        reps = tab.locator('[data-testid="stMetric"]').filter(has_text="Reps").first
+        assert reps.locator('[data-testid="stMetricValue"]').inner_text().strip() == str(RELOAD_CLIP_REPS)
+    finally:
+        ctx.close()
+    assert len([r for r in HistoryStore(server.home / "history.sqlite3").list_sessions()
+                if r.name == RELOAD_CLIP.name]) == 1
+
+    # The History page lists it.
+    page.goto(f"{server.url}/history")
+    wait_for_app(page, "Session details", 60)
+    page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=30000)
+    # (the table is a canvas grid: its cells exist in the DOM for screen readers, hidden)
+    assert page.locator('[data-testid="stDataFrame"] [role="gridcell"]', has_text=RELOAD_CLIP.name).count() >= 1
+    time.sleep(0.5)
+    screenshot(page, "history_after_job")
+
+
 @needs_videos
 @pytest.mark.skipif(not can_unshare(), reason="needs `unshare -n` (root) for a private network namespace with "
                                               "127.0.0.2: aiortc ignores 127.0.0.1 (see ../shared/PLATFORM.md)")
