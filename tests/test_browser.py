@@ -228,7 +228,8 @@ def test_analyze_survives_a_reload_mid_analysis(server, chromium, page):
     wait_for_app(page, "Session details", 60)
     page.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=30000)
     # (the table is a canvas grid: its cells exist in the DOM for screen readers, hidden)
-    assert page.locator('[data-testid="stDataFrame"] [role="gridcell"]', has_text=RELOAD_CLIP.name).count() >= 1
+    page.locator('[data-testid="stDataFrame"] [role="gridcell"]', has_text=RELOAD_CLIP.name).first.wait_for(
+        state="attached", timeout=30000)
     time.sleep(0.5)
     screenshot(page, "history_after_job")
 

@@ -220,13 +220,17 @@ def test_jobs_of_a_server_that_died_are_marked_failed_at_start_up(ws):
     dead = subprocess.Popen(["true"])
     dead.wait()
     video = clip(ws, frames=5)
+    half = ws["analyses"] / "20260101-000000_clip_squat"  # what its analysis had half-written
+    half.mkdir()
+    (half / f".frames.csv.tmp-{dead.pid}-1").write_text("frame,time_s\n0,0.0\n")
     jid = "ab" * 16
     (ws["jobs"] / jid).mkdir()
     jobs.write_status(ws["jobs"], JobStatus(id=jid, state=jobs.RUNNING, video=video.name, created=1.0,
-                                            pid=dead.pid))
+                                            pid=dead.pid, owns_upload=True, result_dir=half.name))
     runner(ws)
     s = read_status(ws["jobs"], jid)
     assert (s.state, s.kind) == (jobs.FAILED, "interrupted") and "server stopped" in s.message
+    assert not half.exists() and not video.exists()
 
 
 def test_orphan_uploads_are_swept_but_never_one_in_use(ws):

@@ -8,7 +8,7 @@ A job is a folder `<jobs dir>/<id>/` holding `status.json`, rewritten atomically
     done, total       frames done / expected in the current stage
     kind, message     why it did not finish (kind: video, no_space, analysis, missing_upload, interrupted, error)
     recognition       cannot_tell: the reason and the candidates (Recognition.to_dict())
-    result_dir        done: the analysis folder's name under the analyses dir
+    result_dir        the analysis folder's name under the analyses dir (while running: where it writes)
     history_id / history_warning      the history row it added (or why it could not)
 
 Ids are random (unguessable, so a link to a job is no way into somebody else's) and checked before use:
@@ -39,7 +39,7 @@ from ..core.io import NoSpaceError, atomic_write_json
 from ..core.rules import RuleSet
 from ..media.estimator import PoseEstimator
 from ..media.video import VideoError
-from ..store.outputs import list_analyses
+from ..store.outputs import list_analyses, sweep_stale_temp_files
 from ..store.uploads import list_files, new_analysis_dir, upload_display_name
 from . import pipeline
 
@@ -181,9 +181,11 @@ def sweep_orphan_uploads(uploads_dir: str | Path, analyses_dir: str | Path, jobs
     return removed
 
 
-def recover_interrupted(jobs_dir: str | Path) -> list[str]:
+def recover_interrupted(jobs_dir: str | Path, analyses_dir: str | Path | None = None,
+                        uploads_dir: str | Path | None = None) -> list[str]:
     """Jobs left queued or running by a server process that no longer exists will never finish: mark them
-    failed with a message saying so. Returns their ids."""
+    failed with a message saying so, remove what their analysis had half-written and the upload they
+    owned (unless something else uses it). Returns their ids."""
     ids = []
     for j in list_jobs(jobs_dir):
         if not j.final and j.pid != os.getpid() and not _pid_alive(j.pid):
@@ -191,6 +193,15 @@ def recover_interrupted(jobs_dir: str | Path) -> list[str]:
                                            message="The server stopped before this analysis finished. "
                                                    "Analyse the video again."))
             ids.append(j.id)
+            if analyses_dir is not None and j.result_dir:
+                with contextlib.suppress(PathError, OSError):
+                    out = safe_join(analyses_dir, j.result_dir)
+                    sweep_stale_temp_files(out)
+                    out.rmdir()  # (only when nothing else is in it)
+            if uploads_dir is not None and analyses_dir is not None and j.owns_upload and j.video and \
+                    j.video not in uploads_in_use(analyses_dir, jobs_dir):
+                with contextlib.suppress(PathError, OSError):
+                    safe_join(uploads_dir, j.video).unlink()
     return ids
 
 
@@ -209,8 +220,10 @@ _ONE_AT_A_TIME = threading.Lock()
 class JobRunner:
     """Runs submitted analyses one after the other on a background thread of this process.
 
-    `submit` returns at once with the job id; `status` reads the job's status.json (so any page, any tab,
-    after any reload, sees the same thing); `ahead` says how many jobs will run before a queued one.
+    `submit` returns at once with the job id; `make_estimator()` is called once per job and the estimator
+    closed at its end (or handed to `make_estimator.release(est)` when the factory has one: a pool).
+    `status` reads the job's status.json (so any page, any tab, after any reload, sees the same thing);
+    `ahead` says how many jobs will run before a queued one.
     Creating a runner sweeps what an earlier server left behind (interrupted jobs, orphan uploads)."""
 
     def __init__(self, jobs_dir: str | Path, analyses_dir: str | Path, uploads_dir: str | Path,
@@ -220,7 +233,7 @@ class JobRunner:
         self._q: queue.Queue[_Work] = queue.Queue()
         self._pending: list[str] = []  # ids queued or running here, in order
         self._lock = threading.Lock()
-        recover_interrupted(self.jobs_dir)
+        recover_interrupted(self.jobs_dir, self.analyses_dir, self.uploads_dir)
         sweep_orphan_uploads(self.uploads_dir, self.analyses_dir, self.jobs_dir, orphan_age_s)
         self._thread = threading.Thread(target=self._loop, name="gympose-jobs", daemon=True)
         self._thread.start()
@@ -299,6 +312,7 @@ class JobRunner:
         est = None
         try:
             out_dir = new_analysis_dir(self.analyses_dir, s.video, s.exercise)
+            update(result_dir=out_dir.name)  # (where it writes: cleaned up should this server stop meanwhile)
             est = work.make_estimator()  # (one per analysis: tracking state must not leak between videos)
             result = pipeline.analyze_video(
                 video, s.exercise, out_dir=out_dir, rules=work.rules, estimator=est,
@@ -326,9 +340,10 @@ class JobRunner:
                                        message=f"unexpected failure: {type(e).__name__}: {e}"))
             return
         finally:
-            if est is not None:
+            if est is not None:  # the model's memory goes back now, not when the garbage collector gets to it
+                release = getattr(work.make_estimator, "release", None)  # (a factory that pools estimators)
                 with contextlib.suppress(Exception):
-                    est.close()  # the model's memory goes back now, not when the garbage collector gets to it
+                    release(est) if callable(release) else est.close()
         done = replace(current[0], state=DONE, result_dir=out_dir.name)
         self._finish(work, self._add_history(work, done, result, out_dir))
 
@@ -349,7 +364,7 @@ class JobRunner:
             return replace(s, history_warning=str(e))
 
     def _finish(self, work: _Work, s: JobStatus) -> None:
-        s = replace(s, finished=time.time())
+        s = replace(s, finished=time.time(), result_dir=s.result_dir if s.state == DONE else "")
         write_status(self.jobs_dir, s)
         if s.owns_upload and not _keeps_upload(s):
             # (never an upload that another job or a listed analysis still uses)
