@@ -234,6 +234,17 @@ def test_analyze_survives_a_reload_mid_analysis(server, chromium, page):
     screenshot(page, "history_after_job")
 
 
+def test_a_job_link_that_is_not_ours_is_refused_plainly(server, page):
+    page.goto(f"{server.url}/?job=..%2F..%2Fhistory.sqlite3")
+    wait_for_app(page, "Analyze a workout video", 60)
+    alert = page.locator('[data-testid="stAlert"]').filter(has_text="This analysis link is not valid").first
+    alert.wait_for(timeout=30000)
+    wait_idle(page)
+    assert "job=" not in page.url  # taken out of the address: the page is usable again
+    assert page.locator('[data-testid="stFileUploader"]').count() == 1
+    screenshot(page, "analyze_bad_job_link")
+
+
 @needs_videos
 @pytest.mark.skipif(not can_unshare(), reason="needs `unshare -n` (root) for a private network namespace with "
                                               "127.0.0.2: aiortc ignores 127.0.0.1 (see ../shared/PLATFORM.md)")

@@ -198,8 +198,8 @@ def show_job(job_id: str) -> None:
         st.error("This file is not a video GymPose can read (it may be corrupt or in another format). "
                  "Try an mp4 or mov file straight from your phone or camera.", icon=":material/error:")
     elif s.kind == "no_space":
-        st.error(f"The analysis failed: **no space left on device** ({plain_error(s.message)}). Free some disk "
-                 "space and analyse the video again.", icon=":material/hard_drive:")
+        st.error(f"The analysis failed: {plain_error(s.message)}. Free some disk space and analyse the video "
+                 "again.", icon=":material/hard_drive:")
     elif s.kind in ("missing_upload", "interrupted"):
         st.error(plain(s.message), icon=":material/error:")
     else:
