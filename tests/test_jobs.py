@@ -264,3 +264,16 @@ def test_submit_refuses_a_file_outside_the_uploads_folder(ws, tmp_path):
     other = write_video(tmp_path / "elsewhere.mp4", frames=5)
     with pytest.raises(ValueError, match="not an upload"):
         runner(ws).submit(other, "squat", RULES, FakeEstimator)
+
+
+def test_finished_jobs_are_forgotten_after_a_month_but_unfinished_ones_never(ws):
+    now = time.time()
+    old_done, new_done, old_queued = "e1" * 16, "e2" * 16, "e3" * 16
+    for jid, st, fin in ((old_done, jobs.DONE, now - 31 * 86400), (new_done, jobs.DONE, now - 86400),
+                         (old_queued, jobs.QUEUED, 0.0)):
+        (ws["jobs"] / jid).mkdir()
+        jobs.write_status(ws["jobs"], JobStatus(id=jid, state=st, finished=fin, created=1.0, pid=os.getpid()))
+    assert jobs.sweep_finished_jobs(ws["jobs"], now=now) == [old_done]
+    assert sorted(p.name for p in ws["jobs"].iterdir()) == sorted([new_done, old_queued])
+    with pytest.raises(JobError, match="no analysis"):
+        read_status(ws["jobs"], old_done)

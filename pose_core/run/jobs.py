@@ -49,6 +49,7 @@ RECOGNISING, ANALYSING = "recognising", "analysing"
 STATUS_JSON = "status.json"
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 ORPHAN_UPLOAD_AGE_S = 6 * 3600  # an upload nobody refers to is kept this long (a page may be about to use it)
+FINISHED_JOB_AGE_S = 30 * 86400  # a finished job's status (its link) is kept this long; the analysis stays
 PROGRESS_WRITE_S = 0.25  # status.json is rewritten at most this often while frames are counted
 
 
@@ -181,6 +182,23 @@ def sweep_orphan_uploads(uploads_dir: str | Path, analyses_dir: str | Path, jobs
     return removed
 
 
+def sweep_finished_jobs(jobs_dir: str | Path, max_age_s: float = FINISHED_JOB_AGE_S,
+                        now: float | None = None) -> list[str]:
+    """Remove the folders of jobs finished more than max_age_s ago (their analysis folders and history rows
+    stay; only the link to the job stops working). Returns their ids."""
+    now = time.time() if now is None else now
+    removed = []
+    for j in list_jobs(jobs_dir):
+        if j.final and j.finished and now - j.finished > max_age_s:
+            d = job_dir(jobs_dir, j.id)
+            with contextlib.suppress(OSError):
+                for f in d.iterdir():
+                    f.unlink()
+                d.rmdir()
+                removed.append(j.id)
+    return removed
+
+
 def recover_interrupted(jobs_dir: str | Path, analyses_dir: str | Path | None = None,
                         uploads_dir: str | Path | None = None) -> list[str]:
     """Jobs left queued or running by a server process that no longer exists will never finish: mark them
@@ -235,6 +253,7 @@ class JobRunner:
         self._lock = threading.Lock()
         recover_interrupted(self.jobs_dir, self.analyses_dir, self.uploads_dir)
         sweep_orphan_uploads(self.uploads_dir, self.analyses_dir, self.jobs_dir, orphan_age_s)
+        sweep_finished_jobs(self.jobs_dir)
         self._thread = threading.Thread(target=self._loop, name="gympose-jobs", daemon=True)
         self._thread.start()
 
