@@ -216,3 +216,29 @@ def test_a_truncated_upload_is_analysed_with_a_note_on_the_page(workspace):
     assert not at.exception and not at.error
     notes = [w.value for w in at.warning if "ends early" in w.value]
     assert len(notes) == 1 and "analysed what could be read" in notes[0], [w.value for w in at.warning]
+
+
+def test_leaving_for_another_page_and_coming_back_shows_the_job_again(workspace, monkeypatch):
+    gate = threading.Event()
+
+    def slow(video, exercise, progress=None, **kw):
+        progress(5, 10)
+        gate.wait(60)
+        raise pipeline.NoPersonError("nobody")
+
+    monkeypatch.setattr(pipeline, "analyze_video", slow)
+    try:
+        at = upload_and_start(app(), "a.mp4", b"\x00" * 100)
+        job = job_in_url(at)
+        wait_state(job, lambda s: s.state == jobs.RUNNING and s.done == 5)
+        at.switch_page("views/history.py").run()
+        assert not at.exception and at.title[0].value == "History"
+        at.switch_page("views/analyze.py").run()  # (a page switch drops the query string)
+        assert not at.exception
+        assert job_in_url(at) == job  # put back from this session's state
+        assert progress_texts(at) == ["Analysing frame 5 of 10..."]
+    finally:
+        gate.set()
+    wait_state(job, lambda s: s.final)
+    at.run()
+    assert "Nobody was found" in at.error[0].value

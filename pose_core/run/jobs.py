@@ -317,16 +317,17 @@ class JobRunner:
             self._finish(work, replace(s, state=FAILED, kind="missing_upload",
                                        message="That upload is no longer available. Upload the video again."))
             return
-        last_write = [0.0]
+        last_write, shown = [0.0], [0]  # when status.json was last written, and the frames it said were done
         current = [s]
 
         def update(**changes) -> None:
             current[0] = replace(current[0], **changes)
             now = time.monotonic()
-            if "stage" in changes or now - last_write[0] >= PROGRESS_WRITE_S or \
+            # (throttled, but the first frame of a stage and the last one are always written)
+            if "stage" in changes or now - last_write[0] >= PROGRESS_WRITE_S or shown[0] == 0 or \
                     current[0].done == current[0].total:
                 write_status(self.jobs_dir, current[0])
-                last_write[0] = now
+                last_write[0], shown[0] = now, current[0].done
 
         est = None
         try:
