@@ -137,8 +137,11 @@ def test_a_queued_job_says_how_many_analyses_are_ahead(workspace, monkeypatch):
 
     monkeypatch.setattr(pipeline, "analyze_video", slow)
     try:
-        first = job_in_url(upload_and_start(app(), "a.mp4", b"\x00" * 100))
+        first_at = upload_and_start(app(), "a.mp4", b"\x00" * 100)
+        first = job_in_url(first_at)
         wait_state(first, lambda s: s.state == jobs.RUNNING)
+        first_at.run()
+        assert first_at.button(key=keys.ANALYZE_RUN).disabled  # one click, one analysis: a second tab queues
         second_at = upload_and_start(app(), "b.mp4", b"\x00" * 100)
         second = job_in_url(second_at)
         assert second != first
@@ -147,6 +150,8 @@ def test_a_queued_job_says_how_many_analyses_are_ahead(workspace, monkeypatch):
     finally:
         gate.set()
     wait_state(second, lambda s: s.final)
+    first_at.run()
+    assert not first_at.button(key=keys.ANALYZE_RUN).disabled
     at = app(second).run()
     assert [e.value for e in at.error] == ["Nobody was found in this video. Make sure your whole body is in the "
                                            "frame and well lit."]

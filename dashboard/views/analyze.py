@@ -57,16 +57,22 @@ else:
                               max_upload_size=max(1, int(S.max_upload_mb)),
                               help="mp4, mov, webm, mkv or avi; phone videos (portrait, rotated) are fine.")
 
-has_video = upload is not None or video_path is not None
-start = st.button("Analyze (recognise the exercise)" if auto else f"Analyze as {shown_rule}",
-                  key=keys.ANALYZE_RUN, type="primary", icon=":material/play_arrow:", disabled=not has_video)
-# "Analyze as <candidate>" after a cannot-tell answer: the sidebar now holds that exercise; start at once.
-autostart = bool(st.session_state.pop(keys.ANALYZE_AUTOSTART, False))
-
 runner = job_runner(S)
 # The job on display: the URL's (a reload, a link opened in another tab), else this session's last one (back
 # from another page, whose URL has no job).
 shown_job = st.query_params.get(keys.QUERY_JOB) or st.session_state.get(keys.ANALYZE_JOB)
+try:
+    busy = bool(shown_job) and not runner.status(shown_job).final  # (one click, one analysis)
+except JobError:
+    busy = False
+
+has_video = upload is not None or video_path is not None
+start = st.button("Analyze (recognise the exercise)" if auto else f"Analyze as {shown_rule}",
+                  key=keys.ANALYZE_RUN, type="primary", icon=":material/play_arrow:", disabled=not has_video or busy,
+                  help="This analysis is still running: wait for it (or open GymPose in another tab to start "
+                       "another one)." if busy else None)
+# "Analyze as <candidate>" after a cannot-tell answer: the sidebar now holds that exercise; start at once.
+autostart = bool(st.session_state.pop(keys.ANALYZE_AUTOSTART, False))
 
 
 def pick_exercise(name: str) -> None:  # callback: runs before the next run renders the sidebar
