@@ -13,6 +13,7 @@ import streamlit as st
 from dashboard import keys
 from pose_core.core.rules import ExerciseRule, RuleSet, RulesError, load_rules
 from pose_core.datasets.recognition import LOW_CONFIDENCE  # noqa: F401  (the pages take it from here)
+from pose_core.run.jobs import JobRunner
 from pose_core.run.live import EstimatorFactory
 from pose_core.core.confine import shown_path, strip_root
 from pose_core.store.history import HistoryStore
@@ -101,6 +102,21 @@ def estimator_factory() -> EstimatorFactory:
     """Makes a fresh tracking PoseEstimator per video / stream (tracking state must not leak between
     them); the MediaPipe import happens once per server process."""
     return EstimatorFactory(warm_up=True)
+
+
+JOB_POLL_S = 0.5  # how often a page showing a running analysis job looks at its progress
+
+
+@st.cache_resource(show_spinner=False)
+def _job_runner(jobs_dir: str, analyses_dir: str, uploads_dir: str) -> JobRunner:
+    return JobRunner(jobs_dir, analyses_dir, uploads_dir)
+
+
+def job_runner(s: Settings | None = None) -> JobRunner:
+    """The server's analysis job runner for this workspace (created once: it sweeps interrupted jobs and
+    orphan uploads of an earlier server, then runs submitted analyses one at a time in the background)."""
+    s = s or settings()
+    return _job_runner(str(s.jobs_dir), str(s.analyses_dir), str(s.uploads_dir))
 
 
 @st.cache_resource

@@ -22,6 +22,8 @@ ANALYZE_TIMELINE = "analyze.timeline"  # the timeline's point selection (click a
 ANALYZE_SEEK = "analyze.seek"  # session state: (analysis folder, second the video starts at)
 ANALYZE_EXERCISE_INLINE = "analyze.exercise_inline"  # the exercise picker in the page (phones hide the sidebar)
 ANALYZE_AUTOSTART = "analyze.autostart"  # session state: start the analysis on this run (a candidate was picked)
+ANALYZE_JOB = "analyze.job"  # session state: id of the job (pose_core.run.jobs) on display
+QUERY_JOB = "job"  # URL query parameter: ?job=<id> shows that job's progress, then its result
 
 
 def analyze_pick(exercise: str) -> str:

@@ -81,6 +81,7 @@ def _not_a_folder(out: Path) -> Path | None:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
+    from .core.io import NoSpaceError
     from .core.rules import RulesError, load_rules
     from .media.video import VideoError
     from .run.pipeline import AnalysisError, CannotTellError, analyze_video
@@ -117,10 +118,14 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         return _fail(str(e))
     except (VideoError, AnalysisError, OutputFolderBusy) as e:
         return _fail(str(e))
+    except NoSpaceError as e:  # "no space left on device: <folder>" (nothing half-written is left there)
+        return _fail(str(e))
     except KeyboardInterrupt:
         return _fail("interrupted; nothing was written", EXIT_INTERRUPTED)
     finally:
         progress.close()
+    for note in result.summary.notes:  # (e.g. "The file ends early at 6.4 s: analysed what could be read ...")
+        print(f"note: {note}", file=sys.stderr)
     summary = result.summary.to_dict()
     summary["out_dir"] = str(out)
     if args.export_frames:  # after the analysis: its frames.csv holds the labels (the model does not run again)

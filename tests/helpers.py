@@ -113,3 +113,28 @@ def run_evaluate(folder: Path, *flags: str) -> dict:
                        cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=2400)
     assert p.returncode == 0, p.stderr[-2000:]
     return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------------------- dashboard jobs
+
+def wait_for_job(at, timeout_s: float = 180.0):
+    """AppTest: the Analyze page runs the analysis as a background job (pose_core.run.jobs) and polls it;
+    wait until this session's job has finished, then run the page once more (it then shows the result)."""
+    import time
+
+    from dashboard import keys
+    from pose_core.run.jobs import JobError, read_status
+    from pose_core.store.settings import load_settings
+
+    job = at.session_state[keys.ANALYZE_JOB] if keys.ANALYZE_JOB in at.session_state else None
+    if not job:  # nothing was started (e.g. refused before a job was made): the page as it is
+        return at
+    end = time.monotonic() + timeout_s
+    while job and time.monotonic() < end:
+        try:
+            if read_status(load_settings().jobs_dir, job).final:
+                break
+        except JobError:
+            break
+        time.sleep(0.2)
+    return at.run(timeout=timeout_s)

@@ -88,6 +88,10 @@ def test_truncated_video_keeps_what_decodes(tmp_path):
     if p.returncode == 0:
         summary = json.loads(p.stdout.strip().splitlines()[-1])
         assert 0 < summary["frames"] < 322
+        # ... and says so (issue 12, item 10): in the summary's notes and on stderr.
+        (note,) = [n for n in summary["notes"] if "ends early" in n]
+        assert note.startswith(f"The file ends early at {summary['duration_s']:.1f} s: analysed what could be read")
+        assert "note: The file ends early at" in p.stderr
     else:
         assert_clean_failure(p, "", tmp_path / "o")
 

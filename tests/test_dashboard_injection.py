@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers import wait_for_job
 from penn_fixture import make_penn_dataset
 
 from dashboard import keys
@@ -149,6 +150,7 @@ def test_recognition_candidates_are_plain_text(evil_workspace, monkeypatch):
     at.file_uploader(key=keys.ANALYZE_UPLOAD).set_value((EVIL_UPLOAD, b"\x00" * 100, "video/mp4"))
     at.run()
     at.button(key=keys.ANALYZE_RUN).click().run()
+    wait_for_job(at)  # (the analysis runs as a job in the background)
     assert_plain(at, "analyze: cannot tell")
     assert plain(EVIL_NAME) + " 45%" in at.warning[0].value
     assert any(plain(EVIL_NAME.lower()) in b.label for b in at.button)

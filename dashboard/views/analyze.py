@@ -1,5 +1,7 @@
 """Analyze a video: upload (or pick an earlier upload) -> counted, judged reps, annotated video, timeline.
-With Auto in the sidebar the exercise is recognised first (pose_core.run.pipeline, exercise="auto")."""
+With Auto in the sidebar the exercise is recognised first (pose_core.run.pipeline, exercise="auto").
+The analysis runs as a job (pose_core.run.jobs) that outlives the page: its id is in the URL (?job=...), the
+page polls its progress, and a reload or a new tab with that URL shows the progress and then the result."""
 
 from __future__ import annotations
 
@@ -8,16 +10,16 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import keys
-from dashboard.common import (AUTO, candidates_text, current, estimator_factory, exercise_label, history_store, plain,
-                              plain_error)
+from dashboard.common import (AUTO, JOB_POLL_S, candidates_text, current, estimator_factory, exercise_label,
+                              history_store, job_runner, plain, plain_error)
 from dashboard.exercise_picker import exercise_picker_inline
 from dashboard.result_view import show_result
-from pose_core.store.history import HistoryError, record_from_analysis
-from pose_core.run.pipeline import RECOGNIZE_SECONDS, AnalysisError, CannotTellError, NoPersonError, analyze_video
+from pose_core.datasets.recognition import Recognition
+from pose_core.run.jobs import CANNOT_TELL, DONE, NO_PERSON, QUEUED, RECOGNISING, JobError
+from pose_core.run.pipeline import RECOGNIZE_SECONDS
 from pose_core.core.confine import PathError, is_within
 from pose_core.media.video import VIDEO_EXTENSIONS
-from pose_core.store.uploads import UploadTooLargeError, list_files, new_analysis_dir, store_upload, upload_display_name
-from pose_core.media.video import VideoError
+from pose_core.store.uploads import UploadTooLargeError, list_files, store_upload, upload_display_name
 
 cur = current()
 rule = cur.rule
@@ -54,11 +56,22 @@ else:
                               max_upload_size=max(1, int(S.max_upload_mb)),
                               help="mp4, mov, webm, mkv or avi; phone videos (portrait, rotated) are fine.")
 
+runner = job_runner(S)
+# The job on display: the URL's (a reload, a link opened in another tab), else this session's last one (back
+# from another page, whose URL has no job).
+shown_job = st.query_params.get(keys.QUERY_JOB) or st.session_state.get(keys.ANALYZE_JOB)
+try:
+    busy = bool(shown_job) and not runner.status(shown_job).final  # (one click, one analysis)
+except JobError:
+    busy = False
+
 has_video = upload is not None or video_path is not None
 start = st.button("Analyze (recognise the exercise)" if auto else f"Analyze as {shown_rule}",
-                  key=keys.ANALYZE_RUN, type="primary", icon=":material/play_arrow:", disabled=not has_video)
+                  key=keys.ANALYZE_RUN, type="primary", icon=":material/play_arrow:", disabled=not has_video or busy,
+                  help="This analysis is still running: wait for it (or open GymPose in another tab to start "
+                       "another one)." if busy else None)
 # "Analyze as <candidate>" after a cannot-tell answer: the sidebar now holds that exercise; start at once.
-start = bool(st.session_state.pop(keys.ANALYZE_AUTOSTART, False) and has_video) or start
+autostart = bool(st.session_state.pop(keys.ANALYZE_AUTOSTART, False))
 
 
 def pick_exercise(name: str) -> None:  # callback: runs before the next run renders the sidebar
@@ -67,12 +80,17 @@ def pick_exercise(name: str) -> None:  # callback: runs before the next run rend
     st.session_state[keys.ANALYZE_AUTOSTART] = True
 
 
-def cannot_tell(rec) -> None:
-    """Auto could not decide: say so plainly, with the reason and the candidates, and let the user pick."""
+def cannot_tell(rec, repeats: dict[str, int] | None = None) -> None:
+    """Auto could not decide: say so plainly, with the reason, the candidates and how often the movement
+    repeats when counted as each, and let the user pick with one click."""
     nobody = rec.frames_with_pose == 0
     text = f"**GymPose cannot tell which exercise this is**: {plain(rec.reason)}."
     if rec.top:
         text += f" Closest candidates: {candidates_text(cur.rules, rec.top)}."
+    counted = [(n, k) for n, k in (repeats or {}).items() if n in cur.rules.exercises]
+    if counted and not nobody:
+        text += " Counted as each, the first seconds hold " + ", ".join(
+            f"{k} {plain(exercise_label(cur.rules, n).lower())} rep{'s' if k != 1 else ''}" for n, k in counted) + "."
     text += (" Make sure your whole body is in the frame and well lit." if nobody else
              " Pick the exercise below, or in the sidebar, and analyse again.")
     st.warning(text, icon=":material/help:")
@@ -84,88 +102,128 @@ def cannot_tell(rec) -> None:
                        on_click=pick_exercise, args=(name,), icon=":material/play_arrow:", width="stretch")
 
 
-def progress_on(bar):
-    """The pipeline's progress callback drawing on `bar`. With Auto the pipeline reports twice: first the
-    frames it recognises on, then the whole analysis (the count starts again from 1)."""
-    stage = {"recognising": auto, "last": 0}
-
-    def progress(done: int, total: int) -> None:
-        if done < stage["last"]:
-            stage["recognising"] = False
-        stage["last"] = done
-        if done % 5 == 0 or done == total:
-            frac = min(1.0, done / total) if total else 0.0
-            what = "Recognising the exercise: frame" if stage["recognising"] else "Analysing frame"
-            bar.progress(frac, text=f"{what} {done} of {total or '?'}...")
-
-    return progress
+def show_job_here(job_id: str | None) -> None:
+    if job_id:
+        st.session_state[keys.ANALYZE_JOB] = job_id
+        st.query_params[keys.QUERY_JOB] = job_id
+    else:
+        st.session_state.pop(keys.ANALYZE_JOB, None)
+        st.query_params.pop(keys.QUERY_JOB, None)
 
 
-def run_analysis() -> None:
-    fresh = False
-    shown_name = ""
+def submit(path: Path, name: str, owns_upload: bool) -> None:
+    """Start the analysis as a job (pose_core.run.jobs): it goes on if the page is reloaded or left, and
+    adds its history row itself. The job's id goes into the URL."""
+    job_id = runner.submit(path, AUTO if auto else rule.name, cur.rules, estimator_factory(), name=name,
+                           owns_upload=owns_upload, history=history_store(S))
+    st.session_state.pop(keys.ANALYZE_RESULT_DIR, None)  # a failed new analysis must not show the previous result
+    show_job_here(job_id)
+
+
+def start_analysis() -> None:
+    """Store the upload (or check the earlier one) and submit it (the page then shows the new job)."""
+    show_job_here(None)  # a failed new start must not show the previous job or result
+    st.session_state.pop(keys.ANALYZE_RESULT_DIR, None)
     try:
         if upload is not None:
             path = store_upload(upload, upload.name, S.uploads_dir, S.max_upload_bytes, size=upload.size)
-            fresh = True
-        else:
-            path = video_path
-            if path is None or not is_within(S.uploads_dir, path) or not path.is_file():
-                st.error("That upload is no longer available. Upload the video again.")
-                return
-        shown_name = upload.name if upload is not None else upload_display_name(path.name)
-        out_dir = new_analysis_dir(S.analyses_dir, shown_name, AUTO if auto else rule.name)
-        bar = st.progress(0.0, text="Starting the analysis...")
-        result = analyze_video(path, AUTO if auto else rule.name, out_dir=out_dir, rules=cur.rules,
-                               progress=progress_on(bar), estimator=estimator_factory()())
-        bar.empty()
+            submit(path, upload.name, owns_upload=True)
+            return
+        if video_path is None or not is_within(S.uploads_dir, video_path) or not video_path.is_file():
+            st.error("That upload is no longer available. Upload the video again.")
+            return
+        submit(video_path, upload_display_name(video_path.name), owns_upload=False)
     except UploadTooLargeError as e:
         st.error(f"This video is too large. {plain_error(e)}", icon=":material/error:")
-        return
     except PathError as e:
         st.error(f"This file cannot be used: {plain_error(e)}", icon=":material/error:")
+
+
+def analyze_again_as_picked(job_id: str | None) -> bool:
+    """After "Analyze as <candidate>": the cannot-tell job's own upload is analysed again (the upload widget
+    is empty after a reload). False when there is no such job."""
+    try:
+        prev = runner.status(job_id) if job_id else None
+    except JobError:
+        return False
+    if prev is None or prev.state != CANNOT_TELL:
+        return False
+    path = S.uploads_dir / prev.video
+    if not path.is_file():
+        st.error("That upload is no longer available. Upload the video again.")
+        show_job_here(None)
+        return True
+    submit(path, prev.name, owns_upload=prev.owns_upload)
+    return True
+
+
+@st.fragment(run_every=JOB_POLL_S)
+def job_progress(job_id: str) -> None:
+    """The running job's progress, polled; the whole page reruns once it is finished (to show the result)."""
+    try:
+        s = runner.status(job_id)
+    except JobError:
+        st.rerun()
+    if s.final:
+        st.rerun()
+    if s.state == QUEUED:
+        ahead = runner.ahead(job_id)
+        st.progress(0.0, text=f"Waiting for {ahead} analysis{'es' if ahead > 1 else ''} ahead of this one "
+                              "(one runs at a time)..." if ahead else "Waiting to start...")
+    else:
+        what = "Recognising the exercise: frame" if s.stage == RECOGNISING else "Analysing frame"
+        st.progress(s.fraction, text=f"{what} {s.done} of {s.total or '?'}..." if s.done else
+                    "Starting the analysis...")
+    st.caption(f"{plain(s.name)}: the analysis goes on if you reload or leave this page; this page's address "
+               "(with its job id) shows it again, and the result is saved to your history.")
+
+
+def show_job(job_id: str) -> None:
+    """A job's progress while it runs; once finished, its result (via ANALYZE_RESULT_DIR) or its message."""
+    try:
+        s = runner.status(job_id)
+    except JobError as e:
+        st.error(plain(e), icon=":material/link_off:")
+        show_job_here(None)
+        st.session_state.pop(keys.ANALYZE_RESULT_DIR, None)
         return
-    except VideoError:
-        st.error("This file is not a video GymPose can read (it may be corrupt or in another format). "
-                 "Try an mp4 or mov file straight from your phone or camera.", icon=":material/error:")
-        if fresh:
-            path.unlink(missing_ok=True)
+    if not s.final:
+        st.session_state.pop(keys.ANALYZE_RESULT_DIR, None)
+        job_progress(job_id)
         return
-    except CannotTellError as e:  # (an AnalysisError: caught first)
-        bar.empty()
-        cannot_tell(e.recognition)
-        if fresh:
-            path.unlink(missing_ok=True)
+    if s.state == DONE:
+        st.session_state[keys.ANALYZE_RESULT_DIR] = str(S.analyses_dir / s.result_dir)
+        if s.history_warning:
+            st.warning(f"The analysis is done but could not be added to your history: {plain_error(s.history_warning)}",
+                       icon=":material/warning:")
         return
-    except NoPersonError:
+    st.session_state.pop(keys.ANALYZE_RESULT_DIR, None)
+    if s.state == CANNOT_TELL and s.recognition:
+        rec = {k: v for k, v in s.recognition.items() if k != "repeats"}
+        cannot_tell(Recognition(**{k: (tuple(tuple(c) for c in v) if k == "top" else v) for k, v in rec.items()}),
+                    s.recognition.get("repeats"))
+    elif s.state == NO_PERSON:
         st.error("Nobody was found in this video. Make sure your whole body is in the frame and well lit.",
                  icon=":material/person_off:")
-        if fresh:
-            path.unlink(missing_ok=True)
-        return
-    except AnalysisError as e:
-        st.error(f"The analysis failed: {plain_error(e)}", icon=":material/error:")
-        if fresh:
-            path.unlink(missing_ok=True)
-        return
-    st.session_state[keys.ANALYZE_RESULT_DIR] = str(out_dir)
-    save_to_history(result, out_dir, shown_name)
+    elif s.kind == "video":
+        st.error("This file is not a video GymPose can read (it may be corrupt or in another format). "
+                 "Try an mp4 or mov file straight from your phone or camera.", icon=":material/error:")
+    elif s.kind == "no_space":
+        st.error(f"The analysis failed: {plain_error(s.message)}. Free some disk space and analyse the video "
+                 "again.", icon=":material/hard_drive:")
+    elif s.kind in ("missing_upload", "interrupted"):
+        st.error(plain(s.message), icon=":material/error:")
+    else:
+        st.error(f"The analysis failed: {plain_error(s.message)}", icon=":material/error:")
 
 
-def save_to_history(result, out_dir: Path, shown_name: str) -> None:
-    s = result.summary
-    auto = {"exercise_auto": True, "exercise_confidence": s.exercise_confidence} if s.exercise_auto else {}
-    record = record_from_analysis(s, result.reps, out_dir, rest=cur.rules[s.exercise].counting.rest,
-                                  name=shown_name, extra=auto)
-    try:
-        history_store(S).add(record)
-    except HistoryError as e:
-        st.warning(f"The analysis is done but could not be added to your history: {plain_error(e)}", icon=":material/warning:")
-
-
-if start:
-    st.session_state.pop(keys.ANALYZE_RESULT_DIR, None)  # a failed new analysis must not show the previous result
-    run_analysis()
+if start or autostart:
+    if start or not analyze_again_as_picked(shown_job):
+        if has_video:
+            start_analysis()
+    shown_job = st.session_state.get(keys.ANALYZE_JOB)
+if shown_job:
+    show_job(shown_job)
 
 result_dir = st.session_state.get(keys.ANALYZE_RESULT_DIR)
 if result_dir and is_within(S.analyses_dir, result_dir) and Path(result_dir).is_dir():

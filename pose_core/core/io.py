@@ -4,6 +4,7 @@ crash or a bad input never leaves a half-written file and never destroys what wa
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -42,3 +43,30 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def atomic_write_json(path: str | Path, obj) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
+
+
+class NoSpaceError(OSError):
+    """The disk (or quota) is full while writing into `folder`: said plainly instead of "encoder exited (1)".
+    An OSError with errno ENOSPC, so code that handles OSError still does."""
+
+    def __init__(self, folder: str | Path):
+        super().__init__(errno.ENOSPC, f"no space left on device: {folder}")
+        self.folder = str(folder)
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
+# How a full disk shows up in a helper process's message (ffmpeg/PyAV: "[Errno 28] No space left on device").
+_NO_SPACE_TEXT = ("no space left on device", "errno 28", "disk quota exceeded", "errno 122")
+
+
+def is_no_space(error: BaseException | str | None) -> bool:
+    """True when an exception (or a helper's error text) says the disk or the quota is full."""
+    if error is None:
+        return False
+    if isinstance(error, BaseException):
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        error = str(error)
+    return any(t in str(error).lower() for t in _NO_SPACE_TEXT)

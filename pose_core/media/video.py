@@ -18,6 +18,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from ..core.io import NoSpaceError, is_no_space
+
 
 VIDEO_EXTENSIONS = ("mp4", "mov", "m4v", "webm", "mkv", "avi")  # what counts as a video file (uploads, batch)
 ProgressFn = Callable[[int, int], None]  # (frames done, frames expected; 0 when unknown)
@@ -252,6 +254,16 @@ def read_frames(path: str | Path, max_side: int | None = None, prefetch: int = 8
         raise VideoError(f"{path}: the video has no decodable frames")
 
 
+def _nearly_full(folder: Path, min_free_bytes: int = 1 << 20) -> bool:
+    """Less than min_free_bytes free where the output goes (an encoder that died there ran out of space)."""
+    import shutil
+
+    try:
+        return shutil.disk_usage(folder).free < min_free_bytes
+    except OSError:
+        return False
+
+
 class H264Writer:
     """Write RGB frames to a browser-playable H.264 mp4 (libx264, yuv420p, +faststart).
 
@@ -293,9 +305,17 @@ class H264Writer:
         self._thread = threading.Thread(target=self._render_loop, name="video-render", daemon=True)
         self._thread.start()
 
-    def _fail(self) -> RuntimeError:
+    def _raised(self) -> Exception:
+        """The exception for the recorded error: NoSpaceError when the disk is full (the encoder's message
+        says so, or it failed with almost no space left in the output folder), else RuntimeError."""
+        folder = Path(self.path).parent
+        if is_no_space(self._error) or _nearly_full(folder):
+            return NoSpaceError(folder)
+        return RuntimeError(self._error)
+
+    def _fail(self) -> Exception:
         if self._error is not None:
-            return RuntimeError(self._error)
+            return self._raised()
         err = ""
         try:
             self._proc.kill()
@@ -303,8 +323,11 @@ class H264Writer:
         except Exception:
             pass
         lines = [ln for ln in (err or "").strip().splitlines() if ln.strip()]
-        self._error = f"video encoding failed: {lines[-1] if lines else f'encoder exited ({self._proc.returncode})'}"
-        return RuntimeError(self._error)
+        # (the last line that is ours: FFmpeg may log more after the exception's line)
+        ours = [ln for ln in lines if not ln.startswith("[")]
+        last = (ours or lines)[-1] if lines else f"encoder exited ({self._proc.returncode})"
+        self._error = f"video encoding failed: {last}"
+        return self._raised()
 
     def _take_slot(self) -> int:
         if self._slots_free:
@@ -323,7 +346,7 @@ class H264Writer:
         modified by the caller afterwards."""
         if self._error is not None:
             self._reported = True
-            raise RuntimeError(self._error)
+            raise self._raised()
         if self._closed:
             raise RuntimeError("writer is closed")
         while True:
@@ -333,7 +356,7 @@ class H264Writer:
             except queue.Full:
                 if self._error is not None:
                     self._reported = True
-                    raise RuntimeError(self._error) from None
+                    raise self._raised() from None
 
     def _render_loop(self) -> None:
         import cv2
@@ -366,7 +389,8 @@ class H264Writer:
                 self.frames_written += 1
             except BaseException as e:
                 if self._error is None:
-                    self._error = e.args[0] if isinstance(e, RuntimeError) and e.args else f"video encoding failed: {e}"
+                    self._error = (f"video encoding failed: {e}" if isinstance(e, NoSpaceError) or not
+                                   (isinstance(e, RuntimeError) and e.args) else e.args[0])
 
     def close(self) -> None:
         """Finish the file. Raises RuntimeError if encoding failed and the caller was not told yet."""
@@ -398,7 +422,7 @@ class H264Writer:
             self._shm.unlink()
         if self._error is not None and not self._reported:
             self._reported = True
-            raise RuntimeError(self._error)
+            raise self._raised()
 
     def __enter__(self) -> "H264Writer":
         return self

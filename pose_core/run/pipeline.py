@@ -12,7 +12,9 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
+from ..core.io import NoSpaceError, is_no_space
 from ..core.rules import ExerciseRule, RuleSet, load_rules
 from ..core.session import Session, Summary
 from ..core.types import PoseFrame, RepEvent
@@ -120,6 +122,24 @@ def run_frames(video: str | Path, session: Session, est: PoseEstimator, info: Vi
     return first_poses
 
 
+# A file whose decoding stops this much before the container's stated duration is "truncated" (a frame or
+# two short is normal: the stated duration often counts the last frame's length or an audio tail).
+ENDS_EARLY_MIN_S = 0.5
+ENDS_EARLY_FRACTION = 0.03
+
+
+def ends_early(session: Session, info: VideoInfo) -> list[str]:
+    """A note when the frames ran out well before the duration the file itself states (a truncated upload or
+    copy: the decoder keeps what it could read and stops without a word)."""
+    frame_s = 1.0 / info.fps if info.fps else 0.0
+    read_s = session.last_t + frame_s
+    if session.frames and info.duration_s > 0 and \
+            info.duration_s - read_s > max(ENDS_EARLY_MIN_S, ENDS_EARLY_FRACTION * info.duration_s, 2 * frame_s):
+        return [f"The file ends early at {read_s:.1f} s: analysed what could be read (the file says it lasts "
+                f"{info.duration_s:.1f} s; it may be cut off or damaged)."]
+    return []
+
+
 def summarise(video: str | Path, session: Session, info: VideoInfo, rules: RuleSet, elapsed_s: float,
               notes_from_poses: list, extra: dict, recognition_notes: list[str] = ()) -> Summary:
     """The finished session's summary (raises VideoError / NoPersonError when there is nothing to report)."""
@@ -128,7 +148,7 @@ def summarise(video: str | Path, session: Session, info: VideoInfo, rules: RuleS
         raise VideoError(f"{video}: the video has no frames")
     if session.frames_with_pose == 0:
         raise NoPersonError(f"{video}: no person was found in any of the {session.frames} frames")
-    notes = list(recognition_notes) + session.notes()
+    notes = list(recognition_notes) + session.notes() + ends_early(session, info)
     if not session.reps:
         notes += looks_like_another(notes_from_poses, session.rule.name, rules)
     return session.summary(frame_s=1.0 / info.fps if info.fps else 0.0,
@@ -137,13 +157,29 @@ def summarise(video: str | Path, session: Session, info: VideoInfo, rules: RuleS
                            **extra)
 
 
+@contextlib.contextmanager
+def _no_space_said(out: Path | None):
+    """A full disk while writing the analysis folder (frames.csv, the video, the JSON files) is raised as
+    NoSpaceError naming the folder, not as whatever layer noticed it first."""
+    try:
+        yield
+    except NoSpaceError:
+        raise
+    except (OSError, RuntimeError) as e:
+        if out is not None and is_no_space(e):
+            raise NoSpaceError(out) from None
+        raise
+
+
 def analyze_video(video: str | Path, exercise: str, out_dir: str | Path | None = None, rules: RuleSet | None = None,
                   progress: ProgressFn | None = None, write_video: bool = True, max_side: int = 1280,
                   estimator: PoseEstimator | None = None, recognize_seconds: float = RECOGNIZE_SECONDS,
-                  ) -> AnalysisResult:
+                  stage: Callable[[str], None] | None = None) -> AnalysisResult:
     """Analyse one video with one exercise's rule. Writes annotated.mp4, frames.csv, reps.json, summary.json
     into out_dir (when given). exercise="auto" recognises it first (summary: exercise_confidence,
-    exercise_candidates). Raises VideoError / NoPersonError / CannotTellError / KeyError (unknown exercise)."""
+    exercise_candidates). Raises VideoError / NoPersonError / CannotTellError / KeyError (unknown exercise) /
+    NoSpaceError (the disk filled up while writing out_dir: nothing half-written is left).
+    `stage(name)` is called as a stage starts ("recognising", "analysing"); `progress` counts each from 1."""
     t_start = time.perf_counter()
     rules = rules or load_rules()
     info = probe(video)
@@ -152,12 +188,17 @@ def analyze_video(video: str | Path, exercise: str, out_dir: str | Path | None =
     rec_notes: list[str] = []
     with estimator_for(estimator) as est:
         if exercise == "auto":
+            if stage is not None:
+                stage("recognising")
             exercise, known_poses, extra, rec_notes = recognise_exercise(video, rules, est, max_side, progress,
                                                                          recognize_seconds)
         rule: ExerciseRule = rules[exercise]
         out = Path(out_dir) if out_dir is not None else None
         session = Session(rule, rules.defaults)
-        with (staged_outputs(out, OUTPUT_FILES) if out is not None else contextlib.nullcontext(None)) as tmp:
+        if stage is not None:
+            stage("analysing")
+        with _no_space_said(out), \
+                (staged_outputs(out, OUTPUT_FILES) if out is not None else contextlib.nullcontext(None)) as tmp:
             first_poses = run_frames(video, session, est, info, tmp, write_video, max_side, known_poses, progress,
                                      None if extra else recognize_seconds)
             summary = summarise(video, session, info, rules, time.perf_counter() - t_start,

@@ -45,11 +45,16 @@ class Settings:
     penn_dir: Path | None = None  # None: no Penn Action folder configured or found
 
     @property
+    def jobs_dir(self) -> Path:
+        """Where analyses run as jobs keep their status (pose_core.run.jobs): <workspace>/jobs."""
+        return self.workspace / "jobs"
+
+    @property
     def max_upload_mb(self) -> float:
         return self.max_upload_bytes / (1024 * 1024)
 
     def ensure_dirs(self) -> "Settings":
-        for d in (self.workspace, self.uploads_dir, self.analyses_dir, self.history_db.parent,
+        for d in (self.workspace, self.uploads_dir, self.analyses_dir, self.jobs_dir, self.history_db.parent,
                   self.user_rules_path.parent):
             d.mkdir(parents=True, exist_ok=True)
         return self
