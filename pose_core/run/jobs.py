@@ -39,7 +39,7 @@ from ..core.io import NoSpaceError, atomic_write_json
 from ..core.rules import RuleSet
 from ..media.estimator import PoseEstimator
 from ..media.video import VideoError
-from ..store.outputs import list_analyses, sweep_stale_temp_files
+from ..store.outputs import list_analyses, pid_alive, sweep_stale_temp_files
 from ..store.uploads import list_files, new_analysis_dir, upload_display_name
 from . import pipeline
 
@@ -136,18 +136,6 @@ def list_jobs(jobs_dir: str | Path) -> list[JobStatus]:
     return sorted(out, key=lambda s: s.created)
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _keeps_upload(status: JobStatus) -> bool:
     """A finished job still needs its upload: done (its analysis refers to it), or cannot-tell with candidates
     the page offers to analyse it as."""
@@ -206,7 +194,7 @@ def recover_interrupted(jobs_dir: str | Path, analyses_dir: str | Path | None = 
     owned (unless something else uses it). Returns their ids."""
     ids = []
     for j in list_jobs(jobs_dir):
-        if not j.final and j.pid != os.getpid() and not _pid_alive(j.pid):
+        if not j.final and j.pid != os.getpid() and not pid_alive(j.pid):
             write_status(jobs_dir, replace(j, state=FAILED, kind="interrupted", finished=time.time(),
                                            message="The server stopped before this analysis finished. "
                                                    "Analyse the video again."))

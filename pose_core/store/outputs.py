@@ -110,7 +110,10 @@ class OutputFolderBusy(RuntimeError):
 _TMP = re.compile(r"^\..+\.tmp-(\d+)-\d+$")
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Is process `pid` running on this machine (another user's counts too)?"""
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -126,7 +129,7 @@ def sweep_stale_temp_files(out_dir: Path) -> list[Path]:
     removed = []
     for p in out_dir.iterdir() if out_dir.is_dir() else ():
         m = _TMP.match(p.name)
-        if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
+        if m and int(m.group(1)) != os.getpid() and not pid_alive(int(m.group(1))):
             with contextlib.suppress(OSError):
                 p.unlink()
                 removed.append(p)
