@@ -20,6 +20,8 @@ from ..media.drawing import draw_session_overlay
 from ..media.estimator import PoseEstimator
 from ..media.poses import estimator_for, poses
 from ..media.video import H264Writer, ProgressFn, VideoError, VideoInfo, probe
+from ..store.settings import parallel_min_seconds, parallel_mode, parallel_workers
+from .parallel import ParallelError, PosePool, StreamedPoses, plan_chunks, worthwhile
 from ..store.outputs import (ANNOTATED_VIDEO, FRAMES_CSV, OUTPUT_FILES, REPS_JSON, SUMMARY_JSON, FramesCsvWriter,
                              staged_outputs, write_reps, write_summary)
 
@@ -54,11 +56,12 @@ class AnalysisResult:
 
 
 def recognize_start(video: str | Path, rules: RuleSet, est: PoseEstimator, max_side: int,
-                    progress: ProgressFn | None = None, seconds: float = RECOGNIZE_SECONDS):
+                    progress: ProgressFn | None = None, seconds: float = RECOGNIZE_SECONDS, backend: str = "auto"):
     """Poses of the first `seconds` of the video and the recognised exercise (Recognition)."""
     from ..datasets.recognition import default_recognizer, video_poses
 
-    poses = video_poses(video, max_seconds=seconds, progress=progress, estimator=est, max_side=max_side)
+    poses = video_poses(video, max_seconds=seconds, progress=progress, estimator=est, max_side=max_side,
+                        backend=backend)
     return poses, default_recognizer().predict(poses, allowed=list(rules.exercises))
 
 
@@ -76,10 +79,10 @@ def looks_like_another(poses: list, exercise: str, rules: RuleSet) -> list[str]:
 
 
 def recognise_exercise(video: str | Path, rules: RuleSet, est: PoseEstimator, max_side: int,
-                       progress: ProgressFn | None, seconds: float) -> tuple[str, list, dict]:
+                       progress: ProgressFn | None, seconds: float, backend: str = "auto") -> tuple[str, list, dict]:
     """exercise="auto": the recognised exercise, the poses it was recognised on (reused by the analysis) and
     the summary's recognition fields. Raises CannotTellError."""
-    known_poses, rec = recognize_start(video, rules, est, max_side, progress, seconds)
+    known_poses, rec = recognize_start(video, rules, est, max_side, progress, seconds, backend)
     if rec.exercise is None:
         raise CannotTellError(f"{video}: cannot tell which exercise this is: {rec.why_not}", rec)
     extra = {"exercise_auto": True, "exercise_confidence": round(rec.confidence, 3),
@@ -89,7 +92,8 @@ def recognise_exercise(video: str | Path, rules: RuleSet, est: PoseEstimator, ma
 
 def run_frames(video: str | Path, session: Session, est: PoseEstimator, info: VideoInfo,
                tmp: dict[str, Path] | None, write_video: bool, max_side: int, known_poses: list,
-               progress: ProgressFn | None, keep_first_s: float | None) -> list[PoseFrame | None]:
+               progress: ProgressFn | None, keep_first_s: float | None, backend: str = "auto",
+               ) -> list[PoseFrame | None]:
     """The frame loop: every frame through the session, frames.csv row by row and the overlay video into
     the staged files `tmp` (None: nothing is written). Returns the poses of the first `keep_first_s`."""
     first_poses: list[PoseFrame | None] = []
@@ -98,7 +102,8 @@ def run_frames(video: str | Path, session: Session, est: PoseEstimator, info: Vi
         writer = None
         # Frames stay RGB end to end: decode converts on its own thread, the model takes RGB, the overlay
         # is drawn in RGB and the encoder takes RGB. No colour conversion on the model's thread.
-        for t, img, pose in poses(video, est, max_side, known=known_poses, progress=progress):
+        for t, img, pose in poses(video, est, max_side, known=known_poses, progress=progress,
+                                  backend=backend):
             if keep_first_s is not None and t <= keep_first_s:
                 first_poses.append(pose)  # to say what the movement looks like, should no rep be found
             r = session.step(pose, t)
@@ -132,31 +137,116 @@ def summarise(video: str | Path, session: Session, info: VideoInfo, rules: RuleS
 def analyze_video(video: str | Path, exercise: str, out_dir: str | Path | None = None, rules: RuleSet | None = None,
                   progress: ProgressFn | None = None, write_video: bool = True, max_side: int = 1280,
                   estimator: PoseEstimator | None = None, recognize_seconds: float = RECOGNIZE_SECONDS,
-                  ) -> AnalysisResult:
+                  parallel: bool | None = None, pool: PosePool | None = None) -> AnalysisResult:
     """Analyse one video with one exercise's rule. Writes annotated.mp4, frames.csv, reps.json, summary.json
     into out_dir (when given). exercise="auto" recognises it first (summary: exercise_confidence,
-    exercise_candidates). Raises VideoError / NoPersonError / CannotTellError / KeyError (unknown exercise)."""
+    exercise_candidates). Raises VideoError / NoPersonError / CannotTellError / KeyError (unknown exercise).
+
+    parallel: True estimates poses on time chunks in worker processes (`run.parallel`; `pool` when given, a
+    kept warm pool, else one started for this video); False in this process (with `estimator` when given);
+    None (default) decides from the settings (GYMPOSE_PARALLEL) and the clip's length. The results are the
+    same; should the workers fail or their poses not line up with the frames, the single-process path runs."""
     t_start = time.perf_counter()
     rules = rules or load_rules()
     info = probe(video)
+    if exercise != "auto":
+        rules[exercise]  # KeyError for an unknown exercise, before any worker starts
+    if use_parallel(info, parallel, pool):
+        own = pool is None
+        pool = pool or PosePool(workers=parallel_workers())
+        try:
+            if pool.acquire():  # a kept pool busy with another analysis: this one runs in its own process
+                try:
+                    return _analyze(video, exercise, out_dir, rules, progress, write_video, max_side, None,
+                                    recognize_seconds, info, t_start, pool)
+                except ParallelError:
+                    pool.cancel()  # e.g. a file that decodes differently from its middle: one process instead
+                finally:
+                    pool.release()
+        finally:
+            if own:
+                pool.close()
+    return _analyze(video, exercise, out_dir, rules, progress, write_video, max_side, estimator, recognize_seconds,
+                    info, t_start, None)
+
+
+def use_parallel(info: VideoInfo, parallel: bool | None, pool: PosePool | None = None) -> bool:
+    """Whether this video's poses are estimated on time chunks in worker processes."""
+    if parallel is not None:
+        return parallel
+    mode = parallel_mode()
+    if mode == "off":
+        return False
+    workers = pool.workers if pool is not None else parallel_workers()
+    if mode == "on":
+        return workers >= 2
+    return worthwhile(info, workers, parallel_min_seconds())
+
+
+def _analyze(video, exercise, out_dir, rules, progress, write_video, max_side, estimator, recognize_seconds,
+             info, t_start, pool) -> AnalysisResult:
     known_poses: list = []
     extra: dict = {}
-    with estimator_for(estimator) as est:
-        if exercise == "auto":
-            exercise, known_poses, extra = recognise_exercise(video, rules, est, max_side, progress,
-                                                              recognize_seconds)
-        rule: ExerciseRule = rules[exercise]
-        out = Path(out_dir) if out_dir is not None else None
-        session = Session(rule, rules.defaults)
-        with (staged_outputs(out, OUTPUT_FILES) if out is not None else contextlib.nullcontext(None)) as tmp:
-            first_poses = run_frames(video, session, est, info, tmp, write_video, max_side, known_poses, progress,
-                                     None if extra else recognize_seconds)
-            summary = summarise(video, session, info, rules, time.perf_counter() - t_start,
-                                first_poses or known_poses, extra)
-            written: list[str] = []
-            if tmp is not None:
-                write_reps(tmp[REPS_JSON], exercise, session.reps, session.partial_reps, session.view)
-                write_summary(tmp[SUMMARY_JSON], summary)
-                written = [n for n in OUTPUT_FILES if tmp[n].exists()]
+    backend = "auto"
+    stream = None
+    if pool is not None:
+        # The frame loop decodes with PyAV, as the workers do, so that every pose's timestamp can be checked
+        # against its frame's. Progress: the mean of poses estimated and frames through the session.
+        chunks = plan_chunks(info.duration_s, pool.workers)
+        backend = "av"
+        progress = _ParallelProgress(progress, info.frame_count)
+        stream = StreamedPoses(pool, pool.submit(video, info, chunks, max_side), chunks, info.fps,
+                               on_wait=progress.refresh)
+        progress.stream = stream
+    try:
+        with (contextlib.nullcontext(stream) if stream is not None else estimator_for(estimator)) as est:
+            if exercise == "auto":
+                exercise, known_poses, extra = recognise_exercise(video, rules, est, max_side, progress,
+                                                                  recognize_seconds, backend)
+            rule: ExerciseRule = rules[exercise]
+            out = Path(out_dir) if out_dir is not None else None
+            session = Session(rule, rules.defaults)
+            with (staged_outputs(out, OUTPUT_FILES) if out is not None else contextlib.nullcontext(None)) as tmp:
+                first_poses = run_frames(video, session, est, info, tmp, write_video, max_side, known_poses,
+                                         progress, None if extra else recognize_seconds, backend)
+                if stream is not None:
+                    stream.finish()
+                summary = summarise(video, session, info, rules, time.perf_counter() - t_start,
+                                    first_poses or known_poses, extra)
+                written: list[str] = []
+                if tmp is not None:
+                    write_reps(tmp[REPS_JSON], exercise, session.reps, session.partial_reps, session.view)
+                    write_summary(tmp[SUMMARY_JSON], summary)
+                    written = [n for n in OUTPUT_FILES if tmp[n].exists()]
+    except BaseException:
+        if pool is not None:
+            pool.cancel()
+        raise
     files = {n: out / n for n in written}
     return AnalysisResult(summary=summary, reps=list(session.reps), out_dir=out, files=files)
+
+
+class _ParallelProgress:
+    """progress(done, expected) in chunked mode: done = (poses estimated + frames analysed) / 2, never going
+    back, reported from the caller's thread only (the frame loop, or while it waits for poses)."""
+
+    def __init__(self, progress: ProgressFn | None, expected: int):
+        self.progress, self.expected = progress, expected
+        self.stream: StreamedPoses | None = None
+        self.frames = 0
+        self.last = -1
+
+    def __call__(self, done: int, expected: int) -> None:
+        self.frames = max(self.frames, done)
+        self.refresh()
+
+    def refresh(self) -> None:
+        if self.progress is None:
+            return
+        estimated = self.stream.estimated if self.stream is not None else 0
+        done = (estimated + self.frames) // 2
+        expected = max(self.expected, done)
+        done = max(done, self.last)
+        if done != self.last:
+            self.last = done
+            self.progress(done, expected)
