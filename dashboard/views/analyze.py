@@ -10,7 +10,7 @@ import streamlit as st
 
 from dashboard import charts, keys
 from dashboard.common import (AUTO, LOW_CONFIDENCE, candidates_text, current, estimator_factory, exercise_label, fmt,
-                              history_store, plain, plain_error, rep_table)
+                              history_store, plain, plain_error, pose_pool, rep_table)
 from pose_core.store.history import HistoryError, record_from_analysis
 from pose_core.run.pipeline import RECOGNIZE_SECONDS, AnalysisError, CannotTellError, NoPersonError, analyze_video
 from pose_core.core.confine import PathError, is_within
@@ -118,7 +118,7 @@ def run_analysis() -> None:
         out_dir = new_analysis_dir(S.analyses_dir, shown_name, AUTO if auto else rule.name)
         bar = st.progress(0.0, text="Starting the analysis...")
         result = analyze_video(path, AUTO if auto else rule.name, out_dir=out_dir, rules=cur.rules,
-                               progress=progress_on(bar), estimator=estimator_factory()())
+                               progress=progress_on(bar), estimator_factory=estimator_factory(), pool=pose_pool())
         bar.empty()
     except UploadTooLargeError as e:
         st.error(f"This video is too large. {plain_error(e)}", icon=":material/error:")

@@ -12,6 +12,7 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from ..core.rules import ExerciseRule, RuleSet, load_rules
 from ..core.session import Session, Summary
@@ -40,6 +41,9 @@ class CannotTellError(AnalysisError):
     def __init__(self, message: str, recognition):
         super().__init__(message)
         self.recognition = recognition
+
+    def __reduce__(self):  # pickled with its recognition (a Dask worker raises it to the caller)
+        return (type(self), (self.args[0], self.recognition))
 
 
 # exercise="auto" on a file: the exercise is recognised on this many first seconds; those poses are reused
@@ -137,7 +141,8 @@ def summarise(video: str | Path, session: Session, info: VideoInfo, rules: RuleS
 def analyze_video(video: str | Path, exercise: str, out_dir: str | Path | None = None, rules: RuleSet | None = None,
                   progress: ProgressFn | None = None, write_video: bool = True, max_side: int = 1280,
                   estimator: PoseEstimator | None = None, recognize_seconds: float = RECOGNIZE_SECONDS,
-                  parallel: bool | None = None, pool: PosePool | None = None) -> AnalysisResult:
+                  parallel: bool | None = None, pool: PosePool | None = None,
+                  estimator_factory: Callable[[], PoseEstimator] | None = None) -> AnalysisResult:
     """Analyse one video with one exercise's rule. Writes annotated.mp4, frames.csv, reps.json, summary.json
     into out_dir (when given). exercise="auto" recognises it first (summary: exercise_confidence,
     exercise_candidates). Raises VideoError / NoPersonError / CannotTellError / KeyError (unknown exercise).
@@ -145,7 +150,8 @@ def analyze_video(video: str | Path, exercise: str, out_dir: str | Path | None =
     parallel: True estimates poses on time chunks in worker processes (`run.parallel`; `pool` when given, a
     kept warm pool, else one started for this video); False in this process (with `estimator` when given);
     None (default) decides from the settings (GYMPOSE_PARALLEL) and the clip's length. The results are the
-    same; should the workers fail or their poses not line up with the frames, the single-process path runs."""
+    same; should the workers fail or their poses not line up with the frames, the single-process path runs.
+    estimator_factory: makes the single-process path's estimator (closed at the end), e.g. a warm spare."""
     t_start = time.perf_counter()
     rules = rules or load_rules()
     info = probe(video)
@@ -166,6 +172,10 @@ def analyze_video(video: str | Path, exercise: str, out_dir: str | Path | None =
         finally:
             if own:
                 pool.close()
+    if estimator is None and estimator_factory is not None:
+        with estimator_factory() as est:
+            return _analyze(video, exercise, out_dir, rules, progress, write_video, max_side, est,
+                            recognize_seconds, info, t_start, None)
     return _analyze(video, exercise, out_dir, rules, progress, write_video, max_side, estimator, recognize_seconds,
                     info, t_start, None)
 
