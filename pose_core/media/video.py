@@ -215,8 +215,12 @@ def _decode_av(path: str | Path, fps: float, out: _Frames, start_s: float = 0.0,
             t = clock(frame.time)
             if end_s is not None and t >= end_s - 0.25 / fps:
                 break
-            img = _rotate(frame.to_ndarray(format="rgb24"), _rotation_of(s, frame))
-            if not out.emit(t, img, is_rgb=True):
+            rot = _rotation_of(s, frame)
+            # Unrotated files are read by OpenCV in one pass (BT.601 YUV->RGB whatever the file's tag); read
+            # here (a time range), they get the same pixels, so both give the same poses. Rotated ones (only
+            # ever read here) keep the file's own colour space.
+            img = frame.to_ndarray(format="rgb24", **({"src_colorspace": "ITU601"} if rot == 0 else {}))
+            if not out.emit(t, _rotate(img, rot), is_rgb=True):
                 break
 
 
