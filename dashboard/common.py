@@ -62,11 +62,12 @@ def estimator_factory() -> EstimatorFactory:
 @st.cache_resource(show_spinner=False)
 def pose_pool() -> PosePool | None:
     """The pose worker processes a long video is estimated on (one per core), started once and kept warm
-    between analyses. None on a single core or with GYMPOSE_PARALLEL=off."""
+    between analyses, at a lower priority (nice 5) so that a live session beside an analysis stays current.
+    None on a single core or with GYMPOSE_PARALLEL=off."""
     try:
         if parallel_mode() == "off" or parallel_workers() < 2:
             return None
-        return PosePool(workers=parallel_workers(), warm=True)
+        return PosePool(workers=parallel_workers(), warm=True, nice=5)
     except (SettingsError, OSError):
         return None
 

@@ -79,9 +79,12 @@ def _blank_warm(est) -> None:
     est.process(np.zeros((64, 64, 3), np.uint8), 0.0)
 
 
-def _worker_main(tasks, results, current, parent_pid: int) -> None:
+def _worker_main(tasks, results, current, parent_pid: int, nice: int = 0) -> None:
     """A pose worker: takes (job, chunk, video, info, max_side) tasks until None."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    if nice:
+        with contextlib.suppress(OSError):
+            os.nice(nice)
     from .batch_executors import _exit_with_parent, _worker_init
 
     _exit_with_parent(parent_pid)
@@ -137,10 +140,11 @@ def _worker_main(tasks, results, current, parent_pid: int) -> None:
 
 class PosePool:
     """`workers` pose worker processes, started on first use (or at once with warm=True) and kept until
-    close(). One video at a time: `acquire()` returns None while another analysis holds the pool."""
+    close(). One video at a time: `acquire()` is False while another analysis holds the pool."""
 
-    def __init__(self, workers: int = 2, warm: bool = False):
+    def __init__(self, workers: int = 2, warm: bool = False, nice: int = 0):
         self.workers = max(1, int(workers))
+        self.nice = nice  # > 0: the workers yield the CPU to interactive work (the dashboard's live page)
         self._ctx = multiprocessing.get_context("spawn")
         self._procs: list = []
         self._busy = threading.Lock()
@@ -159,7 +163,7 @@ class PosePool:
             self._tasks, self._results = self._ctx.Queue(), self._ctx.Queue()
             self._current = self._ctx.Value("q", 0, lock=False)
             self._procs = [self._ctx.Process(target=_worker_main, name=f"gympose-pose-{i}", daemon=True,
-                                             args=(self._tasks, self._results, self._current, os.getpid()))
+                                             args=(self._tasks, self._results, self._current, os.getpid(), self.nice))
                            for i in range(self.workers)]
             try:
                 for p in self._procs:

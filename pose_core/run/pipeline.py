@@ -204,7 +204,7 @@ def _analyze(video, exercise, out_dir, rules, progress, write_video, max_side, e
         # against its frame's. Progress: the mean of poses estimated and frames through the session.
         chunks = plan_chunks(info.duration_s, pool.workers)
         backend = "av"
-        progress = _ParallelProgress(progress, info.frame_count)
+        progress = _ParallelProgress(progress, info.frame_count, recognising=exercise == "auto")
         stream = StreamedPoses(pool, pool.submit(video, info, chunks, max_side), chunks, info.fps,
                                on_wait=progress.refresh)
         progress.stream = stream
@@ -238,20 +238,30 @@ def _analyze(video, exercise, out_dir, rules, progress, write_video, max_side, e
 
 class _ParallelProgress:
     """progress(done, expected) in chunked mode: done = (poses estimated + frames analysed) / 2, never going
-    back, reported from the caller's thread only (the frame loop, or while it waits for poses)."""
+    back, reported from the caller's thread only (the frame loop, or while it waits for poses). With
+    exercise="auto" the recognition pass is reported first as it is (its own frames), then the analysis
+    from 0 again, as in the single-process path."""
 
-    def __init__(self, progress: ProgressFn | None, expected: int):
+    def __init__(self, progress: ProgressFn | None, expected: int, recognising: bool = False):
         self.progress, self.expected = progress, expected
+        self.recognising = recognising
         self.stream: StreamedPoses | None = None
         self.frames = 0
         self.last = -1
 
     def __call__(self, done: int, expected: int) -> None:
-        self.frames = max(self.frames, done)
+        if self.recognising:
+            if done >= self.frames:
+                self.frames = done
+                if self.progress is not None:
+                    self.progress(done, expected)
+                return
+            self.recognising, self.last = False, -1  # the analysis pass starts
+        self.frames = max(self.frames, done) if done >= self.frames or self.last >= 0 else done
         self.refresh()
 
     def refresh(self) -> None:
-        if self.progress is None:
+        if self.progress is None or self.recognising:
             return
         estimated = self.stream.estimated if self.stream is not None else 0
         done = (estimated + self.frames) // 2
