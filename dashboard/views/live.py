@@ -42,6 +42,8 @@ if session is None:
 # newest overlay, so the video never lags behind the camera when the machine is busy.
 fresh: FreshFrames | None = st.session_state.get(keys.LIVE_FRESH)
 if fresh is None or fresh.session is not session:
+    if fresh is not None:
+        fresh.close()
     fresh = FreshFrames(session)
     st.session_state[keys.LIVE_FRESH] = fresh
 # Both restart counting only if the mode, the exercise or the thresholds changed.
