@@ -71,7 +71,7 @@ def worker(mode: str, video: str) -> dict:
         parallel = {"single": False, "chunked": True, "auto": None}[mode]
         with tempfile.TemporaryDirectory() as out:
             res = analyze_video(video, exercise_of(video), out, write_video=True, parallel=parallel,
-                                progress=lambda d, e: first.append(time.perf_counter()) if not first else None)
+                                progress=lambda d, e: first.append(time.perf_counter()) if d >= 1 and not first else None)
         n = res.summary.frames
         t_first = first[0] if first else None
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -111,7 +111,7 @@ def ttff() -> dict:
             t0 = time.perf_counter() if i else t_start
             analyze_video(video, "squat", None, write_video=True, parallel=mode == "chunked", pool=pool,
                           estimator_factory=factory,
-                          progress=lambda d, e: first.append(time.perf_counter()) if not first else None)
+                          progress=lambda d, e: first.append(time.perf_counter()) if d >= 1 and not first else None)
             times.append(first[0] - t0)
             time.sleep(1.0)  # the dashboard's user takes a moment: the spare is warmed meanwhile
         if pool is not None:

@@ -121,7 +121,7 @@ def _worker_main(tasks, results, current, parent_pid: int, nice: int = 0) -> Non
                     continue  # lead-in: tracking settles, the pose is not used
                 batch.append((t, pose))
                 n += 1
-                if len(batch) >= BATCH_FRAMES:
+                if len(batch) >= BATCH_FRAMES or n == 1:  # the first pose at once: the frame loop starts
                     results.put(("poses", job, chunk.index, batch))
                     batch = []
             if batch:
