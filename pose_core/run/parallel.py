@@ -37,7 +37,7 @@ from typing import Callable
 from ..core.types import PoseFrame
 from ..media.video import VideoInfo
 
-LEAD_IN_S = 0.5  # tracking from this much earlier than a chunk's start (equal results: tests/test_parallel.py)
+LEAD_IN_S = 1.0  # tracking from this much earlier than a chunk's start (0.5 s left bench_press_12 one rep short)
 MIN_CHUNK_S = 4.0  # a chunk shorter than this costs more (lead-in, start-up) than it saves
 BATCH_FRAMES = 6  # poses per message from a worker
 POLL_S = 0.1  # how often a waiting parent looks at its workers (and reports progress)
