@@ -15,9 +15,10 @@ from pose_core.core.rules import ExerciseRule, RuleSet, RulesError, load_rules
 from pose_core.datasets.recognition import LOW_CONFIDENCE  # noqa: F401  (the pages take it from here)
 from pose_core.run.jobs import JobRunner
 from pose_core.run.live import EstimatorFactory
+from pose_core.run.parallel import PosePool
 from pose_core.core.confine import shown_path, strip_root
 from pose_core.store.history import HistoryStore
-from pose_core.store.settings import Settings, SettingsError, load_settings
+from pose_core.store.settings import Settings, SettingsError, load_settings, parallel_mode, parallel_workers
 from pose_core.core.judging import depth_check
 from pose_core.core.types import CheckStatus, RepEvent, RestSide, cycle_times
 
@@ -100,8 +101,22 @@ def keep_choice(key: str, value, param: str | None = None) -> None:
 @st.cache_resource(show_spinner="Loading the pose model...")
 def estimator_factory() -> EstimatorFactory:
     """Makes a fresh tracking PoseEstimator per video / stream (tracking state must not leak between
-    them); the MediaPipe import happens once per server process."""
-    return EstimatorFactory(warm_up=True)
+    them); the MediaPipe import happens once per server process, and a warmed spare is always ready, so an
+    analysis or a live stream starts at once."""
+    return EstimatorFactory(warm_up=True, keep_spare=True)
+
+
+@st.cache_resource(show_spinner=False)
+def pose_pool() -> PosePool | None:
+    """The pose worker processes a long video is estimated on (one per core), started once and kept warm
+    between analyses, at a lower priority (nice 5) so that a live session beside an analysis stays current.
+    None on a single core or with GYMPOSE_PARALLEL=off."""
+    try:
+        if parallel_mode() == "off" or parallel_workers() < 2:
+            return None
+        return PosePool(workers=parallel_workers(), warm=True, nice=5)
+    except (SettingsError, OSError):
+        return None
 
 
 JOB_POLL_S = 0.5  # how often a page showing a running analysis job looks at its progress

@@ -37,6 +37,7 @@ SOURCE_EARLIER = "Use an earlier upload"
 # Live
 LIVE_STREAMER = "live.webrtc"
 LIVE_SESSION = "live.session"  # session state: pose_core.run.live.LiveSession of this browser session
+LIVE_FRESH = "live.fresh"  # session state: its FreshFrames (the newest-frame-only analysis thread)
 LIVE_RESET = "live.reset"
 LIVE_SAVE = "live.save"
 LIVE_SAVED_MSG = "live.saved_msg"

@@ -1,6 +1,6 @@
 """Command line (`gympose`, or `python -m pose_core`), one sub-command per job, each a small handler:
 
-    analyze VIDEO --exercise EXERCISE [--out DIR] [--rules FILE] [--export-frames [--every N]]
+    analyze VIDEO --exercise EXERCISE [--out DIR] [--rules FILE] [--export-frames [--every N]] [--single-process]
                                                                       one video (pose_core.run.pipeline)
     evaluate FOLDER [--auto] [--json]                                 accuracy on hand-counted clips (pose_core.run.evaluate)
     batch INPUT [--out DIR] [--exercise EX] [--workers N] [--scheduler tcp://host:port] ...
@@ -87,6 +87,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from .run.pipeline import AnalysisError, CannotTellError, analyze_video
     from .store.frame_export import DEFAULT_EVERY, FrameExportError, export_labelled_frames
     from .store.outputs import OutputFolderBusy
+    from .store.settings import SettingsError
 
     video = Path(args.video)
     if args.every is not None and not args.export_frames:
@@ -110,13 +111,14 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         return _fail(f"--out {out}: {blocked} exists and is not a folder")
     progress = _Progress(not args.quiet, video.name)
     try:
-        result = analyze_video(video, exercise, out, rules=rules, progress=progress, write_video=not args.no_video)
+        result = analyze_video(video, exercise, out, rules=rules, progress=progress, write_video=not args.no_video,
+                               parallel=False if args.single_process else None)
     except CannotTellError as e:
         # Said plainly, with the candidates, instead of a silent guess.
         progress.close()
         print(json.dumps({"exercise": None, **e.recognition.to_dict()}))
         return _fail(str(e))
-    except (VideoError, AnalysisError, OutputFolderBusy) as e:
+    except (VideoError, AnalysisError, OutputFolderBusy, SettingsError) as e:
         return _fail(str(e))
     except NoSpaceError as e:  # "no space left on device: <folder>" (nothing half-written is left there)
         return _fail(str(e))
@@ -181,6 +183,9 @@ def add_analyze_parser(subparsers) -> argparse.ArgumentParser:
     a.add_argument("--out", "-o", help="output folder (default: runs/<video name>)")
     a.add_argument("--rules", help="a rules TOML file overriding the packaged rules")
     a.add_argument("--no-video", action="store_true", help="skip the annotated video (faster)")
+    a.add_argument("--single-process", action="store_true",
+                   help="estimate poses in this process only (default: a clip long enough to pay off uses every "
+                        "core; GYMPOSE_PARALLEL=off does the same as this flag)")
     a.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     a.add_argument("--export-frames", action="store_true",
                    help="also write sampled frames as JPEGs into OUT/frames/<label>/ (correct, incorrect, unknown) "

@@ -343,3 +343,67 @@ def test_auto_mode_on_a_real_clip_locks_and_counts(videos_dir):
     assert locked_after is not None and locked_after < 8.0
     assert snap.exercise == exercise and snap.rep_count >= reps // 2
     assert snap.auto.recognition_ms < 5.0  # averaged over the frames before the lock
+
+
+# ------------------------------------------------------------------ FreshFrames: only the newest frame is analysed
+
+class SlowEstimator(FakeEstimator):
+    """The fake pose model, taking `delay_s` per frame (a busy machine)."""
+
+    def __init__(self, delay_s: float, **kw):
+        super().__init__(**kw)
+        self.delay_s = delay_s
+
+    def process(self, rgb, t):
+        import time
+
+        time.sleep(self.delay_s)
+        return super().process(rgb, t)
+
+
+def test_fresh_frames_drop_stale_frames_and_stay_current_when_behind_the_camera():
+    import time
+
+    from pose_core.run.live import FreshFrames
+
+    # The camera at 30 fps, the model at 10 fps: two of every three frames cannot be analysed. Queueing them
+    # would take 3x the camera's time and put the overlay seconds behind.
+    delay, cam_fps, seconds = 0.1, 30.0, 8.0
+    s = LiveSession(RULES["squat"], RULES.defaults, estimator_factory=lambda: SlowEstimator(delay, reps=3))
+    fresh = FreshFrames(s, wait_s=0.0)
+    try:
+        t0 = time.monotonic()
+        for i in range(int(cam_fps * seconds)):
+            time.sleep(max(0.0, t0 + i / cam_fps - time.monotonic()))
+            img = frame()
+            assert fresh.process_frame(img, 100.0 + i / cam_fps) is img  # the camera's own, current image
+        elapsed = time.monotonic() - t0
+        fresh.wait_for(fresh.received, 1.0)
+        st = fresh.stats()
+    finally:
+        fresh.close()
+    assert elapsed < 1.5 * seconds  # the camera's thread never waited for the model
+    assert st["received"] == int(cam_fps * seconds)
+    assert st["skipped"] > st["received"] / 2  # stale frames were dropped ...
+    assert st["processed"] + st["skipped"] == st["received"]  # ... never queued: each analysed or skipped
+    # The overlay is about one analysis (+ one camera frame) old: bounded, never growing.
+    assert st["latency_p95_ms"] is not None and st["latency_p95_ms"] < 1000 * (2 * delay + 1 / cam_fps + 0.1), st
+    assert s.snapshot().rep_count == 3  # counting on the analysed frames is still right
+
+
+def test_fresh_frames_analyse_every_frame_when_the_model_keeps_up():
+    import time
+
+    from pose_core.run.live import FreshFrames
+
+    s = LiveSession(RULES["squat"], RULES.defaults, estimator_factory=lambda: FakeEstimator(reps=2))
+    fresh = FreshFrames(s, wait_s=0.05)
+    try:
+        for i in range(int(FPS * 6)):
+            fresh.process_frame(frame(), 100.0 + i / FPS)
+            time.sleep(0.002)
+        st = fresh.stats()
+    finally:
+        fresh.close()
+    assert st["skipped"] <= 2 and st["processed"] >= st["received"] - 2
+    assert s.snapshot().rep_count == 2

@@ -13,7 +13,7 @@ from dashboard import keys
 from dashboard.common import (candidates_text, current, estimator_factory, exercise_label, fmt, history_store, plain,
                               plain_error)
 from pose_core.store.history import HistoryError
-from pose_core.run.live import AutoStatus, LiveSession, LiveSnapshot
+from pose_core.run.live import AutoStatus, FreshFrames, LiveSession, LiveSnapshot
 from pose_core.store.settings import SettingsError, rtc_configuration
 
 REFRESH_S = 0.3
@@ -38,6 +38,14 @@ if session is None:
     session = LiveSession(rule, cur.rules.defaults, estimator_factory=estimator_factory(),
                           rules_source=cur.rules.source)
     st.session_state[keys.LIVE_SESSION] = session
+# Only the newest camera frame is analysed (on its own thread); every frame goes back at once with the
+# newest overlay, so the video never lags behind the camera when the machine is busy.
+fresh: FreshFrames | None = st.session_state.get(keys.LIVE_FRESH)
+if fresh is None or fresh.session is not session:
+    if fresh is not None:
+        fresh.close()
+    fresh = FreshFrames(session)
+    st.session_state[keys.LIVE_FRESH] = fresh
 # Both restart counting only if the mode, the exercise or the thresholds changed.
 if cur.auto:
     session.set_auto(cur.rules.exercises, cur.rules.defaults)
@@ -69,8 +77,8 @@ ctx = webrtc_streamer(
     rtc_configuration=rtc,
     media_stream_constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480},
                                         "frameRate": {"ideal": 30}}, "audio": False},
-    video_frame_callback=session.process_av_frame,
-    async_processing=True,  # late frames are dropped, never queued up: the overlay stays real-time
+    video_frame_callback=fresh.process_av_frame,
+    async_processing=False,  # FreshFrames never blocks: it analyses the newest frame on its own thread
 )
 playing = bool(ctx.state.playing)
 

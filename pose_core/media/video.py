@@ -45,6 +45,7 @@ class VideoInfo:
     duration_s: float
     rotation: int  # degrees applied to display upright
     codec: str
+    first_frame_s: float = 0.0  # the first frame's presentation time (timestamps are counted from it)
 
 
 def _rotation_of(stream, frame=None) -> int:
@@ -88,7 +89,8 @@ def probe(path: str | Path) -> VideoInfo:
                 raise VideoError(f"{path}: video too small ({w}x{h} pixels; at least "
                                  f"{MIN_VIDEO_SIDE}x{MIN_VIDEO_SIDE} needed)")
             frames = s.frames or int(round(duration * fps))
-            return VideoInfo(str(path), w, h, fps, int(frames), duration, rot, s.codec_context.name)
+            t_first = float(first.time) if first.time is not None and math.isfinite(first.time) else 0.0
+            return VideoInfo(str(path), w, h, fps, int(frames), duration, rot, s.codec_context.name, t_first)
     except VideoError:
         raise
     except Exception as e:  # PyAV raises many error types for non-video/corrupt input
@@ -112,9 +114,9 @@ _END = object()
 class _Clock:
     """Monotonic timestamps from the container's, starting at 0 (falls back to n / fps)."""
 
-    def __init__(self, fps: float) -> None:
+    def __init__(self, fps: float, t0: float | None = None) -> None:
         self.fps = fps
-        self.t0: float | None = None
+        self.t0: float | None = t0  # given: a read that starts mid-file counts from the file's first frame
         self.last = -math.inf
         self.n = 0
 
@@ -192,25 +194,45 @@ def _decode_cv2(path: str | Path, fps: float, out: _Frames) -> None:
         raise VideoError("OpenCV decoded no frame")
 
 
-def _decode_av(path: str | Path, fps: float, out: _Frames) -> None:
+def _decode_av(path: str | Path, fps: float, out: _Frames, start_s: float = 0.0, end_s: float | None = None,
+               t_first: float = 0.0) -> None:
+    """PyAV decode; with start_s > 0, seek to the keyframe before start_s and emit from the first frame at or
+    after it, with timestamps counted from the file's first frame (t_first), as a read from the start gives."""
     import av
 
     with av.open(str(path)) as c:
         s = c.streams.video[0]
         s.thread_type = "AUTO"
-        clock = _Clock(fps)
+        clock = _Clock(fps, t0=t_first if start_s > 0 else None)
+        if start_s > 0 and s.time_base:
+            c.seek(int((t_first + start_s) / s.time_base), stream=s, backward=True, any_frame=False)
         for frame in c.decode(s):
             if out.stop.is_set():
                 break
-            img = _rotate(frame.to_ndarray(format="rgb24"), _rotation_of(s, frame))
-            if not out.emit(clock(frame.time), img, is_rgb=True):
+            if start_s > 0:
+                if frame.time is None:
+                    raise VideoError("a frame without a timestamp: cannot read from the middle of this file")
+                if frame.time - t_first < start_s - 0.25 / fps:
+                    continue  # between the keyframe and the start
+            t = clock(frame.time)
+            if end_s is not None and t >= end_s - 0.25 / fps:
+                break
+            rot = _rotation_of(s, frame)
+            # Unrotated files are read by OpenCV in one pass (BT.601 YUV->RGB whatever the file's tag); read
+            # here (a time range), they get the same pixels, so both give the same poses. Rotated ones (only
+            # ever read here) keep the file's own colour space.
+            img = frame.to_ndarray(format="rgb24", **({"src_colorspace": "ITU601"} if rot == 0 else {}))
+            if not out.emit(t, _rotate(img, rot), is_rgb=True):
                 break
 
 
-def _decode(path: str | Path, info: VideoInfo, backend: str, out: _Frames) -> None:
+def _decode(path: str | Path, info: VideoInfo, backend: str, out: _Frames, start_s: float = 0.0,
+            end_s: float | None = None) -> None:
     """The decode thread: frames into `out`, then an exception (if decoding failed) and the end marker."""
     try:
-        if info.rotation == 0 and backend != "av":
+        if start_s > 0 or end_s is not None:
+            _decode_av(path, info.fps, out, start_s, end_s, info.first_frame_s)
+        elif info.rotation == 0 and backend != "av":
             try:
                 _decode_cv2(path, info.fps, out)
             except VideoError:
@@ -224,16 +246,20 @@ def _decode(path: str | Path, info: VideoInfo, backend: str, out: _Frames) -> No
 
 
 def read_frames(path: str | Path, max_side: int | None = None, prefetch: int = 8,
-                backend: str = "auto") -> Iterator[tuple[float, np.ndarray]]:
+                backend: str = "auto", start_s: float = 0.0, end_s: float | None = None,
+                info: VideoInfo | None = None) -> Iterator[tuple[float, np.ndarray]]:
     """Yield (timestamp_s, rgb_frame) in presentation order, decoded on a background thread.
 
     Corrupt frames in the middle are skipped; a file that yields no frame raises VideoError.
     max_side downsizes large frames (keeps aspect) to save work downstream. backend: "auto" (OpenCV for
     unrotated files, PyAV otherwise) or "av". Frames are RGB, as everywhere inside pose_core: OpenCV's BGR
-    is converted here, on the decode thread, off the model's critical path."""
-    info = probe(path)
+    is converted here, on the decode thread, off the model's critical path.
+    start_s / end_s: only the frames with start_s <= t < end_s (PyAV, seeking to the keyframe before start_s;
+    timestamps as in a read from the start, so pieces of a file read separately join up)."""
+    info = info or probe(path)
     out = _Frames(max_side, prefetch)
-    th = threading.Thread(target=_decode, args=(path, info, backend, out), name="video-decode", daemon=True)
+    th = threading.Thread(target=_decode, args=(path, info, backend, out, start_s, end_s), name="video-decode",
+                          daemon=True)
     th.start()
     produced = 0
     try:

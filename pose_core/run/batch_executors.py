@@ -64,8 +64,9 @@ def run_video_item(item: BatchItem, out_dir: str, rules: RuleSet, write_video: b
     row = item_row(item, rules_fingerprint=fingerprint)
     try:
         # None: recognised by the pipeline on the clip's first seconds, whose poses it then reuses.
+        # One process per video: the batch's workers already use every core.
         res = analyze_video(item.source, item.exercise or "auto", Path(out_dir) / item.name, rules=rules,
-                            write_video=write_video)
+                            write_video=write_video, parallel=False)
         s = res.summary
         row["exercise"] = s.exercise
         row.update(status="ok", reps=s.reps, reps_correct=s.reps_correct, reps_incorrect=s.reps_incorrect,

@@ -113,8 +113,9 @@ def _int_or_none(text: str | None) -> int | None:
 
 
 def evaluate_clip(folder: str, row: dict, mode: str = "given", rules_path: str | None = None,
-                  out_dir: str | None = None) -> ClipResult:
-    """Analyse one clip of the manifest. Never raises: a failure is the result's `error`."""
+                  out_dir: str | None = None, parallel: bool | None = False) -> ClipResult:
+    """Analyse one clip of the manifest. Never raises: a failure is the result's `error`. parallel: as
+    analyze_video's (default False: the evaluation runs clips side by side, one per core)."""
     from ..core.rules import load_rules
     from ..media.video import VideoError
     from .pipeline import AnalysisError, CannotTellError, analyze_video
@@ -127,7 +128,8 @@ def evaluate_clip(folder: str, row: dict, mode: str = "given", rules_path: str |
         rules = load_rules(rules_path) if rules_path else load_rules()
         out = Path(out_dir) / Path(row["file"]).stem if out_dir else None
         exercise = "auto" if mode == "auto" else row["exercise"]
-        result = analyze_video(Path(folder) / row["file"], exercise, out, rules=rules, write_video=False)
+        result = analyze_video(Path(folder) / row["file"], exercise, out, rules=rules, write_video=False,
+                               parallel=parallel)
         s = result.summary
         res.counted, res.correct, res.incorrect, res.partial = s.reps, s.reps_correct, s.reps_incorrect, s.partial_reps
         res.analysed_as, res.confidence = s.exercise, s.exercise_confidence

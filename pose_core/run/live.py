@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import math
 import threading
 import time
@@ -40,15 +41,40 @@ from ..core.types import FrameLabelKind, Phase, PoseFrame, RepEvent
 
 class EstimatorFactory:
     """Makes one tracking PoseEstimator per stream / video (tracking state must not leak between them).
-    Creating the factory imports MediaPipe once, so the first stream does not pay for it."""
+    Creating the factory imports MediaPipe once, so the first stream does not pay for it. keep_spare=True
+    also keeps one estimator ready, its graph warmed on a blank image (the ~0.25 s first-frame cost paid in
+    advance; nobody is found, so no tracking state is carried over): the next analysis or stream starts at
+    once, and a new spare is prepared in the background."""
 
-    def __init__(self, static_image_mode: bool = False, warm_up: bool = True):
+    def __init__(self, static_image_mode: bool = False, warm_up: bool = True, keep_spare: bool = False):
         self.static_image_mode = static_image_mode
+        self.keep_spare = keep_spare
+        self._spare: PoseEstimator | None = None
+        self._lock = threading.Lock()
         if warm_up:
             import mediapipe  # noqa: F401  (slow import, done once)
+        if keep_spare:
+            self._refill()
+
+    def _refill(self) -> None:
+        from .parallel import _blank_warm
+
+        est = PoseEstimator(static_image_mode=self.static_image_mode)
+        _blank_warm(est)
+        with self._lock:
+            if self._spare is None:
+                self._spare, est = est, None
+        if est is not None:
+            est.close()
 
     def __call__(self) -> PoseEstimator:
-        return PoseEstimator(static_image_mode=self.static_image_mode)
+        with self._lock:
+            est, self._spare = self._spare, None
+        if est is None:
+            est = PoseEstimator(static_image_mode=self.static_image_mode)
+        if self.keep_spare:
+            threading.Thread(target=self._refill, name="estimator-spare", daemon=True).start()
+        return est
 
 
 def default_online_recognizer():
@@ -147,6 +173,7 @@ class LiveSession:
         self._recog_ms: list[float] = [0.0, 0.0, 0.0]  # total, frames, max while recognising
         self._predictions = 0
         self._gen = 0  # bumped whenever counting restarts: a frame in flight does not publish over it
+        self.last_drawer: Callable[[np.ndarray], object] | None = None  # draws the last overlay on any frame
         self._setup(rule, defaults)
 
     # ------------------------------------------------------------------------------- state handling
@@ -338,9 +365,11 @@ class LiveSession:
         if self.draw:
             extra = f"{fps:.0f} fps" if fps else None
             if overlay is None:
-                draw_recognising(rgb, pose, auto, extra)
+                drawer = functools.partial(draw_recognising, pose=pose, auto=auto, extra=extra)
             else:
-                draw_session_overlay(rgb, overlay, extra)
+                drawer = functools.partial(draw_session_overlay, overlay=overlay, extra=extra)
+            drawer(rgb)
+            self.last_drawer = drawer  # (an atomic reference swap: FreshFrames reads it from another thread)
         done = time.perf_counter()
         with self._lock:
             if self._gen == gen:  # counting was not restarted meanwhile
@@ -417,6 +446,120 @@ class LiveSession:
             exercise=s.exercise, name=name or f"Live session ({s.display_name})", source="live", reps=s.reps,
             partial_reps=s.partial_reps, frames=s.frames_processed, frames_correct_pct=s.frames_correct_pct,
             duration_s=s.duration_s, primary_angle=s.primary_angle, rules_source=self.rules_source, extra=extra)
+
+
+class FreshFrames:
+    """Keeps live coaching current when processing falls behind the camera: only the newest frame is analysed.
+
+    `process_av_frame` (the streamlit-webrtc frame callback, run synchronously) never waits for the model: it
+    hands the frame to one analysis thread (replacing a frame still waiting there: that stale frame is
+    skipped, never queued), waits at most `wait_s` for it, and returns the camera's current image with the
+    newest overlay drawn on it (this frame's if the analysis finished in time, else the last one). So the
+    video never lags, and the overlay is at most one analysis behind.
+
+    Latency, per returned frame: from the capture of the frame whose analysis the overlay shows to the
+    moment it is returned (`stats()`: median and 95th percentile over the recent frames; processed and
+    skipped counts; processed fps)."""
+
+    def __init__(self, session: LiveSession, wait_s: float = 0.02, window: int = 300,
+                 clock: Callable[[], float] = time.monotonic):
+        self.session = session
+        self.wait_s = wait_s
+        self.clock = clock
+        self._cv = threading.Condition()
+        self._pending: tuple | None = None  # (rgb, t, captured_at, seq) waiting for the analysis thread
+        self._seq = 0
+        self._done_seq = 0
+        self._overlay_captured_at: float | None = None  # capture time of the frame the overlay comes from
+        self._latencies: collections.deque[float] = collections.deque(maxlen=window)
+        self._done_times: collections.deque[float] = collections.deque(maxlen=60)
+        self.received = self.processed = self.skipped = 0
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="live-analysis", daemon=True)
+        self._thread.start()
+
+    def submit(self, rgb: np.ndarray, t: float | None, captured_at: float | None = None) -> int:
+        """Hand a frame to the analysis thread (the frame must not be modified afterwards); returns its number."""
+        with self._cv:
+            self._seq += 1
+            self.received += 1
+            if self._pending is not None:
+                self.skipped += 1  # stale: a newer frame replaces it
+            self._pending = (rgb, t, self.clock() if captured_at is None else captured_at, self._seq)
+            self._cv.notify_all()
+            return self._seq
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while self._pending is None and not self._stop:
+                    self._cv.wait()
+                if self._stop:
+                    return
+                rgb, t, captured_at, seq = self._pending
+                self._pending = None
+            self.session.process_frame(rgb, t)  # never raises on a bad frame
+            with self._cv:
+                self.processed += 1
+                self._done_seq = seq
+                self._overlay_captured_at = captured_at
+                self._done_times.append(self.clock())
+                self._cv.notify_all()
+
+    def wait_for(self, seq: int, timeout_s: float) -> bool:
+        """Wait until frame `seq` (or a newer one) has been analysed, at most timeout_s."""
+        end = self.clock() + timeout_s
+        with self._cv:
+            while self._done_seq < seq:
+                left = end - self.clock()
+                if left <= 0:
+                    return False
+                self._cv.wait(left)
+            return True
+
+    def overlay_on(self, rgb: np.ndarray, now: float | None = None) -> np.ndarray:
+        """Draw the newest overlay on `rgb` (in place) and record its latency."""
+        drawer = self.session.last_drawer
+        with self._cv:
+            captured_at = self._overlay_captured_at
+        if drawer is not None and captured_at is not None:
+            drawer(rgb)
+            self._latencies.append((self.clock() if now is None else now) - captured_at)
+        return rgb
+
+    def process_frame(self, rgb: np.ndarray, t: float | None = None, captured_at: float | None = None) -> np.ndarray:
+        """The camera's frame `rgb`, returned at once with the newest overlay drawn on it."""
+        seq = self.submit(rgb.copy(), t, captured_at)
+        if self.wait_s > 0:
+            self.wait_for(seq, self.wait_s)
+        return self.overlay_on(rgb)
+
+    def process_av_frame(self, frame):
+        """streamlit-webrtc / PyAV adapter (use with async_processing=False: this never blocks for long)."""
+        import av
+
+        captured_at = self.clock()
+        img = frame.to_ndarray(format="rgb24")
+        out = self.process_frame(img, frame.time, captured_at)
+        new = av.VideoFrame.from_ndarray(out, format="rgb24")
+        new.pts, new.time_base = frame.pts, frame.time_base
+        return new
+
+    def stats(self) -> dict:
+        """Latency (ms, median / p95 over the recent returned frames), processed fps, frame counts."""
+        with self._cv:
+            lat = sorted(self._latencies)
+            d = list(self._done_times)
+            counts = dict(received=self.received, processed=self.processed, skipped=self.skipped)
+        pick = (lambda q: round(1000 * lat[min(len(lat) - 1, int(q * len(lat)))], 1)) if lat else (lambda q: None)
+        fps = (len(d) - 1) / (d[-1] - d[0]) if len(d) >= 2 and d[-1] > d[0] else 0.0
+        return dict(latency_median_ms=pick(0.5), latency_p95_ms=pick(0.95), processed_fps=round(fps, 1), **counts)
+
+    def close(self) -> None:
+        with self._cv:
+            self._stop = True
+            self._cv.notify_all()
+        self._thread.join(timeout=5)
 
 
 def draw_recognising(img: np.ndarray, pose: PoseFrame | None, auto: AutoStatus | None, extra: str | None = None,

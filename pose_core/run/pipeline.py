@@ -23,6 +23,8 @@ from ..media.estimator import PoseEstimator
 from ..media.poses import estimator_for, poses
 from ..media.video import H264Writer, ProgressFn, VideoError, VideoInfo, probe
 from .crosscheck import cross_check
+from ..store.settings import parallel_min_seconds, parallel_mode, parallel_workers
+from .parallel import ParallelError, PosePool, StreamedPoses, plan_chunks, worthwhile
 from ..store.outputs import (ANNOTATED_VIDEO, FRAMES_CSV, OUTPUT_FILES, REPS_JSON, SUMMARY_JSON, FramesCsvWriter,
                              staged_outputs, write_reps, write_summary)
 
@@ -43,6 +45,9 @@ class CannotTellError(AnalysisError):
         self.recognition = recognition
         self.repeats = repeats or {}  # complete reps in the recognised stretch, counted as each candidate
 
+    def __reduce__(self):  # pickled with its recognition (a Dask worker raises it to the caller)
+        return (type(self), (self.args[0], self.recognition))
+
 
 # exercise="auto" on a file: the exercise is recognised on this many first seconds; those poses are reused
 # for the analysis (the model runs once per frame), and memory stays bounded whatever the video's length.
@@ -58,11 +63,12 @@ class AnalysisResult:
 
 
 def recognize_start(video: str | Path, rules: RuleSet, est: PoseEstimator, max_side: int,
-                    progress: ProgressFn | None = None, seconds: float = RECOGNIZE_SECONDS):
+                    progress: ProgressFn | None = None, seconds: float = RECOGNIZE_SECONDS, backend: str = "auto"):
     """Poses of the first `seconds` of the video and the recognised exercise (Recognition)."""
     from ..datasets.recognition import default_recognizer, video_poses
 
-    poses = video_poses(video, max_seconds=seconds, progress=progress, estimator=est, max_side=max_side)
+    poses = video_poses(video, max_seconds=seconds, progress=progress, estimator=est, max_side=max_side,
+                        backend=backend)
     return poses, default_recognizer().predict(poses, allowed=list(rules.exercises))
 
 
@@ -80,12 +86,13 @@ def looks_like_another(poses: list, exercise: str, rules: RuleSet) -> list[str]:
 
 
 def recognise_exercise(video: str | Path, rules: RuleSet, est: PoseEstimator, max_side: int,
-                       progress: ProgressFn | None, seconds: float) -> tuple[str, list, dict, list[str]]:
+                       progress: ProgressFn | None, seconds: float, backend: str = "auto"
+                       ) -> tuple[str, list, dict, list[str]]:
     """exercise="auto": the recognised exercise, the poses it was recognised on (reused by the analysis),
     the summary's recognition fields and notes. Recognition and counting check each other (`cross_check`):
     a recognised exercise that shows no complete repetition gives way to the one close candidate that
     repeats, said in a note and with that candidate's (lower) confidence. Raises CannotTellError."""
-    known_poses, rec = recognize_start(video, rules, est, max_side, progress, seconds)
+    known_poses, rec = recognize_start(video, rules, est, max_side, progress, seconds, backend)
     xc = cross_check(rec.exercise, rec.top, known_poses, rules)
     if rec.exercise is None:
         raise CannotTellError(f"{video}: cannot tell which exercise this is: {rec.why_not}", rec, xc.counts)
@@ -99,7 +106,8 @@ def recognise_exercise(video: str | Path, rules: RuleSet, est: PoseEstimator, ma
 
 def run_frames(video: str | Path, session: Session, est: PoseEstimator, info: VideoInfo,
                tmp: dict[str, Path] | None, write_video: bool, max_side: int, known_poses: list,
-               progress: ProgressFn | None, keep_first_s: float | None) -> list[PoseFrame | None]:
+               progress: ProgressFn | None, keep_first_s: float | None, backend: str = "auto",
+               ) -> list[PoseFrame | None]:
     """The frame loop: every frame through the session, frames.csv row by row and the overlay video into
     the staged files `tmp` (None: nothing is written). Returns the poses of the first `keep_first_s`."""
     first_poses: list[PoseFrame | None] = []
@@ -108,7 +116,8 @@ def run_frames(video: str | Path, session: Session, est: PoseEstimator, info: Vi
         writer = None
         # Frames stay RGB end to end: decode converts on its own thread, the model takes RGB, the overlay
         # is drawn in RGB and the encoder takes RGB. No colour conversion on the model's thread.
-        for t, img, pose in poses(video, est, max_side, known=known_poses, progress=progress):
+        for t, img, pose in poses(video, est, max_side, known=known_poses, progress=progress,
+                                  backend=backend):
             if keep_first_s is not None and t <= keep_first_s:
                 first_poses.append(pose)  # to say what the movement looks like, should no rep be found
             r = session.step(pose, t)
@@ -174,39 +183,141 @@ def _no_space_said(out: Path | None):
 def analyze_video(video: str | Path, exercise: str, out_dir: str | Path | None = None, rules: RuleSet | None = None,
                   progress: ProgressFn | None = None, write_video: bool = True, max_side: int = 1280,
                   estimator: PoseEstimator | None = None, recognize_seconds: float = RECOGNIZE_SECONDS,
-                  stage: Callable[[str], None] | None = None) -> AnalysisResult:
+                  stage: Callable[[str], None] | None = None, parallel: bool | None = None,
+                  pool: PosePool | None = None, estimator_factory: Callable[[], PoseEstimator] | None = None
+                  ) -> AnalysisResult:
     """Analyse one video with one exercise's rule. Writes annotated.mp4, frames.csv, reps.json, summary.json
     into out_dir (when given). exercise="auto" recognises it first (summary: exercise_confidence,
     exercise_candidates). Raises VideoError / NoPersonError / CannotTellError / KeyError (unknown exercise) /
     NoSpaceError (the disk filled up while writing out_dir: nothing half-written is left).
-    `stage(name)` is called as a stage starts ("recognising", "analysing"); `progress` counts each from 1."""
+    `stage(name)` is called as a stage starts ("recognising", "analysing"); `progress` counts each from 1.
+
+    parallel: True estimates poses on time chunks in worker processes (`run.parallel`; `pool` when given, a
+    kept warm pool, else one started for this video); False in this process (with `estimator` when given);
+    None (default) decides from the settings (GYMPOSE_PARALLEL) and the clip's length. The results are the
+    same; should the workers fail or their poses not line up with the frames, the single-process path runs.
+    estimator_factory: makes the single-process path's estimator (closed at the end), e.g. a warm spare."""
     t_start = time.perf_counter()
     rules = rules or load_rules()
     info = probe(video)
+    if exercise != "auto":
+        rules[exercise]  # KeyError for an unknown exercise, before any worker starts
+    if use_parallel(info, parallel, pool):
+        own = pool is None
+        pool = pool or PosePool(workers=parallel_workers())
+        try:
+            if pool.acquire():  # a kept pool busy with another analysis: this one runs in its own process
+                try:
+                    return _analyze(video, exercise, out_dir, rules, progress, write_video, max_side, None,
+                                    recognize_seconds, info, t_start, pool, stage)
+                except ParallelError:
+                    pool.cancel()  # e.g. a file that decodes differently from its middle: one process instead
+                finally:
+                    pool.release()
+        finally:
+            if own:
+                pool.close()
+    if estimator is None and estimator_factory is not None:
+        with estimator_factory() as est:
+            return _analyze(video, exercise, out_dir, rules, progress, write_video, max_side, est,
+                            recognize_seconds, info, t_start, None, stage)
+    return _analyze(video, exercise, out_dir, rules, progress, write_video, max_side, estimator, recognize_seconds,
+                    info, t_start, None, stage)
+
+
+def use_parallel(info: VideoInfo, parallel: bool | None, pool: PosePool | None = None) -> bool:
+    """Whether this video's poses are estimated on time chunks in worker processes."""
+    if parallel is not None:
+        return parallel
+    mode = parallel_mode()
+    if mode == "off":
+        return False
+    workers = pool.workers if pool is not None else parallel_workers()
+    if mode == "on":
+        return workers >= 2
+    return worthwhile(info, workers, parallel_min_seconds())
+
+
+def _analyze(video, exercise, out_dir, rules, progress, write_video, max_side, estimator, recognize_seconds,
+             info, t_start, pool, stage=None) -> AnalysisResult:
     known_poses: list = []
     extra: dict = {}
     rec_notes: list[str] = []
-    with estimator_for(estimator) as est:
-        if exercise == "auto":
+    backend = "auto"
+    stream = None
+    if pool is not None:
+        # The frame loop decodes with PyAV, as the workers do, so that every pose's timestamp can be checked
+        # against its frame's. Progress: the mean of poses estimated and frames through the session.
+        chunks = plan_chunks(info.duration_s, pool.workers)
+        backend = "av"
+        progress = _ParallelProgress(progress, info.frame_count, recognising=exercise == "auto")
+        stream = StreamedPoses(pool, pool.submit(video, info, chunks, max_side), chunks, info.fps,
+                               on_wait=progress.refresh)
+        progress.stream = stream
+    try:
+        with (contextlib.nullcontext(stream) if stream is not None else estimator_for(estimator)) as est:
+            if exercise == "auto":
+                if stage is not None:
+                    stage("recognising")
+                exercise, known_poses, extra, rec_notes = recognise_exercise(video, rules, est, max_side, progress,
+                                                                             recognize_seconds, backend)
+            rule: ExerciseRule = rules[exercise]
+            out = Path(out_dir) if out_dir is not None else None
+            session = Session(rule, rules.defaults)
             if stage is not None:
-                stage("recognising")
-            exercise, known_poses, extra, rec_notes = recognise_exercise(video, rules, est, max_side, progress,
-                                                                         recognize_seconds)
-        rule: ExerciseRule = rules[exercise]
-        out = Path(out_dir) if out_dir is not None else None
-        session = Session(rule, rules.defaults)
-        if stage is not None:
-            stage("analysing")
-        with _no_space_said(out), \
-                (staged_outputs(out, OUTPUT_FILES) if out is not None else contextlib.nullcontext(None)) as tmp:
-            first_poses = run_frames(video, session, est, info, tmp, write_video, max_side, known_poses, progress,
-                                     None if extra else recognize_seconds)
-            summary = summarise(video, session, info, rules, time.perf_counter() - t_start,
-                                first_poses or known_poses, extra)
-            written: list[str] = []
-            if tmp is not None:
-                write_reps(tmp[REPS_JSON], exercise, session.reps, session.partial_reps, session.view)
-                write_summary(tmp[SUMMARY_JSON], summary)
-                written = [n for n in OUTPUT_FILES if tmp[n].exists()]
+                stage("analysing")
+            with _no_space_said(out), \
+                    (staged_outputs(out, OUTPUT_FILES) if out is not None else contextlib.nullcontext(None)) as tmp:
+                first_poses = run_frames(video, session, est, info, tmp, write_video, max_side, known_poses,
+                                         progress, None if extra else recognize_seconds, backend)
+                if stream is not None:
+                    stream.finish()
+                summary = summarise(video, session, info, rules, time.perf_counter() - t_start,
+                                    first_poses or known_poses, extra, rec_notes)
+                written: list[str] = []
+                if tmp is not None:
+                    write_reps(tmp[REPS_JSON], exercise, session.reps, session.partial_reps, session.view)
+                    write_summary(tmp[SUMMARY_JSON], summary)
+                    written = [n for n in OUTPUT_FILES if tmp[n].exists()]
+    except BaseException:
+        if pool is not None:
+            pool.cancel()
+        raise
     files = {n: out / n for n in written}
     return AnalysisResult(summary=summary, reps=list(session.reps), out_dir=out, files=files)
+
+
+class _ParallelProgress:
+    """progress(done, expected) in chunked mode: done = (poses estimated + frames analysed) / 2, never going
+    back, reported from the caller's thread only (the frame loop, or while it waits for poses). With
+    exercise="auto" the recognition pass is reported first as it is (its own frames), then the analysis
+    from 0 again, as in the single-process path."""
+
+    def __init__(self, progress: ProgressFn | None, expected: int, recognising: bool = False):
+        self.progress, self.expected = progress, expected
+        self.recognising = recognising
+        self.stream: StreamedPoses | None = None
+        self.frames = 0
+        self.last = -1
+
+    def __call__(self, done: int, expected: int) -> None:
+        if self.recognising:
+            if done >= self.frames:
+                self.frames = done
+                if self.progress is not None:
+                    self.progress(done, expected)
+                return
+            self.recognising, self.last = False, -1  # the analysis pass starts
+        self.frames = max(self.frames, done) if done >= self.frames or self.last >= 0 else done
+        self.refresh()
+
+    def refresh(self) -> None:
+        if self.progress is None or self.recognising:
+            return
+        estimated = self.stream.estimated if self.stream is not None else 0
+        done = (estimated + self.frames) // 2
+        expected = max(self.expected, done)
+        done = max(done, self.last)
+        if done != self.last:
+            self.last = done
+            self.progress(done, expected)

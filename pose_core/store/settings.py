@@ -11,6 +11,11 @@ elsewhere:
     GYMPOSE_PENN_DIR        the Penn Action folder (default <shared data>/penn_action when present)
     GYMPOSE_SHARED_DATA     development data: real clips and Penn Action (default ../shared/data)
     GYMPOSE_NATIVE_LOGS     set to keep MediaPipe's native log lines on stderr (the CLI hides them)
+    GYMPOSE_PARALLEL        auto (default): a video long enough to pay off is estimated on every core (time
+                            chunks in worker processes); on: always; off: always in one process
+    GYMPOSE_PARALLEL_MIN_S  "long enough" for auto, in seconds of video (default 8)
+    GYMPOSE_WORKERS         pose worker processes for one video (default: the number of cores)
+    GYMPOSE_DASK_SCHEDULER  a Dask scheduler address (tcp://host:8786): the dashboard's analyses run there
     GYMPOSE_ICE_SERVERS     JSON list of ICE servers for WebRTC, e.g.
                             '[{"urls": ["stun:stun.example.org:3478"]},
                               {"urls": ["turn:turn.example.org:3478"], "username": "u", "credential": "p"}]'
@@ -94,6 +99,53 @@ def quiet_native_libraries() -> None:
     """Ask MediaPipe/TFLite (C++) to log only errors; must run before MediaPipe is first imported."""
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+PARALLEL_MODES = ("auto", "on", "off")
+DEFAULT_PARALLEL_MIN_S = 8.0  # measured: bench/bench_pipeline.py (chunked vs single on short and long clips)
+
+
+def parallel_mode(env: Mapping[str, str] | None = None) -> str:
+    """$GYMPOSE_PARALLEL: auto | on | off (see the module docstring)."""
+    raw = _env(env).get("GYMPOSE_PARALLEL", "").strip().lower() or "auto"
+    aliases = {"1": "on", "true": "on", "yes": "on", "0": "off", "false": "off", "no": "off"}
+    raw = aliases.get(raw, raw)
+    if raw not in PARALLEL_MODES:
+        raise SettingsError(f"GYMPOSE_PARALLEL: expected one of {', '.join(PARALLEL_MODES)}, got {raw!r}")
+    return raw
+
+
+def parallel_min_seconds(env: Mapping[str, str] | None = None) -> float:
+    raw = _env(env).get("GYMPOSE_PARALLEL_MIN_S", "").strip()
+    try:
+        value = float(raw) if raw else DEFAULT_PARALLEL_MIN_S
+    except ValueError:
+        raise SettingsError(f"GYMPOSE_PARALLEL_MIN_S: expected seconds, got {raw!r}") from None
+    if not value >= 0:
+        raise SettingsError(f"GYMPOSE_PARALLEL_MIN_S: must be 0 or more, got {raw!r}")
+    return value
+
+
+def parallel_workers(env: Mapping[str, str] | None = None) -> int:
+    """$GYMPOSE_WORKERS, else the cores this process may use."""
+    raw = _env(env).get("GYMPOSE_WORKERS", "").strip()
+    if raw:
+        try:
+            n = int(raw)
+        except ValueError:
+            raise SettingsError(f"GYMPOSE_WORKERS: expected a whole number, got {raw!r}") from None
+        if n < 1:
+            raise SettingsError(f"GYMPOSE_WORKERS: must be at least 1, got {raw!r}")
+        return n
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def dask_scheduler(env: Mapping[str, str] | None = None) -> str | None:
+    """$GYMPOSE_DASK_SCHEDULER: the Dask scheduler the dashboard's analyses run on (None: run here)."""
+    return _env(env).get("GYMPOSE_DASK_SCHEDULER", "").strip() or None
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:

@@ -10,12 +10,13 @@ from .model import ExerciseRecognizer, Recognition, default_recognizer
 
 
 def video_poses(path: str | Path, max_seconds: float | None = None, progress: ProgressFn | None = None,
-                estimator=None, max_side: int = 1280) -> list[PoseFrame | None]:
+                estimator=None, max_side: int = 1280, backend: str = "auto") -> list[PoseFrame | None]:
     """MediaPipe poses of a clip (or its first max_seconds), one entry per decoded frame (None = no pose)."""
     from ...media.poses import estimator_for, poses
 
     with estimator_for(estimator) as est:
-        return [pose for _t, _img, pose in poses(path, est, max_side, max_seconds, progress=progress)]
+        return [pose for _t, _img, pose in poses(path, est, max_side, max_seconds, progress=progress,
+                                                 backend=backend)]
 
 
 def recognize_video(path: str | Path, rules=None, max_seconds: float | None = None,

@@ -1,0 +1,323 @@
+"""One video's poses on every core: the model runs on time chunks of the video in worker processes, and the
+poses come back joined in frame order, so the cheap part (Session: angles, smoothing, counting, judging) runs
+once, in one place, over the whole sequence and never sees a chunk boundary.
+
+- `plan_chunks` cuts the video's time line into chunks; each worker estimates a chunk with its own tracking
+  model, starting `LEAD_IN_S` earlier (the lead-in's poses are thrown away) so tracking and MediaPipe's
+  landmark smoothing have settled at the chunk's first frame.
+- `PosePool`: worker processes (spawn: nothing MediaPipe-related is inherited) that take chunks from one
+  queue (a free worker takes the next chunk in time order) and stream poses back in small batches. Each
+  keeps a spare estimator warmed on a blank image (no person: no tracking state), so a pool that is kept
+  (the dashboard's) starts the next video at once. Workers exit when their parent dies (a watchdog on
+  os.getppid) and ignore SIGINT (the parent turns Ctrl-C into cleanup and stops them).
+- `StreamedPoses` is what the pipeline's frame loop uses as its "estimator": `process(img, t)` returns the
+  next pose in order (waiting for it when needed) after checking that it belongs to the frame at `t`; a
+  mismatch (a file whose frames decode differently from the middle) raises ChunkMismatch and the pipeline
+  runs the single-process path instead.
+
+Memory: poses (~1 KB a frame, no images) wait only until the frame loop reaches them.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import itertools
+import math
+import multiprocessing
+import os
+import queue
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..core.types import PoseFrame
+from ..media.video import VideoInfo
+
+LEAD_IN_S = 1.0  # tracking from this much earlier than a chunk's start (0.5 s left bench_press_12 one rep short)
+MIN_CHUNK_S = 4.0  # a chunk shorter than this costs more (lead-in, start-up) than it saves
+BATCH_FRAMES = 6  # poses per message from a worker
+POLL_S = 0.1  # how often a waiting parent looks at its workers (and reports progress)
+
+
+class ParallelError(RuntimeError):
+    """The worker processes could not estimate the video (the single-process path is used instead)."""
+
+
+class ChunkMismatch(ParallelError):
+    """The poses from the workers do not line up with the frames decoded by the frame loop."""
+
+
+@dataclass(frozen=True)
+class Chunk:
+    index: int
+    start_s: float  # poses for start_s <= t < end_s (end_s None: to the end)
+    end_s: float | None
+    lead_in_s: float  # estimated from start_s - lead_in_s, poses thrown away
+
+
+def plan_chunks(duration_s: float, workers: int, lead_in_s: float = LEAD_IN_S,
+                chunks_per_worker: int = 2, min_chunk_s: float = MIN_CHUNK_S) -> list[Chunk]:
+    """Equal time chunks, `chunks_per_worker` per worker (a free worker takes the next one, and the frame loop
+    drawing behind the first chunks catches up while the last ones run), none shorter than min_chunk_s."""
+    n = max(1, min(workers * chunks_per_worker, int(duration_s // min_chunk_s)))
+    cuts = [duration_s * i / n for i in range(n)]
+    return [Chunk(i, s, cuts[i + 1] if i + 1 < n else None, 0.0 if i == 0 else lead_in_s)
+            for i, s in enumerate(cuts)]
+
+
+# ------------------------------------------------------------------------------------------ worker side
+
+def _blank_warm(est) -> None:
+    """Run the model once on a blank image: the graph's first-frame cost (~0.25 s) is paid now, and no
+    person is found, so no tracking state carries over into the video."""
+    import numpy as np
+
+    est.process(np.zeros((64, 64, 3), np.uint8), 0.0)
+
+
+def _worker_main(tasks, results, current, parent_pid: int, nice: int = 0) -> None:
+    """A pose worker: takes (job, chunk, video, info, max_side) tasks until None."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    if nice:
+        with contextlib.suppress(OSError):
+            os.nice(nice)
+    from .batch_executors import _exit_with_parent, _worker_init
+
+    _exit_with_parent(parent_pid)
+    _worker_init()
+    from ..media.estimator import PoseEstimator
+    from ..media.video import read_frames
+
+    def fresh():
+        est = PoseEstimator(static_image_mode=False)
+        _blank_warm(est)
+        return est
+
+    spare = fresh()
+    results.put(("ready", 0, -1, os.getpid()))
+    while True:
+        task = tasks.get()
+        if task is None:
+            break
+        job, chunk, video, info, max_side = task
+        if current.value != job:
+            continue  # cancelled before we got to it
+        est, spare = spare, None
+        try:
+            batch: list = []
+            n = 0
+            start = max(0.0, chunk.start_s - chunk.lead_in_s)
+            tol = 0.25 / info.fps if info.fps else 0.0
+            for t, img in read_frames(video, max_side=max_side, backend="av", start_s=start, end_s=chunk.end_s,
+                                      info=info):
+                if current.value != job:
+                    break
+                pose = est.process(img, t)
+                if t < chunk.start_s - tol:
+                    continue  # lead-in: tracking settles, the pose is not used
+                batch.append((t, pose))
+                n += 1
+                if len(batch) >= BATCH_FRAMES or n == 1:  # the first pose at once: the frame loop starts
+                    results.put(("poses", job, chunk.index, batch))
+                    batch = []
+            if batch:
+                results.put(("poses", job, chunk.index, batch))
+            results.put(("done", job, chunk.index, n))
+        except Exception as e:  # reported to the parent, which falls back to one process
+            results.put(("error", job, chunk.index, f"{type(e).__name__}: {e}"))
+        finally:
+            est.close()
+        spare = fresh()  # warm for the next chunk, after this one's results are out
+    if spare is not None:
+        spare.close()
+
+
+# ------------------------------------------------------------------------------------------ parent side
+
+class PosePool:
+    """`workers` pose worker processes, started on first use (or at once with warm=True) and kept until
+    close(). One video at a time: `acquire()` is False while another analysis holds the pool."""
+
+    def __init__(self, workers: int = 2, warm: bool = False, nice: int = 0):
+        self.workers = max(1, int(workers))
+        self.nice = nice  # > 0: the workers yield the CPU to interactive work (the dashboard's live page)
+        self._ctx = multiprocessing.get_context("spawn")
+        self._procs: list = []
+        self._busy = threading.Lock()
+        self._start_lock = threading.Lock()
+        self._jobs = itertools.count(1)
+        self._tasks = self._results = self._current = None
+        self.started_at: float | None = None
+        if warm:
+            self.start()
+
+    def start(self) -> None:
+        with self._start_lock:
+            if self._procs and all(p.is_alive() for p in self._procs):
+                return
+            self._stop_procs()
+            self._tasks, self._results = self._ctx.Queue(), self._ctx.Queue()
+            self._current = self._ctx.Value("q", 0, lock=False)
+            self._procs = [self._ctx.Process(target=_worker_main, name=f"gympose-pose-{i}", daemon=True,
+                                             args=(self._tasks, self._results, self._current, os.getpid(), self.nice))
+                           for i in range(self.workers)]
+            try:
+                for p in self._procs:
+                    p.start()
+            except BaseException:
+                self._stop_procs()
+                raise
+            self.started_at = time.monotonic()
+
+    def alive(self) -> bool:
+        return bool(self._procs) and all(p.is_alive() for p in self._procs)
+
+    def acquire(self) -> bool:
+        return self._busy.acquire(blocking=False)
+
+    def release(self) -> None:
+        self._busy.release()
+
+    def submit(self, video: str | Path, info: VideoInfo, chunks: list[Chunk], max_side: int) -> int:
+        """Queue a video's chunks; returns the job id."""
+        self.start()
+        job = next(self._jobs)
+        self._current.value = job
+        self._drain()
+        for c in chunks:
+            self._tasks.put((job, c, str(video), info, max_side))
+        return job
+
+    def cancel(self) -> None:
+        if self._current is not None:
+            self._current.value = 0  # workers stop at their next frame; leftover tasks are skipped
+
+    def get(self, timeout: float):
+        return self._results.get(timeout=timeout)
+
+    def _drain(self) -> None:
+        with contextlib.suppress(queue.Empty, OSError, ValueError):
+            while True:
+                self._results.get_nowait()
+
+    def _stop_procs(self) -> None:
+        if not self._procs:
+            return
+        self.cancel()
+        with contextlib.suppress(Exception):
+            for _ in self._procs:
+                self._tasks.put(None)
+        deadline = time.monotonic() + 2.0
+        for p in self._procs:
+            if p.pid is None:
+                continue  # never started
+            p.join(timeout=max(0.0, deadline - time.monotonic()))
+            if p.is_alive():
+                p.kill()
+                p.join(timeout=2)
+        for q in (self._tasks, self._results):
+            with contextlib.suppress(Exception):
+                q.cancel_join_thread()
+                q.close()
+        self._procs = []
+
+    def close(self) -> None:
+        with self._start_lock:
+            self._stop_procs()
+
+    def __enter__(self) -> "PosePool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class StreamedPoses:
+    """The frame loop's "estimator" when the workers estimate: `process(img, t)` is the next pose in frame
+    order. `estimated` counts the poses received so far (for progress)."""
+
+    def __init__(self, pool: PosePool, job: int, chunks: list[Chunk], fps: float,
+                 on_wait: Callable[[], None] | None = None, timeout_s: float = 120.0):
+        self.pool, self.job, self.chunks = pool, job, chunks
+        self.tol = 0.25 / fps if fps else 0.5
+        self.on_wait = on_wait
+        self.timeout_s = timeout_s
+        self._buf: dict[int, collections.deque] = {c.index: collections.deque() for c in chunks}
+        self._used: dict[int, int] = {c.index: 0 for c in chunks}
+        self._done: dict[int, int | None] = {c.index: None for c in chunks}
+        self._chunk = 0  # the chunk the frame loop is in
+        self.estimated = 0
+        self.first_pose_at: float | None = None
+
+    def _receive(self, timeout: float) -> bool:
+        try:
+            kind, job, idx, payload = self.pool.get(timeout)
+        except queue.Empty:
+            return False
+        if job != self.job:
+            return True  # a cancelled job's leftovers (or a worker's "ready")
+        if kind == "poses":
+            self._buf[idx].extend(payload)
+            self.estimated += len(payload)
+            if self.first_pose_at is None:
+                self.first_pose_at = time.perf_counter()
+        elif kind == "done":
+            self._done[idx] = payload
+        elif kind == "error":
+            raise ParallelError(f"chunk {idx}: {payload}")
+        return True
+
+    def _wait(self) -> None:
+        """Receive at least one message (or raise when the workers are gone or silent for too long)."""
+        waited = 0.0
+        while not self._receive(POLL_S):
+            waited += POLL_S
+            if not self.pool.alive():
+                raise ParallelError("a pose worker process died")
+            if waited > self.timeout_s:
+                raise ParallelError(f"no pose from the workers for {self.timeout_s:.0f} s")
+            if self.on_wait is not None:
+                self.on_wait()
+
+    def _pump(self) -> None:
+        """Take whatever has arrived, without waiting."""
+        while self._receive(0.0):
+            pass
+
+    def process(self, image, t: float) -> PoseFrame | None:
+        self._pump()
+        while True:
+            if self._chunk >= len(self.chunks):
+                raise ChunkMismatch(f"the frame loop has a frame at {t:.3f} s after the workers' last pose")
+            i = self.chunks[self._chunk].index
+            if self._buf[i]:
+                tp, pose = self._buf[i].popleft()  # consumed: memory stays bounded
+                self._used[i] += 1
+                if abs(tp - t) > self.tol:
+                    raise ChunkMismatch(f"pose at {tp:.3f} s for the frame at {t:.3f} s")
+                return pose
+            if self._done[i] is not None and self._used[i] >= self._done[i]:
+                self._chunk += 1  # this chunk is finished: on to the next
+                continue
+            self._wait()
+
+    def finish(self) -> None:
+        """After the frame loop: every pose must have been used."""
+        self._pump()
+        for c in self.chunks[self._chunk:]:
+            while self._done[c.index] is None:
+                self._wait()
+            if self._buf[c.index] or self._used[c.index] < self._done[c.index]:
+                raise ChunkMismatch("the workers estimated more frames than the frame loop decoded")
+
+    def close(self) -> None:  # an estimator's interface; the pool outlives us
+        pass
+
+
+def worthwhile(info: VideoInfo, workers: int, min_seconds: float) -> bool:
+    """Chunked estimation pays off: at least two cores, and a clip long enough for two chunks."""
+    return workers >= 2 and math.isfinite(info.duration_s) and info.duration_s >= max(min_seconds, 2 * MIN_CHUNK_S)
