@@ -55,9 +55,10 @@ def test_remote_failure_raises_the_local_exception_type(tmp_path, client):
 
 
 def test_cannot_tell_survives_pickling_with_its_recognition():
-    e = CannotTellError("cannot tell", recognition={"top": [["squat", 0.4]]})
+    e = CannotTellError("cannot tell", recognition={"top": [["squat", 0.4]]}, repeats={"squat": 3})
     back = pickle.loads(pickle.dumps(e))
     assert type(back) is CannotTellError and str(back) == "cannot tell" and back.recognition == e.recognition
+    assert back.repeats == {"squat": 3}
 
 
 def test_analyze_runs_here_without_a_scheduler_and_remotely_with_one(monkeypatch, tmp_path):

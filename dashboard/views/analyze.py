@@ -11,7 +11,7 @@ import streamlit as st
 
 from dashboard import keys
 from dashboard.common import (AUTO, JOB_POLL_S, candidates_text, current, estimator_factory, exercise_label,
-                              history_store, job_runner, plain, plain_error)
+                              history_store, job_runner, plain, plain_error, pose_pool)
 from dashboard.exercise_picker import exercise_picker_inline
 from dashboard.result_view import show_result
 from pose_core.datasets.recognition import Recognition
@@ -115,7 +115,7 @@ def submit(path: Path, name: str, owns_upload: bool) -> None:
     """Start the analysis as a job (pose_core.run.jobs): it goes on if the page is reloaded or left, and
     adds its history row itself. The job's id goes into the URL."""
     job_id = runner.submit(path, AUTO if auto else rule.name, cur.rules, estimator_factory(), name=name,
-                           owns_upload=owns_upload, history=history_store(S))
+                           owns_upload=owns_upload, history=history_store(S), pool=pose_pool())
     st.session_state.pop(keys.ANALYZE_RESULT_DIR, None)  # a failed new analysis must not show the previous result
     show_job_here(job_id)
 

@@ -216,6 +216,7 @@ class _Work:
     status: JobStatus
     rules: RuleSet
     make_estimator: Callable[[], PoseEstimator]
+    pool: object | None  # a kept-warm PosePool for long videos (run.parallel), or None
     history: object | None  # a HistoryStore (anything with .add(record) -> id)
 
 
@@ -247,9 +248,10 @@ class JobRunner:
 
     # ------------------------------------------------------------------------------------- API
     def submit(self, video: str | Path, exercise: str, rules: RuleSet, make_estimator: Callable[[], PoseEstimator],
-               name: str | None = None, owns_upload: bool = False, history=None) -> str:
+               name: str | None = None, owns_upload: bool = False, history=None, pool=None) -> str:
         """Queue an analysis of `video` (a file under the uploads dir) and return the job's id.
-        `make_estimator()` is called once, when the job starts; `history` (a HistoryStore) gets the row."""
+        `make_estimator()` is called once, when the job starts; `history` (a HistoryStore) gets the row;
+        `pool` (a warm PosePool) estimates long videos on every core (pipeline.analyze_video)."""
         video = Path(video)
         if video.parent.resolve() != self.uploads_dir.resolve():
             raise PathError(f"{video.name}: not an upload")
@@ -260,7 +262,7 @@ class JobRunner:
         write_status(self.jobs_dir, status)
         with self._lock:
             self._pending.append(job_id)
-        self._q.put(_Work(status, rules, make_estimator, history))
+        self._q.put(_Work(status, rules, make_estimator, pool, history))
         return job_id
 
     def status(self, job_id: str) -> JobStatus:
@@ -323,7 +325,7 @@ class JobRunner:
             update(result_dir=out_dir.name)  # (where it writes: cleaned up should this server stop meanwhile)
             est = work.make_estimator()  # (one per analysis: tracking state must not leak between videos)
             result = pipeline.analyze_video(
-                video, s.exercise, out_dir=out_dir, rules=work.rules, estimator=est,
+                video, s.exercise, out_dir=out_dir, rules=work.rules, estimator=est, pool=work.pool,
                 progress=lambda done, total: update(done=done, total=total),
                 stage=lambda name: update(stage=name, done=0, total=0))
         except pipeline.CannotTellError as e:  # (an AnalysisError: caught first)

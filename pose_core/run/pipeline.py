@@ -46,7 +46,7 @@ class CannotTellError(AnalysisError):
         self.repeats = repeats or {}  # complete reps in the recognised stretch, counted as each candidate
 
     def __reduce__(self):  # pickled with its recognition (a Dask worker raises it to the caller)
-        return (type(self), (self.args[0], self.recognition))
+        return (type(self), (self.args[0], self.recognition, self.repeats))
 
 
 # exercise="auto" on a file: the exercise is recognised on this many first seconds; those poses are reused
