@@ -150,7 +150,9 @@ def test_analyze_with_auto_recognises_the_exercise(server, page):
     page.get_by_text("squat_1.mp4").first.wait_for(timeout=30000)
     wait_idle(page)
     run.click()
-    page.get_by_text("Recognising the exercise: frame").first.wait_for(timeout=30000)  # first stage of the bar
+    # The bar's first stage, or already the answer: with the dashboard's warm pose pool on an idle machine
+    # recognising a 10 s clip can be over between two polls of the page (the stages: tests/test_jobs.py).
+    page.get_by_text(re.compile(r"Recognising the exercise: frame|Recognised:")).first.wait_for(timeout=60000)
     said = page.locator('[data-testid="stAlert"]').filter(has_text="Recognised:").first
     said.wait_for(timeout=150000)
     wait_idle(page, 60)
