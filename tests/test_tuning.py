@@ -6,12 +6,12 @@ import math
 import tomllib
 
 import pytest
-from helpers import SQUAT_CLIP_REPS, needs_penn, needs_videos, squat_knee_schedule
+from helpers import SQUAT_CLIP_REPS, needs_videos, squat_knee_schedule
 
 from pose_core.store.outputs import frames_csv_header, list_analyses, load_analysis, read_frames_csv
 from pose_core.core.rules import RulesError, load_rules
 from pose_core.store.tuning import (angle_distribution, axis_range, backup_path, correct_bands,
-                                    open_bounds, penn_distribution, rejudge,
+                                    open_bounds, rejudge,
                                     reset_user_rule, rule_toml, save_user_rule, save_user_rules_text, slider_bounds,
                                     with_check_bounds)
 
@@ -127,21 +127,6 @@ def test_invalid_upload_is_refused_and_changes_nothing(tmp_path):
     rules = save_user_rules_text(path, good)
     assert rules["squat"].rep_checks[0].max == 115.0
     assert backup_path(path).read_bytes() == before
-
-
-def test_penn_hook_is_optional(tmp_path):
-    # Without the dataset (or without pose_core.datasets.penn_labels) the hook quietly returns None.
-    assert penn_distribution(None, RULES, "squat", "knee") is None
-    assert penn_distribution(tmp_path, RULES, "squat", "knee") is None
-
-
-@needs_penn
-def test_penn_distribution_of_squat_knee(penn_dir, tmp_path):
-    df = penn_distribution(penn_dir, RULES, "squat", "knee", cache_dir=tmp_path)
-    assert df is not None and len(df) > 1000
-    assert set(df["source"]) == {"Penn Action"}
-    assert {"standing", "bottom"} <= set(df["phase_name"])
-    assert df["value"].between(0, 180).all()
 
 
 @needs_videos

@@ -223,35 +223,6 @@ def angle_distribution(analyses: Iterable[AnalysisInfo | str | Path], rule: Exer
     return out
 
 
-def penn_distribution(root: str | Path | None, rules: RuleSet, exercise: str, angle: str,
-                      cache_dir: str | Path | None = None) -> pd.DataFrame | None:
-    """OPTIONAL HOOK: the Penn Action reference distribution of one angle (training split only: the test
-    split is kept for reporting), via `pose_core.datasets.penn_labels.angle_values(root, rules, action)`.
-
-    Returns DataFrame(value, phase, phase_name, source="Penn Action"), or None when the module or the
-    dataset is not available (the Thresholds page then shows only the user's own sessions)."""
-    if root is None or not (Path(root) / "labels").is_dir():
-        return None
-    try:
-        from ..datasets import penn_labels
-    except ImportError:
-        return None
-    try:
-        long = penn_labels.angle_values(root, rules, exercise, split="train", cache_dir=cache_dir)
-    except (OSError, ValueError, KeyError, RuntimeError):
-        return None
-    if not isinstance(long, pd.DataFrame) or not {"angle", "value"} <= set(long.columns):
-        return None
-    sub = long[long["angle"] == angle]
-    rule = rules[exercise]
-    phase = sub["phase"].astype(str) if "phase" in sub.columns else pd.Series("unknown", index=sub.index)
-    df = pd.DataFrame({"value": pd.to_numeric(sub["value"], errors="coerce").to_numpy(), "phase": phase.to_numpy()})
-    df = df.dropna(subset=["value"]).reset_index(drop=True)
-    df["phase_name"] = df["phase"].map(rule.counting.display_phase)
-    df["source"] = "Penn Action"
-    return df
-
-
 @dataclass(frozen=True)
 class Band:
     lo: float
