@@ -210,7 +210,7 @@ def test_analyze_survives_a_reload_mid_analysis(server, chromium, page):
     if moving.count():
         assert int(re.search(r"frame (\d+)", moving.first.inner_text()).group(1)) > done_before
 
-    page.get_by_text("Frames with correct form").first.wait_for(timeout=240000)
+    page.locator('[data-testid="stMetricLabel"]').get_by_text("Camera view").first.wait_for(timeout=240000)
     wait_idle(page, 60)
     assert metric_value(page, "Reps") == str(RELOAD_CLIP_REPS)
     assert page.url == job_url
@@ -226,7 +226,7 @@ def test_analyze_survives_a_reload_mid_analysis(server, chromium, page):
     try:
         tab = ctx.new_page()
         tab.goto(job_url)
-        tab.get_by_text("Frames with correct form").first.wait_for(timeout=60000)
+        tab.locator('[data-testid="stMetricLabel"]').get_by_text("Camera view").first.wait_for(timeout=60000)
         wait_idle(tab, 60)
         assert metric_value(tab, "Reps") == str(RELOAD_CLIP_REPS)
     finally:
