@@ -40,3 +40,23 @@ def squat_analysis(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("analysis") / "20250101-000000_squat_1_squat"
     analyze_video(SQUAT_CLIP, "squat", out_dir=out)
     return out
+
+
+# ------------------------------------------------------------------ real-browser tests (tests/test_browser*.py)
+
+@pytest.fixture(scope="module")
+def server(request, tmp_path_factory):
+    """`streamlit run dashboard/app.py` with a fresh workspace, one per test module."""
+    from browser_utils import StreamlitServer
+
+    with StreamlitServer(tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1]) / "gympose") as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """The system Chromium driven by Playwright, one per test module."""
+    from browser_utils import browser
+
+    with browser() as b:
+        yield b

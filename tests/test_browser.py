@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from browser_utils import (CHROMIUM, NETNS_PREFIX, REPO, SCREENSHOTS, VIEWPORT, StreamlitServer, browser, can_unshare,
+from browser_utils import (CHROMIUM, NETNS_PREFIX, REPO, SCREENSHOTS, VIEWPORT, can_unshare,
                            make_fake_camera, screenshot, wait_for_app, wait_idle)
 from helpers import SQUAT_CLIP, SQUAT_CLIP_REPS, needs_videos
 
@@ -21,18 +21,6 @@ pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
     pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed (apt-get install ffmpeg)"),
 ]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with StreamlitServer(tmp_path_factory.mktemp("browser") / "gympose") as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    with browser() as b:
-        yield b
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from browser_utils import CHROMIUM, StreamlitServer, browser, screenshot, wait_for_app, wait_idle
+from browser_utils import CHROMIUM, screenshot, wait_for_app, wait_idle
 from helpers import SQUAT_CLIP, SQUAT_CLIP_REPS, VIDEOS, needs_videos
 
 pytestmark = [
@@ -25,18 +25,6 @@ DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
 PORTRAIT_CLIP = VIDEOS / "pullup_1.mp4"  # 360x640, filmed from behind
 PAGES = ["", "live", "thresholds", "history", "dataset"]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    with StreamlitServer(tmp_path_factory.mktemp("browser_analyze") / "gympose") as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    with browser() as b:
-        yield b
 
 
 class Requests:

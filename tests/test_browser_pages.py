@@ -10,7 +10,7 @@ import statistics
 import time
 
 import pytest
-from browser_utils import CHROMIUM, StreamlitServer, browser, screenshot, wait_for_app, wait_idle
+from browser_utils import CHROMIUM, StreamlitServer, screenshot, wait_for_app, wait_idle
 
 from pose_core.core.types import RepEvent
 from pose_core.store.history import HistoryStore, SessionRecord
@@ -39,12 +39,6 @@ def seeded(tmp_path_factory):
            store.add(_record("squat_friday.mp4", 6, 8, 88.0, 86.0, 2.1))]
     with StreamlitServer(home, env={"GYMPOSE_SHARED_DATA": str(home / "no_shared_data")}) as s:
         yield s, ids
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    with browser() as b:
-        yield b
 
 
 def new_page(chromium, viewport=DESKTOP):

@@ -22,11 +22,11 @@ from ..media.drawing import draw_session_overlay
 from ..media.estimator import PoseEstimator
 from ..media.poses import estimator_for, poses
 from ..media.video import H264Writer, ProgressFn, VideoError, VideoInfo, probe
-from .crosscheck import cross_check
 from ..store.settings import parallel_min_seconds, parallel_mode, parallel_workers
-from .parallel import ParallelError, PosePool, StreamedPoses, plan_chunks, worthwhile
 from ..store.outputs import (ANNOTATED_VIDEO, FRAMES_CSV, OUTPUT_FILES, REPS_JSON, SUMMARY_JSON, FramesCsvWriter,
                              staged_outputs, write_reps, write_summary)
+from .crosscheck import cross_check
+from .parallel import ParallelError, PosePool, StreamedPoses, plan_chunks, worthwhile
 
 
 class AnalysisError(RuntimeError):
