@@ -37,10 +37,11 @@ test: venv system-deps
 	$(BIN)/python -m pytest -q
 
 # Speed, memory, start-up, batch and live figures (the README's), in one go. Takes a while (~15 min idle).
-bench: venv
+bench: venv system-deps
 	$(BIN)/python bench/bench_pipeline.py --json bench/out/bench_pipeline.json
 	$(BIN)/python bench/bench_batch.py --repeat 1 --workers 1 2
 	$(BIN)/python bench/bench_live.py --under-load
+	$(BIN)/python bench/bench_live_browser.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-output

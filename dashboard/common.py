@@ -15,14 +15,16 @@ from pose_core.core.rules import ExerciseRule, RuleSet, RulesError, load_rules
 from pose_core.datasets.recognition import LOW_CONFIDENCE  # noqa: F401  (the pages take it from here)
 from pose_core.run.jobs import JobRunner
 from pose_core.run.live import EstimatorFactory
-from pose_core.run.parallel import PosePool
 from pose_core.core.confine import shown_path, strip_root
 from pose_core.store.history import HistoryStore
-from pose_core.store.settings import Settings, SettingsError, load_settings, parallel_mode, parallel_workers
+from pose_core.store.settings import Settings, SettingsError, analysis_process, load_settings
 from pose_core.core.judging import depth_check
 from pose_core.core.types import CheckStatus, RepEvent, RestSide, cycle_times
 
 DEFAULT_EXERCISE = "squat"
+# Analyses (their process: decoding, encoding, the pose pool) run at this nice value: a live session on the same
+# server gets the CPU first and its overlay stays current (bench/bench_live_browser.py measures it).
+BACKGROUND_NICE = 10
 AUTO = "auto"  # the sidebar's "Auto (recognise)" choice: Analyze and Live recognise the exercise themselves
 AUTO_LABEL = "Auto (recognise)"
 # LOW_CONFIDENCE (imported above, defined once in the recogniser): a recognised exercise below it is shown with
@@ -106,32 +108,25 @@ def estimator_factory() -> EstimatorFactory:
     return EstimatorFactory(warm_up=True, keep_spare=True)
 
 
-@st.cache_resource(show_spinner=False)
-def pose_pool() -> PosePool | None:
-    """The pose worker processes a long video is estimated on (one per core), started once and kept warm
-    between analyses, at a lower priority (nice 5) so that a live session beside an analysis stays current.
-    None on a single core or with GYMPOSE_PARALLEL=off."""
-    try:
-        if parallel_mode() == "off" or parallel_workers() < 2:
-            return None
-        return PosePool(workers=parallel_workers(), warm=True, nice=5)
-    except (SettingsError, OSError):
-        return None
-
-
 JOB_POLL_S = 0.5  # how often a page showing a running analysis job looks at its progress
 
 
 @st.cache_resource(show_spinner=False)
-def _job_runner(jobs_dir: str, analyses_dir: str, uploads_dir: str) -> JobRunner:
-    return JobRunner(jobs_dir, analyses_dir, uploads_dir)
+def _job_runner(jobs_dir: str, analyses_dir: str, uploads_dir: str, isolate: bool) -> JobRunner:
+    return JobRunner(jobs_dir, analyses_dir, uploads_dir, nice=BACKGROUND_NICE, isolate=isolate)
 
 
 def job_runner(s: Settings | None = None) -> JobRunner:
     """The server's analysis job runner for this workspace (created once: it sweeps interrupted jobs and
-    orphan uploads of an earlier server, then runs submitted analyses one at a time in the background)."""
+    orphan uploads of an earlier server, then runs submitted analyses one at a time in the background, in
+    a process of their own with its warm model and pose pool: GYMPOSE_ANALYSIS_PROCESS)."""
     s = s or settings()
-    return _job_runner(str(s.jobs_dir), str(s.analyses_dir), str(s.uploads_dir))
+    try:
+        isolate = analysis_process()
+    except SettingsError as e:
+        st.warning(f"{plain(e)} Analyses run in a process of their own.", icon=":material/warning:")
+        isolate = True
+    return _job_runner(str(s.jobs_dir), str(s.analyses_dir), str(s.uploads_dir), isolate)
 
 
 @st.cache_resource

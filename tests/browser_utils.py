@@ -60,13 +60,15 @@ class StreamlitServer:
 
     def start(self, timeout_s: float = 60.0) -> "StreamlitServer":
         self.home.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ, GYMPOSE_HOME=str(self.home), PYTHONUNBUFFERED="1", **self.env)
+        # (the server as users run it: analyses in their own process, whatever a test of this process set)
+        env = {k: v for k, v in os.environ.items() if k != "GYMPOSE_ANALYSIS_PROCESS"}
+        env = dict(env, GYMPOSE_HOME=str(self.home), PYTHONUNBUFFERED="1", **self.env)
         log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(self.port),
              "--server.address", self.host, "--server.headless", "true", "--browser.gatherUsageStats", "false",
              "--server.fileWatcherType", "none"],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, process_group=0)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -27,6 +27,10 @@ def workspace(tmp_path, monkeypatch) -> Path:
     for var in ("GYMPOSE_HISTORY_DB", "GYMPOSE_RULES", "GYMPOSE_MAX_UPLOAD_MB", "GYMPOSE_ICE_SERVERS",
                 "GYMPOSE_ACCESS_PASSWORD"):
         monkeypatch.delenv(var, raising=False)
+    # The AppTests run the dashboard's analyses on a thread of the test process, so that a test can patch the
+    # pipeline (and no analysis process is left per workspace). The analysis process (the default) is
+    # tested in test_jobs.py and by every real-browser test (a real server).
+    monkeypatch.setenv("GYMPOSE_ANALYSIS_PROCESS", "off")
     return home
 
 

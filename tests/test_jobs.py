@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import FakeEstimator
+from helpers import SQUAT_CLIP, SQUAT_CLIP_REPS, FakeEstimator, needs_videos
 from media import write_video
 
 from pose_core.core.rules import load_rules
@@ -277,3 +277,86 @@ def test_finished_jobs_are_forgotten_after_a_month_but_unfinished_ones_never(ws)
     assert sorted(p.name for p in ws["jobs"].iterdir()) == sorted([new_done, old_queued])
     with pytest.raises(JobError, match="no analysis"):
         read_status(ws["jobs"], old_done)
+
+
+# ------------------------------------------------------------------- the analysis process (the dashboard's)
+
+def _upload_copy(ws, src: Path, name: str) -> Path:
+    dst = ws["uploads"] / name
+    dst.write_bytes(src.read_bytes())
+    return dst
+
+
+@needs_videos
+def test_an_isolated_runner_analyses_in_its_own_lower_priority_process_and_keeps_it(ws):
+    """Issue 14, item 3: the dashboard's analyses run in a process of their own (the web server's live
+    session never waits for them on the GIL) at nice 10, kept warm between jobs."""
+    r = JobRunner(ws["jobs"], ws["analyses"], ws["uploads"], nice=10, isolate=True)
+    try:
+        first = r.submit(_upload_copy(ws, SQUAT_CLIP, "20260101-000000_a.mp4"), "squat", RULES,
+                         history=ws["history"])
+        s = r.wait(first, timeout_s=300)
+        assert s.state == jobs.DONE, s
+        pid = r.process_pid
+        assert pid and pid != os.getpid() and s.pid == pid  # it ran there, not in this process
+        assert os.getpriority(os.PRIO_PROCESS, pid) == 10
+        assert os.sched_getscheduler(pid) == os.SCHED_IDLE  # it runs only when interactive work does not
+        summary = json.loads((ws["analyses"] / s.result_dir / "summary.json").read_text())
+        assert summary["reps"] == SQUAT_CLIP_REPS
+        (row,) = ws["history"].list_sessions()
+        assert row.id == s.history_id and row.rep_count == SQUAT_CLIP_REPS
+        second = r.submit(_upload_copy(ws, SQUAT_CLIP, "20260101-000000_b.mp4"), "squat", RULES)
+        s2 = r.wait(second, timeout_s=300)
+        assert s2.state == jobs.DONE and s2.pid == pid  # the same (warm) process
+    finally:
+        r.close()
+
+
+@needs_videos
+def test_a_job_whose_process_dies_fails_plainly_cleans_up_and_the_next_job_runs(ws):
+    import signal
+
+    r = JobRunner(ws["jobs"], ws["analyses"], ws["uploads"], isolate=True)
+    try:
+        upload = _upload_copy(ws, SQUAT_CLIP, "20260101-000000_a.mp4")
+        job = r.submit(upload, "squat", RULES, owns_upload=True)
+        end = time.monotonic() + 300
+        while time.monotonic() < end:
+            s = r.status(job)
+            if s.state == jobs.RUNNING and s.done > 0 or s.final:
+                break
+            time.sleep(0.05)
+        assert s.state == jobs.RUNNING, s
+        os.kill(r.process_pid, signal.SIGKILL)  # e.g. the kernel's out-of-memory killer
+        s = r.wait(job, timeout_s=60)
+        assert s.state == jobs.FAILED and s.kind == "crashed", s
+        assert "stopped unexpectedly" in s.message and "signal 9" in s.message, s.message
+        assert not list(ws["analyses"].iterdir())  # nothing half-written is left
+        assert not upload.exists()  # the upload it owned is gone with it
+        again = r.submit(_upload_copy(ws, SQUAT_CLIP, "20260101-000000_b.mp4"), "squat", RULES)
+        s2 = r.wait(again, timeout_s=300)
+        assert s2.state == jobs.DONE, s2  # a new analysis process took over
+    finally:
+        r.close()
+
+
+def test_lower_priority_lowers_only_the_calling_thread_and_what_it_starts():
+    got = {}
+
+    def background():
+        got["ok"] = jobs.lower_priority(10)
+        tid = threading.get_native_id()
+        got["nice"] = os.getpriority(os.PRIO_PROCESS, tid)
+        got["policy"] = os.sched_getscheduler(tid)
+        child = subprocess.run(["python3", "-c", "import os; print(os.nice(0), os.sched_getscheduler(0))"],
+                               capture_output=True, text=True)
+        got["child"] = child.stdout.split()
+
+    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    t = threading.Thread(target=background)
+    t.start()
+    t.join()
+    assert got["ok"] and got["nice"] == min(19, before + 10) and got["policy"] == os.SCHED_IDLE
+    assert got["child"] == [str(min(19, before + 10)), str(os.SCHED_IDLE)]  # inherited by what it starts
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before  # this thread: untouched
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER

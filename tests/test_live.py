@@ -407,3 +407,24 @@ def test_fresh_frames_analyse_every_frame_when_the_model_keeps_up():
         fresh.close()
     assert st["skipped"] <= 2 and st["processed"] >= st["received"] - 2
     assert s.snapshot().rep_count == 2
+
+
+def test_fresh_frames_latency_counts_the_wait_before_a_frame_arrives():
+    """Issue 14, item 3: latency is measured from each frame's capture timestamp, so a frame that waited on its
+    way (a busy event loop, the network) counts that wait, not just the analysis."""
+    from pose_core.run.live import FreshFrames
+
+    fresh = FreshFrames(LiveSession(RULES["squat"], RULES.defaults, estimator_factory=lambda: FakeEstimator(reps=1)),
+                        wait_s=0.0)
+    try:
+        # Frames captured every 1/30 s; the first arrives 10 ms after capture, later ones ever later.
+        arrivals = [(i / 30, 1000.0 + i / 30 + 0.010 + (0.0 if i < 5 else 0.2)) for i in range(10)]
+        got = [fresh.capture_time(t, now) for t, now in arrivals]
+        assert got[0] == pytest.approx(1000.0 + 0.010)
+        assert all(now - c == pytest.approx(0.0 if i < 5 else 0.2) for i, ((_, now), c) in
+                   enumerate(zip(arrivals, got)))  # the 200 ms delay is seen, relative to the fastest frame
+        # A new stream (its clock starts again) is aligned afresh, not with the old one's offset.
+        assert fresh.capture_time(0.0, 5000.0) == pytest.approx(5000.0)
+        assert fresh.capture_time(None, 6000.0) == 6000.0  # no timestamp: its arrival
+    finally:
+        fresh.close()

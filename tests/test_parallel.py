@@ -54,8 +54,24 @@ def assert_same_results(single, chunked, single_dir: Path, chunked_dir: Path) ->
     assert np.median(d) <= 1.0 and np.percentile(d, 95) <= 3.0, (np.median(d), np.percentile(d, 95), d.max())
 
 
+def test_chunks_are_used_for_long_clips_of_moderate_size_only():
+    from pose_core.media.video import VideoInfo
+    from pose_core.run.parallel import worthwhile
+
+    def info(w, h, s):
+        return VideoInfo("v.mp4", w, h, 30.0, int(30 * s), s, 0, "h264")
+
+    assert worthwhile(info(1280, 720, 30.0), workers=2, min_seconds=8.0)
+    assert not worthwhile(info(1280, 720, 6.0), workers=2, min_seconds=8.0)  # too short: start-up dominates
+    assert not worthwhile(info(1280, 720, 30.0), workers=1, min_seconds=8.0)  # one core
+    # 1080p and larger: one process already decodes on the second core; chunks would decode twice
+    assert not worthwhile(info(1920, 1080, 30.0), workers=2, min_seconds=8.0)
+    assert not worthwhile(info(1080, 2320, 30.0), workers=2, min_seconds=8.0)
+
+
 def test_plan_chunks_cover_the_video_once():
-    chunks = plan_chunks(30.0, workers=2, lead_in_s=0.5)
+    assert len(plan_chunks(30.0, workers=2)) == 2  # one per worker
+    chunks = plan_chunks(30.0, workers=2, lead_in_s=0.5, chunks_per_worker=2)
     assert len(chunks) == 4
     assert chunks[0].start_s == 0 and chunks[0].lead_in_s == 0
     assert all(c.lead_in_s == 0.5 for c in chunks[1:]) and chunks[-1].end_s is None

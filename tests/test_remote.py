@@ -68,8 +68,9 @@ def test_analyze_runs_here_without_a_scheduler_and_remotely_with_one(monkeypatch
     monkeypatch.delenv("GYMPOSE_DASK_SCHEDULER", raising=False)
     remote.analyze("v.mp4", "squat", None, pool="p")
     monkeypatch.setenv("GYMPOSE_DASK_SCHEDULER", "tcp://127.0.0.1:1")
-    remote.analyze("v.mp4", "squat", None, pool="p", write_video=False)
-    assert calls == [("local", {"pool": "p"}), ("remote", {"write_video": False})]
+    remote.analyze("v.mp4", "squat", None, pool="p", stage=print, write_video=False)
+    # (the local-only arguments, a pool and this process's stage callback, stay here)
+    assert calls == [("local", {"out_dir": None, "pool": "p"}), ("remote", {"write_video": False})]
 
 
 def test_no_scheduler_configured_is_a_clear_error(monkeypatch):
@@ -81,3 +82,31 @@ def test_no_scheduler_configured_is_a_clear_error(monkeypatch):
 def test_an_unreachable_scheduler_is_a_clear_error():
     with pytest.raises(remote.RemoteError, match="cannot reach|not a Dask scheduler"):
         remote.analyze_remote("v.mp4", "squat", scheduler="tcp://127.0.0.1:9", timeout_s=1)
+
+
+@needs_videos
+def test_a_dashboard_job_runs_on_the_configured_scheduler(tmp_path, client, monkeypatch):
+    """Issue 14, item 4: with GYMPOSE_DASK_SCHEDULER set, the dashboard's analyses (jobs) run on the cluster:
+    the job finishes with the right count, its progress and its history row, and this process never loads
+    the pose model for it."""
+    from pose_core.core.rules import load_rules
+    from pose_core.run import jobs
+    from pose_core.store.history import HistoryStore
+
+    monkeypatch.setenv("GYMPOSE_DASK_SCHEDULER", client.scheduler.address)
+    d = {n: tmp_path / n for n in ("jobs", "analyses", "uploads")}
+    for p in d.values():
+        p.mkdir()
+    upload = d["uploads"] / "20260101-000000_situp_3.mp4"
+    upload.write_bytes((VIDEOS / "situp_3.mp4").read_bytes())
+    history = HistoryStore(tmp_path / "history.sqlite3")
+    runner = jobs.JobRunner(d["jobs"], d["analyses"], d["uploads"])
+    made = []
+    job = runner.submit(upload, "situp", load_rules(), lambda: made.append(1), history=history)
+    s = runner.wait(job, timeout_s=300)
+    assert s.state == jobs.DONE, s
+    assert s.done == s.total > 0  # progress came back from the cluster
+    assert not made  # no local estimator was made for it
+    (row,) = history.list_sessions()
+    assert row.rep_count == 1 and row.id == s.history_id
+    assert (d["analyses"] / s.result_dir / "annotated.mp4").is_file()

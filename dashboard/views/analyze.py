@@ -10,8 +10,8 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import keys
-from dashboard.common import (AUTO, JOB_POLL_S, candidates_text, current, estimator_factory, exercise_label,
-                              history_store, job_runner, plain, plain_error, pose_pool)
+from dashboard.common import (AUTO, JOB_POLL_S, candidates_text, current, exercise_label, history_store, job_runner,
+                              plain, plain_error)
 from dashboard.exercise_picker import exercise_picker_inline
 from dashboard.result_view import show_result
 from pose_core.datasets.recognition import Recognition
@@ -114,8 +114,8 @@ def show_job_here(job_id: str | None) -> None:
 def submit(path: Path, name: str, owns_upload: bool) -> None:
     """Start the analysis as a job (pose_core.run.jobs): it goes on if the page is reloaded or left, and
     adds its history row itself. The job's id goes into the URL."""
-    job_id = runner.submit(path, AUTO if auto else rule.name, cur.rules, estimator_factory(), name=name,
-                           owns_upload=owns_upload, history=history_store(S), pool=pose_pool())
+    job_id = runner.submit(path, AUTO if auto else rule.name, cur.rules, name=name, owns_upload=owns_upload,
+                           history=history_store(S))
     st.session_state.pop(keys.ANALYZE_RESULT_DIR, None)  # a failed new analysis must not show the previous result
     show_job_here(job_id)
 

@@ -38,13 +38,14 @@ if session is None:
     session = LiveSession(rule, cur.rules.defaults, estimator_factory=estimator_factory(),
                           rules_source=cur.rules.source)
     st.session_state[keys.LIVE_SESSION] = session
-# Only the newest camera frame is analysed (on its own thread); every frame goes back at once with the
-# newest overlay, so the video never lags behind the camera when the machine is busy.
+# Only the newest camera frame is analysed (on its own thread); frames that arrive meanwhile are skipped, never
+# queued, so the video and its overlay never drift behind the camera when the machine is busy.
 fresh: FreshFrames | None = st.session_state.get(keys.LIVE_FRESH)
 if fresh is None or fresh.session is not session:
     if fresh is not None:
         fresh.close()
-    fresh = FreshFrames(session)
+    # (waits up to 0.1 s for this frame's own analysis: on streamlit-webrtc's worker thread, see below)
+    fresh = FreshFrames(session, wait_s=0.1)
     st.session_state[keys.LIVE_FRESH] = fresh
 # Both restart counting only if the mode, the exercise or the thresholds changed.
 if cur.auto:
@@ -75,10 +76,12 @@ ctx = webrtc_streamer(
     key=keys.LIVE_STREAMER,
     mode=WebRtcMode.SENDRECV,
     rtc_configuration=rtc,
+    # 15 fps: every frame costs a VP8 decode and encode on the server besides its analysis; at 30 fps a busy
+    # 2-core server fell behind (bench/bench_live_browser.py: p95 latency 294 vs 211 ms idle).
     media_stream_constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480},
-                                        "frameRate": {"ideal": 30}}, "audio": False},
+                                        "frameRate": {"ideal": 15}}, "audio": False},
     video_frame_callback=fresh.process_av_frame,
-    async_processing=False,  # FreshFrames never blocks: it analyses the newest frame on its own thread
+    async_processing=True,  # off the event loop: streamlit-webrtc hands over only the newest frame
 )
 playing = bool(ctx.state.playing)
 
@@ -162,6 +165,18 @@ def auto_status(a: AutoStatus, frames: int) -> None:
     st.info(text, icon=":material/search:")
 
 
+def delay_text(live: bool) -> str:
+    """How far the overlay is behind the camera: from the capture of the frame it shows (the frame's own
+    timestamp) to the moment it is drawn (FreshFrames.stats)."""
+    st_ = fresh.stats()
+    if not live or st_["latency_median_ms"] is None:
+        return ""
+    text = f" · overlay {st_['latency_median_ms']:.0f} ms behind the camera (p95 {st_['latency_p95_ms']:.0f} ms)"
+    if st_["skipped"]:
+        text += f" · {st_['skipped']} late frames skipped"
+    return text
+
+
 def render(s: LiveSnapshot, live: bool) -> None:
     with metrics_box.container():
         if s.auto is not None:
@@ -177,7 +192,7 @@ def render(s: LiveSnapshot, live: bool) -> None:
         st.markdown(f"**Phase:** {phase} &nbsp;·&nbsp; **Form now:** {form}"
                     + (f" &nbsp;·&nbsp; :red[{plain(' · '.join(s.feedback))}]" if s.feedback else ""))
         st.caption(f"Frames processed: {s.frames_processed} · with a person: {s.frames_with_pose} · "
-                   f"{s.process_ms:.0f} ms per frame" + (f" · camera view: {s.view}" if s.view else "")
+                   f"{s.process_ms:.0f} ms per frame" + delay_text(live) + (f" · camera view: {s.view}" if s.view else "")
                    + (f" (recognition {s.auto.recognition_ms:.1f} ms)" if s.auto and s.auto.recognition_ms else "")
                    + (f" · frames that failed: {s.errors} ({plain_error(s.last_error)})" if s.errors else ""))
     # One element per slot, replaced whole on every refresh: the heading carries the count, so it can never

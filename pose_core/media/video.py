@@ -323,10 +323,12 @@ class H264Writer:
         self.frames_written = 0
         cmd = [sys.executable, "-m", "pose_core.media.encoder", self.path, str(self.width), str(self.height),
                str(max(1, int(round(fps)))), str(crf), preset, self._shm.name, str(self._slot_bytes)]
-        # Its own session: a Ctrl-C in the terminal reaches only us, so the interrupt is reported as one (the
-        # encoder is stopped by close(), or ends when its input pipe closes), not as an encoder failure.
+        # Its own process group: a Ctrl-C in the terminal reaches only us, so the interrupt is reported as one
+        # (the encoder is stopped by close(), or ends when its input pipe closes), not as an encoder failure.
+        # (Not its own session: Linux schedules each session as a group of its own, so an encoder there would
+        # take an equal share of the CPU whatever our nice value: a live session beside an analysis would lag.)
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                      text=True, bufsize=1, start_new_session=True)
+                                      text=True, bufsize=1, process_group=0)
         self._q: queue.Queue = queue.Queue(maxsize=queue_size)
         self._thread = threading.Thread(target=self._render_loop, name="video-render", daemon=True)
         self._thread.start()

@@ -1,5 +1,5 @@
-"""Analyses as jobs that outlive the page: submitted, run in the background of the server process, and
-finished (result folder + history row) whether or not anybody is still watching.
+"""Analyses as jobs that outlive the page: submitted, run in the background (in a process of their own, or
+on a thread), and finished (result folder + history row) whether or not anybody is still watching.
 
 A job is a folder `<jobs dir>/<id>/` holding `status.json`, rewritten atomically as it moves on:
 
@@ -13,7 +13,7 @@ A job is a folder `<jobs dir>/<id>/` holding `status.json`, rewritten atomically
 
 Ids are random (unguessable, so a link to a job is no way into somebody else's) and checked before use:
 only `[0-9a-f]{32}` names inside the jobs folder are read. One analysis runs at a time per server process
-(one worker thread: the pose model already uses a core, the encoder the other); later jobs wait in order.
+(a long one already uses every core: run.parallel); later jobs wait in order.
 
 Uploads are cleaned up here too: a job that fails deletes the upload it owns (unless a cannot-tell answer
 offers to analyse it as one of the candidates), and `sweep_orphan_uploads` removes uploads older than some
@@ -41,7 +41,8 @@ from ..media.estimator import PoseEstimator
 from ..media.video import VideoError
 from ..store.outputs import list_analyses, pid_alive, sweep_stale_temp_files
 from ..store.uploads import list_files, new_analysis_dir, upload_display_name
-from . import pipeline
+from ..store.settings import dask_scheduler
+from . import pipeline, remote
 
 QUEUED, RUNNING, DONE, FAILED, CANNOT_TELL, NO_PERSON = "queued", "running", "done", "failed", "cannot_tell", "no_person"
 FINAL_STATES = (DONE, FAILED, CANNOT_TELL, NO_PERSON)
@@ -187,6 +188,22 @@ def sweep_finished_jobs(jobs_dir: str | Path, max_age_s: float = FINISHED_JOB_AG
     return removed
 
 
+def fail_interrupted(jobs_dir: str | Path, j: JobStatus, analyses_dir: str | Path | None,
+                     uploads_dir: str | Path | None, message: str, kind: str = "interrupted") -> None:
+    """Mark a job that will never finish as failed, remove what its analysis had half-written and the
+    upload it owned (unless something else uses it)."""
+    write_status(jobs_dir, replace(j, state=FAILED, kind=kind, finished=time.time(), message=message))
+    if analyses_dir is not None and j.result_dir:
+        with contextlib.suppress(PathError, OSError):
+            out = safe_join(analyses_dir, j.result_dir)
+            sweep_stale_temp_files(out)
+            out.rmdir()  # (only when nothing else is in it)
+    if uploads_dir is not None and analyses_dir is not None and j.owns_upload and j.video and \
+            j.video not in uploads_in_use(analyses_dir, jobs_dir):
+        with contextlib.suppress(PathError, OSError):
+            safe_join(uploads_dir, j.video).unlink()
+
+
 def recover_interrupted(jobs_dir: str | Path, analyses_dir: str | Path | None = None,
                         uploads_dir: str | Path | None = None) -> list[str]:
     """Jobs left queued or running by a server process that no longer exists will never finish: mark them
@@ -195,19 +212,9 @@ def recover_interrupted(jobs_dir: str | Path, analyses_dir: str | Path | None = 
     ids = []
     for j in list_jobs(jobs_dir):
         if not j.final and j.pid != os.getpid() and not pid_alive(j.pid):
-            write_status(jobs_dir, replace(j, state=FAILED, kind="interrupted", finished=time.time(),
-                                           message="The server stopped before this analysis finished. "
-                                                   "Analyse the video again."))
+            fail_interrupted(jobs_dir, j, analyses_dir, uploads_dir,
+                             "The server stopped before this analysis finished. Analyse the video again.")
             ids.append(j.id)
-            if analyses_dir is not None and j.result_dir:
-                with contextlib.suppress(PathError, OSError):
-                    out = safe_join(analyses_dir, j.result_dir)
-                    sweep_stale_temp_files(out)
-                    out.rmdir()  # (only when nothing else is in it)
-            if uploads_dir is not None and analyses_dir is not None and j.owns_upload and j.video and \
-                    j.video not in uploads_in_use(analyses_dir, jobs_dir):
-                with contextlib.suppress(PathError, OSError):
-                    safe_join(uploads_dir, j.video).unlink()
     return ids
 
 
@@ -215,8 +222,8 @@ def recover_interrupted(jobs_dir: str | Path, analyses_dir: str | Path | None = 
 class _Work:
     status: JobStatus
     rules: RuleSet
-    make_estimator: Callable[[], PoseEstimator]
-    pool: object | None  # a kept-warm PosePool for long videos (run.parallel), or None
+    make_estimator: Callable[[], PoseEstimator] | None  # None: the runner's own (a warm spare)
+    pool: object | None  # a kept-warm PosePool for long videos (run.parallel), or None: the runner's own
     history: object | None  # a HistoryStore (anything with .add(record) -> id)
 
 
@@ -224,19 +231,52 @@ class _Work:
 _ONE_AT_A_TIME = threading.Lock()
 
 
-class JobRunner:
-    """Runs submitted analyses one after the other on a background thread of this process.
+def lower_priority(nice: int) -> bool:
+    """Make the calling thread, and the threads and processes it starts from now on, background work: its
+    nice value raised by `nice` and, where Linux offers it, the SCHED_IDLE policy (it runs only when no
+    ordinary task of its scheduling group wants the CPU: nice alone still left an analysis ~half a core
+    beside a live session). On Linux both are per thread, inherited by what the thread starts. False where
+    the platform allows neither."""
+    tid = threading.get_native_id()
+    ok = False
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+        ok = True
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+        ok = True
+    return ok
 
-    `submit` returns at once with the job id; `make_estimator()` is called once per job and the estimator
-    closed at its end (or handed to `make_estimator.release(est)` when the factory has one: a pool).
-    `status` reads the job's status.json (so any page, any tab, after any reload, sees the same thing);
-    `ahead` says how many jobs will run before a queued one.
-    Creating a runner sweeps what an earlier server left behind (interrupted jobs, orphan uploads)."""
+
+class JobProcessDied(RuntimeError):
+    """The analysis process ended in the middle of a job (killed, out of memory, a crash in native code)."""
+
+
+class JobRunner:
+    """Runs submitted analyses one after the other, in the background.
+
+    `submit` returns at once with the job id. `status` reads the job's status.json (so any page, any tab,
+    after any reload, sees the same thing); `ahead` says how many jobs will run before a queued one.
+    Creating a runner sweeps what an earlier server left behind (interrupted jobs, orphan uploads).
+
+    isolate=True (the dashboard): the analyses run in a process of their own, started on first use and kept
+    (its model and pose pool stay warm between analyses): the web server's threads (a live session's) never
+    wait for it on Python's GIL, a crash in native code fails one job instead of the server, and with
+    nice > 0 it is background work (`lower_priority`: it yields the CPU to interactive work; the process
+    stays in the server's session, since Linux gives each session an equal share whatever the nice values).
+    isolate=False: a thread of this process (lowered the same way), for scripts and for tests that patch
+    the pipeline.
+    A job's `make_estimator()` / `pool` (given at submit, e.g. fakes in tests) are used in thread mode only;
+    else the runner's own: a warm spare estimator, and a kept pose pool for long videos."""
 
     def __init__(self, jobs_dir: str | Path, analyses_dir: str | Path, uploads_dir: str | Path,
-                 orphan_age_s: float = ORPHAN_UPLOAD_AGE_S):
+                 orphan_age_s: float = ORPHAN_UPLOAD_AGE_S, nice: int = 0, isolate: bool = False):
+        self.nice = nice  # > 0: analyses yield the CPU to interactive work (a live session on this server)
+        self.isolate = isolate
         self.jobs_dir, self.analyses_dir, self.uploads_dir = Path(jobs_dir), Path(analyses_dir), Path(uploads_dir)
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        self._exec = _Executor(self.jobs_dir, self.analyses_dir, self.uploads_dir)
+        self._proc: _JobProcess | None = None
         self._q: queue.Queue[_Work] = queue.Queue()
         self._pending: list[str] = []  # ids queued or running here, in order
         self._lock = threading.Lock()
@@ -247,11 +287,13 @@ class JobRunner:
         self._thread.start()
 
     # ------------------------------------------------------------------------------------- API
-    def submit(self, video: str | Path, exercise: str, rules: RuleSet, make_estimator: Callable[[], PoseEstimator],
-               name: str | None = None, owns_upload: bool = False, history=None, pool=None) -> str:
+    def submit(self, video: str | Path, exercise: str, rules: RuleSet,
+               make_estimator: Callable[[], PoseEstimator] | None = None, name: str | None = None,
+               owns_upload: bool = False, history=None, pool=None) -> str:
         """Queue an analysis of `video` (a file under the uploads dir) and return the job's id.
-        `make_estimator()` is called once, when the job starts; `history` (a HistoryStore) gets the row;
-        `pool` (a warm PosePool) estimates long videos on every core (pipeline.analyze_video)."""
+        `history` (a HistoryStore) gets the row; `make_estimator()` (called once, when the job starts) and
+        `pool` (a warm PosePool: long videos on every core, pipeline.analyze_video) replace the runner's own
+        in thread mode."""
         video = Path(video)
         if video.parent.resolve() != self.uploads_dir.resolve():
             raise PathError(f"{video.name}: not an upload")
@@ -282,13 +324,28 @@ class JobRunner:
                 return s
             time.sleep(poll_s)
 
+    @property
+    def process_pid(self) -> int | None:
+        """The analysis process's pid (isolate=True, once started), else None."""
+        return self._proc.pid if self._proc is not None else None
+
+    def close(self) -> None:
+        """Stop the analysis process (isolate=True); a job still running there fails as interrupted."""
+        if self._proc is not None:
+            self._proc.close()
+
     # -------------------------------------------------------------------------------- the worker
     def _loop(self) -> None:
+        if self.nice and not self.isolate:
+            lower_priority(self.nice)  # this thread, and what it starts (decode threads, the encoder, a pool)
         while True:
             work = self._q.get()
             try:
                 with _ONE_AT_A_TIME:
-                    self._run(work)
+                    if self.isolate:
+                        self._run_isolated(work)
+                    else:
+                        self._exec.run(work)
             except BaseException as e:  # never let the worker die: the next job must still run
                 with contextlib.suppress(Exception):
                     write_status(self.jobs_dir, replace(work.status, state=FAILED, kind="error",
@@ -299,7 +356,51 @@ class JobRunner:
                     with contextlib.suppress(ValueError):
                         self._pending.remove(work.status.id)
 
-    def _run(self, work: _Work) -> None:
+    def _run_isolated(self, work: _Work) -> None:
+        if self._proc is None:
+            self._proc = _JobProcess(self.jobs_dir, self.analyses_dir, self.uploads_dir, self.nice)
+        try:
+            self._proc.run(work)
+        except JobProcessDied as e:
+            self._proc = None  # a new one for the next job
+            fail_interrupted(self.jobs_dir, read_status(self.jobs_dir, work.status.id), self.analyses_dir,
+                             self.uploads_dir, f"The analysis stopped unexpectedly ({e}). Analyse the video "
+                                               "again; if it happens again, the video may be too large for "
+                                               "this server's memory.", kind="crashed")
+
+
+class _Executor:
+    """Runs one job to its end (status.json, the result folder, the history row, the upload's cleanup), in
+    whichever process or thread it is called. Never raises for a job that fails: the status says why."""
+
+    # The warm spare estimator and the kept pose pool are one per process, whatever the number of runners
+    # (workspaces): made on first use, kept until the process ends.
+    _factory = None
+    _pool: object | None = False  # (False: not made yet; None: no pool here, one core or parallel off)
+    _own_lock = threading.Lock()
+
+    def __init__(self, jobs_dir: Path, analyses_dir: Path, uploads_dir: Path):
+        self.jobs_dir, self.analyses_dir, self.uploads_dir = jobs_dir, analyses_dir, uploads_dir
+
+    @classmethod
+    def own_estimator_factory(cls):
+        with cls._own_lock:
+            if cls._factory is None:
+                from .live import EstimatorFactory
+
+                cls._factory = EstimatorFactory(keep_spare=True)
+            return cls._factory
+
+    @classmethod
+    def own_pool(cls):
+        with cls._own_lock:
+            if cls._pool is False:
+                from .parallel import kept_pool
+
+                cls._pool = kept_pool()
+            return cls._pool
+
+    def run(self, work: _Work) -> None:
         s = replace(work.status, state=RUNNING, started=time.time(), pid=os.getpid())
         write_status(self.jobs_dir, s)
         video = self.uploads_dir / s.video
@@ -319,13 +420,17 @@ class JobRunner:
                 write_status(self.jobs_dir, current[0])
                 last_write[0], shown[0] = now, current[0].done
 
+        make_estimator = work.make_estimator or self.own_estimator_factory()
+        pool = work.pool if work.make_estimator is not None or work.pool is not None else self.own_pool()
         est = None
         try:
             out_dir = new_analysis_dir(self.analyses_dir, s.video, s.exercise)
             update(result_dir=out_dir.name)  # (where it writes: cleaned up should this server stop meanwhile)
-            est = work.make_estimator()  # (one per analysis: tracking state must not leak between videos)
-            result = pipeline.analyze_video(
-                video, s.exercise, out_dir=out_dir, rules=work.rules, estimator=est, pool=work.pool,
+            if not dask_scheduler():  # (one per analysis: tracking state must not leak between videos)
+                est = make_estimator()
+            # On the Dask cluster when one is configured (GYMPOSE_DASK_SCHEDULER), else here.
+            result = remote.analyze(
+                video, s.exercise, out_dir=out_dir, rules=work.rules, estimator=est, pool=pool,
                 progress=lambda done, total: update(done=done, total=total),
                 stage=lambda name: update(stage=name, done=0, total=0))
         except pipeline.CannotTellError as e:  # (an AnalysisError: caught first)
@@ -346,13 +451,17 @@ class JobRunner:
         except pipeline.AnalysisError as e:
             self._finish(work, replace(current[0], state=FAILED, kind="analysis", message=str(e)))
             return
+        except remote.RemoteError as e:
+            self._finish(work, replace(current[0], state=FAILED, kind="remote",
+                                       message=f"The analysis cluster could not be used: {e}"))
+            return
         except Exception as e:
             self._finish(work, replace(current[0], state=FAILED, kind="error",
                                        message=f"unexpected failure: {type(e).__name__}: {e}"))
             return
         finally:
             if est is not None:  # the model's memory goes back now, not when the garbage collector gets to it
-                release = getattr(work.make_estimator, "release", None)  # (a factory that pools estimators)
+                release = getattr(make_estimator, "release", None)  # (a factory that pools estimators)
                 with contextlib.suppress(Exception):
                     release(est) if callable(release) else est.close()
         done = replace(current[0], state=DONE, result_dir=out_dir.name)
@@ -382,3 +491,89 @@ class JobRunner:
             if s.video not in uploads_in_use(self.analyses_dir, self.jobs_dir):
                 with contextlib.suppress(OSError):
                     (self.uploads_dir / s.video).unlink()
+
+
+# ------------------------------------------------------------------------------ the analysis process
+
+class _JobProcess:
+    """A JobRunner's analysis process (isolate=True): spawned on first use, kept between jobs, one job at a
+    time over a pipe: ("job", status, rules, history) in, ("done", id) out."""
+
+    def __init__(self, jobs_dir: Path, analyses_dir: Path, uploads_dir: Path, nice: int):
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")  # nothing of the web server is inherited
+        self._conn, child = ctx.Pipe()
+        # Not a daemon: it starts pose workers of its own. It ends with us (a watchdog on its parent, and
+        # close() at exit, before multiprocessing would wait for it).
+        self._proc = ctx.Process(target=_job_process_main, name="gympose-analysis", daemon=False,
+                                 args=(child, str(jobs_dir), str(analyses_dir), str(uploads_dir), nice, os.getpid()))
+        self._proc.start()
+        child.close()
+        import atexit
+
+        atexit.register(self.close)
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid
+
+    def run(self, work: _Work) -> None:
+        """Hand the job over and wait for its end; JobProcessDied when the process ends first."""
+        try:
+            self._conn.send(("job", work.status, work.rules, work.history))
+            while True:
+                if self._conn.poll(0.5):
+                    msg = self._conn.recv()
+                    if msg == ("done", work.status.id):
+                        return
+                elif not self._proc.is_alive():
+                    break
+        except (EOFError, OSError, BrokenPipeError):
+            pass
+        self._proc.join(timeout=5)
+        code = self._proc.exitcode
+        raise JobProcessDied(f"its process ended with {'signal ' + str(-code) if code and code < 0 else code}")
+
+    def close(self) -> None:
+        if self._proc.exitcode is not None:
+            return
+        with contextlib.suppress(Exception):
+            self._conn.send(None)  # (taken after the job it is running, if any)
+        self._proc.join(timeout=5)
+        if self._proc.is_alive():
+            self._proc.kill()
+            self._proc.join(timeout=5)
+
+
+def _job_process_main(conn, jobs_dir: str, analyses_dir: str, uploads_dir: str, nice: int, parent_pid: int) -> None:
+    """The analysis process: runs the jobs it is handed, with its own warm estimator and pose pool."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server handles Ctrl-C and stops us
+    if nice:
+        lower_priority(nice)  # before anything starts: decode threads, the encoder, the pose workers inherit it
+    from .batch_executors import _exit_with_parent
+    from ..store.settings import quiet_native_libraries
+
+    _exit_with_parent(parent_pid)
+    quiet_native_libraries()
+    ex = _Executor(Path(jobs_dir), Path(analyses_dir), Path(uploads_dir))
+    ex.own_estimator_factory()  # warm now: the first analysis starts at once
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            break
+        if msg is None:
+            break
+        _, status, rules, history = msg
+        try:
+            ex.run(_Work(status, rules, None, None, history))
+        except BaseException as e:  # (ex.run reports a job's failure in its status; this is the last resort)
+            with contextlib.suppress(Exception):
+                write_status(jobs_dir, replace(status, state=FAILED, kind="error", finished=time.time(),
+                                               message=f"unexpected failure: {type(e).__name__}: {e}"))
+        conn.send(("done", status.id))
+    if _Executor._pool:
+        _Executor._pool.close()

@@ -459,7 +459,10 @@ class FreshFrames:
 
     Latency, per returned frame: from the capture of the frame whose analysis the overlay shows to the
     moment it is returned (`stats()`: median and 95th percentile over the recent frames; processed and
-    skipped counts; processed fps)."""
+    skipped counts; processed fps). A frame's capture time is its own timestamp (`process_av_frame`: the
+    sender's capture clock, from the RTP timestamps), put on our clock by the frame that arrived soonest
+    after its capture: so a frame that waited anywhere on its way (the network, the decoder, a busy event
+    loop) counts that wait; only the fastest frame's transport is left out."""
 
     def __init__(self, session: LiveSession, wait_s: float = 0.02, window: int = 300,
                  clock: Callable[[], float] = time.monotonic):
@@ -474,6 +477,8 @@ class FreshFrames:
         self._latencies: collections.deque[float] = collections.deque(maxlen=window)
         self._done_times: collections.deque[float] = collections.deque(maxlen=60)
         self.received = self.processed = self.skipped = 0
+        self._offset: float | None = None  # our clock minus the sender's capture clock (the smallest seen)
+        self._last_frame_t: float | None = None
         self._stop = False
         self._thread = threading.Thread(target=self._run, name="live-analysis", daemon=True)
         self._thread.start()
@@ -535,15 +540,27 @@ class FreshFrames:
         return self.overlay_on(rgb)
 
     def process_av_frame(self, frame):
-        """streamlit-webrtc / PyAV adapter (use with async_processing=False: this never blocks for long)."""
+        """streamlit-webrtc / PyAV adapter. It blocks at most `wait_s` (the Live page runs it in streamlit-webrtc's
+        async mode: on its worker thread, which is handed only the newest frame)."""
         import av
 
-        captured_at = self.clock()
+        captured_at = self.capture_time(frame.time, self.clock())
         img = frame.to_ndarray(format="rgb24")
         out = self.process_frame(img, frame.time, captured_at)
         new = av.VideoFrame.from_ndarray(out, format="rgb24")
         new.pts, new.time_base = frame.pts, frame.time_base
         return new
+
+    def capture_time(self, frame_t: float | None, now: float) -> float:
+        """When a frame stamped `frame_t` (the sender's capture clock, seconds) was captured, on our clock."""
+        if frame_t is None:
+            return now
+        if self._last_frame_t is not None and frame_t < self._last_frame_t:
+            self._offset = None  # a new stream: its clock starts again
+        self._last_frame_t = frame_t
+        if self._offset is None or now - frame_t < self._offset:
+            self._offset = now - frame_t
+        return frame_t + self._offset
 
     def stats(self) -> dict:
         """Latency (ms, median / p95 over the recent returned frames), processed fps, frame counts."""

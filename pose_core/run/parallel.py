@@ -60,9 +60,11 @@ class Chunk:
 
 
 def plan_chunks(duration_s: float, workers: int, lead_in_s: float = LEAD_IN_S,
-                chunks_per_worker: int = 2, min_chunk_s: float = MIN_CHUNK_S) -> list[Chunk]:
-    """Equal time chunks, `chunks_per_worker` per worker (a free worker takes the next one, and the frame loop
-    drawing behind the first chunks catches up while the last ones run), none shorter than min_chunk_s."""
+                chunks_per_worker: int = 1, min_chunk_s: float = MIN_CHUNK_S) -> list[Chunk]:
+    """Equal time chunks, `chunks_per_worker` per worker (a free worker takes the next one), none shorter than
+    min_chunk_s. One per worker by default: every boundary runs LEAD_IN_S of frames through the model twice
+    and every further chunk on a worker starts a fresh estimator, while the frame loop keeps up with the
+    first chunk anyway (squat_10, 22.7 s, whole process: 14.3 s with 2 chunks, 16.0 s with 4)."""
     n = max(1, min(workers * chunks_per_worker, int(duration_s // min_chunk_s)))
     cuts = [duration_s * i / n for i in range(n)]
     return [Chunk(i, s, cuts[i + 1] if i + 1 < n else None, 0.0 if i == 0 else lead_in_s)
@@ -79,8 +81,10 @@ def _blank_warm(est) -> None:
     est.process(np.zeros((64, 64, 3), np.uint8), 0.0)
 
 
-def _worker_main(tasks, results, current, parent_pid: int, nice: int = 0) -> None:
-    """A pose worker: takes (job, chunk, video, info, max_side) tasks until None."""
+def _worker_main(tasks, results, current, parent_pid: int, nice: int = 0, keep_spare: bool = True) -> None:
+    """A pose worker: takes (job, chunk, video, info, max_side) tasks until None. keep_spare: warm the next
+    chunk's estimator as soon as a chunk is done (a kept pool: the next video starts at once); else it is
+    made when a next chunk comes (a one-shot pool does not spend a core on an estimator nobody uses)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
     if nice:
         with contextlib.suppress(OSError):
@@ -106,7 +110,7 @@ def _worker_main(tasks, results, current, parent_pid: int, nice: int = 0) -> Non
         job, chunk, video, info, max_side = task
         if current.value != job:
             continue  # cancelled before we got to it
-        est, spare = spare, None
+        est, spare = spare or fresh(), None
         try:
             batch: list = []
             n = 0
@@ -131,7 +135,8 @@ def _worker_main(tasks, results, current, parent_pid: int, nice: int = 0) -> Non
             results.put(("error", job, chunk.index, f"{type(e).__name__}: {e}"))
         finally:
             est.close()
-        spare = fresh()  # warm for the next chunk, after this one's results are out
+        if keep_spare:
+            spare = fresh()  # warm for the next chunk, after this one's results are out
     if spare is not None:
         spare.close()
 
@@ -140,10 +145,11 @@ def _worker_main(tasks, results, current, parent_pid: int, nice: int = 0) -> Non
 
 class PosePool:
     """`workers` pose worker processes, started on first use (or at once with warm=True) and kept until
-    close(). One video at a time: `acquire()` is False while another analysis holds the pool."""
+    close(). keep_spare (default: warm): each worker warms its next estimator as soon as a chunk is done. One video at a time: `acquire()` is False while another analysis holds the pool."""
 
-    def __init__(self, workers: int = 2, warm: bool = False, nice: int = 0):
+    def __init__(self, workers: int = 2, warm: bool = False, nice: int = 0, keep_spare: bool | None = None):
         self.workers = max(1, int(workers))
+        self.keep_spare = warm if keep_spare is None else keep_spare  # a kept pool warms the next estimator
         self.nice = nice  # > 0: the workers yield the CPU to interactive work (the dashboard's live page)
         self._ctx = multiprocessing.get_context("spawn")
         self._procs: list = []
@@ -163,7 +169,8 @@ class PosePool:
             self._tasks, self._results = self._ctx.Queue(), self._ctx.Queue()
             self._current = self._ctx.Value("q", 0, lock=False)
             self._procs = [self._ctx.Process(target=_worker_main, name=f"gympose-pose-{i}", daemon=True,
-                                             args=(self._tasks, self._results, self._current, os.getpid(), self.nice))
+                                             args=(self._tasks, self._results, self._current, os.getpid(), self.nice,
+                                                   self.keep_spare))
                            for i in range(self.workers)]
             try:
                 for p in self._procs:
@@ -318,6 +325,28 @@ class StreamedPoses:
         pass
 
 
+def kept_pool(nice: int = 0) -> PosePool | None:
+    """A warm pool to keep between analyses (one worker per core, GYMPOSE_WORKERS), or None on one core, with
+    GYMPOSE_PARALLEL=off, or when the settings are invalid (the analyses then run in one process)."""
+    from ..store.settings import SettingsError, parallel_mode, parallel_workers
+
+    try:
+        if parallel_mode() == "off" or parallel_workers() < 2:
+            return None
+        return PosePool(workers=parallel_workers(), warm=True, nice=nice)
+    except (SettingsError, OSError):
+        return None
+
+
+# Above this many pixels a frame, decoding is a large part of the work, and one process already keeps the
+# second core busy with it (FFmpeg's decode threads); chunks decode every frame twice (the workers for the
+# model, the frame loop for drawing). Measured (no video written, same run): pushup_13, 1080x2320, 10 s:
+# one process 10.0 s, chunked 17.0 s; squat_4, 1280x720, 30 s: one process 23.6 s, chunked 15.9 s.
+MAX_CHUNKED_PIXELS = 1_000_000
+
+
 def worthwhile(info: VideoInfo, workers: int, min_seconds: float) -> bool:
-    """Chunked estimation pays off: at least two cores, and a clip long enough for two chunks."""
-    return workers >= 2 and math.isfinite(info.duration_s) and info.duration_s >= max(min_seconds, 2 * MIN_CHUNK_S)
+    """Chunked estimation pays off: at least two cores, a clip long enough for two chunks, and frames small
+    enough that decoding them twice costs less than the second model saves (MAX_CHUNKED_PIXELS)."""
+    return workers >= 2 and math.isfinite(info.duration_s) and info.duration_s >= max(min_seconds, 2 * MIN_CHUNK_S) \
+        and info.width * info.height <= MAX_CHUNKED_PIXELS

@@ -143,6 +143,17 @@ def parallel_workers(env: Mapping[str, str] | None = None) -> int:
         return os.cpu_count() or 1
 
 
+def analysis_process(env: Mapping[str, str] | None = None) -> bool:
+    """$GYMPOSE_ANALYSIS_PROCESS (on | off, default on): the dashboard runs its analyses in a process of their
+    own at a lower priority (off: on a thread of the web server, as scripts and tests that patch the pipeline
+    need)."""
+    raw = _env(env).get("GYMPOSE_ANALYSIS_PROCESS", "").strip().lower() or "on"
+    value = {"1": "on", "true": "on", "yes": "on", "0": "off", "false": "off", "no": "off"}.get(raw, raw)
+    if value not in ("on", "off"):
+        raise SettingsError(f"GYMPOSE_ANALYSIS_PROCESS: expected on or off, got {raw!r}")
+    return value == "on"
+
+
 def dask_scheduler(env: Mapping[str, str] | None = None) -> str | None:
     """$GYMPOSE_DASK_SCHEDULER: the Dask scheduler the dashboard's analyses run on (None: run here)."""
     return _env(env).get("GYMPOSE_DASK_SCHEDULER", "").strip() or None
