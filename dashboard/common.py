@@ -102,9 +102,9 @@ def keep_choice(key: str, value, param: str | None = None) -> None:
 
 @st.cache_resource(show_spinner="Loading the pose model...")
 def estimator_factory() -> EstimatorFactory:
-    """Makes a fresh tracking PoseEstimator per video / stream (tracking state must not leak between
-    them); the MediaPipe import happens once per server process, and a warmed spare is always ready, so an
-    analysis or a live stream starts at once."""
+    """Makes a fresh tracking PoseEstimator per live stream (tracking state must not leak between them); the
+    MediaPipe import happens once per server process, and a warmed spare is always ready, so a live stream
+    starts at once. (Analyses have their own, in the analysis process: job_runner.)"""
     return EstimatorFactory(warm_up=True, keep_spare=True)
 
 
