@@ -259,7 +259,7 @@ class JobRunner:
     after any reload, sees the same thing); `ahead` says how many jobs will run before a queued one.
     Creating a runner sweeps what an earlier server left behind (interrupted jobs, orphan uploads).
 
-    isolate=True (the dashboard): the analyses run in a process of their own, started on first use and kept
+    isolate=True (the dashboard): the analyses run in a process of their own, started with the runner and kept
     (its model and pose pool stay warm between analyses): the web server's threads (a live session's) never
     wait for it on Python's GIL, a crash in native code fails one job instead of the server, and with
     nice > 0 it is background work (`lower_priority`: it yields the CPU to interactive work; the process
@@ -283,6 +283,8 @@ class JobRunner:
         recover_interrupted(self.jobs_dir, self.analyses_dir, self.uploads_dir)
         sweep_orphan_uploads(self.uploads_dir, self.analyses_dir, self.jobs_dir, orphan_age_s)
         sweep_finished_jobs(self.jobs_dir)
+        if isolate:  # started now: its model and pose pool are warm by the time the first video is uploaded
+            self._proc = _JobProcess(self.jobs_dir, self.analyses_dir, self.uploads_dir, self.nice)
         self._thread = threading.Thread(target=self._loop, name="gympose-jobs", daemon=True)
         self._thread.start()
 
@@ -496,8 +498,8 @@ class _Executor:
 # ------------------------------------------------------------------------------ the analysis process
 
 class _JobProcess:
-    """A JobRunner's analysis process (isolate=True): spawned on first use, kept between jobs, one job at a
-    time over a pipe: ("job", status, rules, history) in, ("done", id) out."""
+    """A JobRunner's analysis process (isolate=True): spawned with the runner (again after a crash), kept
+    between jobs, one job at a time over a pipe: ("job", status, rules, history) in, ("done", id) out."""
 
     def __init__(self, jobs_dir: Path, analyses_dir: Path, uploads_dir: Path, nice: int):
         import multiprocessing
@@ -560,6 +562,7 @@ def _job_process_main(conn, jobs_dir: str, analyses_dir: str, uploads_dir: str, 
     quiet_native_libraries()
     ex = _Executor(Path(jobs_dir), Path(analyses_dir), Path(uploads_dir))
     ex.own_estimator_factory()  # warm now: the first analysis starts at once
+    ex.own_pool()
     while True:
         try:
             msg = conn.recv()
