@@ -188,9 +188,10 @@ def main(argv: list[str] | None = None) -> int:
             res = {"error": f"{type(e).__name__}: {e}"}
         print("RESULT " + json.dumps(res), flush=True)
         return 0
-    if not can_unshare():
-        print("needs `unshare -n` (root) for a private network namespace (see ../shared/PLATFORM.md)", file=sys.stderr)
-        return 2
+    if not can_unshare():  # (skipped, not failed: the rest of `make bench` stands)
+        print("live in the browser: skipped, it needs `unshare -n` (root) for a private network namespace "
+              "(see ../shared/PLATFORM.md)")
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         y4m = make_fake_camera(camera, Path(tmp) / "cam.y4m", seconds=clip_s, fps=args.fps)
         cmd = NETNS_PREFIX + [sys.executable, __file__, "--inside", "--y4m", str(y4m), "--home", str(Path(tmp) / "home"),
