@@ -422,8 +422,10 @@ class _Executor:
                 write_status(self.jobs_dir, current[0])
                 last_write[0], shown[0] = now, current[0].done
 
-        make_estimator = work.make_estimator or self.own_estimator_factory()
-        pool = work.pool if work.make_estimator is not None or work.pool is not None else self.own_pool()
+        if work.make_estimator is None and work.pool is None:  # the runner's own, warm
+            make_estimator, pool = self.own_estimator_factory(), self.own_pool()
+        else:  # the caller's (e.g. a fake estimator in a test: then no pool unless given)
+            make_estimator, pool = work.make_estimator or self.own_estimator_factory(), work.pool
         est = None
         try:
             out_dir = new_analysis_dir(self.analyses_dir, s.video, s.exercise)
