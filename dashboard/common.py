@@ -3,6 +3,7 @@ store and the pose model factory. Cached resources live here so no page builds t
 
 from __future__ import annotations
 
+import gc
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,7 +106,18 @@ def estimator_factory() -> EstimatorFactory:
     """Makes a fresh tracking PoseEstimator per live stream (tracking state must not leak between them); the
     MediaPipe import happens once per server process, and a warmed spare is always ready, so a live stream
     starts at once. (Analyses have their own, in the analysis process: job_runner.)"""
-    return EstimatorFactory(warm_up=True, keep_spare=True)
+    factory = EstimatorFactory(warm_up=True, keep_spare=True)
+    freeze_heap()  # MediaPipe's objects, just imported
+    return factory
+
+
+def freeze_heap() -> None:
+    """Move the objects the server holds so far out of the garbage collector's reach (gc.freeze). A full
+    collection walks the whole heap while holding Python's GIL: ~110 ms with Streamlit, pandas and the
+    pose library loaded, a stall a live session on this server shows as a late overlay. Called once at
+    start-up and once after the model's import (cached resources), never per run: what is frozen is
+    never collected."""
+    gc.freeze()
 
 
 JOB_POLL_S = 0.5  # how often a page showing a running analysis job looks at its progress
@@ -243,3 +255,6 @@ def rep_table(reps, rule: ExerciseRule) -> pd.DataFrame:
             "start (s)": round(r.start_s, 2),
         })
     return pd.DataFrame(rows)
+
+
+freeze_heap()  # once per server process: this module is imported once (pages are rerun, modules are not)

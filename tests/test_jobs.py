@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -20,6 +21,8 @@ from pose_core.core.rules import load_rules
 from pose_core.run import jobs, pipeline
 from pose_core.run.jobs import JobError, JobRunner, JobStatus, read_status, sweep_orphan_uploads
 from pose_core.store.history import HistoryStore
+
+ROOT = Path(__file__).resolve().parent.parent
 
 RULES = load_rules()
 
@@ -301,6 +304,11 @@ def test_an_isolated_runner_analyses_in_its_own_lower_priority_process_and_keeps
         assert pid and pid != os.getpid() and s.pid == pid  # it ran there, not in this process
         assert os.getpriority(os.PRIO_PROCESS, pid) == 10
         assert os.sched_getscheduler(pid) == os.SCHED_IDLE  # it runs only when interactive work does not
+        # ... and as a whole it is a scheduling group of its own at the lowest weight (SCHED_IDLE and nice
+        # count only inside a group: in the server's session it took an equal share against the browser)
+        assert os.getsid(pid) == pid != os.getsid(0)
+        if Path("/proc/self/autogroup").exists():
+            assert Path(f"/proc/{pid}/autogroup").read_text().split()[-1] == str(jobs.AUTOGROUP_NICE)
         summary = json.loads((ws["analyses"] / s.result_dir / "summary.json").read_text())
         assert summary["reps"] == SQUAT_CLIP_REPS
         (row,) = ws["history"].list_sessions()
@@ -338,6 +346,20 @@ def test_a_job_whose_process_dies_fails_plainly_cleans_up_and_the_next_job_runs(
         assert s2.state == jobs.DONE, s2  # a new analysis process took over
     finally:
         r.close()
+
+
+@pytest.mark.skipif(not Path("/proc/self/autogroup").exists(), reason="Linux autogroup scheduling is not enabled here")
+def test_background_group_gives_a_process_and_its_children_a_low_weight_group_of_their_own():
+    code = ("import os, subprocess, sys; from pose_core.run.jobs import background_group; "
+            "sid = os.getsid(0); ok = background_group(); "
+            "child = subprocess.run(['cat', '/proc/self/autogroup'], capture_output=True, text=True).stdout; "
+            "print(ok, os.getsid(0) == os.getpid() != sid, open('/proc/self/autogroup').read().split()[-1], "
+            "child.split()[-1])")
+    before = Path("/proc/self/autogroup").read_text()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    # the process and what it starts are in the new group; the caller's own group is untouched
+    assert out.stdout.split() == ["True", "True", str(jobs.AUTOGROUP_NICE), str(jobs.AUTOGROUP_NICE)]
+    assert Path("/proc/self/autogroup").read_text() == before
 
 
 def test_lower_priority_lowers_only_the_calling_thread_and_what_it_starts():

@@ -45,6 +45,21 @@ def test_mpeg4_part2_input(tmp_path):
 
 
 @needs_videos
+def test_frames_for_the_model_are_the_same_frames():
+    """The pose workers' decode (one thread) gives every frame, with the same timestamps and pixels as the
+    frame loop's; so does a time range of it (what a chunk reads)."""
+    v = VIDEOS / "squat_10.mp4"
+    normal = list(read_frames(v, backend="av"))
+    mine = list(read_frames(v, backend="av", for_model=True))
+    assert [t for t, _ in mine] == [t for t, _ in normal]
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(normal, mine))
+    part = list(read_frames(v, backend="av", for_model=True, start_s=10.0, end_s=12.0))
+    whole = [(t, img) for t, img in normal if 10.0 - 1e-3 <= t < 12.0 - 1e-3]
+    assert [t for t, _ in part] == [t for t, _ in whole] and len(part) > 30
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(part, whole))
+
+
+@needs_videos
 def test_variable_frame_rate_uses_timestamps(tmp_path):
     # Drop frames irregularly (like a phone under load): timestamps keep real time, counts stay right.
     v = reencode(VIDEOS / "squat_1.mp4", tmp_path / "vfr.mp4", "libx264", keep=lambda i: i % 3 != 1 or 100 < i < 200)

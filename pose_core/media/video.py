@@ -194,15 +194,26 @@ def _decode_cv2(path: str | Path, fps: float, out: _Frames) -> None:
         raise VideoError("OpenCV decoded no frame")
 
 
+# Frames only the pose model sees (`read_frames(for_model=True)`, the pose workers) are decoded on one thread:
+# the workers already run one per core, and FFmpeg's frame threads on top oversubscribed the cores (squat_4
+# 720p, two halves side by side, three rounds each: 25.4-27.8 s of both loops together, against 27.0-27.9 s).
+# Skipping the in-loop deblocking filter as well was 10% faster still but changed the poses enough to change
+# the counts on 2 of 29 clips (jump_rope_11, squat_form_2) against the single-process run: not done.
+
+
 def _decode_av(path: str | Path, fps: float, out: _Frames, start_s: float = 0.0, end_s: float | None = None,
-               t_first: float = 0.0) -> None:
+               t_first: float = 0.0, for_model: bool = False) -> None:
     """PyAV decode; with start_s > 0, seek to the keyframe before start_s and emit from the first frame at or
-    after it, with timestamps counted from the file's first frame (t_first), as a read from the start gives."""
+    after it, with timestamps counted from the file's first frame (t_first), as a read from the start gives.
+    for_model: the frames feed only the pose model (one decoding thread; the same pixels)."""
     import av
 
     with av.open(str(path)) as c:
         s = c.streams.video[0]
-        s.thread_type = "AUTO"
+        if for_model:
+            s.codec_context.thread_count = 1
+        else:
+            s.thread_type = "AUTO"
         clock = _Clock(fps, t0=t_first if start_s > 0 else None)
         if start_s > 0 and s.time_base:
             c.seek(int((t_first + start_s) / s.time_base), stream=s, backward=True, any_frame=False)
@@ -227,11 +238,11 @@ def _decode_av(path: str | Path, fps: float, out: _Frames, start_s: float = 0.0,
 
 
 def _decode(path: str | Path, info: VideoInfo, backend: str, out: _Frames, start_s: float = 0.0,
-            end_s: float | None = None) -> None:
+            end_s: float | None = None, for_model: bool = False) -> None:
     """The decode thread: frames into `out`, then an exception (if decoding failed) and the end marker."""
     try:
-        if start_s > 0 or end_s is not None:
-            _decode_av(path, info.fps, out, start_s, end_s, info.first_frame_s)
+        if start_s > 0 or end_s is not None or for_model:
+            _decode_av(path, info.fps, out, start_s, end_s, info.first_frame_s, for_model)
         elif info.rotation == 0 and backend != "av":
             try:
                 _decode_cv2(path, info.fps, out)
@@ -247,7 +258,7 @@ def _decode(path: str | Path, info: VideoInfo, backend: str, out: _Frames, start
 
 def read_frames(path: str | Path, max_side: int | None = None, prefetch: int = 8,
                 backend: str = "auto", start_s: float = 0.0, end_s: float | None = None,
-                info: VideoInfo | None = None) -> Iterator[tuple[float, np.ndarray]]:
+                info: VideoInfo | None = None, for_model: bool = False) -> Iterator[tuple[float, np.ndarray]]:
     """Yield (timestamp_s, rgb_frame) in presentation order, decoded on a background thread.
 
     Corrupt frames in the middle are skipped; a file that yields no frame raises VideoError.
@@ -255,10 +266,11 @@ def read_frames(path: str | Path, max_side: int | None = None, prefetch: int = 8
     unrotated files, PyAV otherwise) or "av". Frames are RGB, as everywhere inside pose_core: OpenCV's BGR
     is converted here, on the decode thread, off the model's critical path.
     start_s / end_s: only the frames with start_s <= t < end_s (PyAV, seeking to the keyframe before start_s;
-    timestamps as in a read from the start, so pieces of a file read separately join up)."""
+    timestamps as in a read from the start, so pieces of a file read separately join up).
+    for_model: frames that only the pose model sees (the pose workers: PyAV, one decoding thread)."""
     info = info or probe(path)
     out = _Frames(max_side, prefetch)
-    th = threading.Thread(target=_decode, args=(path, info, backend, out, start_s, end_s), name="video-decode",
+    th = threading.Thread(target=_decode, args=(path, info, backend, out, start_s, end_s, for_model), name="video-decode",
                           daemon=True)
     th.start()
     produced = 0

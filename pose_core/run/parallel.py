@@ -117,7 +117,7 @@ def _worker_main(tasks, results, current, parent_pid: int, nice: int = 0, keep_s
             start = max(0.0, chunk.start_s - chunk.lead_in_s)
             tol = 0.25 / info.fps if info.fps else 0.0
             for t, img in read_frames(video, max_side=max_side, backend="av", start_s=start, end_s=chunk.end_s,
-                                      info=info):
+                                      info=info, for_model=True):
                 if current.value != job:
                     break
                 pose = est.process(img, t)
