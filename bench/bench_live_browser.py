@@ -44,6 +44,14 @@ from pose_core.store.settings import shared_data_dir  # noqa: E402
 
 CAMERA_REPS = {"squat_1.mp4": 3}  # complete reps in one loop of the camera clip (annotated in videos.csv)
 WINDOW_FRAMES = 300  # FreshFrames keeps the latency of the last 300 returned frames
+PAGE_FPS = 15  # the Live page asks the camera for 15 fps: the window spans WINDOW_FRAMES / 15 = 20 s
+
+
+def window_s(fps: int) -> float:
+    """Seconds until the latency window holds only frames returned from now on."""
+    return WINDOW_FRAMES / min(fps, PAGE_FPS) + 1
+
+
 _DELAY = re.compile(r"overlay (\d+) ms behind the camera \(p95 (\d+) ms\)")
 _FRAMES = re.compile(r"Frames processed: (\d+)")
 
@@ -106,7 +114,7 @@ def measure(y4m: Path, load_clip: Path, home: Path, idle_s: float, clip_s: float
             time.sleep(0.5)
         res["first_frame_after_s"] = round(time.monotonic() - t_start, 1)
         # Idle: wait until the window holds only frames from now on.
-        time.sleep(max(idle_s, WINDOW_FRAMES / fps + 1))
+        time.sleep(max(idle_s, window_s(fps)))
         res["idle"] = reading(live)
         if load_via == "process":  # another program on the machine, at the dashboard's background priority
             proc = subprocess.Popen(["nice", "-n", "10", sys.executable, "-m", "pose_core", "analyze",
@@ -115,7 +123,7 @@ def measure(y4m: Path, load_clip: Path, home: Path, idle_s: float, clip_s: float
                                     stderr=subprocess.DEVNULL)
             t0 = time.monotonic()
             while proc.poll() is None:
-                if time.monotonic() - t0 >= WINDOW_FRAMES / fps + 1:
+                if time.monotonic() - t0 >= window_s(fps):
                     res.setdefault("load_readings", []).append(reading(live))
                 time.sleep(1.0)
             res["analysis_s"] = round(time.monotonic() - t0, 1)
@@ -138,8 +146,8 @@ def measure(y4m: Path, load_clip: Path, home: Path, idle_s: float, clip_s: float
             if t0 is not None and "running" not in states:
                 break
             r = reading(live)
-            if t0 is not None and time.monotonic() - t0 >= WINDOW_FRAMES / fps + 1:
-                res.setdefault("load_readings", []).append(r)  # the window holds only frames from under load
+            if t0 is not None and time.monotonic() - t0 >= window_s(fps):  # only frames from under load
+                res.setdefault("load_readings", []).append(r)
             time.sleep(1.0)
         res["analysis_s"] = round(time.monotonic() - t0, 1) if t0 else None
         res["job_states"] = job_states(home)

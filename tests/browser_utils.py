@@ -222,6 +222,16 @@ def live_check(y4m: Path, home: Path, shots: Path, wait_reps_s: float = 45.0, mi
             time.sleep(0.5)
         result["first_frame_after_s"] = first_frame_s
         result["elapsed_s"] = round(time.monotonic() - t0, 1)
+        # The rep log (redrawn only when a rep is added) follows the count while the camera runs.
+        end = time.monotonic() + 5
+        while time.monotonic() < end:
+            with contextlib.suppress(Exception):
+                heading = page.get_by_text(re.compile(r"^Rep log")).first.inner_text(timeout=2000)
+                m = re.search(r"(\d+) reps?", heading)
+                result["log_reps"], result["reps_then"] = (int(m.group(1)) if m else 0), int(_metric(page, "Reps"))
+                if result["log_reps"] == result["reps_then"]:
+                    break
+            time.sleep(0.3)
         # The processed video (with the overlay) is drawn in the component's <video>: grab a frame of it.
         video = page.frame_locator("iframe").first.locator("video").first
         with contextlib.suppress(Exception):

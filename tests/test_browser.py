@@ -260,6 +260,7 @@ def test_live_page_with_fake_camera_processes_frames(tmp_path):
     assert res["frames"] > 30, res  # frames were processed server-side
     assert res["with_person"] > 0.8 * res["frames"], res
     assert res["reps"] >= 1, res  # the count shown under the video (the overlay draws the same number)
+    assert res["log_reps"] == res["reps_then"] >= 1, res  # the rep log kept up while the camera ran
     assert res["video_state"][0] >= 2 and res["video_state"][1:3] == [640, 480], res
     assert res.get("saved"), res
     # The saved session is in that workspace's history.

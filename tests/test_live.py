@@ -409,6 +409,36 @@ def test_fresh_frames_analyse_every_frame_when_the_model_keeps_up():
     assert s.snapshot().rep_count == 2
 
 
+def test_fresh_frames_draw_the_overlay_once_on_the_returned_frame():
+    """The analysis thread only prepares the overlay; it is drawn once, on the frame handed back to the camera
+    stream (drawing it on the analysis' own copy as well cost ~3 ms a frame on the model's thread)."""
+    import numpy as np
+
+    from pose_core.run.live import FreshFrames
+
+    s = LiveSession(RULES["squat"], RULES.defaults, estimator_factory=lambda: FakeEstimator(reps=1))
+    analysed: list = []
+    real = s.process_frame
+    s.process_frame = lambda rgb, t=None, draw_here=True: analysed.append(
+        (rgb.copy(), real(rgb, t, draw_here=draw_here), draw_here))
+    fresh = FreshFrames(s, wait_s=1.0)
+    try:
+        for i in range(5):
+            img = frame()
+            blank = img.copy()
+            out = fresh.process_frame(img, 100.0 + i / FPS)
+            assert out is img and not np.array_equal(out, blank)  # the overlay is on the returned frame
+    finally:
+        fresh.close()
+    assert len(analysed) == 5
+    for before, after, draw_here in analysed:
+        assert draw_here is False and np.array_equal(before, after)  # nothing drawn on the analysis' copy
+    # Used on its own, the session still draws in place.
+    img = frame()
+    blank = img.copy()
+    assert not np.array_equal(real(img, 200.0), blank)
+
+
 def test_fresh_frames_latency_counts_the_wait_before_a_frame_arrives():
     """Issue 14, item 3: latency is measured from each frame's capture timestamp, so a frame that waited on its
     way (a busy event loop, the network) counts that wait, not just the analysis."""

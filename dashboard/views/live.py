@@ -177,7 +177,15 @@ def delay_text(live: bool) -> str:
     return text
 
 
-def render(s: LiveSnapshot, live: bool) -> None:
+def metrics_view(s: LiveSnapshot, live: bool) -> tuple:
+    """What the numbers above the rep log show, as plain values: the same tuple twice means nothing to redraw."""
+    return (s.auto, s.frames_processed, s.counting, s.rep_count, s.primary_angle, fmt(s.primary_value, "°"),
+            s.reps_correct, f"{s.fps:.0f} fps" if live and s.fps else "–", s.phase, s.label, tuple(s.feedback),
+            s.frames_with_pose, f"{s.process_ms:.0f}", delay_text(live), s.view,
+            f"{s.auto.recognition_ms:.1f}" if s.auto and s.auto.recognition_ms else "", s.errors, s.last_error)
+
+
+def render_metrics(s: LiveSnapshot, live: bool) -> None:
     with metrics_box.container():
         if s.auto is not None:
             auto_status(s.auto, s.frames_processed)
@@ -195,8 +203,11 @@ def render(s: LiveSnapshot, live: bool) -> None:
                    f"{s.process_ms:.0f} ms per frame" + delay_text(live) + (f" · camera view: {s.view}" if s.view else "")
                    + (f" (recognition {s.auto.recognition_ms:.1f} ms)" if s.auto and s.auto.recognition_ms else "")
                    + (f" · frames that failed: {s.errors} ({plain_error(s.last_error)})" if s.errors else ""))
-    # One element per slot, replaced whole on every refresh: the heading carries the count, so it can never
-    # stand alone over an empty log while reps were counted.
+
+
+def render_log(s: LiveSnapshot) -> None:
+    # One element per slot, replaced whole: the heading carries the count, so it can never stand alone over an
+    # empty log while reps were counted.
     with log_box.container():
         n = len(s.reps)
         st.markdown("#### Rep log" + (f" · {n} rep{'s' if n != 1 else ''}" if n else ""))
@@ -210,8 +221,22 @@ def render(s: LiveSnapshot, live: bool) -> None:
             st.caption("No complete rep yet." + (" " + plain(" ".join(s.notes)) if s.notes and s.frames_processed > 60 else ""))
 
 
-render(snap, playing)
-# While the camera runs, refresh the numbers; Streamlit stops this loop on the next interaction.
+def log_view(s: LiveSnapshot) -> tuple:
+    return (s.primary_angle, tuple(s.reps), tuple(s.notes) if s.frames_processed > 60 else ())
+
+
+render_metrics(snap, playing)
+render_log(snap)
+# While the camera runs, refresh what changed (Streamlit stops this loop on the next interaction). Sending an
+# unchanged element again is not free: it is diffed and laid out again in the browser and costs the server's
+# GIL, both beside the live video on the same cores.
+shown = (metrics_view(snap, playing), log_view(snap))
 while playing and ctx.state.playing:
     time.sleep(REFRESH_S)
-    render(session.snapshot(), True)
+    snap = session.snapshot()
+    view = (metrics_view(snap, True), log_view(snap))
+    if view[0] != shown[0]:
+        render_metrics(snap, True)
+    if view[1] != shown[1]:
+        render_log(snap)
+    shown = view

@@ -322,9 +322,11 @@ class LiveSession:
         while self._recent and self._recent[0][0] < rel - online.window_s:
             self._recent.popleft()
 
-    def process_frame(self, rgb: np.ndarray, t: float | None = None) -> np.ndarray:
+    def process_frame(self, rgb: np.ndarray, t: float | None = None, draw_here: bool = True) -> np.ndarray:
         """Analyse one RGB frame taken at stream time t (seconds; None = arrival time) and return it with the
-        coaching overlay drawn in place. Never raises on a bad frame: it is returned as it came."""
+        coaching overlay drawn in place. Never raises on a bad frame: it is returned as it came.
+        draw_here=False: the overlay is only prepared (`last_drawer`), for a caller that draws it on another
+        image (FreshFrames draws it on the frame it returns; drawing it here too cost ~3 ms a frame)."""
         start = time.perf_counter()
         if t is None or not math.isfinite(t):
             t = time.monotonic() - self._wall_t0
@@ -368,7 +370,8 @@ class LiveSession:
                 drawer = functools.partial(draw_recognising, pose=pose, auto=auto, extra=extra)
             else:
                 drawer = functools.partial(draw_session_overlay, overlay=overlay, extra=extra)
-            drawer(rgb)
+            if draw_here:
+                drawer(rgb)
             self.last_drawer = drawer  # (an atomic reference swap: FreshFrames reads it from another thread)
         done = time.perf_counter()
         with self._lock:
@@ -503,7 +506,7 @@ class FreshFrames:
                     return
                 rgb, t, captured_at, seq = self._pending
                 self._pending = None
-            self.session.process_frame(rgb, t)  # never raises on a bad frame
+            self.session.process_frame(rgb, t, draw_here=False)  # never raises; overlay_on draws its overlay
             with self._cv:
                 self.processed += 1
                 self._done_seq = seq
