@@ -96,7 +96,7 @@ def job_states(home: Path) -> list[str]:
 
 
 def measure(y4m: Path, load_clip: Path, home: Path, idle_s: float, clip_s: float, fps: int,
-            load_via: str = "dashboard") -> dict:
+            load_via: str = "dashboard", close_tab: bool = False) -> dict:
     flags = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
              f"--use-file-for-fake-video-capture={y4m}", "--allow-loopback-in-peer-connection",
              # the Live tab stays in the background while the other tab uploads: it must not be throttled
@@ -143,6 +143,8 @@ def measure(y4m: Path, load_clip: Path, home: Path, idle_s: float, clip_s: float
         t0 = None
         while time.monotonic() - (t0 or time.monotonic()) < 600:
             states = job_states(home)
+            if close_tab and "running" in states and not other.is_closed():
+                other.close()  # the job goes on without the page
             if "running" in states and t0 is None:
                 t0 = time.monotonic()
             if t0 is not None and "running" not in states:
@@ -180,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--idle-s", type=float, default=12.0)
     ap.add_argument("--load-via", choices=("dashboard", "process"), default="dashboard",
                     help="the analysis: a job of the same dashboard (default), or `gympose analyze` at nice 10")
+    ap.add_argument("--close-tab", action="store_true",
+                    help="close the uploading tab once its job runs (the upload came from another device)")
     ap.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--y4m", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--home", type=Path, help=argparse.SUPPRESS)
@@ -193,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     clip_s = 10.7 if args.camera == "squat_1.mp4" else 10.0
     if args.inside:
         try:
-            res = measure(args.y4m, load_clip, args.home, args.idle_s, clip_s, args.fps, args.load_via)
+            res = measure(args.y4m, load_clip, args.home, args.idle_s, clip_s, args.fps, args.load_via,
+                          args.close_tab)
         except Exception as e:
             res = {"error": f"{type(e).__name__}: {e}"}
         print("RESULT " + json.dumps(res), flush=True)
@@ -207,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         cmd = NETNS_PREFIX + [sys.executable, __file__, "--inside", "--y4m", str(y4m), "--home", str(Path(tmp) / "home"),
                               "--camera", args.camera, "--load", args.load, "--fps", str(args.fps),
                               "--idle-s", str(args.idle_s), "--videos", str(args.videos), "--load-via", args.load_via]
+        cmd += ["--close-tab"] if args.close_tab else []
         out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900,
                              env=dict(os.environ, PYTHONPATH=str(ROOT)))
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")]

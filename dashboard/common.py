@@ -16,6 +16,7 @@ from pose_core.core.rules import ExerciseRule, RuleSet, RulesError, load_rules
 from pose_core.datasets.recognition import LOW_CONFIDENCE  # noqa: F401  (the pages take it from here)
 from pose_core.run.jobs import JobRunner
 from pose_core.run.live import EstimatorFactory
+from pose_core.run.live_gate import GATE_FILE
 from pose_core.core.confine import shown_path, strip_root
 from pose_core.store.history import HistoryStore
 from pose_core.store.settings import Settings, SettingsError, analysis_process, load_settings
@@ -124,8 +125,8 @@ JOB_POLL_S = 0.5  # how often a page showing a running analysis job looks at its
 
 
 @st.cache_resource(show_spinner=False)
-def _job_runner(jobs_dir: str, analyses_dir: str, uploads_dir: str, isolate: bool) -> JobRunner:
-    return JobRunner(jobs_dir, analyses_dir, uploads_dir, nice=BACKGROUND_NICE, isolate=isolate)
+def _job_runner(jobs_dir: str, analyses_dir: str, uploads_dir: str, isolate: bool, live_gate: str) -> JobRunner:
+    return JobRunner(jobs_dir, analyses_dir, uploads_dir, nice=BACKGROUND_NICE, isolate=isolate, live_gate=live_gate)
 
 
 def job_runner(s: Settings | None = None) -> JobRunner:
@@ -138,7 +139,12 @@ def job_runner(s: Settings | None = None) -> JobRunner:
     except SettingsError as e:
         st.warning(f"{plain(e)} Analyses run in a process of their own.", icon=":material/warning:")
         isolate = True
-    return _job_runner(str(s.jobs_dir), str(s.analyses_dir), str(s.uploads_dir), isolate)
+    return _job_runner(str(s.jobs_dir), str(s.analyses_dir), str(s.uploads_dir), isolate, str(live_gate_path(s)))
+
+
+def live_gate_path(s: Settings | None = None) -> Path:
+    """The file through which the Live page's frames go before this server's analyses (run.live_gate)."""
+    return (s or settings()).workspace / GATE_FILE
 
 
 @st.cache_resource

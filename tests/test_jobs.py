@@ -5,6 +5,7 @@ The page side (reload, new tab, messages) is in test_dashboard_jobs.py and test_
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -316,6 +317,33 @@ def test_an_isolated_runner_analyses_in_its_own_lower_priority_process_and_keeps
         second = r.submit(_upload_copy(ws, SQUAT_CLIP, "20260101-000000_b.mp4"), "squat", RULES)
         s2 = r.wait(second, timeout_s=300)
         assert s2.state == jobs.DONE and s2.pid == pid  # the same (warm) process
+    finally:
+        r.close()
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads the pose workers' environment in /proc")
+def test_the_analysis_process_pose_workers_are_given_the_servers_live_gate(ws, monkeypatch):
+    """Live frames first: the dashboard's analysis process hands the server's live gate to its pose workers
+    (pose_core.run.live_gate; they wait on it before each frame)."""
+    from pose_core.run.live_gate import GATE_ENV
+
+    monkeypatch.setenv("GYMPOSE_WORKERS", "2")
+    monkeypatch.delenv("GYMPOSE_PARALLEL", raising=False)
+    gate = ws["jobs"].parent / "live.gate"
+    r = JobRunner(ws["jobs"], ws["analyses"], ws["uploads"], nice=10, isolate=True, live_gate=gate)
+    try:
+        pid = r.process_pid
+        children: list[str] = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and len(children) < 2:
+            with contextlib.suppress(OSError):
+                children = [c for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+                            if b"gympose" in Path(f"/proc/{c}/cmdline").read_bytes()
+                            or b"multiprocessing" in Path(f"/proc/{c}/cmdline").read_bytes()]
+            time.sleep(0.5)
+        envs = [Path(f"/proc/{c}/environ").read_bytes().split(b"\0") for c in children]
+        workers = [e for e in envs if f"{GATE_ENV}={gate}".encode() in e]
+        assert len(workers) >= 2, (children, [[v for v in e if b"GYMPOSE" in v] for e in envs])
     finally:
         r.close()
 

@@ -293,8 +293,10 @@ class JobRunner:
     else the runner's own: a warm spare estimator, and a kept pose pool for long videos."""
 
     def __init__(self, jobs_dir: str | Path, analyses_dir: str | Path, uploads_dir: str | Path,
-                 orphan_age_s: float = ORPHAN_UPLOAD_AGE_S, nice: int = 0, isolate: bool = False):
+                 orphan_age_s: float = ORPHAN_UPLOAD_AGE_S, nice: int = 0, isolate: bool = False,
+                 live_gate: str | Path | None = None):
         self.nice = nice  # > 0: analyses yield the CPU to interactive work (a live session on this server)
+        self.live_gate = str(live_gate) if live_gate else ""  # the analysis process's pose workers wait on it
         self.isolate = isolate
         self.jobs_dir, self.analyses_dir, self.uploads_dir = Path(jobs_dir), Path(analyses_dir), Path(uploads_dir)
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
@@ -307,7 +309,7 @@ class JobRunner:
         sweep_orphan_uploads(self.uploads_dir, self.analyses_dir, self.jobs_dir, orphan_age_s)
         sweep_finished_jobs(self.jobs_dir)
         if isolate:  # started now: its model and pose pool are warm by the time the first video is uploaded
-            self._proc = _JobProcess(self.jobs_dir, self.analyses_dir, self.uploads_dir, self.nice)
+            self._proc = _JobProcess(self.jobs_dir, self.analyses_dir, self.uploads_dir, self.nice, self.live_gate)
         self._thread = threading.Thread(target=self._loop, name="gympose-jobs", daemon=True)
         self._thread.start()
 
@@ -383,7 +385,7 @@ class JobRunner:
 
     def _run_isolated(self, work: _Work) -> None:
         if self._proc is None:
-            self._proc = _JobProcess(self.jobs_dir, self.analyses_dir, self.uploads_dir, self.nice)
+            self._proc = _JobProcess(self.jobs_dir, self.analyses_dir, self.uploads_dir, self.nice, self.live_gate)
         try:
             self._proc.run(work)
         except JobProcessDied as e:
@@ -526,7 +528,7 @@ class _JobProcess:
     """A JobRunner's analysis process (isolate=True): spawned with the runner (again after a crash), kept
     between jobs, one job at a time over a pipe: ("job", status, rules, history) in, ("done", id) out."""
 
-    def __init__(self, jobs_dir: Path, analyses_dir: Path, uploads_dir: Path, nice: int):
+    def __init__(self, jobs_dir: Path, analyses_dir: Path, uploads_dir: Path, nice: int, live_gate: str = ""):
         import multiprocessing
 
         ctx = multiprocessing.get_context("spawn")  # nothing of the web server is inherited
@@ -534,7 +536,8 @@ class _JobProcess:
         # Not a daemon: it starts pose workers of its own. It ends with us (a watchdog on its parent, and
         # close() at exit, before multiprocessing would wait for it).
         self._proc = ctx.Process(target=_job_process_main, name="gympose-analysis", daemon=False,
-                                 args=(child, str(jobs_dir), str(analyses_dir), str(uploads_dir), nice, os.getpid()))
+                                 args=(child, str(jobs_dir), str(analyses_dir), str(uploads_dir), nice, os.getpid(),
+                                       live_gate))
         self._proc.start()
         child.close()
         import atexit
@@ -573,8 +576,10 @@ class _JobProcess:
             self._proc.join(timeout=5)
 
 
-def _job_process_main(conn, jobs_dir: str, analyses_dir: str, uploads_dir: str, nice: int, parent_pid: int) -> None:
-    """The analysis process: runs the jobs it is handed, with its own warm estimator and pose pool."""
+def _job_process_main(conn, jobs_dir: str, analyses_dir: str, uploads_dir: str, nice: int, parent_pid: int,
+                      live_gate: str = "") -> None:
+    """The analysis process: runs the jobs it is handed, with its own warm estimator and pose pool. live_gate:
+    its pose workers wait on the server's live frames (`run.live_gate`; they inherit the environment)."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server handles Ctrl-C and stops us
@@ -586,6 +591,10 @@ def _job_process_main(conn, jobs_dir: str, analyses_dir: str, uploads_dir: str, 
 
     _exit_with_parent(parent_pid)
     quiet_native_libraries()
+    if live_gate:
+        from .live_gate import GATE_ENV
+
+        os.environ[GATE_ENV] = live_gate  # before the pose pool starts
     ex = _Executor(Path(jobs_dir), Path(analyses_dir), Path(uploads_dir))
     ex.own_estimator_factory()  # warm now: the first analysis starts at once
     ex.own_pool()

@@ -21,6 +21,7 @@ stops predicting and costs nothing.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import functools
 import math
@@ -468,8 +469,9 @@ class FreshFrames:
     loop) counts that wait; only the fastest frame's transport is left out."""
 
     def __init__(self, session: LiveSession, wait_s: float = 0.02, window: int = 300,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, gate=None):
         self.session = session
+        self.gate = gate  # a run.live_gate.LiveGate: held while a frame is analysed (analyses on this machine wait)
         self.wait_s = wait_s
         self.clock = clock
         self._cv = threading.Condition()
@@ -506,7 +508,8 @@ class FreshFrames:
                     return
                 rgb, t, captured_at, seq = self._pending
                 self._pending = None
-            self.session.process_frame(rgb, t, draw_here=False)  # never raises; overlay_on draws its overlay
+            with self.gate.held() if self.gate is not None else contextlib.nullcontext():
+                self.session.process_frame(rgb, t, draw_here=False)  # never raises; overlay_on draws its overlay
             with self._cv:
                 self.processed += 1
                 self._done_seq = seq
@@ -580,6 +583,8 @@ class FreshFrames:
             self._stop = True
             self._cv.notify_all()
         self._thread.join(timeout=5)
+        if self.gate is not None:
+            self.gate.close()
 
 
 def draw_recognising(img: np.ndarray, pose: PoseFrame | None, auto: AutoStatus | None, extra: str | None = None,

@@ -95,6 +95,9 @@ def _worker_main(tasks, results, current, parent_pid: int, nice: int = 0, keep_s
     _worker_init()
     from ..media.estimator import PoseEstimator
     from ..media.video import read_frames
+    from .live_gate import waiter_from_env
+
+    gate = waiter_from_env()  # the server's live frames go first (a dashboard's analysis process sets it)
 
     def fresh():
         est = PoseEstimator(static_image_mode=False)
@@ -120,6 +123,8 @@ def _worker_main(tasks, results, current, parent_pid: int, nice: int = 0, keep_s
                                       info=info, for_model=True):
                 if current.value != job:
                     break
+                if gate is not None:
+                    gate.wait()
                 pose = est.process(img, t)
                 if t < chunk.start_s - tol:
                     continue  # lead-in: tracking settles, the pose is not used
