@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import struct
-import threading
 
 import pytest
 
@@ -68,6 +67,20 @@ def test_a_gate_file_that_makes_no_sense_never_holds_the_analysis(tmp_path, cont
     path = tmp_path / "live.gate"
     path.write_bytes(content)
     assert waiter(path, clock).wait() == 0.0
+
+
+def test_two_live_sessions_release_the_gate_only_when_both_frames_are_done(tmp_path):
+    clock = FakeClock()
+    path = tmp_path / "live.gate"
+    a, b = LiveGate(path, clock=clock), LiveGate(path, clock=clock)
+    w = waiter(path, clock)
+    with a.held():
+        with b.held():
+            assert w._held_until() > 0
+        assert w._held_until() > 0  # b is done, a's frame is still in the model
+    assert w._held_until() == 0.0
+    a.close()
+    b.close()
 
 
 def test_a_gate_that_cannot_be_written_does_not_stop_the_live_frame(tmp_path):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import struct
+import threading
 import time
 from pathlib import Path
 from typing import Iterator
@@ -34,7 +35,11 @@ _FMT = struct.Struct("d")
 
 
 class LiveGate:
-    """The live side: `with gate.held(): <analyse the frame>`."""
+    """The live side: `with gate.held(): <analyse the frame>`. Several live sessions of one server (one gate
+    object each, the same file) count their frames together: the gate is released when the last one is done."""
+
+    _holders: dict[str, int] = {}  # path -> frames being analysed in this process
+    _lock = threading.Lock()
 
     def __init__(self, path: str | Path, clock=time.monotonic):
         self.path = Path(path)
@@ -49,11 +54,16 @@ class LiveGate:
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
-        self._write(self.clock() + HOLD_S)
+        key = str(self.path)
+        with LiveGate._lock:
+            LiveGate._holders[key] = LiveGate._holders.get(key, 0) + 1
+            self._write(self.clock() + HOLD_S)
         try:
             yield
         finally:
-            self._write(0.0)
+            with LiveGate._lock:
+                left = LiveGate._holders[key] = LiveGate._holders[key] - 1
+                self._write(0.0 if left == 0 else self.clock() + HOLD_S)
 
     def close(self) -> None:
         if self._fd is not None:
