@@ -36,12 +36,13 @@ run: venv
 test: venv system-deps
 	$(BIN)/python -m pytest -q
 
-# Speed, memory, start-up, batch and live figures (the README's), in one go. Takes a while (~15 min idle).
+# Speed, memory, start-up, batch and live figures (the README's), in one go. Takes a while (~25 min idle).
 bench: venv system-deps
 	$(BIN)/python bench/bench_pipeline.py --json bench/out/bench_pipeline.json
 	$(BIN)/python bench/bench_batch.py --repeat 1 --workers 1 2
 	$(BIN)/python bench/bench_live.py --under-load
 	$(BIN)/python bench/bench_live_browser.py
+	$(BIN)/python bench/bench_live_browser.py --close-tab --json bench/out/bench_live_browser_close_tab.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-output
