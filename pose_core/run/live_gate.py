@@ -80,7 +80,6 @@ class GateWaiter:
         self.clock, self.sleep = clock, sleep
         self._fd: int | None = None
         self._next_open = 0.0
-        self.waited_s = 0.0  # in total
 
     def _held_until(self) -> float:
         now = self.clock()
@@ -106,9 +105,7 @@ class GateWaiter:
         start = self.clock()
         while self._held_until() > self.clock() and self.clock() - start < MAX_WAIT_S:
             self.sleep(POLL_S)
-        waited = self.clock() - start
-        self.waited_s += waited
-        return waited
+        return self.clock() - start
 
     def close(self) -> None:
         if self._fd is not None:
