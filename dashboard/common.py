@@ -16,7 +16,6 @@ from pose_core.core.rules import ExerciseRule, RuleSet, RulesError, load_rules
 from pose_core.datasets.recognition import LOW_CONFIDENCE  # noqa: F401  (the pages take it from here)
 from pose_core.run.jobs import JobRunner
 from pose_core.run.live import EstimatorFactory
-from pose_core.run.live_gate import GATE_FILE
 from pose_core.core.confine import shown_path, strip_root
 from pose_core.store.history import HistoryStore
 from pose_core.store.settings import Settings, SettingsError, analysis_process, load_settings
@@ -139,12 +138,7 @@ def job_runner(s: Settings | None = None) -> JobRunner:
     except SettingsError as e:
         st.warning(f"{plain(e)} Analyses run in a process of their own.", icon=":material/warning:")
         isolate = True
-    return _job_runner(str(s.jobs_dir), str(s.analyses_dir), str(s.uploads_dir), isolate, str(live_gate_path(s)))
-
-
-def live_gate_path(s: Settings | None = None) -> Path:
-    """The file through which the Live page's frames go before this server's analyses (run.live_gate)."""
-    return (s or settings()).workspace / GATE_FILE
+    return _job_runner(str(s.jobs_dir), str(s.analyses_dir), str(s.uploads_dir), isolate, str(s.live_gate))
 
 
 @st.cache_resource

@@ -55,6 +55,7 @@ def test_settings_from_environment(tmp_path):
     s = load_settings({"GYMPOSE_HOME": str(tmp_path), "GYMPOSE_MAX_UPLOAD_MB": "5"})
     assert s.uploads_dir == tmp_path.resolve() / "uploads" and s.history_db.parent == tmp_path.resolve()
     assert s.max_upload_bytes == 5 * 2**20
+    assert s.live_gate == tmp_path.resolve() / "live.gate"  # the live page and the analyses share it
     with pytest.raises(SettingsError):
         load_settings({"GYMPOSE_MAX_UPLOAD_MB": "lots"})
 

@@ -10,8 +10,8 @@ import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from dashboard import keys
-from dashboard.common import (candidates_text, current, estimator_factory, exercise_label, fmt, history_store,
-                              live_gate_path, plain, plain_error)
+from dashboard.common import (candidates_text, current, estimator_factory, exercise_label, fmt, history_store, plain,
+                              plain_error)
 from pose_core.store.history import HistoryError
 from pose_core.run.live import AutoStatus, FreshFrames, LiveSession, LiveSnapshot
 from pose_core.run.live_gate import LiveGate
@@ -47,7 +47,7 @@ if fresh is None or fresh.session is not session:
         fresh.close()
     # (waits up to 0.1 s for this frame's own analysis: on streamlit-webrtc's worker thread, see below)
     # While a frame is in the model, this server's analyses wait (pose_core.run.live_gate).
-    fresh = FreshFrames(session, wait_s=0.1, gate=LiveGate(live_gate_path(cur.settings)))
+    fresh = FreshFrames(session, wait_s=0.1, gate=LiveGate(cur.settings.live_gate))
     st.session_state[keys.LIVE_FRESH] = fresh
 # Both restart counting only if the mode, the exercise or the thresholds changed.
 if cur.auto:

@@ -7,7 +7,7 @@ memory copy loop, 20.5 ms beside a scalar spin loop): shared vector units and ca
 priority can give back. The analysis already runs at the lowest weight, so it only costs the live model
 while both run at the same moment; this makes that moment rare.
 
-The gate is a file of 8 bytes in the workspace: a CLOCK_MONOTONIC time (seconds) until which a live frame is
+The gate is a file of 8 bytes in the workspace (`Settings.live_gate`): a CLOCK_MONOTONIC time (seconds) until which a live frame is
 being analysed, 0 when none is. `LiveGate.held()` (the live side) writes it around each frame's analysis, with
 a short lease so that a server that dies mid-frame frees it by itself. `GateWaiter.wait()` (the analysis side,
 before each model call) sleeps while it is held, at most MAX_WAIT_S per frame, so the analysis can never be
@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-GATE_FILE = "live.gate"  # in the workspace
 GATE_ENV = "GYMPOSE_LIVE_GATE"  # the analysis process and its pose workers find the gate here
 HOLD_S = 0.25  # the lease of one live frame (a frame's analysis takes 20-100 ms)
 MAX_WAIT_S = 0.25  # the longest an analysis frame waits for the live frames
@@ -103,7 +102,7 @@ class GateWaiter:
 
     def wait(self) -> float:
         start = self.clock()
-        while self._held_until() > self.clock() and self.clock() - start < MAX_WAIT_S:
+        while self._held_until() and self.clock() - start < MAX_WAIT_S:  # (0.0: not held)
             self.sleep(POLL_S)
         return self.clock() - start
 

@@ -55,6 +55,11 @@ class Settings:
         return self.workspace / "jobs"
 
     @property
+    def live_gate(self) -> Path:
+        """Through which the live page's frames go before this workspace's analyses (pose_core.run.live_gate)."""
+        return self.workspace / "live.gate"
+
+    @property
     def max_upload_mb(self) -> float:
         return self.max_upload_bytes / (1024 * 1024)
 
