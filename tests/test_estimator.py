@@ -61,3 +61,15 @@ def test_the_person_vanishes_when_the_image_is_blanked(estimator):
     img = frame_at(VIDEOS / "squat_1.mp4", 1.0)
     assert estimator.process(img) is not None
     assert estimator.process(np.zeros_like(img)) is None
+
+
+@needs_videos
+def test_world_landmarks_are_metric_3d_with_the_origin_between_the_hips(estimator):
+    pose = estimator.process(frame_at(VIDEOS / "squat_1.mp4", 1.0), 1.0)
+    assert pose is not None and pose.world is not None and pose.world.shape == (33, 3)
+    mid_hip = (pose.world[L.LEFT_HIP] + pose.world[L.RIGHT_HIP]) / 2
+    assert np.linalg.norm(mid_hip) < 0.05  # metres: the origin is between the hips
+    mid_shoulder = (pose.world[L.LEFT_SHOULDER] + pose.world[L.RIGHT_SHOULDER]) / 2
+    assert 0.3 < np.linalg.norm(mid_shoulder - mid_hip) < 0.8  # a torso is about half a metre
+    assert mid_shoulder[1] < mid_hip[1]  # y down, as on the image: standing, the shoulders are above
+    assert pose.with_timestamp(2.0).world is pose.world

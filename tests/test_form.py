@@ -12,11 +12,14 @@ from pose_core.core.rules import RulesError, load_rules, parse_rules
 from pose_core.core.types import PoseFrame
 
 def frame_with(points: dict[int, tuple[float, float]], size=(1000, 1000)) -> PoseFrame:
+    """A pose with only `points` seen (the other landmarks invisible, so they do not enter the body's scale)."""
     lm = np.zeros((33, 3))
     lm[:, :2] = 0.5
+    vis = np.zeros(33)
     for i, (x, y) in points.items():
         lm[i, :2] = (x / size[0], y / size[1])
-    return PoseFrame(lm, np.ones(33), size)
+        vis[i] = 1.0
+    return PoseFrame(lm, vis, size)
 
 
 @pytest.mark.parametrize("hip_y,expected", [(500.0, 0.0), (560.0, 6.0), (400.0, -10.0)])
@@ -42,7 +45,8 @@ def test_knee_width_and_chin_height_measurements():
     top = frame_with({L.NOSE: (500, 250), L.LEFT_WRIST: (400, 300), L.RIGHT_WRIST: (600, 300),
                       L.LEFT_SHOULDER: (420, 400), L.RIGHT_SHOULDER: (580, 400), L.LEFT_HIP: (440, 900),
                       L.RIGHT_HIP: (560, 900)})
-    assert measure(top, rules["pullup"].angles["chin_height"]) == pytest.approx(10.0)  # 50 px of a 500 px torso
+    # 50 px of a body whose size (the torso: the only segment seen) is 500 px
+    assert measure(top, rules["pullup"].angles["chin_height"]) == pytest.approx(10.0)
 
 
 def test_a_width_needs_sideless_joint_names():

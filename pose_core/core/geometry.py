@@ -25,38 +25,42 @@ from .types import PoseFrame
 L = PoseLandmark
 
 
-def joint_angle_deg(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> float:
-    """Angle at b (degrees, 0..180) between b->a and b->c. NaN if a segment has zero length."""
-    v1 = np.asarray(a, dtype=float)[:2] - np.asarray(b, dtype=float)[:2]
-    v2 = np.asarray(c, dtype=float)[:2] - np.asarray(b, dtype=float)[:2]
-    n1, n2 = math.hypot(*v1), math.hypot(*v2)
+def joint_angle_deg(a: np.ndarray, b: np.ndarray, c: np.ndarray, dims: int = 2) -> float:
+    """Angle at b (degrees, 0..180) between b->a and b->c, in the image plane (dims=2, the first two
+    coordinates) or in 3D (dims=3, metric world landmarks). NaN if a segment has zero length."""
+    v1 = np.asarray(a, dtype=float)[:dims] - np.asarray(b, dtype=float)[:dims]
+    v2 = np.asarray(c, dtype=float)[:dims] - np.asarray(b, dtype=float)[:dims]
+    n1, n2 = float(np.linalg.norm(v1)), float(np.linalg.norm(v2))
     if n1 < 1e-9 or n2 < 1e-9:
         return math.nan
     cos = float(np.dot(v1, v2) / (n1 * n2))
     return math.degrees(math.acos(max(-1.0, min(1.0, cos))))
 
 
-def segment_angle_deg(a: np.ndarray, b: np.ndarray, reference: str = "vertical") -> float:
+def segment_angle_deg(a: np.ndarray, b: np.ndarray, reference: str = "vertical", dims: int = 2) -> float:
     """Angle of the segment a->b against the image's vertical (0..180, 0 = pointing up) or horizontal
-    (0..90). Image y grows downwards; "up" is -y."""
+    (0..90). Image y grows downwards; "up" is -y. dims=3: in 3D (world landmarks, y down as in the image;
+    "horizontal" is then the x-z plane)."""
     dx = float(b[0] - a[0])
     dy = float(b[1] - a[1])
-    n = math.hypot(dx, dy)
+    dz = float(b[2] - a[2]) if dims == 3 else 0.0
+    n = math.sqrt(dx * dx + dy * dy + dz * dz)
     if n < 1e-9:
         return math.nan
     if reference == "vertical":
         return math.degrees(math.acos(max(-1.0, min(1.0, -dy / n))))
     if reference == "horizontal":
-        return math.degrees(math.atan2(abs(dy), abs(dx)))
+        return math.degrees(math.atan2(abs(dy), math.hypot(dx, dz)))
     raise ValueError(f"reference must be 'vertical' or 'horizontal', got {reference!r}")
 
 
 MID_BOTH_MIN_VISIBILITY = 0.5
 
 
-def _resolve(frame: PoseFrame, joint: str, side: str) -> tuple[np.ndarray, float]:
-    """Pixel point and visibility of a joint name on one side ("mid_*" average both sides)."""
-    px = frame.pixels
+def _resolve(frame: PoseFrame, joint: str, side: str, world: bool = False) -> tuple[np.ndarray, float]:
+    """Pixel point (or metric 3D point, world=True) and visibility of a joint name on one side ("mid_*"
+    average both sides)."""
+    px = frame.world if world else frame.pixels
     vis = frame.visibility
     if joint == "nose":
         return px[L.NOSE], float(vis[L.NOSE])
@@ -78,11 +82,37 @@ def _resolve(frame: PoseFrame, joint: str, side: str) -> tuple[np.ndarray, float
 
 
 def torso_length_px(frame: PoseFrame) -> float:
-    """Distance between mid-shoulder and mid-hip in pixels (the body's scale)."""
+    """Distance between mid-shoulder and mid-hip in pixels."""
     px = frame.pixels
     ms = (px[L.LEFT_SHOULDER] + px[L.RIGHT_SHOULDER]) / 2
     mh = (px[L.LEFT_HIP] + px[L.RIGHT_HIP]) / 2
     return float(math.hypot(*(ms - mh)))
+
+
+# Typical length of each body segment relative to the torso (shoulder-hip), on people standing square to the
+# camera (Penn Action's training split; the same figures as the recogniser's).
+_SEGMENTS = ((L.LEFT_SHOULDER, L.LEFT_ELBOW, L.RIGHT_SHOULDER, L.RIGHT_ELBOW, 0.53),
+             (L.LEFT_ELBOW, L.LEFT_WRIST, L.RIGHT_ELBOW, L.RIGHT_WRIST, 0.48),
+             (L.LEFT_HIP, L.LEFT_KNEE, L.RIGHT_HIP, L.RIGHT_KNEE, 0.80),
+             (L.LEFT_KNEE, L.LEFT_ANKLE, L.RIGHT_KNEE, L.RIGHT_ANKLE, 0.68))
+SCALE_MIN_VISIBILITY = 0.5
+
+
+def body_scale_px(frame: PoseFrame) -> float:
+    """The body's size on the image, in pixels of torso length: the median of what the torso and each limb
+    segment (the longer side, each over its typical ratio to the torso) say. One foreshortened segment (the
+    torso of a push-up seen head-on, the thighs of a squat seen from the front) does not change it, so a
+    height in these units moves with the body, not with the camera's view of it. NaN when nothing is seen."""
+    px, vis = frame.pixels, frame.visibility
+    est = [torso_length_px(frame)] if min(vis[L.LEFT_SHOULDER], vis[L.RIGHT_SHOULDER], vis[L.LEFT_HIP],
+                                           vis[L.RIGHT_HIP]) >= SCALE_MIN_VISIBILITY else []
+    for la, lb, ra, rb, ratio in _SEGMENTS:
+        sides = [math.hypot(*(px[a] - px[b])) for a, b in ((la, lb), (ra, rb))
+                 if min(vis[a], vis[b]) >= SCALE_MIN_VISIBILITY]
+        if sides:
+            est.append(max(sides) / ratio)
+    est = [e for e in est if e > 1e-6]
+    return float(np.median(est)) if est else math.nan
 
 
 @dataclass(frozen=True)
@@ -95,21 +125,25 @@ class AngleDef:
     side: str = "auto"  # "auto" | "left" | "right" | "both"
     reference: str = "vertical"  # for kind = "segment"
     unit: str = "deg"
+    # "image": measured on the picture (2D); "world": joint and segment angles measured on MediaPipe's metric 3D
+    # landmarks, which a camera at an angle does not foreshorten (the image is used when a pose has none).
+    space: str = "image"
 
 
 def _measure_side(frame: PoseFrame, d: AngleDef, side: str) -> tuple[float, float]:
-    pts = [_resolve(frame, j, side) for j in d.joints]
+    world = d.space == "world" and frame.world is not None and d.kind in ("joint", "segment")
+    pts = [_resolve(frame, j, side, world) for j in d.joints]
     vis = min(v for _, v in pts)
     if d.kind == "joint":
-        value = joint_angle_deg(pts[0][0], pts[1][0], pts[2][0])
+        value = joint_angle_deg(pts[0][0], pts[1][0], pts[2][0], dims=3 if world else 2)
     elif d.kind == "segment":
-        value = segment_angle_deg(pts[0][0], pts[1][0], d.reference)
+        value = segment_angle_deg(pts[0][0], pts[1][0], d.reference, dims=3 if world else 2)
     elif d.kind == "height":
-        torso = torso_length_px(frame)
-        value = math.nan if torso < 1e-6 else -100.0 * float(pts[0][0][1]) / torso
+        scale = body_scale_px(frame)
+        value = -100.0 * float(pts[0][0][1]) / scale if scale > 1e-6 else math.nan
     elif d.kind == "rise":
-        torso = torso_length_px(frame)
-        value = math.nan if torso < 1e-6 else 100.0 * float(pts[1][0][1] - pts[0][0][1]) / torso
+        scale = body_scale_px(frame)
+        value = 100.0 * float(pts[1][0][1] - pts[0][0][1]) / scale if scale > 1e-6 else math.nan
     elif d.kind == "offset":
         value = line_offset_pct(pts[0][0], pts[1][0], pts[2][0])
     else:  # validated on load; kept for safety with hand-built definitions

@@ -50,6 +50,17 @@ class Gate(Bounds):
 
 
 @dataclass(frozen=True)
+class SecondSignal:
+    """The second signal that must agree before a rep counts (see agreement.py): an angle of the rule that a
+    hidden joint or another camera view does not break (the body's own up-down movement)."""
+
+    angle: str
+    rest: str  # "high" | "low", as the primary's
+    min_amplitude: float  # in the angle's units (body sizes in % for heights)
+    detrend_s: float = 0.0
+
+
+@dataclass(frozen=True)
 class Counting:
     """How reps are found in the primary signal (see counter.py). Only plausibility limits are absolute;
     everything else is relative to the person's own range in the video."""
@@ -69,6 +80,7 @@ class Counting:
     return_fraction: float = 0.7  # back at rest = returned this fraction of the swing
     range_window_s: float = 20.0  # the window the person's own range is measured over
     hold_s: float = 0.5  # complete_at = "peak": how long the peak must be held at the end of the clip
+    second: SecondSignal | None = None  # the signal that must agree before a rep counts (None: the primary alone)
 
     def display_phase(self, phase: str) -> str:
         return self.phase_names.get(phase, phase)
@@ -138,10 +150,11 @@ class RuleSet:
 _TOP_KEYS = {"defaults", "exercises"}
 _DEFAULT_KEYS = {"min_visibility", "smoothing_min_cutoff", "smoothing_beta", "max_gap_s"}
 _EXERCISE_KEYS = {"display_name", "primary_angle", "angles", "counting", "frame_checks", "rep_checks"}
-_ANGLE_KEYS = {"kind", "joints", "side", "reference", "unit"}
+_ANGLE_KEYS = {"kind", "joints", "side", "reference", "unit", "space"}
 _COUNTING_KEYS = {"rest", "min_amplitude", "min_rep_s", "max_rep_s", "detrend_s", "fallback", "phase_names",
-                  "rest_requires",
+                  "rest_requires", "second",
                   "complete_at", "relative_swing", "return_fraction", "range_window_s", "hold_s"}
+_SECOND_KEYS = {"angle", "rest", "min_amplitude", "detrend_s"}
 # Keys of the first rules format: reps were found by absolute thresholds, now they are found relative to
 # the person's own range. Named in the error so an old rules file is easy to fix.
 _RETIRED_COUNTING_KEYS = {"rest_threshold", "peak_threshold"}
@@ -252,7 +265,19 @@ def _parse_angle(ctx: _Ctx, name: str, raw: Any, key: str) -> AngleDef:
     side = ctx.string(t.get("side", "auto"), f"{key}.side", ("auto", "left", "right", "both"))
     reference = ctx.string(t.get("reference", "vertical"), f"{key}.reference", ("vertical", "horizontal"))
     unit = ctx.string(t.get("unit", "deg"), f"{key}.unit")
-    return AngleDef(name=name, kind=kind, joints=tuple(joints), side=side, reference=reference, unit=unit)
+    space = ctx.string(t.get("space", "image"), f"{key}.space", ("image", "world"))
+    if space == "world" and kind not in ("joint", "segment"):
+        raise ctx.fail(f"{key}.space", f"only joint and segment angles can be measured in 3D (world), not a {kind}")
+    return AngleDef(name=name, kind=kind, joints=tuple(joints), side=side, reference=reference, unit=unit,
+                    space=space)
+
+
+def _parse_second(ctx: _Ctx, raw: Any, key: str, angles: dict, primary: str) -> SecondSignal:
+    t = ctx.table(raw, key, _SECOND_KEYS)
+    angle = ctx.string(ctx.require(t, "angle", key), f"{key}.angle", tuple(a for a in angles if a != primary))
+    return SecondSignal(angle=angle, rest=ctx.string(ctx.require(t, "rest", key), f"{key}.rest", ("high", "low")),
+                        min_amplitude=ctx.number(ctx.require(t, "min_amplitude", key), f"{key}.min_amplitude", 0.1, 1000),
+                        detrend_s=ctx.number(t.get("detrend_s", 0.0), f"{key}.detrend_s", 0, 60))
 
 
 def _parse_exercise(ctx: _Ctx, name: str, raw: Any) -> ExerciseRule:
@@ -300,6 +325,7 @@ def _parse_exercise(ctx: _Ctx, name: str, raw: Any) -> ExerciseRule:
         if "fallback" in c else "",
         phase_names=dict(names), rest_requires=tuple(gates),
         complete_at=ctx.string(c.get("complete_at", "rest"), f"{ck}.complete_at", ("rest", "peak")),
+        second=_parse_second(ctx, c["second"], f"{ck}.second", angles, primary) if "second" in c else None,
     )
 
     frame_checks = [
@@ -406,10 +432,11 @@ def rule_to_dict(rule: ExerciseRule) -> dict:
     return {
         "display_name": rule.display_name,
         "primary_angle": rule.primary_angle,
-        "angles": {n: {"kind": a.kind, "joints": list(a.joints), "side": a.side, "reference": a.reference, "unit": a.unit}
+        "angles": {n: {"kind": a.kind, "joints": list(a.joints), "side": a.side, "reference": a.reference, "unit": a.unit,
+                       "space": a.space}
                    for n, a in rule.angles.items()},
         "counting": {**{k: v for k, v in asdict(rule.counting).items()
-                        if k not in ("phase_names", "rest_requires") and v != ""},
+                        if k not in ("phase_names", "rest_requires") and v != "" and v is not None},
                      "phase_names": dict(rule.counting.phase_names),
                      "rest_requires": [{"angle": g.angle, **bounds(g)} for g in rule.counting.rest_requires]},
         "frame_checks": [{"angle": c.angle, "phase": c.phase, **bounds(c), "message": c.message, "views": list(c.views)}

@@ -66,12 +66,16 @@ class PoseFrame:
     visibility: (33,) float array in 0..1 (probability the landmark is visible / annotated).
     image_size: (width, height) in pixels.
     timestamp_s: seconds from the start of the stream.
+    world: optional (33, 3) float array: MediaPipe's metric 3D landmarks (`pose_world_landmarks`), metres,
+        origin between the hips, x right / y down / z away from the camera as the image's axes; the same
+        body gives the same 3D angles from any camera position. None when unknown (Penn Action, old files).
     """
 
     landmarks: np.ndarray
     visibility: np.ndarray
     image_size: tuple[int, int]
     timestamp_s: float = 0.0
+    world: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         lm = np.asarray(self.landmarks, dtype=np.float64)
@@ -89,6 +93,14 @@ class PoseFrame:
             raise ValueError(f"image_size must be positive, got {self.image_size}")
         if not math.isfinite(self.timestamp_s):
             raise ValueError("timestamp_s must be finite")
+        if self.world is not None:
+            world = np.asarray(self.world, dtype=np.float64)
+            if world.shape != (NUM_LANDMARKS, 3):
+                raise ValueError(f"world landmarks must have shape ({NUM_LANDMARKS}, 3), got {world.shape}")
+            if not np.all(np.isfinite(world)):
+                raise ValueError("world landmarks contain NaN or infinite values")
+            world.setflags(write=False)
+            object.__setattr__(self, "world", world)
         lm.setflags(write=False)
         vis.setflags(write=False)
         object.__setattr__(self, "landmarks", lm)
@@ -120,7 +132,7 @@ class PoseFrame:
         return self.pixels[int(landmark)]
 
     def with_timestamp(self, timestamp_s: float) -> "PoseFrame":
-        return PoseFrame(self.landmarks, self.visibility, self.image_size, timestamp_s)
+        return PoseFrame(self.landmarks, self.visibility, self.image_size, timestamp_s, self.world)
 
 
 @dataclass(frozen=True)
@@ -183,6 +195,11 @@ class RepEvent:
     angle_extremes: dict[str, tuple[float, float]] = field(default_factory=dict)  # name -> (min, max)
     checks: tuple[CheckResult, ...] = ()  # every rep check, with its measured value
     view: View | str = ""  # the camera view the rep was judged from ("" when unknown)
+    doubt: str = ""  # why the count of this rep is uncertain ("" when both signals saw it: sure)
+
+    @property
+    def uncertain(self) -> bool:
+        return bool(self.doubt)
 
     @property
     def not_judged(self) -> tuple[CheckResult, ...]:
@@ -213,6 +230,7 @@ class RepEvent:
         d["angle_extremes"] = {k: [round(a, 2), round(b, 2)] for k, (a, b) in self.angle_extremes.items()}
         d["duration_s"] = round(self.duration_s, 3)
         d["tempo"] = {"down_s": round(self.down_s, 3), "up_s": round(self.up_s, 3)}
+        d["uncertain"] = self.uncertain
         for k in ("start_s", "end_s", "peak_s", "primary_min", "primary_max"):
             d[k] = round(d[k], 3)
         return d

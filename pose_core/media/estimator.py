@@ -27,8 +27,10 @@ def check_image(image: np.ndarray) -> None:
         raise ImageError(f"image too small: {image.shape[1]}x{image.shape[0]}")
 
 
-def from_mediapipe(pose_landmarks, image_size: tuple[int, int], timestamp_s: float) -> PoseFrame | None:
-    """Convert `results.pose_landmarks` (a NormalizedLandmarkList or None) to a PoseFrame."""
+def from_mediapipe(pose_landmarks, image_size: tuple[int, int], timestamp_s: float,
+                   world_landmarks=None) -> PoseFrame | None:
+    """Convert `results.pose_landmarks` (a NormalizedLandmarkList or None) to a PoseFrame, with
+    `results.pose_world_landmarks` (metric 3D, the same 33 points) as its `world` when given and sound."""
     if pose_landmarks is None:
         return None
     lms = pose_landmarks.landmark
@@ -37,7 +39,12 @@ def from_mediapipe(pose_landmarks, image_size: tuple[int, int], timestamp_s: flo
     arr = np.array([(p.x, p.y, p.z, p.visibility) for p in lms], dtype=np.float64)
     if not np.all(np.isfinite(arr)):
         return None
-    return PoseFrame(arr[:, :3], np.clip(arr[:, 3], 0.0, 1.0), image_size, timestamp_s)
+    world = None
+    if world_landmarks is not None and len(world_landmarks.landmark) == NUM_LANDMARKS:
+        world = np.array([(p.x, p.y, p.z) for p in world_landmarks.landmark], dtype=np.float64)
+        if not np.all(np.isfinite(world)):
+            world = None
+    return PoseFrame(arr[:, :3], np.clip(arr[:, 3], 0.0, 1.0), image_size, timestamp_s, world)
 
 
 class PoseEstimator:
@@ -69,7 +76,7 @@ class PoseEstimator:
         check_image(image_rgb)
         h, w = image_rgb.shape[:2]
         result = self._pose.process(image_rgb)
-        return from_mediapipe(result.pose_landmarks, (w, h), timestamp_s)
+        return from_mediapipe(result.pose_landmarks, (w, h), timestamp_s, result.pose_world_landmarks)
 
     def close(self) -> None:
         if self._pose is not None:
