@@ -158,7 +158,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     progress = _Progress(not args.quiet and not args.json, "clips")
     try:
         results = evaluate_folder(folder, mode="auto" if args.auto else "given", workers=args.workers,
-                                  rules_path=args.rules, out_dir=args.out, progress=progress)
+                                  rules_path=args.rules, out_dir=args.out, progress=progress, cache=args.cache)
     except EvaluateError as e:
         return _fail(str(e))
     except KeyboardInterrupt:
@@ -265,6 +265,8 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
     e.add_argument("--workers", type=int, default=2, help="clips analysed in parallel (default 2: one per core)")
     e.add_argument("--rules", help="a rules TOML file overriding the packaged rules")
     e.add_argument("--out", help="also keep each clip's frames.csv / reps.json / summary.json here")
+    e.add_argument("--cache", help="a pose cache folder: each clip's poses are estimated once and kept there, so a "
+                                   "re-evaluation after a rules or code change runs in seconds (--out is then unused)")
     e.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     e.set_defaults(func=cmd_evaluate)
     return e

@@ -113,12 +113,14 @@ def _int_or_none(text: str | None) -> int | None:
 
 
 def evaluate_clip(folder: str, row: dict, mode: str = "given", rules_path: str | None = None,
-                  out_dir: str | None = None, parallel: bool | None = False) -> ClipResult:
+                  out_dir: str | None = None, parallel: bool | None = False, cache: str | None = None) -> ClipResult:
     """Analyse one clip of the manifest. Never raises: a failure is the result's `error`. parallel: as
-    analyze_video's (default False: the evaluation runs clips side by side, one per core)."""
+    analyze_video's (default False: the evaluation runs clips side by side, one per core). cache: a pose
+    cache folder (`store.pose_cache`): the clip's poses are taken from it (estimated and kept when missing)
+    and only the counting, judging and recognition run again; nothing is written to out_dir then."""
     from ..core.rules import load_rules
     from ..media.video import VideoError
-    from .pipeline import AnalysisError, CannotTellError, analyze_video
+    from .pipeline import AnalysisError, CannotTellError, analyze_observations, analyze_video
 
     res = ClipResult(file=row["file"], exercise=row["exercise"], expected=int(row["reps_complete"]),
                      expected_partial=_int_or_none(row.get("reps_partial")),
@@ -128,8 +130,13 @@ def evaluate_clip(folder: str, row: dict, mode: str = "given", rules_path: str |
         rules = load_rules(rules_path) if rules_path else load_rules()
         out = Path(out_dir) / Path(row["file"]).stem if out_dir else None
         exercise = "auto" if mode == "auto" else row["exercise"]
-        result = analyze_video(Path(folder) / row["file"], exercise, out, rules=rules, write_video=False,
-                               parallel=parallel)
+        video = Path(folder) / row["file"]
+        if cache:
+            from ..store.pose_cache import PoseCache
+
+            result = analyze_observations(video, PoseCache(cache).observations(video), exercise, rules=rules)
+        else:
+            result = analyze_video(video, exercise, out, rules=rules, write_video=False, parallel=parallel)
         s = result.summary
         res.counted, res.correct, res.incorrect, res.partial = s.reps, s.reps_correct, s.reps_incorrect, s.partial_reps
         res.analysed_as, res.confidence = s.exercise, s.exercise_confidence
@@ -154,14 +161,14 @@ def _quiet_worker() -> None:
 
 def evaluate_folder(folder: str | Path, mode: str = "given", workers: int = 2, rules_path: str | None = None,
                     out_dir: str | Path | None = None, progress: Callable[[int, int], None] | None = None,
-                    ) -> list[ClipResult]:
+                    cache: str | Path | None = None) -> list[ClipResult]:
     """Every clip of FOLDER/videos.csv, in the manifest's order. mode: "given" (the labelled exercise) or
     "auto" (recognise it first)."""
     if mode not in ("given", "auto"):
         raise EvaluateError(f"mode must be 'given' or 'auto', got {mode!r}")
     rows = read_manifest(folder)
-    args = [(str(folder), row, mode, str(rules_path) if rules_path else None, str(out_dir) if out_dir else None)
-            for row in rows]
+    args = [(str(folder), row, mode, str(rules_path) if rules_path else None, str(out_dir) if out_dir else None,
+             False, str(cache) if cache else None) for row in rows]
     results: list[ClipResult | None] = [None] * len(rows)
     if workers <= 1:
         for i, a in enumerate(args):

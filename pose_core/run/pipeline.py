@@ -21,6 +21,7 @@ from ..core.types import PoseFrame, RepEvent
 from ..media.drawing import draw_session_overlay
 from ..media.estimator import PoseEstimator
 from ..media.poses import estimator_for, poses
+from ..media.shots import frame_signature, signature_distance
 from ..media.video import H264Writer, ProgressFn, VideoError, VideoInfo, probe
 from ..store.settings import parallel_min_seconds, parallel_mode, parallel_workers
 from ..store.outputs import (ANNOTATED_VIDEO, FRAMES_CSV, OUTPUT_FILES, REPS_JSON, SUMMARY_JSON, FramesCsvWriter,
@@ -116,11 +117,14 @@ def run_frames(video: str | Path, session: Session, est: PoseEstimator, info: Vi
         writer = None
         # Frames stay RGB end to end: decode converts on its own thread, the model takes RGB, the overlay
         # is drawn in RGB and the encoder takes RGB. No colour conversion on the model's thread.
+        prev = None
         for t, img, pose in poses(video, est, max_side, known=known_poses, progress=progress,
                                   backend=backend):
             if keep_first_s is not None and t <= keep_first_s:
                 first_poses.append(pose)  # to say what the movement looks like, should no rep be found
-            r = session.step(pose, t)
+            sig = frame_signature(img)
+            r = session.step(pose, t, signature_distance(prev, sig) if prev is not None else None)
+            prev = sig
             if rows is not None:
                 rows.write(r)
             if tmp is not None and write_video:
@@ -321,3 +325,35 @@ class _ParallelProgress:
         if done != self.last:
             self.last = done
             self.progress(done, expected)
+
+
+def analyze_observations(video: str | Path, observations: list, exercise: str, rules: RuleSet | None = None,
+                         recognize_seconds: float = RECOGNIZE_SECONDS) -> AnalysisResult:
+    """The analysis of a video from its already estimated observations (`store.pose_cache`): recognition
+    (exercise="auto"), the session, the summary, without decoding a frame or running the model. The same
+    result as analyze_video(write_video=False) on the same poses; nothing is written."""
+    t_start = time.perf_counter()
+    rules = rules or load_rules()
+    info = probe(video)
+    extra: dict = {}
+    rec_notes: list[str] = []
+    first = [o.pose for o in observations if o.t <= recognize_seconds]
+    if exercise == "auto":
+        from ..datasets.recognition import default_recognizer
+
+        rec = default_recognizer().predict(first, allowed=list(rules.exercises))
+        xc = cross_check(rec.exercise, rec.top, first, rules)
+        if rec.exercise is None:
+            raise CannotTellError(f"{video}: cannot tell which exercise this is: {rec.why_not}", rec, xc.counts)
+        exercise, confidence = rec.exercise, rec.confidence
+        if xc.switch_to is not None:
+            exercise, confidence, rec_notes = xc.switch_to, dict(rec.top)[xc.switch_to], [xc.note]
+        extra = {"exercise_auto": True, "exercise_confidence": round(confidence, 3),
+                 "exercise_candidates": [[n, round(p, 3)] for n, p in rec.top]}
+    session = Session(rules[exercise], rules.defaults)
+    prev = None
+    for o in observations:
+        session.step(o.pose, o.t, signature_distance(prev, o.signature) if prev is not None else None)
+        prev = o.signature
+    summary = summarise(video, session, info, rules, time.perf_counter() - t_start, first, extra, rec_notes)
+    return AnalysisResult(summary=summary, reps=list(session.reps), out_dir=None)
