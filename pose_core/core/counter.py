@@ -18,6 +18,8 @@ range in this video (a rolling window of the last `range_window_s` seconds), not
   ends with the bar held overhead) a rep held at its peak for `hold_s` at the end of the clip counts.
 - Frames without a value (person not visible) are skipped: the state is kept, nothing breaks. A causal
   median of the last few values removes single-frame landmark jumps before anything else sees them.
+- A camera cut (`cut(t)`): the median never mixes the two shots, and the state carries over (the person is
+  where they were; the analyzer has already made the signal continuous across the cut, see analysis.py).
 
 The same counter runs live (causally, frame by frame) and on files, so both give the same count.
 """
@@ -27,7 +29,7 @@ from __future__ import annotations
 import bisect
 import collections
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .rules import Counting
 
@@ -53,6 +55,16 @@ class RepCycle:
     primary_max: float
     extremes: dict[str, tuple[float, float]]  # every angle's (min, max) over the movement (leaving rest -> back)
     peak_values: dict[str, list[float]] = field(default_factory=dict)  # values near the peak (effort >= 70%)
+    rise: float = math.nan  # how far the signal went from the rest before to the peak (its units, >= 0)
+    fall: float = math.nan  # how far it came back from the peak to where the rep ended
+    edge: str = ""  # "start" / "end": the rep touches the stream's start or end (may have begun/ended outside)
+
+    @property
+    def amplitude(self) -> float:
+        """The rep's range of motion as the smaller of its way out and its way back: a cycle that only came
+        back (a clip starting at the bottom) or only went out has a small one. A rep held at its peak as the
+        clip ended (complete_at = "peak") has no way back: its way out."""
+        return self.rise if self.edge == "end" else min(self.rise, self.fall)
 
 
 @dataclass
@@ -109,7 +121,8 @@ class _Range:
 
 
 class RepCounter:
-    """Feed `update(t, value, angles)` once per frame in time order; `finish()` at the end of the stream."""
+    """Feed `update(t, value, angles)` once per frame in time order; `cut(t)` at a camera cut; `finish()` at the
+    end of the stream."""
 
     def __init__(self, counting: Counting):
         self.counting = counting
@@ -117,9 +130,10 @@ class RepCounter:
 
     def reset(self) -> None:
         self.cycles: list[RepCycle] = []
-        self.partial_reps = 0
+        self.partials: list[tuple[float, float, str]] = []  # (start, end, why) of each partial rep
         self.largest_swing = 0.0  # the biggest rise from a low point seen (explains a zero)
         self.phase = "unknown"
+        self.cuts: list[float] = []
         self._median = _Median(MEDIAN_S)
         self._range = _Range(self.counting.range_window_s)
         self._mode = "seek"  # "seek" (start of stream) | "rising" (from a low point) | "falling" (back from a rep)
@@ -138,6 +152,10 @@ class RepCounter:
     def count(self) -> int:
         return len(self.cycles)
 
+    @property
+    def partial_reps(self) -> int:
+        return len(self.partials)
+
     # ------------------------------------------------------------------------------------- helpers
     def _effort(self, value: float) -> float:
         return -value if self.counting.rest == "high" else value
@@ -150,16 +168,22 @@ class RepCounter:
     def _at_rest_posture(self, angles: dict[str, float]) -> bool:
         return all(g.passes(angles.get(g.angle, math.nan)) for g in self.counting.rest_requires)
 
-    def _phase(self, e: float, angles: dict[str, float]) -> str:
+    def _position(self, e: float) -> float | None:
+        """Where effort e lies in the person's range in the window (0 rest .. 1 peak); None without a range."""
         lo, hi = self._range.bounds()
-        if hi - lo >= self.counting.min_amplitude:
-            p = (e - lo) / (hi - lo)
-            zone = "rest" if p <= REST_BELOW else "peak" if p >= PEAK_ABOVE else "transition"
-        else:
-            zone = "rest"  # nothing here moves enough to be a rep
+        if not (hi - lo >= self.counting.min_amplitude):
+            return None
+        return (e - lo) / (hi - lo)
+
+    def _phase(self, e: float, angles: dict[str, float]) -> str:
+        p = self._position(e)
+        zone = "rest" if p is None or p <= REST_BELOW else "peak" if p >= PEAK_ABOVE else "transition"
         if zone == "rest" and not self._at_rest_posture(angles):
             return "transition"
         return zone
+
+    def _partial(self, start: float, end: float, why: str) -> None:
+        self.partials.append((start, end, why))
 
     # -------------------------------------------------------------------------------------- update
     def update(self, t: float, value: float | None, angles: dict[str, float] | None = None) -> RepCycle | None:
@@ -205,7 +229,7 @@ class RepCounter:
         if s.e - self._low.e >= need:  # rose from a low point: that was rest (or the clip began partway)
             self._start_rise(self._low, s)
         elif self._high.e - s.e >= need:  # the first movement is a return: the clip began inside a rep
-            self.partial_reps += 1
+            self._partial(self._first_t if self._first_t is not None else s.t, s.t, "already under way at the start")
             self._to_falling(s)
 
     def _fall(self, s: _Sample, need: float) -> None:
@@ -274,18 +298,21 @@ class RepCounter:
         started_partway = self._from_start and \
             (self._low.e - end.e) / max(self._high.e - end.e, 1e-9) > START_AT_REST
         cycle = None
+        upto = self._samples.index(end)
         if started_partway:
-            self.partial_reps += 1
+            self._partial(departed, end.t, "already under way at the start")
         elif end.t - departed >= self.counting.min_rep_s:  # faster is a jump in the landmarks: forget it
             cycle = self._cycle(departed, end.t, upto=end)
+            if self._from_start:
+                cycle = replace(cycle, edge="start")
+        if cycle is not None:
             self.cycles.append(cycle)
         if next_rise is not None:
-            i = self._samples.index(end)
-            self._rest_before = [x for x in self._samples[max(0, i - 1):i]]
-            self._start_rise(end, next_rise, self._samples[i:])
+            self._rest_before = [x for x in self._samples[max(0, upto - 1):upto]]
+            self._start_rise(end, next_rise, self._samples[upto:])
             self._from_start = False
         else:
-            after = self._samples[self._samples.index(end) + 1:]
+            after = self._samples[upto + 1:]
             self._to_falling(end)
             for x in after:
                 self._keep_rest(x)
@@ -304,35 +331,39 @@ class RepCounter:
 
     def _cycle(self, start: float, end: float, upto: _Sample) -> RepCycle:
         low, high = self._low, self._high
-        swing = high.e - low.e
         i = self._samples.index(upto)
         # The movement: from leaving rest to the end of the return. Faults are judged on it, not on the
         # setup before the first rep.
         samples = [x for x in self._samples[:i + 1] if x.t >= start]
-        extremes: dict[str, list[float]] = {}
-        peak_values: dict[str, list[float]] = {}
-        for x in samples:
-            pos = (x.e - low.e) / swing if swing > 0 else 0.0
-            for name, v in x.angles.items():
-                if v != v:
-                    continue
-                lo_hi = extremes.setdefault(name, [math.inf, -math.inf])
-                lo_hi[0], lo_hi[1] = min(lo_hi[0], v), max(lo_hi[1], v)
-                if pos >= PEAK_ABOVE:
-                    peak_values.setdefault(name, []).append(v)
-        values = [x.value for x in samples]
-        return RepCycle(start_s=start, end_s=end, peak_s=high.t, primary_min=min(values), primary_max=max(values),
-                        extremes={k: (v[0], v[1]) for k, v in extremes.items()}, peak_values=peak_values)
+        return _make_cycle(samples, start, end, high, low.e, high.e - low.e, rise=high.e - low.e,
+                           fall=high.e - upto.e)
+
+    # ------------------------------------------------------------------------------------ camera cuts
+    def cut(self, t: float) -> RepCycle | None:
+        """A camera cut just before the sample at `t`: the median's delay is flushed and its window emptied, so
+        no value mixes the two shots; the movement state carries over. Returns a rep this completes, if any."""
+        done = self._flush_median() if self._mode != "finished" else None
+        self._median = _Median(MEDIAN_S)
+        self.cuts.append(t)
+        return done
+
+    # ------------------------------------------------------------------------------------- the end
+    def _flush_median(self) -> RepCycle | None:
+        """The median's delay: the shot's last value, repeated (edge padding)."""
+        done = None
+        if self._raw_last is not None:
+            t, value, angles = self._raw_last
+            for k in range(len(self._median.buf) // 2):
+                done = self._feed(t + (k + 1) * 1e-3, *self._median(t, value, angles)) or done
+            self._raw_last = None
+        return done
 
     def finish(self) -> RepCycle | None:
         """End of stream: a rep still open is partial, unless `complete_at = "peak"` and it was held there.
         Returns the cycle this completes, if any."""
-        done = None
-        if self._raw_last is not None and self._mode != "finished":
-            # Flush the median's delay: the stream's last value, repeated (edge padding).
-            t, value, angles = self._raw_last
-            for k in range(len(self._median.buf) // 2):
-                done = self._feed(t + (k + 1) * 1e-3, *self._median(t, value, angles)) or done
+        if self._mode == "finished":
+            return None
+        done = self._flush_median()
         if self._mode == "rising" and self._last is not None:
             done = self._finish_open() or done
         self._mode = "finished"
@@ -348,12 +379,36 @@ class RepCounter:
         if dip is not None and self._high.e - dip.e >= self.swing_needed() and self._back_at_rest(dip, swing) \
                 and self._at_rest_posture(dip.angles):
             return self._complete(departed, dip)  # back at rest as the clip ended
+        # Held at its peak when the clip ended: near the peak for the last hold_s (a rep on its way back down
+        # as the clip ends was not held; it is partial).
         top = self._low.e + c.return_fraction * swing
-        reached = next((x.t for x in self._samples if x.e >= top), None)
-        held = reached is not None and last.t - reached >= c.hold_s
+        near = self._low.e + (c.return_fraction - 0.15) * swing
+        reached = next((i for i, x in enumerate(self._samples) if x.e >= top), None)
+        held = reached is not None and last.t - self._samples[reached].t >= c.hold_s and \
+            all(x.e >= near for x in self._samples[reached:])
         if c.complete_at == "peak" and held and last.t - departed >= c.min_rep_s:
-            cycle = self._cycle(departed, last.t, upto=last)
+            cycle = replace(self._cycle(departed, last.t, upto=last), edge="end")
             self.cycles.append(cycle)
             return cycle
-        self.partial_reps += 1
+        self._partial(departed, last.t, "cut off at the end")
         return None
+
+
+def _make_cycle(samples: list[_Sample], start: float, end: float, peak: _Sample, low_e: float, swing: float,
+                rise: float, fall: float) -> RepCycle:
+    """A RepCycle from its samples: every angle's extremes, the values near the peak, the primary's range."""
+    extremes: dict[str, list[float]] = {}
+    peak_values: dict[str, list[float]] = {}
+    for x in samples:
+        pos = (x.e - low_e) / swing if swing > 0 else 0.0
+        for name, v in x.angles.items():
+            if v != v:
+                continue
+            lo_hi = extremes.setdefault(name, [math.inf, -math.inf])
+            lo_hi[0], lo_hi[1] = min(lo_hi[0], v), max(lo_hi[1], v)
+            if pos >= PEAK_ABOVE:
+                peak_values.setdefault(name, []).append(v)
+    values = [x.value for x in samples]
+    return RepCycle(start_s=start, end_s=end, peak_s=peak.t, primary_min=min(values), primary_max=max(values),
+                    extremes={k: (v[0], v[1]) for k, v in extremes.items()}, peak_values=peak_values,
+                    rise=rise, fall=fall)

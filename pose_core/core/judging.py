@@ -73,6 +73,15 @@ class ViewTracker:
         best = max(VIEWS, key=lambda v: self._counts[v])
         return best if self._counts[best] > 0 else None
 
+    @staticmethod
+    def majority(trackers) -> str | None:
+        """The view most frames showed over several trackers (the shots of a clip)."""
+        total: collections.Counter[str] = collections.Counter()
+        for tr in trackers:
+            total.update(tr._counts)
+        best = max(VIEWS, key=lambda v: total[v])
+        return best if total[best] > 0 else None
+
 
 _FIELD = re.compile(r"\{(value|min|max)\}")
 

@@ -70,6 +70,13 @@ class Summary:
     view: str | None = None
     notes: list[str] = field(default_factory=list)
     largest_swing: float | None = None
+    # Uncertain reps (counted, but only one signal saw them, or they touch a camera cut): [{rep, start_s, end_s,
+    # reason}]; possible reps (one signal showed a cycle, not counted): [{start_s, end_s, reason}]; partial reps
+    # with why; camera cuts found (s).
+    uncertain_reps: list = field(default_factory=list)
+    possible_reps: list = field(default_factory=list)
+    partials: list = field(default_factory=list)
+    cuts: list = field(default_factory=list)
     video: str = ""
     width: int = 0
     height: int = 0
@@ -150,8 +157,14 @@ class Session:
         self.last: FrameResult | None = None
         self.last_t = 0.0
 
-    def step(self, pose: PoseFrame | None, timestamp_s: float) -> FrameResult:
-        return self._tally(self.analyzer.process(pose, timestamp_s))
+    def step(self, pose: PoseFrame | None, timestamp_s: float, picture_change: float | None = None) -> FrameResult:
+        """picture_change: media.shots.signature_distance from the previous frame (camera cuts); None: unknown."""
+        return self._tally(self.analyzer.process(pose, timestamp_s, picture_change))
+
+    def cut(self, timestamp_s: float) -> None:
+        """A boundary the picture cannot show (e.g. a stretch of the file that could not be read): counted as a
+        camera cut."""
+        self.analyzer.cut(timestamp_s)
 
     def step_angles(self, raw: dict[str, float], timestamp_s: float) -> FrameResult:
         """`step` from already measured angles (re-judging stored sessions without the model)."""
@@ -220,8 +233,14 @@ class Session:
             avg_rep_s=mean_or_none(cycle_times(reps)[:-1] or cycle_times(reps)),  # the set's cadence
             avg_down_s=mean_or_none(r.down_s for r in reps), avg_up_s=mean_or_none(r.up_s for r in reps),
             avg_range_of_motion=mean_or_none(r.range_of_motion for r in reps),
-            avg_extreme=mean_extreme(reps, rule.counting.rest), view=self.view,
-            largest_swing=round(self.analyzer.counter.largest_swing, 1), **info)
+            avg_extreme=mean_extreme(reps, rule.counting.rest), view=self.analyzer.overall_view,
+            largest_swing=round(self.analyzer.counter.largest_swing, 1),
+            uncertain_reps=[{"rep": r.index, "start_s": round(r.start_s, 2), "end_s": round(r.end_s, 2),
+                             "reason": r.doubt} for r in reps if r.doubt],
+            possible_reps=[{"start_s": round(d.cycle.start_s, 2), "end_s": round(d.cycle.end_s, 2), "reason": d.doubt}
+                           for d in self.analyzer.possible_reps],
+            partials=self.analyzer.partials(),
+            cuts=[round(t, 2) for t in self.analyzer.cuts], **info)
 
     def overlay(self, r: FrameResult, exercise: str | None = None) -> Overlay:
         """The overlay's inputs for frame result `r` (exercise: the name shown, default the rule's)."""

@@ -46,7 +46,7 @@ def count_as(poses: Sequence[PoseFrame | None], exercise: str, rules: RuleSet) -
         if p is not None:
             an.process(p, p.timestamp_s)
     an.finish()
-    return an.counter.count
+    return len(an.reps)
 
 
 def cross_check(recognised: str | None, top: Sequence[tuple[str, float]], poses: Sequence[PoseFrame | None],
