@@ -33,10 +33,12 @@ MATCH_OVERLAP = 0.5  # two cycles are one rep when they overlap by this much of 
 MATCH_PEAK = 0.3  # ... or their peaks are this close (fraction of the longer one's duration)
 MIN_COVERAGE = 0.5  # a signal seen in fewer of a cycle's frames "could not see" it
 STILL = 0.4  # the other signal moved less than this fraction of its typical rep: it stayed still
-HALF_RANGE = 0.5  # a counted cycle with less than this fraction of the set's typical range is partial
+HALF_RANGE = 0.55  # a counted cycle with less than about half the set's typical range is partial
 EDGE_RANGE = 0.75  # ... and a cycle at the clip's start or end (it may have begun or ended outside the clip)
 MIN_SET_FOR_RANGE = 3  # the typical range needs at least this many reps
 NEAR_CUT_S = 0.3  # a rep this close to a camera cut is checked (uncertain)
+PENDING_S = 1.0  # while the stream goes on, a cycle this recent may still be matched: counted for now
+HIDDEN_GAP_S = 1.0  # a signal not seen this long inside one of its cycles may have merged several reps
 
 
 @dataclass(frozen=True)
@@ -92,11 +94,11 @@ def _matches(a: RepCycle, b: RepCycle) -> bool:
 
 def match(primary: list[RepCycle], second: list[RepCycle]) -> dict[int, int]:
     """One-to-one pairs primary index -> second index, the best overlapping first."""
-    pairs = sorted(((_overlap(p, s), i, j) for i, p in enumerate(primary) for j, s in enumerate(second)
-                    if _matches(p, s)), reverse=True)
+    pairs = sorted(((round(_overlap(p, s), 2), -abs(p.peak_s - s.peak_s), i, j) for i, p in enumerate(primary)
+                    for j, s in enumerate(second) if _matches(p, s)), reverse=True)
     out: dict[int, int] = {}
     used: set[int] = set()
-    for _, i, j in pairs:
+    for _, _, i, j in pairs:
         if i not in out and j not in used:
             out[i] = j
             used.add(j)
@@ -138,26 +140,72 @@ def informative(values: np.ndarray, min_amplitude: float) -> bool:
 
 
 def decide(primary: list[RepCycle], second: list[RepCycle] | None, series: Series, p: Signal,
-           s: Signal | None = None, cuts: list[float] = ()) -> list[Decision]:
-    """What counts, from both signals' cycles over the whole stream (see the module's docstring)."""
+           s: Signal | None = None, cuts: list[float] = (), now: float | None = None) -> list[Decision]:
+    """What counts, from both signals' cycles (see the module's docstring). now: the stream's current time
+    while it goes on (live, or a file being read): a cycle that ended less than PENDING_S ago may still be
+    matched by the other signal's, which often completes a little later, so it is counted for now; None: the
+    stream has ended and everything is decided."""
     t, pv, sv = series.arrays()
     if second is None or s is None or not informative(sv, s.min_amplitude):
         out = [Decision(c, True) for c in primary]
     else:
-        out = _agree(primary, second, t, pv, sv, p, s)
+        out = _agree(primary, second, t, pv, sv, p, s, now)
     out = _half_range(out)
     out = _near_cuts(out, cuts)
+    # A cycle at the clip's start or end that is not counted was cut off by the clip: a partial rep.
+    out = [Decision(d.cycle, False, d.doubt, True, d.source) if not d.counted and d.cycle.edge else d for d in out]
     return sorted(out, key=lambda d: d.cycle.start_s)
 
 
-def _agree(primary, second, t, pv, sv, p: Signal, s: Signal) -> list[Decision]:
+def _longest_gap(t: np.ndarray, v: np.ndarray, c: RepCycle) -> tuple[float, float]:
+    """The longest stretch inside the cycle where the signal was not seen: (start, end)."""
+    inside = (t >= c.start_s) & (t <= c.end_s)
+    tt, seen = t[inside], np.isfinite(v[inside])
+    best, start = (0.0, 0.0), None
+    for ti, ok in zip(tt, seen):
+        if not ok and start is None:
+            start = ti
+        elif ok and start is not None:
+            if ti - start > best[1] - best[0]:
+                best = (start, ti)
+            start = None
+    if start is not None and tt.size and tt[-1] - start > best[1] - best[0]:
+        best = (start, float(tt[-1]))
+    return best
+
+
+def _split_hidden(primary, second, t, pv, p: Signal, s: Signal) -> tuple[list, list[Decision]]:
+    """A primary cycle that spans a long stretch where it was hidden, inside which the second signal shows two
+    or more reps, is those reps (counted from the second signal), not one long one."""
+    keep, replaced = [], []
+    for c in primary:
+        gap = _longest_gap(t, pv, c)
+        inside = [x for x in second if _overlap(x, c) >= MATCH_OVERLAP and x.start_s >= c.start_s - 0.5
+                  and x.end_s <= c.end_s + 0.5]
+        if gap[1] - gap[0] >= HIDDEN_GAP_S and len(inside) >= 2:
+            why = f"the {p.name} was hidden {gap[0]:.1f}-{gap[1]:.1f} s: counted from the {s.name}"
+            replaced += [Decision(x, True, why, source="second") for x in inside]
+        else:
+            keep.append(c)
+    return keep, replaced
+
+
+def _agree(primary, second, t, pv, sv, p: Signal, s: Signal, now: float | None) -> list[Decision]:
+    primary, out = _split_hidden(primary, second, t, pv, p, s)
+    taken = {id(d.cycle) for d in out}
+    second_left = [c for c in second if id(c) not in taken]
+    return out + _pair_up(primary, second_left, t, pv, sv, p, s, now)
+
+
+def _pair_up(primary, second, t, pv, sv, p: Signal, s: Signal, now: float | None) -> list[Decision]:
     pairs = match(primary, second)
     used = set(pairs.values())
     typ_s = _typical([second[j] for j in used] or second, s.min_amplitude)
     typ_p = _typical([primary[i] for i in pairs] or primary, p.min_amplitude)
     out: list[Decision] = []
+    recent = (lambda c: False) if now is None else (lambda c: now - c.end_s < PENDING_S)
     for i, c in enumerate(primary):
-        if i in pairs:
+        if i in pairs or recent(c):
             out.append(Decision(c, True))
             continue
         span = _span(t, sv, c)
@@ -169,7 +217,7 @@ def _agree(primary, second, t, pv, sv, p: Signal, s: Signal) -> list[Decision]:
         else:
             out.append(Decision(c, True, f"the {s.name} moved less than in a full rep"))
     for j, c in enumerate(second):
-        if j in used or any(_overlap(d.cycle, c) >= MATCH_OVERLAP for d in out if d.counted):
+        if j in used or recent(c) or any(_overlap(d.cycle, c) >= MATCH_OVERLAP for d in out if d.counted):
             continue
         span = _span(t, pv, c)
         if _coverage(span) < MIN_COVERAGE:
@@ -179,7 +227,7 @@ def _agree(primary, second, t, pv, sv, p: Signal, s: Signal) -> list[Decision]:
             out.append(Decision(c, False, f"only the {s.name} showed a rep here: the {p.name} did not go out and "
                                           "come back", source="second"))
         else:
-            out.append(Decision(c, False, f"only the {s.name} showed a full rep here", source="second"))
+            out.append(Decision(c, True, f"the {p.name} moved less than in a full rep", source="second"))
     return out
 
 

@@ -119,9 +119,11 @@ class FrameAnalyzer:
     def cut(self, timestamp_s: float) -> None:
         """A camera cut (or a stretch of the video that could not be read) just before `timestamp_s`: the
         counters close the shot, and what is read from the picture's geometry starts afresh."""
-        self._judge(self.counter.cut(timestamp_s))
+        done = self.counter.cut(timestamp_s)
         if self.second is not None:
-            self.second.cut(timestamp_s)
+            done = self.second.cut(timestamp_s) or done
+        if done is not None:
+            self._redecide(timestamp_s)
         self.smoother.reset()
         for f in (self.baseline, self.fallback, self.second_baseline):
             if f is not None:
@@ -156,9 +158,11 @@ class FrameAnalyzer:
             if self.second_baseline is not None:
                 second = self.second_baseline.detrend(timestamp_s, second)
             second = self._level["second"](timestamp_s, second)
-            self.second.update(timestamp_s, second, angles)
         self.series.add(timestamp_s, value, second)
-        new_rep = self._judge(self.counter.update(timestamp_s, value, angles))
+        done = self.counter.update(timestamp_s, value, angles)
+        if self.second is not None:
+            done = self.second.update(timestamp_s, second, angles) or done
+        new_rep = self._redecide(timestamp_s) if done is not None else None
         phase = self.counter.phase
         view = self.view
         label = label_frame(self.rule, angles, phase, view)
@@ -166,37 +170,35 @@ class FrameAnalyzer:
         return FrameResult(timestamp_s, pose, angles, raw, value, phase, label, len(self.reps),
                            self.counter.partial_reps, new_rep, feedback, view)
 
-    def _judge(self, cycle) -> RepEvent | None:
-        if cycle is None:
-            return None
-        rep = judge_rep(self.rule, cycle, len(self.reps) + 1, self.view_at(cycle.peak_s))
-        self.reps.append(rep)
-        self.last_rep = rep
-        return rep
-
-    def finish(self) -> RepEvent | None:
-        """End of the stream: the open reps closed, then what counts is decided on both signals over the
-        whole stream (agreement.decide): `reps` is replaced by the decided reps. Returns the last
-        provisional rep this completes, if any."""
-        if self.finished:
-            return None
-        last = self._judge(self.counter.finish())
-        if self.second is not None:
-            self.second.finish()
-        self.finished = True
+    def _redecide(self, now: float | None) -> RepEvent | None:
+        """What counts so far, decided on both signals' cycles (agreement.decide; `now` None: the stream has
+        ended). Returns the newest rep when the count went up."""
         c = self.rule.counting
         primary = Signal(_signal_name(self.rule, self.rule.primary_angle), c.rest, c.min_amplitude)
         second = Signal(_signal_name(self.rule, c.second.angle), c.second.rest, c.second.min_amplitude) \
             if c.second else None
         self.decisions = decide(self.counter.cycles, self.second.cycles if self.second else None, self.series,
-                                primary, second, cuts=self.counter.cuts)
-        self.reps = []
+                                primary, second, cuts=self.counter.cuts, now=now)
+        before = len(self.reps)
+        reps: list[RepEvent] = []
         for d in self.decisions:
             if d.counted:
-                rep = judge_rep(self.rule, d.cycle, len(self.reps) + 1, self.view_at(d.cycle.peak_s))
-                self.reps.append(replace(rep, doubt=d.doubt))
-        self.last_rep = self.reps[-1] if self.reps else None
-        return last
+                rep = judge_rep(self.rule, d.cycle, len(reps) + 1, self.view_at(d.cycle.peak_s))
+                reps.append(replace(rep, doubt=d.doubt))
+        self.reps = reps
+        self.last_rep = reps[-1] if reps else None
+        return reps[-1] if len(reps) > before else None
+
+    def finish(self) -> RepEvent | None:
+        """End of the stream: the open reps closed, and what counts decided on the whole stream. Returns the
+        newest rep when this added one."""
+        if self.finished:
+            return None
+        self.counter.finish()
+        if self.second is not None:
+            self.second.finish()
+        self.finished = True
+        return self._redecide(None)
 
     @property
     def partial_reps(self) -> int:

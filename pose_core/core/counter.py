@@ -61,10 +61,10 @@ class RepCycle:
 
     @property
     def amplitude(self) -> float:
-        """The rep's range of motion as the smaller of its way out and its way back: a cycle that only came
-        back (a clip starting at the bottom) or only went out has a small one. A rep held at its peak as the
-        clip ended (complete_at = "peak") has no way back: its way out."""
-        return self.rise if self.edge == "end" else min(self.rise, self.fall)
+        """The rep's range of motion: how far it went out from the rest it started at (a cycle started from
+        half-way down, or by a clip that began mid-rep, has a small one; its way back is at least half its way
+        out, or the counter would not have closed it)."""
+        return self.rise
 
 
 @dataclass

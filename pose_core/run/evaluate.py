@@ -40,6 +40,9 @@ class ClipResult:
     analysed_as: str | None = None  # the exercise analysed (recognised in auto mode)
     confidence: float | None = None  # recognition confidence in auto mode
     view: str | None = None
+    uncertain: int = 0  # counted reps marked uncertain (one signal only, near a camera cut)
+    possible: int = 0  # cycles one signal showed that were not counted
+    cuts: list[float] = field(default_factory=list)  # camera cuts found (s)
     verdicts: str = ""  # C / I per counted rep
     expected_verdicts: str = ""
     notes: list[str] = field(default_factory=list)
@@ -141,6 +144,7 @@ def evaluate_clip(folder: str, row: dict, mode: str = "given", rules_path: str |
         res.counted, res.correct, res.incorrect, res.partial = s.reps, s.reps_correct, s.reps_incorrect, s.partial_reps
         res.analysed_as, res.confidence = s.exercise, s.exercise_confidence
         res.view, res.notes = s.view, list(s.notes)
+        res.uncertain, res.possible, res.cuts = len(s.uncertain_reps), len(s.possible_reps), list(s.cuts)
         res.verdicts = "".join("C" if r.verdict == Verdict.CORRECT else "I" for r in result.reps)
         res.faults = [reason for r in result.reps for reason in r.reasons]
     except CannotTellError as e:
@@ -231,7 +235,8 @@ def reliability(results: list[ClipResult]) -> list[dict]:
 
 def format_table(results: list[ClipResult], summary: dict, mode: str = "given") -> str:
     lines = [f"{'clip':24s} {'exercise':14s} {'expected':>8s} {'counted':>7s} {'ok':3s} {'correct/incorrect':>17s} "
-             f"{'partial':>7s} {'view':8s} " + ("recognised  " if mode == "auto" else "") + "error / notes"]
+             f"{'partial':>7s} {'unsure':>6s} {'view':8s} " + ("recognised  " if mode == "auto" else "") +
+             "error / notes"]
     for r in results:
         ok = "=" if r.exact else ("~" if r.within else "X")
         exp = f"{r.expected}" + (f"+{r.expected_partial}p" if r.expected_partial else "")
@@ -240,8 +245,9 @@ def format_table(results: list[ClipResult], summary: dict, mode: str = "given") 
         tail = r.error or "; ".join(r.notes)
         if r.expected_verdicts:
             tail = f"verdicts {r.verdicts or '-'} (labelled {r.expected_verdicts}) " + tail
+        unsure = f"{r.uncertain}" + (f"+{r.possible}?" if r.possible else "")
         lines.append(f"{r.file:24s} {r.exercise:14s} {exp:>8s} {cnt:>7s} {ok:3s} {f'{r.correct}/{r.incorrect}':>17s} "
-                     f"{r.partial:>7d} {(r.view or '-'):8s} {rec}{tail}")
+                     f"{r.partial:>7d} {unsure:>6s} {(r.view or '-'):8s} {rec}{tail}")
     lines.append("")
     lines.append(f"{'exercise':14s} {'clips':>5s} {'exact':>5s} {'within1':>7s} {'MAE':>6s}" +
                  (" recognised" if mode == "auto" else ""))

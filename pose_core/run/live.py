@@ -36,6 +36,7 @@ from ..core.session import Session
 from ..media.drawing import (GREY, WHITE, draw_session_overlay, draw_skeleton, draw_text_box, person_box,
                              place_box, text_box_size)
 from ..media.estimator import PoseEstimator
+from ..media.shots import frame_signature, signature_distance
 from ..store.history import SessionRecord
 from ..core.rules import Defaults, ExerciseRule
 from ..core.types import FrameLabelKind, Phase, PoseFrame, RepEvent
@@ -185,6 +186,7 @@ class LiveSession:
         self._last_t = -math.inf
         self._wall_t0 = time.monotonic()
         self._frames = self._with_pose = self._errors = 0
+        self._signature = None  # the last frame's picture signature (camera cuts: media.shots)
         self._last_error = ""
         self._done_times.clear()
         self._proc_ms.clear()
@@ -333,6 +335,7 @@ class LiveSession:
             t = time.monotonic() - self._wall_t0
         try:
             pose = self._estimate(rgb, t)
+            signature = frame_signature(rgb)
         except Exception as e:  # a broken frame must not kill the stream
             with self._lock:
                 self._errors += 1
@@ -352,7 +355,9 @@ class LiveSession:
             if self._online is not None:
                 self._recognise(pose, rel)
             session = self._session
-            r = session.step(pose, rel) if session is not None else None
+            change = signature_distance(self._signature, signature) if self._signature is not None else None
+            self._signature = signature
+            r = session.step(pose, rel, change) if session is not None else None
             overlay = None
             self._frames += 1
             self._with_pose += pose is not None
