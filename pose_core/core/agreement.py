@@ -113,16 +113,17 @@ def _coverage(values: np.ndarray) -> float:
     return float(np.isfinite(values).mean()) if values.size else 0.0
 
 
-def _out_and_back(effort: np.ndarray) -> float:
+def _out_and_back(effort: np.ndarray, held: bool = False) -> float:
     """How far a signal went out from where it was at the span's start AND came back by its end: the smaller
-    of the two (a rep's shape; a signal that only started to move, or only came back, scores low)."""
+    of the two (a rep's shape; a signal that only started to move, or only came back, scores low). held: the
+    rep ended held at its peak as the clip ended (complete_at = "peak"): only the way out."""
     e = effort[np.isfinite(effort)]
     if e.size < 3:
         return 0.0
     k = min(3, e.size)
     start, end = float(np.median(e[:k])), float(np.median(e[-k:]))
     top = float(e.max())
-    return max(0.0, min(top - start, top - end))
+    return max(0.0, top - start if held else min(top - start, top - end))
 
 
 def _typical(cycles: list[RepCycle], floor: float) -> float:
@@ -211,7 +212,7 @@ def _pair_up(primary, second, t, pv, sv, p: Signal, s: Signal, now: float | None
         span = _span(t, sv, c)
         if _coverage(span) < MIN_COVERAGE:
             out.append(Decision(c, True, f"the {s.name} could not be seen during this rep"))
-        elif _out_and_back(s.effort(span)) < STILL * typ_s:
+        elif _out_and_back(s.effort(span), held=c.edge == "end") < STILL * typ_s:
             out.append(Decision(c, False, f"only the {p.name} showed a rep here: the {s.name} did not go out and "
                                           "come back"))
         else:
@@ -223,7 +224,7 @@ def _pair_up(primary, second, t, pv, sv, p: Signal, s: Signal, now: float | None
         if _coverage(span) < MIN_COVERAGE:
             out.append(Decision(c, True, f"the {p.name} could not be seen: counted from the {s.name}",
                                 source="second"))
-        elif _out_and_back(p.effort(span)) < STILL * typ_p:
+        elif _out_and_back(p.effort(span), held=c.edge == "end") < STILL * typ_p:
             out.append(Decision(c, False, f"only the {s.name} showed a rep here: the {p.name} did not go out and "
                                           "come back", source="second"))
         else:

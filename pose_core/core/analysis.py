@@ -12,7 +12,7 @@ from dataclasses import replace
 from .agreement import Decision, Series, Signal, decide
 from .counter import RepCounter
 from .cuts import CutDetector
-from .geometry import measure
+from .geometry import BodyScale, measure
 from .judging import ViewTracker, judge_rep
 from .rules import Counting, Defaults, ExerciseRule
 from .smoothing import AngleSmoother, FallbackSignal, MovingBaseline
@@ -74,6 +74,7 @@ class FrameAnalyzer:
         self.second_baseline = MovingBaseline(c.second.detrend_s) if c.second and c.second.detrend_s > 0 else None
         self.series = Series()
         self.cut_detector = CutDetector()
+        self.scale = BodyScale()
         self.views = ViewTracker()  # this shot's (a camera cut starts a new one)
         self.shots: list[tuple[float, ViewTracker]] = [(-math.inf, self.views)]
         self._level = {"primary": _Level(), "second": _Level()}
@@ -102,10 +103,11 @@ class FrameAnalyzer:
             return self.fixed_view
         return ViewTracker.majority([v for _, v in self.shots])
 
-    def measure(self, pose: PoseFrame | None) -> dict[str, float]:
+    def measure(self, pose: PoseFrame | None, timestamp_s: float | None = None) -> dict[str, float]:
         if pose is None:
             return {n: math.nan for n in self.rule.angles}
-        return {n: measure(pose, d, self.defaults.min_visibility) for n, d in self.rule.angles.items()}
+        scale = self.scale(pose, pose.timestamp_s if timestamp_s is None else timestamp_s)
+        return {n: measure(pose, d, self.defaults.min_visibility, scale=scale) for n, d in self.rule.angles.items()}
 
     def process(self, pose: PoseFrame | None, timestamp_s: float, picture_change: float | None = None) -> FrameResult:
         """picture_change: how much the picture changed since the previous frame (media.shots), for camera
@@ -113,7 +115,7 @@ class FrameAnalyzer:
         if self.cut_detector.update(timestamp_s, picture_change, pose):
             self.cut(timestamp_s)
         self.views.add(pose)
-        raw = self.measure(pose)
+        raw = self.measure(pose, timestamp_s)
         return self.process_angles(raw, timestamp_s, pose)
 
     def cut(self, timestamp_s: float) -> None:
@@ -125,6 +127,7 @@ class FrameAnalyzer:
         if done is not None:
             self._redecide(timestamp_s)
         self.smoother.reset()
+        self.scale.reset()
         for f in (self.baseline, self.fallback, self.second_baseline):
             if f is not None:
                 f.reset()

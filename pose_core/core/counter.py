@@ -303,8 +303,8 @@ class RepCounter:
             self._partial(departed, end.t, "already under way at the start")
         elif end.t - departed >= self.counting.min_rep_s:  # faster is a jump in the landmarks: forget it
             cycle = self._cycle(departed, end.t, upto=end)
-            if self._from_start:
-                cycle = replace(cycle, edge="start")
+            if self._from_start and departed - self._first_t < START_S:
+                cycle = replace(cycle, edge="start")  # already moving as the clip began: may have begun before
         if cycle is not None:
             self.cycles.append(cycle)
         if next_rise is not None:

@@ -64,6 +64,12 @@ def _resolve(frame: PoseFrame, joint: str, side: str, world: bool = False) -> tu
     vis = frame.visibility
     if joint == "nose":
         return px[L.NOSE], float(vis[L.NOSE])
+    if joint == "torso_centre":
+        # The mean of both shoulders and both hips (those seen): four landmarks' jitter averages out, so the
+        # body's own up-down movement shows better than in any one of them (a skipping rope's small jumps).
+        four = [L.LEFT_SHOULDER, L.RIGHT_SHOULDER, L.LEFT_HIP, L.RIGHT_HIP]
+        seen = [i for i in four if vis[i] >= MID_BOTH_MIN_VISIBILITY] or four
+        return px[seen].mean(axis=0), float(min(vis[i] for i in seen))
     for fixed in ("left", "right"):
         if joint.startswith(fixed + "_"):
             lm = landmark_for(joint[len(fixed) + 1:], fixed)
@@ -130,7 +136,7 @@ class AngleDef:
     space: str = "image"
 
 
-def _measure_side(frame: PoseFrame, d: AngleDef, side: str) -> tuple[float, float]:
+def _measure_side(frame: PoseFrame, d: AngleDef, side: str, scale: float | None = None) -> tuple[float, float]:
     world = d.space == "world" and frame.world is not None and d.kind in ("joint", "segment")
     pts = [_resolve(frame, j, side, world) for j in d.joints]
     vis = min(v for _, v in pts)
@@ -139,10 +145,10 @@ def _measure_side(frame: PoseFrame, d: AngleDef, side: str) -> tuple[float, floa
     elif d.kind == "segment":
         value = segment_angle_deg(pts[0][0], pts[1][0], d.reference, dims=3 if world else 2)
     elif d.kind == "height":
-        scale = body_scale_px(frame)
+        scale = scale or body_scale_px(frame)
         value = -100.0 * float(pts[0][0][1]) / scale if scale > 1e-6 else math.nan
     elif d.kind == "rise":
-        scale = body_scale_px(frame)
+        scale = scale or body_scale_px(frame)
         value = 100.0 * float(pts[1][0][1] - pts[0][0][1]) / scale if scale > 1e-6 else math.nan
     elif d.kind == "offset":
         value = line_offset_pct(pts[0][0], pts[1][0], pts[2][0])
@@ -179,23 +185,24 @@ BOTH_SIDES_MIN_VISIBILITY = 0.8
 
 
 def measure(frame: PoseFrame, d: AngleDef, min_visibility: float = 0.5,
-            both_sides_min_visibility: float = BOTH_SIDES_MIN_VISIBILITY) -> float:
+            both_sides_min_visibility: float = BOTH_SIDES_MIN_VISIBILITY, scale: float | None = None) -> float:
     """Value of an angle definition on a frame, or NaN when its joints are not visible enough.
 
     side="auto" picks the body side facing the camera (higher visibility), or averages both sides
-    when both are clearly visible (>= both_sides_min_visibility)."""
+    when both are clearly visible (>= both_sides_min_visibility). scale: the body's size in pixels for
+    heights and rises (default: this frame's body_scale_px; a stream passes a steadier one, see BodyScale)."""
     if d.kind == "width":  # both sides by definition
         value, vis = width_ratio_pct(frame, d.joints[0], d.joints[1])
         return value if vis >= min_visibility else math.nan
     sided = any(j in SIDED_JOINTS for j in d.joints)
     if not sided:
-        value, vis = _measure_side(frame, d, "left")
+        value, vis = _measure_side(frame, d, "left", scale)
         return value if vis >= min_visibility else math.nan
     if d.side in ("left", "right"):
-        value, vis = _measure_side(frame, d, d.side)
+        value, vis = _measure_side(frame, d, d.side, scale)
         return value if vis >= min_visibility else math.nan
-    lv, lvis = _measure_side(frame, d, "left")
-    rv, rvis = _measure_side(frame, d, "right")
+    lv, lvis = _measure_side(frame, d, "left", scale)
+    rv, rvis = _measure_side(frame, d, "right", scale)
     ok_l = lvis >= min_visibility and math.isfinite(lv)
     ok_r = rvis >= min_visibility and math.isfinite(rv)
     if d.side == "both":
@@ -209,6 +216,26 @@ def measure(frame: PoseFrame, d: AngleDef, min_visibility: float = 0.5,
     if ok_r:
         return rv
     return math.nan
+
+
+class BodyScale:
+    """The body's size on the picture over the last `window_s` (the median of each frame's body_scale_px): a
+    height is a large pixel position over this size, so a frame's jitter in the size would show in it as
+    movement; the size itself only changes when the person or the camera moves closer. `reset()` at a cut."""
+
+    def __init__(self, window_s: float = 1.0):
+        self.window_s = window_s
+        self._recent: list[tuple[float, float]] = []
+
+    def reset(self) -> None:
+        self._recent = []
+
+    def __call__(self, frame: PoseFrame, t: float) -> float | None:
+        s = body_scale_px(frame)
+        if math.isfinite(s):
+            self._recent.append((t, s))
+        self._recent = [x for x in self._recent if x[0] >= t - self.window_s]
+        return float(np.median([x[1] for x in self._recent])) if self._recent else None
 
 
 def facing_side(frame: PoseFrame) -> str:

@@ -66,7 +66,7 @@ del L
 SIDED_JOINTS = (
     "ear", "shoulder", "elbow", "wrist", "index", "hip", "knee", "ankle", "heel", "foot_index",
 )
-SIDELESS_JOINTS = ("nose", "mid_shoulder", "mid_hip", "mid_ankle")
+SIDELESS_JOINTS = ("nose", "mid_shoulder", "mid_hip", "mid_ankle", "torso_centre")
 KNOWN_JOINTS = (SIDED_JOINTS + SIDELESS_JOINTS + tuple(f"left_{j}" for j in SIDED_JOINTS)
                 + tuple(f"right_{j}" for j in SIDED_JOINTS))
 
