@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .counter import RepCycle
+from .form_model import judge_learned
 from .landmarks import PoseLandmark as L
 from .rules import VIEWS, ExerciseRule, RepCheck
 from .types import CheckResult, PoseFrame, RepEvent
@@ -86,10 +87,23 @@ class ViewTracker:
 _FIELD = re.compile(r"\{(value|min|max)\}")
 
 
-def _fill(template: str, value: float, check: RepCheck) -> str:
-    """The check's message with {value}, {min}, {max} filled in (plain substitution, no format spec)."""
-    nums = {"value": value, "min": check.min, "max": check.max}
-    return _FIELD.sub(lambda m: f"{nums[m.group(1)]:.0f}", template)
+def _fill(template: str, value: float, check: RepCheck, view: str | None = None) -> str:
+    """The check's message with {value}, {min}, {max} (the limits from this view) filled in (plain
+    substitution, no format spec)."""
+    lo, hi = check.bounds_for(view)
+    texts = {"value": number_text(value), "min": number_text(lo), "max": number_text(hi)}
+    if texts["value"] in (texts["min"], texts["max"]) and value not in (lo, hi):
+        texts["value"] = f"{value:.1f}"  # "150 deg (at least 150)" would not say why it failed
+    return _FIELD.sub(lambda m: texts[m.group(1)], template)
+
+
+def number_text(x: float) -> str:
+    """A measurement or limit as a message shows it: whole degrees, small quantities (a hip sag of 5.5% of
+    body length) to one decimal."""
+    if not math.isfinite(x):
+        return f"{x:.0f}"
+    text = f"{x:.1f}" if abs(x) < 20 else f"{x:.0f}"
+    return text[:-2] if text.endswith(".0") else text
 
 
 def measure_check(check: RepCheck, cycle: RepCycle) -> float:
@@ -105,20 +119,30 @@ def measure_check(check: RepCheck, cycle: RepCycle) -> float:
 
 def judge_check(check: RepCheck, cycle: RepCycle, view: str | None) -> CheckResult:
     value = measure_check(check, cycle)
+    lo, hi = check.bounds_for(view)
     if view is not None and view not in check.views:
         status = "not_judged"
     elif not math.isfinite(value):
         status = "not_judged"
     else:
-        status = "pass" if check.min <= value <= check.max else "fail"
-    return CheckResult(angle=check.angle, stat=check.stat, value=value, min=check.min, max=check.max,
-                       status=status, message=_fill(check.message, value, check) if status == "fail" else "")
+        status = "pass" if lo <= value <= hi else "fail"
+    return CheckResult(angle=check.angle, stat=check.stat, value=value, min=lo, max=hi, status=status,
+                       message=_fill(check.message, value, check, view) if status == "fail" else "",
+                       essential=check.essential)
 
 
 def judge_rep(rule: ExerciseRule, cycle: RepCycle, index: int, view: str | None) -> RepEvent:
-    """A counted cycle judged against the rule's rep checks from this camera view."""
+    """A counted cycle judged against the rule's rep checks from this camera view, then by its learned check
+    (if it has one): a rep is incorrect when a check fails or the learned check finds its form faulty."""
     checks = tuple(judge_check(c, cycle, view) for c in rule.rep_checks)
     reasons = tuple(c.message for c in checks if c.status == "fail")
+    if rule.learned_check is not None:
+        learned = judge_learned(rule, checks, view)
+        checks += (learned,)
+        if learned.status != "not_judged":
+            # The learned check decides; a fault is named by the checks past their limits, or by the learned
+            # check itself when none is (several measurements close to their limits together).
+            reasons = (reasons or (learned.message,)) if learned.status == "fail" else ()
     return RepEvent(index=index, start_s=cycle.start_s, end_s=cycle.end_s, peak_s=cycle.peak_s,
                     primary_min=cycle.primary_min, primary_max=cycle.primary_max,
                     verdict="incorrect" if reasons else "correct", reasons=reasons,
@@ -130,6 +154,35 @@ def depth_check(rule: ExerciseRule, rep: RepEvent) -> CheckResult | None:
     jack's highest arm) against its target, if the rule has one."""
     stat = "min" if rule.counting.rest == "high" else "max"
     return next((c for c in rep.checks if c.angle == rule.primary_angle and c.stat == stat), None)
+
+
+CANNOT_JUDGE = "cannot judge"
+
+
+def clip_form_verdict(rule: ExerciseRule, reps) -> tuple[str, str]:
+    """A whole clip's form from its counted reps: ("incorrect", its first fault) when a rep was judged
+    incorrect; ("correct", "") when every rep was judged correct and at least half of them had their essential
+    checks judged; else ("cannot judge", why): no rep counted, or the checks that matter not judged."""
+    reps = list(reps)
+    if not reps:
+        return CANNOT_JUDGE, "no complete rep counted"
+    bad = next((r for r in reps if r.verdict == "incorrect"), None)
+    if bad is not None:
+        return "incorrect", f"rep {bad.index}: {bad.reasons[0] if bad.reasons else 'incorrect'}"
+    judged = [r for r in reps if r.form_judged]
+    if judged and 2 * len(judged) >= len(reps):
+        return "correct", ""
+    why = []
+    for r in reps:
+        for c in r.checks:
+            check = rule_check_for(rule, c)
+            if not (c.essential and c.status == "not_judged") or check is None:
+                continue
+            where = f"from the {r.view} view" if r.view and r.view not in check.views else "joints not seen"
+            text = f"{check_label(check)} ({where})"
+            if text not in why:
+                why.append(text)
+    return CANNOT_JUDGE, "not judged: " + "; ".join(why)
 
 
 # ------------------------------------------------------------------------------- views, in words
