@@ -238,3 +238,34 @@ def describe(rule) -> list[dict]:
     rows += [{"check": f"filmed {v}", "angle": "", "stat": "view", "in_rules": True,
               "weight": round(w, 2), "per": "", "typical": ""} for v, w in model.view_weights.items()]
     return rows
+
+
+def describe_in_words(rule) -> list[str]:
+    """The learned check in a few sentences for the Thresholds page: where it decides, what it looks at most
+    (by weight per unit), when it calls a fault, and how it was trained and cross-validated. [] without one;
+    FormModelError when its model cannot be loaded."""
+    from .judging import view_phrase
+
+    if rule.learned_check is None:
+        return []
+    model = load_model(rule.learned_check.model)
+    rows = [r for r in describe(rule) if r["stat"] != "view"]
+    ranked = sorted(rows, key=lambda r: -r["weight"])
+    looks = ", ".join(f"{r['check'].lower()} ({r['weight']:.1f} per {r['per']})" for r in ranked if r["weight"] > 0)
+    ignored = [r["check"].lower() for r in rows if r["weight"] <= 0]
+    views = " or ".join(view_phrase(v) for v in rule.learned_check.views)
+    out = [f"The learned check decides on reps filmed {views} (from other views the checks' limits decide). It reads "
+           f"each check's measurement against that check's limit: from {model.delta:g} unit inside the limit onward, "
+           f"every unit adds the check's weight to the odds of a fault.",
+           f"It looks most at: {looks}." + (f" It gives no weight to: {', '.join(ignored)}." if ignored else ""),
+           f"A rep is called faulty from {100 * model.threshold:.0f}% likely, or when a measurement is more than "
+           f"{model.clear_fault:g} unit past its limit; its message names the measurements that weighed most."]
+    cv = model.info.get("cross_validation", {})
+    folds = [f"{f['test_group']} {100 * f['learned, measured limits']['balanced_accuracy']:.1f}%"
+             for f in cv.get("folds", []) if (f.get("learned, measured limits") or {}).get("balanced_accuracy")]
+    trained = model.info.get("trained_on", {})
+    if trained:
+        out.append(f"Trained on {trained.get('clips', 0)} labelled clips ({trained.get('reps', 0)} reps)"
+                   + (f"; balanced accuracy on a source group left out of training: {', '.join(folds)}." if folds
+                      else "."))
+    return out

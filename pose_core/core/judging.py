@@ -185,6 +185,28 @@ def clip_form_verdict(rule: ExerciseRule, reps) -> tuple[str, str]:
     return CANNOT_JUDGE, "not judged: " + "; ".join(why)
 
 
+def limit_text(lo: float, hi: float, unit: str = "") -> str:
+    """A range in words: "<= 5.5% body", ">= 150 deg", "80-120 deg"."""
+    u = unit.strip()
+    u = u if u.startswith("%") else f" {u}" if u else ""
+    if math.isfinite(lo) and math.isfinite(hi):
+        return f"{number_text(lo)}-{number_text(hi)}{u}"
+    return f"<= {number_text(hi)}{u}" if math.isfinite(hi) else f">= {number_text(lo)}{u}"
+
+
+def limits_by_view(rule: ExerciseRule) -> list[dict]:
+    """Each rep check's limit from each camera view ("not judged" where the view cannot show it), for tables:
+    {check, angle, stat, essential, side, front, rear, oblique}."""
+    rows = []
+    for c in rule.rep_checks:
+        unit = rule.angles[c.angle].unit
+        row = {"check": check_label(c), "angle": c.angle, "stat": c.stat, "essential": c.essential}
+        for v in VIEWS:
+            row[v] = limit_text(*c.bounds_for(v), unit) if v in c.views else "not judged"
+        rows.append(row)
+    return rows
+
+
 # ------------------------------------------------------------------------------- views, in words
 
 def check_label(check: RepCheck) -> str:

@@ -34,6 +34,8 @@ from ..core.io import atomic_path, atomic_write_json
 from ..core.rules import ExerciseRule, load_rules
 from .evaluate_form import FormClip, judge_clip
 
+COMMAND = ("python -m pose_core.run.train_form --pushfit ../shared/data/pushfit --form ../shared/data/form "
+           "--out pose_core/core/form_models")
 DELTA = 1.0  # a check starts to count one scale unit inside its limit
 PRIOR_WEIGHT = 3.0  # the start: logit +3 per scale unit past a limit (one check at its limit: an even call)
 L2 = 0.001  # pull back to the start (check weights and the bias)
@@ -427,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
                            "left_out_copies": dropped, "clips_without_reps": no_reps},
             "typical": typical(trainer, rule, features), "cross_validation": cv, "all_data": all_data,
             "measured_limits": measured,
-            "command": "python -m pose_core.run.train_form " + " ".join(argv if argv is not None else sys.argv[1:])}
+            "command": COMMAND, "data": {"pushfit": Path(args.pushfit).name, "form": Path(args.form).name if args.form else None}}
     write_model(Path(args.out), rule.learned_check.model, params, features, info)
     print(report(cv, params, features, all_data))
     print("limits measured on every clip (min, max per check):")
