@@ -235,11 +235,18 @@ def _or(words) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
 
 
+def missed_checks(rule: ExerciseRule, view: str) -> list[RepCheck]:
+    """The rule's rep checks that cannot be judged from `view`, leaving out those another check with the same
+    name judges from it (a squat's depth: on the image from the side, in 3D from the front)."""
+    judged = {check_label(c) for c in rule.rep_checks if view in c.views}
+    return [c for c in rule.rep_checks if view not in c.views and check_label(c) not in judged]
+
+
 def best_views(rule: ExerciseRule) -> tuple[str, ...]:
     """The views from which the most of the rule's rep checks can be judged (all views when it has none)."""
     if not rule.rep_checks:
         return tuple(VIEWS)
-    score = {v: sum(v in c.views for c in rule.rep_checks) for v in VIEWS}
+    score = {v: len({check_label(c) for c in rule.rep_checks if v in c.views}) for v in VIEWS}
     top = max(score.values())
     return tuple(v for v in VIEWS if score[v] == top)
 
@@ -255,7 +262,7 @@ def view_advice(rule: ExerciseRule, view: str | None) -> str:
     if view is None:
         return (f"The camera view could not be read. {rule.display_name} form checks are judged best when filmed "
                 f"{_or([view_phrase(v) for v in best])}.")
-    missed = [c for c in rule.rep_checks if view not in c.views]
+    missed = missed_checks(rule, view)
     if not missed:
         return f"Filmed {view_phrase(view)}: every {name} check can be judged from this view."
     needs = _or([view_phrase(v) for v in sorted({v for c in missed for v in c.views}, key=VIEWS.index)])
