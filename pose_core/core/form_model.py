@@ -213,7 +213,10 @@ def explain(rule, model: FormModel, checks, view: str | None, p: float) -> str:
         label = check_label(check) if check is not None else f"{c.angle} {c.stat}".replace("_", " ")
         unit = rule.angles[c.angle].unit if c.angle in rule.angles else ""
         limit = c.max if math.isfinite(c.max) else c.min
-        parts.append(f"{label[:1].lower() + label[1:]} {_number(c.value, unit)} (limit {_number(limit, unit)})")
+        value = _number(c.value, unit)
+        if value == _number(limit, unit):  # "129 deg (limit 129 deg)" would not say how close it came
+            value = _number(round(c.value, 1), unit) if abs(c.value) < 20 else f"{c.value:.1f} {unit}".strip()
+        parts.append(f"{label[:1].lower() + label[1:]} {value} (limit {_number(limit, unit)})")
     what = " and ".join(parts) if parts else "several measurements close to their limits"
     return f"Close to faulty form (learned check, {100 * p:.0f}% sure): {what}"
 

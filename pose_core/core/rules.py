@@ -11,7 +11,7 @@ import copy
 import math
 import re
 import tomllib
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -488,38 +488,4 @@ def load_rules(user_path: str | Path | None = None, user_text: str | None = None
     return parse_rules(_merge(base, override), source, label=label)
 
 
-def rule_to_dict(rule: ExerciseRule) -> dict:
-    """A rule as a TOML-ready table (inverse of parsing); used to save tuned thresholds."""
-    def bounds(c) -> dict:
-        d = {}
-        if math.isfinite(c.min):
-            d["min"] = c.min
-        if math.isfinite(c.max):
-            d["max"] = c.max
-        return d
-
-    return {
-        "display_name": rule.display_name,
-        "primary_angle": rule.primary_angle,
-        "angles": {n: {"kind": a.kind, "joints": list(a.joints), "side": a.side, "reference": a.reference, "unit": a.unit,
-                       "space": a.space}
-                   for n, a in rule.angles.items()},
-        "counting": {**{k: v for k, v in asdict(rule.counting).items()
-                        if k not in ("phase_names", "rest_requires") and v != "" and v is not None},
-                     "phase_names": dict(rule.counting.phase_names),
-                     "rest_requires": [{"angle": g.angle, **bounds(g)} for g in rule.counting.rest_requires]},
-        "frame_checks": [{"angle": c.angle, "phase": c.phase, **bounds(c), "message": c.message, "views": list(c.views)}
-                         for c in rule.frame_checks],
-        "rep_checks": [_rep_check_dict(c, bounds) for c in rule.rep_checks],
-        **({"learned_check": {"model": rule.learned_check.model, "views": list(rule.learned_check.views)}}
-           if rule.learned_check else {}),
-    }
-
-
-def _rep_check_dict(c: RepCheck, bounds) -> dict:
-    d = {"angle": c.angle, "stat": c.stat, **bounds(c), "message": c.message, "views": list(c.views)}
-    if c.view_limits:
-        d["limits"] = {v: bounds(Bounds(c.angle, min=lo, max=hi)) for v, lo, hi in c.view_limits}
-    if c.essential:
-        d["essential"] = True
-    return d
+from .rules_dict import rule_to_dict  # noqa: E402,F401  (the inverse of parsing lives there)

@@ -24,12 +24,12 @@ import csv
 import hashlib
 import math
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..core.form_model import MODEL_FORMAT, VIEW_FEATURES, margins
+from ..core.form_model import MODEL_FORMAT, VIEW_FEATURES
 from ..core.io import atomic_path, atomic_write_json
 from ..core.rules import ExerciseRule, load_rules
 from .evaluate_form import FormClip, judge_clip
@@ -92,7 +92,7 @@ def read_rows(pushfit: Path, form: Path | None, exercise: str) -> tuple[list[tup
     return rows, dropped
 
 
-def analyse(rows, rule_name: str, cache: str | None, rules_path: str | None) -> list[FormClip]:
+def analyse(rows, cache: str | None, rules_path: str | None) -> list[FormClip]:
     out = []
     for i, (folder, row) in enumerate(rows, start=1):
         out.append(judge_clip(str(folder), row, rules_path, cache, learned=False))
@@ -412,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: the {args.exercise} rule has no learned_check", file=sys.stderr)
         return 2
     rows, dropped = read_rows(Path(args.pushfit), Path(args.form) if args.form else None, args.exercise)
-    clips = analyse(rows, args.exercise, args.cache, args.rules)
+    clips = analyse(rows, args.cache, args.rules)
     features = features_of(rule)
     trainer = Trainer(clips, rep_table(clips, rows, features), rule)
     cv = trainer.cross_validate()
