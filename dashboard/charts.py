@@ -9,10 +9,11 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from pose_core.core.form_model import LEARNED_ANGLE
 from pose_core.core.judging import check_label, rule_check_for
 from pose_core.core.rules import ExerciseRule
 from pose_core.store.tuning import Band
-from pose_core.core.types import FrameLabelKind, Phase, RepEvent, RestSide, Verdict
+from pose_core.core.types import CheckStatus, FrameLabelKind, Phase, RepEvent, RestSide, Verdict
 
 GREEN = "#1f9d55"
 RED = "#d64545"
@@ -103,11 +104,20 @@ def angle_timeline(frames: pd.DataFrame, reps: list[RepEvent], rule: ExerciseRul
 
 
 def not_judged_labels(rule: ExerciseRule, rep: RepEvent) -> list[str]:
-    """The short names of a rep's checks that its camera view could not judge ("Knees caved in")."""
+    """The short names of a rep's checks that its camera view could not judge ("Knees caved in"), leaving out a
+    name that another of its checks judged (a squat's depth: on the image from the side, in 3D from the front)."""
+    def label(c) -> str:
+        check = rule_check_for(rule, c)
+        return check_label(check) if check is not None else f"{c.angle} {c.stat}".replace("_", " ")
+
+    judged = {label(c) for c in rep.checks if c.status != CheckStatus.NOT_JUDGED}
     out = []
     for c in rep.not_judged:
-        check = rule_check_for(rule, c)
-        out.append(check_label(check) if check is not None else f"{c.angle} {c.stat}".replace("_", " "))
+        if c.angle == LEARNED_ANGLE:  # the learned check says nothing on its own when it cannot judge
+            continue
+        name = label(c)
+        if name not in judged and name not in out:
+            out.append(name)
     return out
 
 

@@ -2,7 +2,8 @@
 
     analyze VIDEO --exercise EXERCISE [--out DIR] [--rules FILE] [--export-frames [--every N]] [--single-process]
                                                                       one video (pose_core.run.pipeline)
-    evaluate FOLDER [--auto] [--json]                                 accuracy on hand-counted clips (pose_core.run.evaluate)
+    evaluate FOLDER [--auto] [--json]                                 accuracy on hand-counted clips (pose_core.run.evaluate),
+                                                                      or form verdicts on labels.csv (run.evaluate_form)
     batch INPUT [--out DIR] [--exercise EX] [--workers N] [--scheduler tcp://host:port] ...
                                                                       many videos or Penn Action (pose_core.run.batch)
 
@@ -145,6 +146,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .run.evaluate import EvaluateError, evaluate_folder, format_table, summarize, to_json
+    from .run.evaluate_form import is_form_folder
     from .core.rules import RulesError, load_rules
 
     folder = Path(args.folder)
@@ -156,6 +158,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         except RulesError as e:
             return _fail(f"invalid rules file: {e}")
     progress = _Progress(not args.quiet and not args.json, "clips")
+    if not args.auto and is_form_folder(folder):  # labels.csv with a `label` column: form verdicts per clip
+        return _evaluate_form(args, folder, progress)
     try:
         results = evaluate_folder(folder, mode="auto" if args.auto else "given", workers=args.workers,
                                   rules_path=args.rules, out_dir=args.out, progress=progress, cache=args.cache)
@@ -170,6 +174,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(to_json(results, summary)))
     else:
         print(format_table(results, summary, mode="auto" if args.auto else "given"))
+    return 0
+
+
+def _evaluate_form(args: argparse.Namespace, folder: Path, progress: _Progress) -> int:
+    from .run.evaluate import EvaluateError
+    from .run.evaluate_form import evaluate_form, form_to_json, format_form_report, summarize_form
+
+    try:
+        clips = evaluate_form(folder, workers=args.workers, rules_path=args.rules, cache=args.cache, progress=progress)
+    except EvaluateError as e:
+        return _fail(str(e))
+    except KeyboardInterrupt:
+        return _fail("interrupted", EXIT_INTERRUPTED)
+    finally:
+        progress.close()
+    summary = summarize_form(clips)
+    print(json.dumps(form_to_json(clips, summary)) if args.json else format_form_report(clips, summary))
     return 0
 
 
@@ -257,9 +278,11 @@ def add_batch_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
-    e = subparsers.add_parser("evaluate", help="count accuracy on a folder of hand-counted clips (FOLDER/videos.csv)")
+    e = subparsers.add_parser("evaluate", help="count accuracy on a folder of hand-counted clips (FOLDER/videos.csv), "
+                                               "or form verdicts on clip-labelled form (FOLDER/labels.csv)")
     e.add_argument("folder", help="a folder with videos.csv (file, exercise, reps_complete[, reps_partial, "
-                                  "rep_verdicts]) and the clips")
+                                  "rep_verdicts]) and the clips, or with labels.csv (file, exercise, label "
+                                  "correct|incorrect[, source_group]): form verdicts per view and group")
     e.add_argument("--auto", action="store_true", help="recognise each clip's exercise instead of using its label")
     e.add_argument("--json", action="store_true", help="one JSON document instead of the table")
     e.add_argument("--workers", type=int, default=2, help="clips analysed in parallel (default 2: one per core)")

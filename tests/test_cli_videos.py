@@ -159,9 +159,11 @@ def test_summary_line_and_outputs_are_complete(results):
         assert r["start_s"] < r["peak_s"] < r["end_s"]
         assert r["tempo"]["down_s"] > 0 and r["tempo"]["up_s"] > 0
         assert r["range_of_motion"] > 60 and r["view"] == "side"
-        # From the side every check is judged but the knees' width (front/rear only): not judged, not a fault.
+        # From the side every check is judged but the knees' width (front/rear only) and the 3D depth (front
+        # only): not judged, not a fault.
         assert {c["angle"]: c["status"] for c in r["checks"]} == {"knee": "pass", "torso_lean": "pass",
-                                                                   "knee_width": "not_judged"}
+                                                                   "knee_width": "not_judged", "knee_3d": "not_judged"}
+        assert r["form_judged"]
 
 
 @needs_videos

@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboard import charts, keys
 from dashboard.common import builtin_rules, current, fmt, keep_choice, plain, plain_error, restore_choice
+from dashboard.form_limits import render_form_limits
 from pose_core.core.confine import shown_path
 from pose_core.store.settings import configured_penn_root
 from pose_core.datasets.penn_labels import rules_fingerprint
@@ -271,6 +272,7 @@ def tuning() -> None:
 
 
 tuning()
+render_form_limits(rule)
 
 with st.expander("Upload a rules file", icon=":material/upload_file:"):
     up = st.file_uploader("Rules file (TOML)", type=["toml"], key=keys.THR_UPLOAD,

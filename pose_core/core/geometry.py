@@ -121,6 +121,10 @@ def body_scale_px(frame: PoseFrame) -> float:
     return float(np.median(est)) if est else math.nan
 
 
+# Kinds that can be measured on the metric world landmarks (space = "world").
+WORLD_KINDS = ("joint", "segment", "offset")
+
+
 @dataclass(frozen=True)
 class AngleDef:
     """How to measure one named angle. Loaded from the rules file (see rules.py)."""
@@ -131,13 +135,14 @@ class AngleDef:
     side: str = "auto"  # "auto" | "left" | "right" | "both"
     reference: str = "vertical"  # for kind = "segment"
     unit: str = "deg"
-    # "image": measured on the picture (2D); "world": joint and segment angles measured on MediaPipe's metric 3D
-    # landmarks, which a camera at an angle does not foreshorten (the image is used when a pose has none).
+    # "image": measured on the picture (2D); "world": joint and segment angles and line offsets measured on
+    # MediaPipe's metric 3D landmarks, which a camera at an angle does not foreshorten (the image is used when
+    # a pose has none).
     space: str = "image"
 
 
 def _measure_side(frame: PoseFrame, d: AngleDef, side: str, scale: float | None = None) -> tuple[float, float]:
-    world = d.space == "world" and frame.world is not None and d.kind in ("joint", "segment")
+    world = d.space == "world" and frame.world is not None and d.kind in WORLD_KINDS
     pts = [_resolve(frame, j, side, world) for j in d.joints]
     vis = min(v for _, v in pts)
     if d.kind == "joint":
@@ -151,7 +156,7 @@ def _measure_side(frame: PoseFrame, d: AngleDef, side: str, scale: float | None 
         scale = scale or body_scale_px(frame)
         value = 100.0 * float(pts[1][0][1] - pts[0][0][1]) / scale if scale > 1e-6 else math.nan
     elif d.kind == "offset":
-        value = line_offset_pct(pts[0][0], pts[1][0], pts[2][0])
+        value = (line_offset_3d_pct if world else line_offset_pct)(pts[0][0], pts[1][0], pts[2][0])
     else:  # validated on load; kept for safety with hand-built definitions
         raise ValueError(f"unknown angle kind {d.kind!r}")
     return value, vis
@@ -168,6 +173,24 @@ def line_offset_pct(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> float:
     if normal[1] < 0:  # point it down the image
         normal = -normal
     return 100.0 * float(np.dot(np.asarray(b, dtype=float)[:2] - np.asarray(a, dtype=float)[:2], normal)) / n
+
+
+def line_offset_3d_pct(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> float:
+    """The same in 3D (metric world landmarks, y down): b's distance from the line a-c along the direction
+    toward the floor that is square to the line, in percent of |a-c|; positive below the line. A push-up's
+    hips sag toward the floor whichever way the camera looks at the body; a sideways shift of the hips (the
+    part of the offset the camera sees head-on as "up" or "down") does not count. NaN for a vertical line."""
+    a, b, c = (np.asarray(p, dtype=float)[:3] for p in (a, b, c))
+    d = c - a
+    n = float(np.linalg.norm(d))
+    if n < 1e-9:
+        return math.nan
+    u = d / n
+    down = np.array([0.0, 1.0, 0.0]) - u[1] * u  # gravity's direction without its part along the line
+    m = float(np.linalg.norm(down))
+    if m < 1e-3:
+        return math.nan
+    return 100.0 * float(np.dot(b - a, down / m)) / n
 
 
 def width_ratio_pct(frame: PoseFrame, a: str, b: str) -> tuple[float, float]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .counter import RepCycle
+from .form_model import judge_learned
 from .landmarks import PoseLandmark as L
 from .rules import VIEWS, ExerciseRule, RepCheck
 from .types import CheckResult, PoseFrame, RepEvent
@@ -86,10 +87,23 @@ class ViewTracker:
 _FIELD = re.compile(r"\{(value|min|max)\}")
 
 
-def _fill(template: str, value: float, check: RepCheck) -> str:
-    """The check's message with {value}, {min}, {max} filled in (plain substitution, no format spec)."""
-    nums = {"value": value, "min": check.min, "max": check.max}
-    return _FIELD.sub(lambda m: f"{nums[m.group(1)]:.0f}", template)
+def _fill(template: str, value: float, check: RepCheck, view: str | None = None) -> str:
+    """The check's message with {value}, {min}, {max} (the limits from this view) filled in (plain
+    substitution, no format spec)."""
+    lo, hi = check.bounds_for(view)
+    texts = {"value": number_text(value), "min": number_text(lo), "max": number_text(hi)}
+    if texts["value"] in (texts["min"], texts["max"]) and value not in (lo, hi):
+        texts["value"] = f"{value:.1f}"  # "150 deg (at least 150)" would not say why it failed
+    return _FIELD.sub(lambda m: texts[m.group(1)], template)
+
+
+def number_text(x: float) -> str:
+    """A measurement or limit as a message shows it: whole degrees, small quantities (a hip sag of 5.5% of
+    body length) to one decimal."""
+    if not math.isfinite(x):
+        return f"{x:.0f}"
+    text = f"{x:.1f}" if abs(x) < 20 else f"{x:.0f}"
+    return text[:-2] if text.endswith(".0") else text
 
 
 def measure_check(check: RepCheck, cycle: RepCycle) -> float:
@@ -105,20 +119,30 @@ def measure_check(check: RepCheck, cycle: RepCycle) -> float:
 
 def judge_check(check: RepCheck, cycle: RepCycle, view: str | None) -> CheckResult:
     value = measure_check(check, cycle)
+    lo, hi = check.bounds_for(view)
     if view is not None and view not in check.views:
         status = "not_judged"
     elif not math.isfinite(value):
         status = "not_judged"
     else:
-        status = "pass" if check.min <= value <= check.max else "fail"
-    return CheckResult(angle=check.angle, stat=check.stat, value=value, min=check.min, max=check.max,
-                       status=status, message=_fill(check.message, value, check) if status == "fail" else "")
+        status = "pass" if lo <= value <= hi else "fail"
+    return CheckResult(angle=check.angle, stat=check.stat, value=value, min=lo, max=hi, status=status,
+                       message=_fill(check.message, value, check, view) if status == "fail" else "",
+                       essential=check.essential)
 
 
 def judge_rep(rule: ExerciseRule, cycle: RepCycle, index: int, view: str | None) -> RepEvent:
-    """A counted cycle judged against the rule's rep checks from this camera view."""
+    """A counted cycle judged against the rule's rep checks from this camera view, then by its learned check
+    (if it has one): a rep is incorrect when a check fails or the learned check finds its form faulty."""
     checks = tuple(judge_check(c, cycle, view) for c in rule.rep_checks)
     reasons = tuple(c.message for c in checks if c.status == "fail")
+    if rule.learned_check is not None:
+        learned = judge_learned(rule, checks, view)
+        checks += (learned,)
+        if learned.status != "not_judged":
+            # The learned check decides; a fault is named by the checks past their limits, or by the learned
+            # check itself when none is (several measurements close to their limits together).
+            reasons = (reasons or (learned.message,)) if learned.status == "fail" else ()
     return RepEvent(index=index, start_s=cycle.start_s, end_s=cycle.end_s, peak_s=cycle.peak_s,
                     primary_min=cycle.primary_min, primary_max=cycle.primary_max,
                     verdict="incorrect" if reasons else "correct", reasons=reasons,
@@ -130,6 +154,57 @@ def depth_check(rule: ExerciseRule, rep: RepEvent) -> CheckResult | None:
     jack's highest arm) against its target, if the rule has one."""
     stat = "min" if rule.counting.rest == "high" else "max"
     return next((c for c in rep.checks if c.angle == rule.primary_angle and c.stat == stat), None)
+
+
+CANNOT_JUDGE = "cannot judge"
+
+
+def clip_form_verdict(rule: ExerciseRule, reps) -> tuple[str, str]:
+    """A whole clip's form from its counted reps: ("incorrect", its first fault) when a rep was judged
+    incorrect; ("correct", "") when every rep was judged correct and at least half of them had their essential
+    checks judged; else ("cannot judge", why): no rep counted, or the checks that matter not judged."""
+    reps = list(reps)
+    if not reps:
+        return CANNOT_JUDGE, "no complete rep counted"
+    bad = next((r for r in reps if r.verdict == "incorrect"), None)
+    if bad is not None:
+        return "incorrect", f"rep {bad.index}: {bad.reasons[0] if bad.reasons else 'incorrect'}"
+    judged = [r for r in reps if r.form_judged]
+    if judged and 2 * len(judged) >= len(reps):
+        return "correct", ""
+    why = []
+    for r in reps:
+        for c in r.checks:
+            check = rule_check_for(rule, c)
+            if not (c.essential and c.status == "not_judged") or check is None:
+                continue
+            where = f"from the {r.view} view" if r.view and r.view not in check.views else "joints not seen"
+            text = f"{check_label(check)} ({where})"
+            if text not in why:
+                why.append(text)
+    return CANNOT_JUDGE, "not judged: " + "; ".join(why)
+
+
+def limit_text(lo: float, hi: float, unit: str = "") -> str:
+    """A range in words: "<= 5.5% body", ">= 150 deg", "80-120 deg"."""
+    u = unit.strip()
+    u = u if u.startswith("%") else f" {u}" if u else ""
+    if math.isfinite(lo) and math.isfinite(hi):
+        return f"{number_text(lo)}-{number_text(hi)}{u}"
+    return f"<= {number_text(hi)}{u}" if math.isfinite(hi) else f">= {number_text(lo)}{u}"
+
+
+def limits_by_view(rule: ExerciseRule) -> list[dict]:
+    """Each rep check's limit from each camera view ("not judged" where the view cannot show it), for tables:
+    {check, angle, stat, essential, side, front, rear, oblique}."""
+    rows = []
+    for c in rule.rep_checks:
+        unit = rule.angles[c.angle].unit
+        row = {"check": check_label(c), "angle": c.angle, "stat": c.stat, "essential": c.essential}
+        for v in VIEWS:
+            row[v] = limit_text(*c.bounds_for(v), unit) if v in c.views else "not judged"
+        rows.append(row)
+    return rows
 
 
 # ------------------------------------------------------------------------------- views, in words
@@ -160,11 +235,18 @@ def _or(words) -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
 
 
+def missed_checks(rule: ExerciseRule, view: str) -> list[RepCheck]:
+    """The rule's rep checks that cannot be judged from `view`, leaving out those another check with the same
+    name judges from it (a squat's depth: on the image from the side, in 3D from the front)."""
+    judged = {check_label(c) for c in rule.rep_checks if view in c.views}
+    return [c for c in rule.rep_checks if view not in c.views and check_label(c) not in judged]
+
+
 def best_views(rule: ExerciseRule) -> tuple[str, ...]:
     """The views from which the most of the rule's rep checks can be judged (all views when it has none)."""
     if not rule.rep_checks:
         return tuple(VIEWS)
-    score = {v: sum(v in c.views for c in rule.rep_checks) for v in VIEWS}
+    score = {v: len({check_label(c) for c in rule.rep_checks if v in c.views}) for v in VIEWS}
     top = max(score.values())
     return tuple(v for v in VIEWS if score[v] == top)
 
@@ -180,7 +262,7 @@ def view_advice(rule: ExerciseRule, view: str | None) -> str:
     if view is None:
         return (f"The camera view could not be read. {rule.display_name} form checks are judged best when filmed "
                 f"{_or([view_phrase(v) for v in best])}.")
-    missed = [c for c in rule.rep_checks if view not in c.views]
+    missed = missed_checks(rule, view)
     if not missed:
         return f"Filmed {view_phrase(view)}: every {name} check can be judged from this view."
     needs = _or([view_phrase(v) for v in sorted({v for c in missed for v in c.views}, key=VIEWS.index)])

@@ -11,11 +11,11 @@ import copy
 import math
 import re
 import tomllib
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .geometry import AngleDef
+from .geometry import WORLD_KINDS, AngleDef
 from .landmarks import KNOWN_JOINTS, SIDED_JOINTS
 
 DEFAULT_RULES_PATH = Path(__file__).parent / "exercises.toml"
@@ -102,6 +102,26 @@ class RepCheck(Bounds):
     stat: str  # one of REP_STATS
     message: str  # may name {value}, {min}, {max}: filled with the measurement and the limits
     views: tuple[str, ...] = VIEWS  # the camera views this check can be judged from
+    # Limits of their own for some views, (view, min, max), replacing min / max from that view: a measurement
+    # that the camera foreshortens, or that is noisier from an angle, may need another limit there.
+    view_limits: tuple[tuple[str, float, float], ...] = ()
+    # A rep whose essential checks could not be judged (the camera's view, hidden joints) has no verdict on
+    # its form: it is not called correct (see RepEvent.form_judged).
+    essential: bool = False
+
+    def bounds_for(self, view: str | None) -> tuple[float, float]:
+        """(min, max) that apply from this camera view."""
+        return next(((lo, hi) for v, lo, hi in self.view_limits if v == view), (self.min, self.max))
+
+
+@dataclass(frozen=True)
+class LearnedCheck:
+    """A check learned from labelled clips (core/form_model.py): a per-rep model over the rep checks'
+    measurements (how far each is from its limit) that also catches reps where several are close to their
+    limits together. `model` names its files in core/form_models/ (<model>.npz + <model>.json)."""
+
+    model: str
+    views: tuple[str, ...] = VIEWS
 
 
 @dataclass(frozen=True)
@@ -113,6 +133,7 @@ class ExerciseRule:
     counting: Counting
     frame_checks: tuple[FrameCheck, ...] = ()
     rep_checks: tuple[RepCheck, ...] = ()
+    learned_check: LearnedCheck | None = None
 
     @property
     def primary(self) -> AngleDef:
@@ -149,7 +170,7 @@ class RuleSet:
 
 _TOP_KEYS = {"defaults", "exercises"}
 _DEFAULT_KEYS = {"min_visibility", "smoothing_min_cutoff", "smoothing_beta", "max_gap_s"}
-_EXERCISE_KEYS = {"display_name", "primary_angle", "angles", "counting", "frame_checks", "rep_checks"}
+_EXERCISE_KEYS = {"display_name", "primary_angle", "angles", "counting", "frame_checks", "rep_checks", "learned_check"}
 _ANGLE_KEYS = {"kind", "joints", "side", "reference", "unit", "space"}
 _COUNTING_KEYS = {"rest", "min_amplitude", "min_rep_s", "max_rep_s", "detrend_s", "fallback", "phase_names",
                   "rest_requires", "second",
@@ -160,7 +181,9 @@ _SECOND_KEYS = {"angle", "rest", "min_amplitude", "detrend_s"}
 _RETIRED_COUNTING_KEYS = {"rest_threshold", "peak_threshold"}
 _GATE_KEYS = {"angle", "min", "max"}
 _FRAME_CHECK_KEYS = {"angle", "phase", "min", "max", "message", "views"}
-_REP_CHECK_KEYS = {"angle", "stat", "min", "max", "message", "views"}
+_REP_CHECK_KEYS = {"angle", "stat", "min", "max", "message", "views", "limits", "essential"}
+_LEARNED_KEYS = {"model", "views"}
+_MODEL_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _JOINT_COUNT = {"joint": 3, "segment": 2, "height": 1, "rise": 2, "offset": 3, "width": 2}
 # Joint and segment angles are in degrees, 0..180 (see geometry.py); heights are unbounded.
 ANGLE_RANGE = (0.0, 180.0)
@@ -208,9 +231,16 @@ class _Ctx:
         return table[name]
 
 
-def _bounds(ctx: _Ctx, t: dict, key: str) -> tuple[float, float]:
-    lo = ctx.number(t["min"], f"{key}.min") if "min" in t else -math.inf
-    hi = ctx.number(t["max"], f"{key}.max") if "max" in t else math.inf
+def _bounds(ctx: _Ctx, t: dict, key: str, allow_open: bool = False) -> tuple[float, float]:
+    """min / max of a table (allow_open: infinite values are an open side, as inherited defaults are)."""
+    def num(name: str) -> float:
+        v = t[name]
+        if allow_open and isinstance(v, float) and math.isinf(v):
+            return v
+        return ctx.number(v, f"{key}.{name}")
+
+    lo = num("min") if "min" in t else -math.inf
+    hi = num("max") if "max" in t else math.inf
     if "min" not in t and "max" not in t:
         raise ctx.fail(key, "needs at least one of min, max")
     if lo >= hi:
@@ -250,6 +280,36 @@ def _views(ctx: _Ctx, raw: dict, key: str) -> tuple[str, ...]:
     return tuple(ctx.string(v, f"{key}.views", VIEWS) for v in views)
 
 
+def _view_limits(ctx: _Ctx, raw: dict, key: str, views: tuple[str, ...], degrees: bool,
+                 default: tuple[float, float]) -> tuple[tuple[str, float, float], ...]:
+    """`limits = { front = { min = 140 } }`: per-view limits; a view's table replaces the bounds it names,
+    the others stay the check's own."""
+    table = raw.get("limits", {})
+    if not isinstance(table, dict):
+        raise ctx.fail(f"{key}.limits", f"expected a table of views, got {table!r:.80}")
+    out = []
+    for view, t in table.items():
+        k = f"{key}.limits.{view[:30]}"
+        if view not in views:
+            raise ctx.fail(k, f"{view[:30]!r} is not one of the views this check is judged from ({', '.join(views)})")
+        t = ctx.table(t, k, {"min", "max"})
+        if not t:
+            raise ctx.fail(k, "needs at least one of min, max")
+        lo, hi = _bounds(ctx, {"min": default[0], "max": default[1], **t}, k, allow_open=True)
+        if degrees:
+            _angle_bounds(ctx, lo, hi, k)
+        out.append((view, lo, hi))
+    return tuple(out)
+
+
+def _parse_learned(ctx: _Ctx, raw: Any, key: str) -> LearnedCheck:
+    t = ctx.table(raw, key, _LEARNED_KEYS)
+    model = ctx.string(ctx.require(t, "model", key), f"{key}.model")
+    if not _MODEL_NAME.fullmatch(model):
+        raise ctx.fail(f"{key}.model", f"{model!r:.80} is not a model name (lower-case letters, digits and _)")
+    return LearnedCheck(model=model, views=_views(ctx, t, key))
+
+
 def _parse_angle(ctx: _Ctx, name: str, raw: Any, key: str) -> AngleDef:
     t = ctx.table(raw, key, _ANGLE_KEYS)
     kind = ctx.string(ctx.require(t, "kind", key), f"{key}.kind", tuple(_JOINT_COUNT))
@@ -266,8 +326,8 @@ def _parse_angle(ctx: _Ctx, name: str, raw: Any, key: str) -> AngleDef:
     reference = ctx.string(t.get("reference", "vertical"), f"{key}.reference", ("vertical", "horizontal"))
     unit = ctx.string(t.get("unit", "deg"), f"{key}.unit")
     space = ctx.string(t.get("space", "image"), f"{key}.space", ("image", "world"))
-    if space == "world" and kind not in ("joint", "segment"):
-        raise ctx.fail(f"{key}.space", f"only joint and segment angles can be measured in 3D (world), not a {kind}")
+    if space == "world" and kind not in WORLD_KINDS:
+        raise ctx.fail(f"{key}.space", f"only {', '.join(WORLD_KINDS)} angles can be measured in 3D (world), not a {kind}")
     return AngleDef(name=name, kind=kind, joints=tuple(joints), side=side, reference=reference, unit=unit,
                     space=space)
 
@@ -333,13 +393,22 @@ def _parse_exercise(ctx: _Ctx, name: str, raw: Any) -> ExerciseRule:
                    message=ctx.string(ctx.require(raw, "message", k), f"{k}.message", max_len=MAX_MESSAGE), min=lo, max=hi,
                    views=_views(ctx, raw, k))
         for raw, angle, lo, hi, k in _angle_items(ctx, t, key, "frame_checks", _FRAME_CHECK_KEYS, angles)]
-    rep_checks = [
-        RepCheck(angle=angle, stat=ctx.string(ctx.require(raw, "stat", k), f"{k}.stat", REP_STATS),
-                 message=ctx.string(ctx.require(raw, "message", k), f"{k}.message", max_len=MAX_MESSAGE), min=lo, max=hi,
-                 views=_views(ctx, raw, k))
-        for raw, angle, lo, hi, k in _angle_items(ctx, t, key, "rep_checks", _REP_CHECK_KEYS, angles)]
+    rep_checks = [_parse_rep_check(ctx, raw, angle, lo, hi, k, angles)
+                  for raw, angle, lo, hi, k in _angle_items(ctx, t, key, "rep_checks", _REP_CHECK_KEYS, angles)]
+    learned = _parse_learned(ctx, t["learned_check"], f"{key}.learned_check") if "learned_check" in t else None
     return ExerciseRule(name=name, display_name=display, primary_angle=primary, angles=angles, counting=counting,
-                        frame_checks=tuple(frame_checks), rep_checks=tuple(rep_checks))
+                        frame_checks=tuple(frame_checks), rep_checks=tuple(rep_checks), learned_check=learned)
+
+
+def _parse_rep_check(ctx: _Ctx, raw: dict, angle: str, lo: float, hi: float, k: str, angles: dict) -> RepCheck:
+    views = _views(ctx, raw, k)
+    essential = raw.get("essential", False)
+    if not isinstance(essential, bool):
+        raise ctx.fail(f"{k}.essential", f"expected true or false, got {essential!r:.80}")
+    return RepCheck(angle=angle, stat=ctx.string(ctx.require(raw, "stat", k), f"{k}.stat", REP_STATS),
+                    message=ctx.string(ctx.require(raw, "message", k), f"{k}.message", max_len=MAX_MESSAGE),
+                    min=lo, max=hi, views=views, essential=essential,
+                    view_limits=_view_limits(ctx, raw, k, views, angles[angle].kind in ("joint", "segment"), (lo, hi)))
 
 
 def parse_rules(data: dict, source: str = "<rules>", label: str | None = None) -> RuleSet:
@@ -419,28 +488,4 @@ def load_rules(user_path: str | Path | None = None, user_text: str | None = None
     return parse_rules(_merge(base, override), source, label=label)
 
 
-def rule_to_dict(rule: ExerciseRule) -> dict:
-    """A rule as a TOML-ready table (inverse of parsing); used to save tuned thresholds."""
-    def bounds(c) -> dict:
-        d = {}
-        if math.isfinite(c.min):
-            d["min"] = c.min
-        if math.isfinite(c.max):
-            d["max"] = c.max
-        return d
-
-    return {
-        "display_name": rule.display_name,
-        "primary_angle": rule.primary_angle,
-        "angles": {n: {"kind": a.kind, "joints": list(a.joints), "side": a.side, "reference": a.reference, "unit": a.unit,
-                       "space": a.space}
-                   for n, a in rule.angles.items()},
-        "counting": {**{k: v for k, v in asdict(rule.counting).items()
-                        if k not in ("phase_names", "rest_requires") and v != "" and v is not None},
-                     "phase_names": dict(rule.counting.phase_names),
-                     "rest_requires": [{"angle": g.angle, **bounds(g)} for g in rule.counting.rest_requires]},
-        "frame_checks": [{"angle": c.angle, "phase": c.phase, **bounds(c), "message": c.message, "views": list(c.views)}
-                         for c in rule.frame_checks],
-        "rep_checks": [{"angle": c.angle, "stat": c.stat, **bounds(c), "message": c.message, "views": list(c.views)}
-                       for c in rule.rep_checks],
-    }
+from .rules_dict import rule_to_dict  # noqa: E402,F401  (the inverse of parsing lives there)

@@ -136,10 +136,11 @@ def not_judged_from(rule, view: str | None) -> tuple[str, ...]:
     each in the rule's order; () while the view is unknown."""
     if not view:
         return ()
+    judged = {check_title(c) for c in rule.rep_checks if view in c.views}  # (a name judged by another check)
     out: list[str] = []
     for check in rule.rep_checks:
         name = check_title(check)
-        if view not in check.views and name not in out:
+        if view not in check.views and name not in out and name not in judged:
             out.append(name)
     return tuple(out)
 

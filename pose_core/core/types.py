@@ -159,18 +159,22 @@ class CheckResult:
     max: float
     status: CheckStatus
     message: str = ""  # the fault with its measurement, when status == "fail"
+    essential: bool = False  # without it judged, the rep's form has no verdict (RepEvent.form_judged)
 
     def to_dict(self) -> dict:
         num = lambda x: round(x, 2) if math.isfinite(x) else None  # noqa: E731
-        return {"angle": self.angle, "stat": self.stat, "value": num(self.value), "min": num(self.min),
-                "max": num(self.max), "status": self.status, "message": self.message}
+        d = {"angle": self.angle, "stat": self.stat, "value": num(self.value), "min": num(self.min),
+             "max": num(self.max), "status": self.status, "message": self.message}
+        if self.essential:
+            d["essential"] = True
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "CheckResult":
         num = lambda x, default: float(x) if x is not None else default  # noqa: E731
         return cls(angle=str(d["angle"]), stat=str(d["stat"]), value=num(d.get("value"), math.nan),
                    min=num(d.get("min"), -math.inf), max=num(d.get("max"), math.inf), status=CheckStatus(d["status"]),
-                   message=str(d.get("message", "")))
+                   message=str(d.get("message", "")), essential=bool(d.get("essential", False)))
 
     @property
     def target(self) -> str:
@@ -206,6 +210,13 @@ class RepEvent:
         return tuple(c for c in self.checks if c.status == CheckStatus.NOT_JUDGED)
 
     @property
+    def form_judged(self) -> bool:
+        """The rep's form verdict stands: a fault was found, or every essential check was judged (a push-up
+        filmed head-on with the legs hidden passes its other checks but its body line was never seen)."""
+        return self.verdict == Verdict.INCORRECT or not any(
+            c.essential and c.status == CheckStatus.NOT_JUDGED for c in self.checks)
+
+    @property
     def range_of_motion(self) -> float:
         return self.primary_max - self.primary_min
 
@@ -231,6 +242,7 @@ class RepEvent:
         d["duration_s"] = round(self.duration_s, 3)
         d["tempo"] = {"down_s": round(self.down_s, 3), "up_s": round(self.up_s, 3)}
         d["uncertain"] = self.uncertain
+        d["form_judged"] = self.form_judged
         for k in ("start_s", "end_s", "peak_s", "primary_min", "primary_max"):
             d[k] = round(d[k], 3)
         return d
