@@ -69,6 +69,12 @@ class Counting:
     return_fraction: float = 0.7  # back at rest = returned this fraction of the swing
     range_window_s: float = 20.0  # the window the person's own range is measured over
     hold_s: float = 0.5  # complete_at = "peak": how long the peak must be held at the end of the clip
+    # Which half of a rep lifts the load (the concentric phase): "to_peak" (a pull-up pulls up to the top),
+    # "from_peak" (a squat stands up from the bottom), "" where it means nothing (jumping jacks).
+    concentric: str = ""
+    # What the primary angle's extreme away from rest is called ("depth"); "" when it means nothing to a
+    # person (a jump rope's hip height): then no average of it is shown.
+    extreme_name: str = ""
 
     def display_phase(self, phase: str) -> str:
         return self.phase_names.get(phase, phase)
@@ -101,10 +107,15 @@ class ExerciseRule:
     counting: Counting
     frame_checks: tuple[FrameCheck, ...] = ()
     rep_checks: tuple[RepCheck, ...] = ()
+    angle_labels: dict[str, str] = field(default_factory=dict)  # angle name -> what a person calls it
 
     @property
     def primary(self) -> AngleDef:
         return self.angles[self.primary_angle]
+
+    def angle_label(self, angle: str) -> str:
+        """An angle as pages and reports name it ("Hip sag"), never its internal name ("hip_sag")."""
+        return self.angle_labels.get(angle) or angle.replace("_", " ").capitalize()
 
 
 @dataclass(frozen=True)
@@ -138,10 +149,11 @@ class RuleSet:
 _TOP_KEYS = {"defaults", "exercises"}
 _DEFAULT_KEYS = {"min_visibility", "smoothing_min_cutoff", "smoothing_beta", "max_gap_s"}
 _EXERCISE_KEYS = {"display_name", "primary_angle", "angles", "counting", "frame_checks", "rep_checks"}
-_ANGLE_KEYS = {"kind", "joints", "side", "reference", "unit"}
+_ANGLE_KEYS = {"kind", "joints", "side", "reference", "unit", "label"}
 _COUNTING_KEYS = {"rest", "min_amplitude", "min_rep_s", "max_rep_s", "detrend_s", "fallback", "phase_names",
-                  "rest_requires",
-                  "complete_at", "relative_swing", "return_fraction", "range_window_s", "hold_s"}
+                  "rest_requires", "complete_at", "relative_swing", "return_fraction", "range_window_s", "hold_s",
+                  "concentric", "extreme_name"}
+CONCENTRIC = ("to_peak", "from_peak")
 # Keys of the first rules format: reps were found by absolute thresholds, now they are found relative to
 # the person's own range. Named in the error so an old rules file is easy to fix.
 _RETIRED_COUNTING_KEYS = {"rest_threshold", "peak_threshold"}
@@ -154,7 +166,7 @@ ANGLE_RANGE = (0.0, 180.0)
 # Longest accepted texts: they are shown on every page and drawn on videos.
 MAX_DISPLAY_NAME = 80
 MAX_MESSAGE = 200
-MAX_PHASE_NAME = 30
+MAX_PHASE_NAME = 30  # (also angle labels and the extreme's name)
 _ANGLE_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 
@@ -268,6 +280,8 @@ def _parse_exercise(ctx: _Ctx, name: str, raw: Any) -> ExerciseRule:
             raise ctx.fail(f"{key}.angles", f"{n!r:.80} is not an angle name (lower-case letters, digits and _, "
                            "at most 40 characters, starting with a letter)")
     angles = {n: _parse_angle(ctx, n, a, f"{key}.angles.{n}") for n, a in angles_raw.items()}
+    labels = {n: ctx.string(a["label"], f"{key}.angles.{n}.label", max_len=MAX_PHASE_NAME)
+              for n, a in angles_raw.items() if "label" in a}
     primary = ctx.string(ctx.require(t, "primary_angle", key), f"{key}.primary_angle")
     if primary not in angles:
         raise ctx.fail(f"{key}.primary_angle", f"{primary!r} is not one of the angles ({', '.join(angles)})")
@@ -300,6 +314,9 @@ def _parse_exercise(ctx: _Ctx, name: str, raw: Any) -> ExerciseRule:
         if "fallback" in c else "",
         phase_names=dict(names), rest_requires=tuple(gates),
         complete_at=ctx.string(c.get("complete_at", "rest"), f"{ck}.complete_at", ("rest", "peak")),
+        concentric=ctx.string(c["concentric"], f"{ck}.concentric", CONCENTRIC) if "concentric" in c else "",
+        extreme_name=ctx.string(c["extreme_name"], f"{ck}.extreme_name", max_len=MAX_PHASE_NAME)
+        if "extreme_name" in c else "",
     )
 
     frame_checks = [
@@ -313,7 +330,7 @@ def _parse_exercise(ctx: _Ctx, name: str, raw: Any) -> ExerciseRule:
                  views=_views(ctx, raw, k))
         for raw, angle, lo, hi, k in _angle_items(ctx, t, key, "rep_checks", _REP_CHECK_KEYS, angles)]
     return ExerciseRule(name=name, display_name=display, primary_angle=primary, angles=angles, counting=counting,
-                        frame_checks=tuple(frame_checks), rep_checks=tuple(rep_checks))
+                        frame_checks=tuple(frame_checks), rep_checks=tuple(rep_checks), angle_labels=labels)
 
 
 def parse_rules(data: dict, source: str = "<rules>", label: str | None = None) -> RuleSet:
@@ -406,7 +423,8 @@ def rule_to_dict(rule: ExerciseRule) -> dict:
     return {
         "display_name": rule.display_name,
         "primary_angle": rule.primary_angle,
-        "angles": {n: {"kind": a.kind, "joints": list(a.joints), "side": a.side, "reference": a.reference, "unit": a.unit}
+        "angles": {n: {"kind": a.kind, "joints": list(a.joints), "side": a.side, "reference": a.reference, "unit": a.unit,
+                       **({"label": rule.angle_labels[n]} if n in rule.angle_labels else {})}
                    for n, a in rule.angles.items()},
         "counting": {**{k: v for k, v in asdict(rule.counting).items()
                         if k not in ("phase_names", "rest_requires") and v != ""},
