@@ -9,6 +9,7 @@ browsers hide cameras from pages)."""
 from __future__ import annotations
 
 from streamlit.components.v2 import component
+from streamlit.components.v2.get_bidi_component_manager import get_bidi_component_manager
 
 _JS = """
 export default function(component) {
@@ -21,10 +22,16 @@ export default function(component) {
 }
 """
 
-_component = component("gympose_camera_check", js=_JS)
+NAME = "gympose_camera_check"
+_mounts: dict = {}
 
 
 def camera_state(key: str) -> str | None:
     """ "ok", "none", "insecure", or None until the browser has answered (the first run of a page)."""
-    result = _component(key=key, on_cameras_change=lambda: None, height=0)
+    # Registered with the running server's component manager (once per manager: a new runtime, as each
+    # AppTest has, starts with an empty one).
+    mount = _mounts.get(NAME)
+    if mount is None or get_bidi_component_manager().get(NAME) is None:
+        mount = _mounts[NAME] = component(NAME, js=_JS)
+    result = mount(key=key, on_cameras_change=lambda: None, height=0)
     return getattr(result, "cameras", None)

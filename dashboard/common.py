@@ -14,7 +14,7 @@ import streamlit as st
 from dashboard import keys
 from pose_core.core.rules import ExerciseRule, RuleSet, RulesError, load_rules
 from pose_core.datasets.recognition import LOW_CONFIDENCE  # noqa: F401  (the pages take it from here)
-from pose_core.run.jobs import JobRunner
+from pose_core.run.jobs import RECOGNISING, JobRunner
 from pose_core.run.live import EstimatorFactory
 from pose_core.core.confine import shown_path, strip_root
 from pose_core.store.history import HistoryStore
@@ -121,6 +121,19 @@ def freeze_heap() -> None:
 
 
 JOB_POLL_S = 0.5  # how often a page showing a running analysis job looks at its progress
+
+
+def progress_text(s) -> str:
+    """What a running job's progress bar says (s: its JobStatus), in an order that never goes back:
+    starting -> (recognising) -> analysing. Each stage counts its own frames from 0; between stages the next
+    stage is named, never "starting" again."""
+    if not s.stage and not s.done:
+        return "Starting the analysis..."
+    if s.stage == RECOGNISING:
+        what = "Recognising the exercise:"
+    else:
+        what = "Recognised; analysing" if s.exercise == AUTO else "Analysing"
+    return f"{what} frame {s.done} of {s.total or '?'}..." if s.done else f"{what.rstrip(':')}..."
 
 
 @st.cache_resource(show_spinner=False)

@@ -136,18 +136,23 @@ def _pick_and_analyse(name: str) -> None:  # callback: runs before the next run 
 
 def _no_reps(s, rule, cur: Current, advice: str) -> None:
     """No complete rep: one box that says why (the analysis' notes, what the view allows) and, when the
-    movement looks like another exercise, a one-click "Analyze as <that exercise>"."""
+    movement looks like another exercise, a one-click "Analyze as <that exercise>". A recognised name over
+    nothing counted is a warning (the name may be wrong), never a success."""
     other = s.looks_like if s.looks_like in cur.rules.exercises and s.looks_like != rule.name else ""
-    lines = [f"**No complete {plain(rule.display_name.lower())} rep was found.**"]
+    name = plain(rule.display_name)
     if s.exercise_auto:
-        lines.append(f"Recognised as {plain(rule.display_name.lower())} ({float(s.exercise_confidence or 0):.0%} "
-                     "sure), but it may be another exercise.")
+        others = [c for c in s.exercise_candidates if c[0] != s.exercise and c[1] >= 0.005]
+        lines = [f"Recognised: **{name}** ({float(s.exercise_confidence or 0):.0%} sure), but no complete "
+                 f"{name.lower()} repetition was found: it may be another exercise."
+                 + (f" Other candidates: {candidates_text(cur.rules, others)}." if others else "")]
+    else:
+        lines = [f"**No complete {name.lower()} rep was found.**"]
     lines += [plain(n) for n in s.notes]
     lines.append(plain(advice))
     if not other:
         lines.append(plain(f"Check that the exercise is right ({rule.display_name}; change it at the top of the "
                            "page or in the sidebar) and that the whole movement stays in the frame."))
-    st.info(" ".join(lines), icon=":material/lightbulb:")
+    (st.warning if s.exercise_auto else st.info)(" ".join(lines), icon=":material/lightbulb:")
     if other:
         shown = plain(exercise_label(cur.rules, other).lower())
         st.button(f"Analyze as {shown}", key=keys.analyze_looks_like(other), type="primary",

@@ -11,11 +11,11 @@ import streamlit as st
 
 from dashboard import keys
 from dashboard.common import (AUTO, JOB_POLL_S, candidates_text, current, exercise_label, history_store, job_runner,
-                              plain, plain_error, plural, when_text)
+                              plain, plain_error, plural, progress_text, when_text)
 from dashboard.exercise_picker import exercise_picker_inline
 from dashboard.result_view import show_result
 from pose_core.datasets.recognition import Recognition
-from pose_core.run.jobs import CANNOT_TELL, DONE, NO_PERSON, QUEUED, RECOGNISING, JobError
+from pose_core.run.jobs import CANNOT_TELL, DONE, NO_PERSON, QUEUED, JobError
 from pose_core.run.pipeline import RECOGNIZE_SECONDS
 from pose_core.core.confine import PathError, is_within
 from pose_core.media.video import VIDEO_EXTENSIONS
@@ -162,18 +162,6 @@ def analyze_again_as_picked(job_id: str | None) -> bool:
     # (a finished analysis refers to its upload: the new job must never remove it)
     submit(path, prev.name, owns_upload=prev.owns_upload and prev.state == CANNOT_TELL)
     return True
-
-
-def progress_text(s) -> str:
-    """What the progress bar says, in an order that never goes back: starting -> (recognising) -> analysing.
-    Each stage counts its own frames from 0; between stages the next stage is named, never "starting"."""
-    if not s.stage:
-        return "Starting the analysis..."
-    if s.stage == RECOGNISING:
-        what = "Recognising the exercise:"
-    else:
-        what = "Recognised; analysing" if s.exercise == AUTO else "Analysing"
-    return f"{what} frame {s.done} of {s.total or '?'}..." if s.done else f"{what.rstrip(':')}..."
 
 
 @st.fragment(run_every=JOB_POLL_S)

@@ -348,8 +348,8 @@ def tuning() -> None:
             parts.append(f"Top: {reference_note}.")
         if not dist.empty:
             n_src = dist["source"].nunique()
-            parts.append(f"{'Below: ' if reference is not None else ''}{len(dist)} frames from {n_src} of your "
-                         f"video{'s' if n_src != 1 else ''}.")
+            parts.append(f"{'Below: ' if reference is not None else ''}{plural(len(dist), 'frame')} from "
+                         f"{plural(n_src, 'video')} of yours (a video analysed again counts once).")
         if parts:
             st.caption(" ".join(parts) + " Coloured by the phase the frames were in. Shaded: the correct range "
                        "per frame; dashed: the limits per rep.")
