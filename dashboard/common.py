@@ -242,8 +242,11 @@ def fmt(value, unit: str = "", nd: int = 0, none: str = "–") -> str:
 def rep_table(reps, rule: ExerciseRule) -> pd.DataFrame:
     """One row per rep, as a coach reads it (pose_core.store.report.rep_rows: the shared report has the same
     table): verdict, depth against the target, rep time and its halves, range of motion, reasons with their
-    measurements, and the checks the camera's view could not judge (named, with the view)."""
-    return pd.DataFrame(rep_rows(reps, rule))
+    measurements, and the checks the camera's view could not judge (named, with the view; left out when every
+    check could be judged, so the columns that matter fit the width)."""
+    table = pd.DataFrame(rep_rows(reps, rule))
+    empty = [c for c in ("not judged (camera view)",) if c in table.columns and not table[c].astype(bool).any()]
+    return table.drop(columns=empty)
 
 
 CHAR_PX = 7.5  # about one character of the data grid's 14 px font
@@ -255,9 +258,13 @@ def column_widths(table: pd.DataFrame) -> dict:
     no short value is clipped on a desktop; long text columns (reasons, names) get a wide, capped column."""
     out = {}
     for c in table.columns:
-        longest = max([len(str(c))] + [len(str(v)) for v in table[c].head(200)])
-        px = int(CHAR_PX * longest) + 36  # (+ the sort icon and padding)
-        out[c] = st.column_config.Column(width=min(px, WIDE_COLUMNS.get(c, 260)))
+        col = table[c]
+        floats = pd.api.types.is_float_dtype(col)
+        longest = max([len(str(c))] + [len(f"{v:.2f}" if floats else str(v)) for v in col.head(200)])
+        width = min(int(CHAR_PX * longest) + 36, WIDE_COLUMNS.get(c, 260))  # (+ the sort icon and padding)
+        # seconds and the like with two decimals each (1.7 and 2 under 1.71 read as different precisions)
+        out[c] = (st.column_config.NumberColumn(width=width, format="%.2f") if floats
+                  else st.column_config.Column(width=width))
     return out
 
 

@@ -79,11 +79,11 @@ def extreme_text(r: SessionRecord) -> str:
 # exercise and result), marked with how often it was analysed; different results stay separate rows.
 distinct = distinct_results(sessions)
 by_id = {d.record.id: d for d in distinct}
-table = pd.DataFrame([{
-    "#": r.id, "date": when(r), "exercise": name_of(r.exercise), "reps": r.rep_count,
+table = pd.DataFrame([{  # (the name early: what a person recognises a session by)
+    "#": r.id, "date": when(r), "name": r.name, "exercise": name_of(r.exercise), "reps": r.rep_count,
     "correct reps": f"{r.reps_correct} / {r.rep_count}" if r.rep_count else "–",
-    "frames correct": fmt(r.frames_correct_pct, "%", 1), "avg key angle": extreme_text(r),
-    "rep time (s)": fmt(r.avg_rep_s, "", 1), "name": r.name, "source": r.source + (f" ×{d.times}" if d.times > 1 else ""),
+    "avg key angle": extreme_text(r), "rep time (s)": fmt(r.avg_rep_s, "", 1),
+    "frames correct": fmt(r.frames_correct_pct, "%", 1), "source": r.source + (f" ×{d.times}" if d.times > 1 else ""),
     "length (s)": round(r.duration_s, 1)} for d in distinct for r in [d.record]])
 st.markdown("#### Sessions")  # (a heading above each table: its toolbar, shown on hover, covers nothing)
 st.dataframe(table, hide_index=True, width="stretch", column_config=column_widths(table))

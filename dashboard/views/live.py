@@ -25,6 +25,18 @@ cur = current()
 rule = cur.rule
 
 st.title("Live coaching")
+# Without a camera the camera component would show the browser's raw error; say it plainly instead.
+camera = camera_state(keys.LIVE_CAMERA_CHECK)
+if camera in ("none", "insecure"):
+    st.info("**No camera found on this device.** Live coaching needs a camera: connect one (or allow this browser "
+            "to use it) and reload the page. Without a camera, film your set with any phone and upload it on the "
+            "Analyze page." if camera == "none" else
+            "**The camera is blocked on this address.** Browsers only let a page use the camera over https:// or "
+            "on this machine (localhost). Open GymPose that way, or upload a video on the Analyze page.",
+            icon=":material/videocam_off:")
+    st.page_link("views/analyze.py", label="Analyze a video", icon=":material/video_library:")
+    exercise_picker_inline(cur, keys.LIVE_EXERCISE_INLINE)  # (phones fold the sidebar away)
+    st.stop()
 if cur.auto:
     st.caption("Press **START** and allow the camera. Stand so your whole body is visible and start your set: "
                "GymPose recognises the exercise within a few seconds (**Auto** in the sidebar) and counts it from "
@@ -32,22 +44,9 @@ if cur.auto:
                "the current phase and what to fix; the rep log below fills in as you go.")
 else:
     st.caption(f"Press **START** and allow the camera. Stand so your whole body is visible and start your set "
-               f"of **{plain(rule.display_name.lower())}**. The overlay shows your reps, the current phase and what "
-               "to fix; the rep log below fills in as you go.")
+               f"(counted as **{plain(rule.display_name)}**). The overlay shows your reps, the current phase and "
+               "what to fix; the rep log below fills in as you go.")
 exercise_picker_inline(cur, keys.LIVE_EXERCISE_INLINE)  # (phones fold the sidebar away)
-
-# Without a camera the camera component would show the browser's raw error; say it plainly instead.
-camera = camera_state(keys.LIVE_CAMERA_CHECK)
-if camera == "none":
-    st.info("**No camera found on this device.** Live coaching needs a camera: connect one (or allow this browser "
-            "to use it) and reload the page. Without a camera, film your set with any phone and upload it on the "
-            "**Analyze a video** page.", icon=":material/videocam_off:")
-    st.stop()
-if camera == "insecure":
-    st.info("**The camera is blocked on this address.** Browsers only let a page use the camera over https:// or "
-            "on this machine (localhost). Open GymPose that way, or upload a video on the **Analyze a video** page.",
-            icon=":material/videocam_off:")
-    st.stop()
 
 # One LiveSession per browser session; the frame callback (another thread) only touches this object.
 session: LiveSession | None = st.session_state.get(keys.LIVE_SESSION)

@@ -286,105 +286,92 @@ def rep_limits(shown, unit: str) -> list[tuple[float, str]]:
 
 
 # --------------------------------------------------------------------------------------- the tuning
-@st.fragment
-def tuning() -> None:
-    """Sliders, chart, their consequence and the save buttons. A slider move reruns only this (the chart
-    updates within a few hundred ms and the slider keeps the keyboard focus)."""
-    if st.session_state.pop(keys.THR_FULL_RERUN, False):  # only set here in a fragment-only run
-        st.rerun()  # (scope "app": the sidebar and the message at the top follow a save / reset)
-    _restore_draft_from_url()
-    banner = st.empty()  # (filled once the sliders are read: it shows this run's draft)
-    col_s, col_chart = st.columns([2, 3])
+
+def _sliders() -> None:
+    unit = rule.angles[angle].unit
+    if angle == rule.primary_angle:
+        st.caption(f"Reps are found in the movement itself, relative to the person's own range of motion (at "
+                   f"least {c.min_amplitude:.0f} {unit} of {plain(rule.angle_label(angle).lower())} per rep). The "
+                   "ranges below decide whether each rep and frame was correct.")
+    frame_checks = [(i, fc) for i, fc in enumerate(rule.frame_checks) if fc.angle == angle]
+    if frame_checks:
+        st.markdown("**Correct range per frame** (outside it the frame is labelled incorrect)")
+    for i, fc in frame_checks:
+        _frame_slider(i, fc)
+    rep_checks = [(i, rc) for i, rc in enumerate(rule.rep_checks) if rc.angle == angle]
+    if rep_checks:
+        st.markdown("**Correct range per rep** (dashed on the chart)")
+    for i, rc in rep_checks:
+        _rep_slider(i, rc)
+    if not (frame_checks or rep_checks):
+        st.info(f"The rule has no threshold on {plain(rule.angle_label(angle).lower())}: it is shown for "
+                "reference only.")
+
+
+def _chart(shown) -> None:
     unit = rule.angles[angle].unit
     unit_text = "°" if unit == "deg" else ("" if unit.startswith("%") else " ") + unit
-    with col_s:
-        if angle == rule.primary_angle:
-            st.caption(f"Reps are found in the movement itself, relative to the person's own range of motion (at "
-                       f"least {c.min_amplitude:.0f} {unit} of {plain(rule.angle_label(angle).lower())} per rep). The "
-                       "ranges below decide whether each rep and frame was correct.")
-        frame_checks = [(i, fc) for i, fc in enumerate(rule.frame_checks) if fc.angle == angle]
-        if frame_checks:
-            st.markdown("**Correct range per frame** (outside it the frame is labelled incorrect)")
-        for i, fc in frame_checks:
-            _frame_slider(i, fc)
-        rep_checks = [(i, rc) for i, rc in enumerate(rule.rep_checks) if rc.angle == angle]
-        if rep_checks:
-            st.markdown("**Correct range per rep** (dashed on the chart)")
-        for i, rc in rep_checks:
-            _rep_slider(i, rc)
-        if not (frame_checks or rep_checks):
-            st.info(f"The rule has no threshold on {plain(rule.angle_label(angle).lower())}: it is shown for "
-                    "reference only.")
-    _unsaved_banner(banner)
+    label = plain(rule.angle_label(angle).lower())
+    if dist.empty and reference is None:
+        st.info(f"No data for {label} yet: analyse a {shown_rule.lower()} video on the Analyze page and its "
+                "angles will appear here.", icon=":material/info:")
+    elif dist.empty:
+        st.caption(f"Your own {label} angles appear under this reference once you analyse a "
+                   f"{shown_rule.lower()} video on the Analyze page.")
+    # The figure is built once per exercise, angle and data (this session); a slider move only redraws
+    # the ranges on it (charts.set_bands), so the fragment's rerun stays well under 0.3 s.
+    sig = (ex, angle, cur.rules_label, len(dist), None if reference is None else int(reference["count"].sum()),
+           tuple(c.display_phase(p) for p in ("rest", "transition", "peak")))
+    cached = st.session_state.get(keys.THR_FIGURE)
+    if cached is None or cached[0] != sig:
+        cached = (sig, charts.angle_histogram_base(dist, shown, angle, ax, reference=reference))
+        st.session_state[keys.THR_FIGURE] = cached
+    st.plotly_chart(charts.set_bands(cached[1], correct_bands(shown, angle), ax, rep_limits(shown, unit_text)),
+                    width="stretch", config={"displaylogo": False}, key=keys.THR_CHART)
+    parts = []
+    if reference is not None:
+        parts.append(f"Top: {reference_note}.")
+    if not dist.empty:
+        n_src = dist["source"].nunique()
+        parts.append(f"{'Below: ' if reference is not None else ''}{plural(len(dist), 'frame')} from "
+                     f"{plural(n_src, 'video')} of yours (a video analysed again counts once).")
+    if parts:
+        st.caption(" ".join(parts) + " Coloured by the phase the frames were in. Shaded: the correct range "
+                   "per frame; dashed: the limits per rep.")
 
-    tuned = None
-    try:
-        tuned = _tuned_rule()
-    except RulesError as e:
-        col_s.error(f"These values are not a valid rule: {plain(str(e).split(': ', 1)[-1])}", icon=":material/error:")
 
-    with col_chart:
-        shown = tuned or rule
-        bands = correct_bands(shown, angle)
-        label = plain(rule.angle_label(angle).lower())
-        if dist.empty and reference is None:
-            st.info(f"No data for {label} yet: analyse a {shown_rule.lower()} video on the Analyze page and its "
-                    "angles will appear here.", icon=":material/info:")
-        elif dist.empty:
-            st.caption(f"Your own {label} angles appear under this reference once you analyse a "
-                       f"{shown_rule.lower()} video on the Analyze page.")
-        # The figure is built once per exercise, angle and data (this session); a slider move only redraws
-        # the ranges on it (charts.set_bands), so the fragment's rerun stays well under 0.3 s.
-        sig = (ex, angle, cur.rules_label, len(dist), None if reference is None else int(reference["count"].sum()),
-               tuple(c.display_phase(p) for p in ("rest", "transition", "peak")))
-        cached = st.session_state.get(keys.THR_FIGURE)
-        if cached is None or cached[0] != sig:
-            cached = (sig, charts.angle_histogram_base(dist, shown, angle, ax, reference=reference))
-            st.session_state[keys.THR_FIGURE] = cached
-        st.plotly_chart(charts.set_bands(cached[1], bands, ax, rep_limits(shown, unit_text)), width="stretch",
-                        config={"displaylogo": False}, key=keys.THR_CHART)
-        parts = []
-        if reference is not None:
-            parts.append(f"Top: {reference_note}.")
-        if not dist.empty:
-            n_src = dist["source"].nunique()
-            parts.append(f"{'Below: ' if reference is not None else ''}{plural(len(dist), 'frame')} from "
-                         f"{plural(n_src, 'video')} of yours (a video analysed again counts once).")
-        if parts:
-            st.caption(" ".join(parts) + " Coloured by the phase the frames were in. Shaded: the correct range "
-                       "per frame; dashed: the limits per rep.")
-
-    # -------------------------------------------------------------------------------- consequence
+def _consequence(tuned) -> None:
     st.markdown("#### What these values change")
     if not analyses:
         st.caption("Analyse a video of this exercise to see the effect of your changes on it.")
-    else:
-        labels = {str(a.path): a.label for a in analyses}
-        chosen = st.selectbox("Analysed video", list(labels), format_func=labels.get, key=keys.THR_VIDEO)
-        info = next(a for a in analyses if str(a.path) == chosen)
-        try:
-            before = rejudge(info.frames_csv, rule, cur.rules.defaults)
-            after = rejudge(info.frames_csv, tuned, cur.rules.defaults) if tuned else None
-        except (OSError, ValueError) as e:
-            st.error(f"That analysis cannot be read: {plain_error(e)}")
-            before = after = None
-        if before is not None:
-            now = after or before
-            m = st.columns(4)
-            delta_pct = (None if after is None or now.frames_correct_pct is None or before.frames_correct_pct is None
-                         else round(now.frames_correct_pct - before.frames_correct_pct, 1))
-            m[0].metric("Frames correct", fmt(now.frames_correct_pct, "%", 1),
-                        delta=f"{delta_pct:+.1f} pts" if delta_pct else None)
-            m[1].metric("Reps counted", now.rep_count, delta=(now.rep_count - before.rep_count) or None)
-            m[2].metric("Reps judged correct", f"{now.reps_correct} / {now.rep_count}",
-                        delta=(now.reps_correct - before.reps_correct) or None)
-            m[3].metric("Partial reps", now.partial_reps)
-            st.caption("Compared with the active rules. Re-judged from the stored per-frame angles, the pose model "
-                       "is not run again.")
-            bad = [f"Rep {r.index}: {plain('; '.join(r.reasons))}" for r in now.reps if r.verdict != Verdict.CORRECT]
-            if bad:
-                st.markdown("\n".join(f"- {b}" for b in bad))
+        return
+    labels = {str(a.path): a.label for a in analyses}
+    chosen = st.selectbox("Analysed video", list(labels), format_func=labels.get, key=keys.THR_VIDEO)
+    info = next(a for a in analyses if str(a.path) == chosen)
+    try:
+        before = rejudge(info.frames_csv, rule, cur.rules.defaults)
+        after = rejudge(info.frames_csv, tuned, cur.rules.defaults) if tuned else None
+    except (OSError, ValueError) as e:
+        st.error(f"That analysis cannot be read: {plain_error(e)}")
+        return
+    now = after or before
+    m = st.columns(4)
+    delta_pct = (None if after is None or now.frames_correct_pct is None or before.frames_correct_pct is None
+                 else round(now.frames_correct_pct - before.frames_correct_pct, 1))
+    m[0].metric("Frames correct", fmt(now.frames_correct_pct, "%", 1),
+                delta=f"{delta_pct:+.1f} pts" if delta_pct else None)
+    m[1].metric("Reps counted", now.rep_count, delta=(now.rep_count - before.rep_count) or None)
+    m[2].metric("Reps judged correct", f"{now.reps_correct} / {now.rep_count}",
+                delta=(now.reps_correct - before.reps_correct) or None)
+    m[3].metric("Partial reps", now.partial_reps)
+    st.caption("Compared with the active rules. Re-judged from the stored per-frame angles, the pose model "
+               "is not run again.")
+    bad = [f"Rep {r.index}: {plain('; '.join(r.reasons))}" for r in now.reps if r.verdict != Verdict.CORRECT]
+    if bad:
+        st.markdown("\n".join(f"- {b}" for b in bad))
 
+
+def _rules_file(tuned) -> None:
     st.markdown("#### Your rules file")
     st.caption(f"Saved in your workspace as {plain(shown_path(S.user_rules_path, S.workspace))}; the previous "
                f"version is kept as {plain(backup_path(S.user_rules_path).name)}.")
@@ -400,6 +387,28 @@ def tuning() -> None:
         b[2].download_button("Download rules file", download_text, file_name="gympose_rules.toml",
                              mime="application/toml", key=keys.THR_DOWNLOAD, icon=":material/download:", width="stretch")
 
+
+@st.fragment
+def tuning() -> None:
+    """Sliders, chart, their consequence and the save buttons. A slider move reruns only this (the chart
+    updates within a few hundred ms and the slider keeps the keyboard focus)."""
+    if st.session_state.pop(keys.THR_FULL_RERUN, False):  # only set here in a fragment-only run
+        st.rerun()  # (scope "app": the sidebar and the message at the top follow a save / reset)
+    _restore_draft_from_url()
+    banner = st.empty()  # (filled once the sliders are read: it shows this run's draft)
+    col_s, col_chart = st.columns([2, 3])
+    with col_s:
+        _sliders()
+    _unsaved_banner(banner)
+    tuned = None
+    try:
+        tuned = _tuned_rule()
+    except RulesError as e:
+        col_s.error(f"These values are not a valid rule: {plain(str(e).split(': ', 1)[-1])}", icon=":material/error:")
+    with col_chart:
+        _chart(tuned or rule)
+    _consequence(tuned)
+    _rules_file(tuned)
 
 tuning()
 
