@@ -72,7 +72,7 @@ def angle_timeline(frames: pd.DataFrame, reps: list[RepEvent], rule: ExerciseRul
     y = pd.to_numeric(frames[primary], errors="coerce") if primary in frames.columns else pd.Series([float("nan")] * len(frames))
     invisible = dict(marker=dict(opacity=0))
     fig.add_trace(go.Scatter(x=t, y=y, mode="lines+markers", name=f"{label} (counts the reps)",
-                             line=dict(color="#111827", width=2), marker=dict(size=8, opacity=0),
+                             line=dict(color="#111827", width=2), marker=dict(size=8, opacity=0, color="rgba(0,0,0,0)"),
                              selected=invisible, unselected=invisible, customdata=list(zip(phase_names, hover)),
                              hovertemplate=f"%{{x:.2f}} s  {label} %{{y:.0f}}{unit}<br>%{{customdata[0]}}: "
                                            "%{customdata[1]}<extra></extra>"))

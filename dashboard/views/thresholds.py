@@ -10,7 +10,8 @@ import math
 import re
 
 from dashboard import charts, keys
-from dashboard.common import builtin_rules, current, fmt, keep_choice, plain, plain_error, plural, restore_choice
+from dashboard.common import (builtin_rules, current, fmt, keep_choice, plain, plain_error, plural, restore_choice,
+                              when_text)
 from pose_core.core.confine import shown_path
 from pose_core.core.judging import check_label
 from pose_core.store.settings import configured_penn_root
@@ -18,7 +19,8 @@ from pose_core.datasets.penn_labels import rules_fingerprint
 from pose_core.datasets.reference_histograms import counts_frame, penn_histograms, reference_counts
 from pose_core.core.rules import VIEWS, RulesError
 from pose_core.core.types import Verdict
-from pose_core.store.outputs import distinct_analyses, list_analyses
+from pose_core.store.outputs import SUMMARY_JSON, distinct_analyses, list_analyses
+from pose_core.store.uploads import upload_name
 from pose_core.store.tuning import (angle_distribution, axis_range, backup_path, correct_bands,
                                     open_bounds, rejudge, reset_user_rule, rule_toml,
                                     save_user_rule, save_user_rules_text, slider_bounds, with_check_bounds)
@@ -340,12 +342,22 @@ def _chart(shown) -> None:
                    "per frame; dashed: the limits per rep.")
 
 
+def video_label(a) -> str:
+    """An analysed video as a person recognises it: its name as uploaded, its reps, when it was analysed."""
+    name = upload_name(S.uploads_dir / a.summary.video) if a.summary.video else a.path.name
+    try:
+        when = f" · analysed {when_text((a.path / SUMMARY_JSON).stat().st_mtime)}"
+    except OSError:
+        when = ""
+    return f"{name} · {plural(a.summary.reps, 'rep')}{when}"
+
+
 def _consequence(tuned) -> None:
     st.markdown("#### What these values change")
     if not analyses:
         st.caption("Analyse a video of this exercise to see the effect of your changes on it.")
         return
-    labels = {str(a.path): a.label for a in analyses}
+    labels = {str(a.path): video_label(a) for a in analyses}
     chosen = st.selectbox("Analysed video", list(labels), format_func=labels.get, key=keys.THR_VIDEO)
     info = next(a for a in analyses if str(a.path) == chosen)
     try:
