@@ -281,3 +281,35 @@ def test_live_without_a_camera_says_so_plainly(seeded, chromium, viewport, name)
         screenshot(page, f"issue26_live_no_camera_{name}")
     finally:
         ctx.close()
+
+
+def test_the_report_downloads_from_analyze_and_history(seeded, chromium, tmp_path):
+    server, jobs = seeded
+    reps = reps_of(server, jobs["pushups"])
+    ctx = chromium.new_context(viewport=DESKTOP, accept_downloads=True)
+    page = ctx.new_page()
+    try:
+        from pose_core.run.jobs import read_status
+
+        got = {}
+        for where, url in (("analyze", f"{server.url}/?job={jobs['pushups']}"),
+                           ("history", f"{server.url}/history?session="
+                                       f"{read_status(server.home / 'jobs', jobs['pushups']).history_id}")):
+            page.goto(url)
+            button = page.get_by_role("button", name="Report (HTML)")
+            button.wait_for(timeout=120000)
+            wait_idle(page, 60)
+            with page.expect_download(timeout=60000) as dl:
+                button.click()
+            path = tmp_path / f"{where}.html"
+            dl.value.save_as(path)
+            got[where] = path.read_text(encoding="utf-8")
+            assert dl.value.suggested_filename.endswith("_report.html")
+        for where, html in got.items():
+            assert html.count("<tr>") == len(reps) + 1, where  # the header and one row per rep
+            assert "&lt;b&gt;x&lt;/b&gt;" in html and "<b>x</b>" not in html, where  # the name, escaped
+        # the same analysis gives the same report from both pages (but for the minute it was made at)
+        strip = lambda h: re.sub(r"report made .*? by GymPose", "", h)  # noqa: E731
+        assert strip(got["analyze"]) == strip(got["history"])
+    finally:
+        ctx.close()
