@@ -171,10 +171,13 @@ def set_bands(fig: go.Figure, bands: list[Band], x_range: tuple[float, float],
     shapes = []
     for value, text in limits:
         if x_range[0] < value < x_range[1]:
+            # a lower limit's label to the left of its line, an upper one's to the right: two close limits
+            # (a push-up's hip sag, -8..8) never write over each other
+            side = "right" if text.startswith("≥") else "left"
             shapes.append(dict(type="line", xref="x", yref="paper", x0=value, x1=value, y0=0, y1=1,
                                line=dict(color=AMBER, width=2, dash="dash"),
-                               label=dict(text=escape(text), textposition="end", textangle=0, yanchor="bottom",
-                                          font=dict(size=11, color=AMBER))))
+                               label=dict(text=escape(f"rep {text}"), textposition="end", textangle=0,
+                                          xanchor=side, yanchor="top", padding=4, font=dict(size=11, color=AMBER))))
     for b in bands:
         shapes.append(dict(type="rect", xref="x", yref="paper", x0=b.lo, x1=b.hi, y0=0, y1=1, fillcolor=GREEN,
                            opacity=0.12, line_width=0, layer="below"))

@@ -249,7 +249,7 @@ def rep_table(reps, rule: ExerciseRule) -> pd.DataFrame:
     return table.drop(columns=empty)
 
 
-CHAR_PX = 7.5  # about one character of the data grid's 14 px font
+CHAR_PX = 7.0  # about one character of the data grid's 14 px font
 WIDE_COLUMNS = {"reasons": 520, "not judged (camera view)": 300, "name": 300}
 
 
@@ -261,7 +261,7 @@ def column_widths(table: pd.DataFrame) -> dict:
         col = table[c]
         floats = pd.api.types.is_float_dtype(col)
         longest = max([len(str(c))] + [len(f"{v:.2f}" if floats else str(v)) for v in col.head(200)])
-        width = min(int(CHAR_PX * longest) + 36, WIDE_COLUMNS.get(c, 260))  # (+ the sort icon and padding)
+        width = min(int(CHAR_PX * longest) + 30, WIDE_COLUMNS.get(c, 260))  # (+ the sort icon and padding)
         # seconds and the like with two decimals each (1.7 and 2 under 1.71 read as different precisions)
         out[c] = (st.column_config.NumberColumn(width=width, format="%.2f") if floats
                   else st.column_config.Column(width=width))

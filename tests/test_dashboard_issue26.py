@@ -226,7 +226,7 @@ def test_thresholds_names_units_per_rep_limits_and_a_draft_that_outlasts_pages_a
     assert at.selectbox(key=keys.THR_ANGLE).options[0] == "Knee (counts the reps)"
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     dashed = [s for s in spec["layout"]["shapes"] if s.get("line", {}).get("dash") == "dash"]
-    assert [(s["x0"], s["label"]["text"]) for s in dashed] == [(100.0, "per rep ≤ 100°"), (150.0, "per rep ≥ 150°")]
+    assert [(s["x0"], s["label"]["text"]) for s in dashed] == [(100.0, "rep ≤ 100°"), (150.0, "rep ≥ 150°")]
     assert not [w for w in at.warning if "Unsaved" in w.value]
     # a change: the banner says so, the draft is in the address
     depth.set_value((0.0, 90.0)).run()

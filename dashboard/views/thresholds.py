@@ -277,13 +277,13 @@ def _rep_slider(i: int, rc) -> tuple[float, float]:
 
 
 def rep_limits(shown, unit: str) -> list[tuple[float, str]]:
-    """The per-rep limits on this angle, for the chart: (value, "per rep ≤ 100°")."""
+    """The per-rep limits on this angle, for the chart: (value, "≤ 100°")."""
     out = []
     for rc in shown.rep_checks:
         if rc.angle == angle:
             for v, sign in ((rc.min, "≥"), (rc.max, "≤")):
                 if math.isfinite(v):
-                    out.append((v, f"per rep {sign} {v:.0f}{unit}"))
+                    out.append((v, f"{sign} {v:.0f}{unit}"))
     return out
 
 

@@ -97,7 +97,8 @@ def _extreme_text(rule: ExerciseRule, r: RepEvent) -> str:
     unit = unit_of(rule, rule.primary_angle)
     depth = depth_check(rule, r)
     if depth is not None and depth.status != CheckStatus.NOT_JUDGED:
-        return f"{depth.value:.0f}{unit} (target {depth.target}{unit})"
+        target = depth.target.replace("<= ", "≤ ").replace(">= ", "≥ ")
+        return f"{depth.value:.0f}{unit} (target {target}{unit})"
     extreme = r.primary_min if rule.counting.rest == RestSide.HIGH else r.primary_max
     return f"{extreme:.0f}{unit}" + (" (not judged from this view)" if depth is not None else "")
 
