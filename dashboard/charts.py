@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from pose_core.core.rules import ExerciseRule
+from pose_core.core.wording import plural
 from pose_core.store.report import not_judged_labels  # (one definition: the report's)
 from pose_core.store.tuning import Band
 from pose_core.core.types import FrameLabelKind, Phase, RepEvent, RestSide, Verdict
@@ -202,8 +203,9 @@ def progress_chart(rows: list[dict], depth_label: str | None) -> go.Figure:
     when = [datetime.fromisoformat(c).astimezone() for c in df["created_at"]]  # local time, as the table
     x = [f"{w:%b %d %H:%M} #{i}" for w, i in zip(when, df["id"])]
     hover = [f"#{i} {escape(str(n))}" for i, n in zip(df["id"], df["name"])]
-    fig.add_trace(go.Bar(x=x, y=df["reps"], name="reps", marker_color=BLUE, hovertext=hover,
-                         hovertemplate="%{hovertext}<br>%{y} reps<extra></extra>"), row=1, col=1)
+    counted = [plural(int(n), "rep") for n in df["reps"]]
+    fig.add_trace(go.Bar(x=x, y=df["reps"], name="reps", marker_color=BLUE, hovertext=hover, customdata=counted,
+                         hovertemplate="%{hovertext}<br>%{customdata}<extra></extra>"), row=1, col=1)
     fig.add_trace(go.Scatter(x=x, y=df["reps_correct_pct"], mode="lines+markers", name="correct %",
                              line=dict(color=GREEN), hovertext=hover,
                              hovertemplate="%{hovertext}<br>%{y:.0f}% correct<extra></extra>"), row=2, col=1)

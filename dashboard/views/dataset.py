@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import charts
-from dashboard.common import current, fmt, plain, plain_error
+from dashboard.common import current, fmt, plain, plain_error, plural
 from pose_core.core.confine import shown_path
 from pose_core.core.rules import RuleSet
 from pose_core.datasets.dataset_view import (ALL, ANY_LABEL, EXPECTED_LAYOUT, DatasetFolderError, class_summary,
@@ -146,7 +146,8 @@ except DatasetFolderError as e:
 fingerprint = dataset_fingerprint(folder)
 clips, bad_files = _clips(str(folder), fingerprint)
 if bad_files:
-    with st.expander(f"{len(bad_files)} label file(s) could not be read and are left out", icon=":material/warning:"):
+    with st.expander(f"{plural(len(bad_files), 'label file')} could not be read and {'is' if len(bad_files) == 1 else 'are'} "
+                     "left out", icon=":material/warning:"):
         st.dataframe(pd.DataFrame(bad_files, columns=["file", "problem"]), hide_index=True, width="stretch")
 if clips.empty:
     st.warning(f"{plain(shown_path(folder, root, 'The dataset folder'))} has no readable clip of the gym classes.", icon=":material/warning:")

@@ -39,7 +39,8 @@ except HistoryError as e:
     st.error(plain_error(e), icon=":material/error:")
     pending = store.pending()
     if pending:
-        st.info(f"{len(pending)} session(s) are kept safely in {plain(shown_path(store.pending_dir, S.workspace))} "
+        st.info(f"{plural(len(pending), 'session')} {'is' if len(pending) == 1 else 'are'} kept safely in "
+                f"{plain(shown_path(store.pending_dir, S.workspace))} "
                 "(in your workspace) and will be added when the "
                 "database works again.")
     st.stop()
