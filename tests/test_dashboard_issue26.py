@@ -299,3 +299,16 @@ def test_history_keeps_a_portrait_video_small_and_offers_the_report(workspace, s
     reps = at.dataframe[-1].value
     assert list(reps["rep time (s)"]) == [round(r.duration_s, 2) for r in a.reps]
     assert "lifting (s)" in reps.columns
+
+
+def test_the_reasons_are_listed_in_full_under_the_rep_table(workspace, squat_analysis):
+    """Item 7: on a phone the table's last columns are off-screen; the reasons are also written out in full."""
+    adir = install_analysis(squat_analysis, workspace)
+    doc = json.loads((adir / REPS_JSON).read_text())
+    doc["reps"][1].update(verdict="incorrect", reasons=["Not deep enough: knees reached 128 deg, aim for 100 deg or less"])
+    (adir / REPS_JSON).write_text(json.dumps(doc))
+    at = app()
+    at.session_state[keys.ANALYZE_RESULT_DIR] = str(adir)
+    ok(at.run())
+    (fix,) = [m.value for m in at.markdown if m.value.startswith("**What to fix**")]
+    assert "Rep 2: Not deep enough" in fix.replace("\\", "") and "Rep 1" not in fix
