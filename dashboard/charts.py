@@ -25,6 +25,7 @@ VERDICT_COLOURS = {Verdict.CORRECT: GREEN, Verdict.INCORRECT: RED}
 # messages and phase names, session names) goes through html.escape.
 PHASE_COLOURS = {"rest": BLUE, "transition": GREY, "peak": AMBER}
 SECONDARY_COLOURS = ["#7c3aed", "#0891b2", "#be185d", "#65a30d", "#a16207"]
+CURVE_POINTS = 600  # hover and click targets along the timeline's curve
 
 
 def _layout(fig: go.Figure, height: int, **kw) -> go.Figure:
@@ -71,10 +72,15 @@ def angle_timeline(frames: pd.DataFrame, reps: list[RepEvent], rule: ExerciseRul
     phase_names = phase.map(lambda p: escape(c.display_phase(p)) if p else "")
     hover = [f"{lab}" + (f"<br>{rs}" if rs else "") for lab, rs in zip(kind, reason)]
     y = pd.to_numeric(frames[primary], errors="coerce") if primary in frames.columns else pd.Series([float("nan")] * len(frames))
+    fig.add_trace(go.Scatter(x=t, y=y, mode="lines", name=f"{label} (counts the reps)",
+                             line=dict(color="#111827", width=2), hoverinfo="skip"))
+    # The curve's hover and clicks: invisible markers on at most CURVE_POINTS of its frames (a long video
+    # would otherwise draw one SVG element per frame), selectable, so a click on the curve is a selection.
+    step = max(1, len(frames) // CURVE_POINTS)
     invisible = dict(marker=dict(opacity=0))
-    fig.add_trace(go.Scatter(x=t, y=y, mode="lines+markers", name=f"{label} (counts the reps)",
-                             line=dict(color="#111827", width=2), marker=dict(size=8, opacity=0, color="rgba(0,0,0,0)"),
-                             selected=invisible, unselected=invisible, customdata=list(zip(phase_names, hover)),
+    fig.add_trace(go.Scatter(x=t[::step], y=y[::step], mode="markers", name="curve", showlegend=False,
+                             marker=dict(size=8, opacity=0, color="rgba(0,0,0,0)"), selected=invisible,
+                             unselected=invisible, customdata=list(zip(phase_names, hover))[::step],
                              hovertemplate=f"%{{x:.2f}} s  {label} %{{y:.0f}}{unit}<br>%{{customdata[0]}}: "
                                            "%{customdata[1]}<extra></extra>"))
     bad = kind == FrameLabelKind.INCORRECT

@@ -229,8 +229,10 @@ def test_timeline_names_the_view_and_what_it_could_not_judge(squat_shown):
     # Item 2: the rep markers are drawn last (on top), large, and the curve's clicks select too (they are
     # mapped to the rep they fall in), without showing markers of their own
     assert spec["data"][-1] is reps_trace and reps_trace["marker"]["size"] >= 16
-    curve = spec["data"][0]
-    assert curve["mode"] == "lines+markers" and curve["marker"]["opacity"] == 0
+    line, curve = spec["data"][0], spec["data"][1]
+    assert line["mode"] == "lines" and line["hoverinfo"] == "skip"  # the drawn curve takes no clicks itself...
+    assert curve["mode"] == "markers" and curve["marker"]["opacity"] == 0 and curve["showlegend"] is False
+    assert 0 < len(curve["x"]) <= 600  # ...its invisible, thinned markers do (and show the frame on hover)
     assert spec["layout"]["yaxis"]["title"]["text"].startswith("Knee (")  # the angle's name, not "knee"
 
 
