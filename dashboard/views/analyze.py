@@ -11,7 +11,7 @@ import streamlit as st
 
 from dashboard import keys
 from dashboard.common import (AUTO, JOB_POLL_S, candidates_text, current, exercise_label, history_store, job_runner,
-                              plain, plain_error, plural, progress_text, when_text)
+                              plain, plain_error, plural, progress_text, show_name, when_text)
 from dashboard.exercise_picker import exercise_picker_inline
 from dashboard.result_view import show_result
 from pose_core.datasets.recognition import Recognition
@@ -179,8 +179,9 @@ def job_progress(job_id: str) -> None:
                               "(one runs at a time)..." if ahead else "Waiting to start...")
     else:
         st.progress(s.fraction, text=progress_text(s))
-    st.caption(f"{plain(s.name)}: the analysis goes on if you reload or leave this page; this page's address "
-               "(with its job id) shows it again, and the result is saved to your history.")
+    show_name(s.name)  # (as typed, plain text: the same name the result and History show)
+    st.caption("The analysis goes on if you reload or leave this page; this page's address (with its job id) "
+               "shows it again, and the result is saved to your history.")
 
 
 def show_job(job_id: str) -> None:
