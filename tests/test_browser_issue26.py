@@ -59,10 +59,34 @@ def seed(home: Path, clip: Path, name: str, exercise: str) -> str:
     return job
 
 
+LONG_REASON = ("Hips sagged: 11% of body length below the shoulder-ankle line (limit 8%); Not low enough: elbows "
+               "reached 104 deg, aim for 100 deg or less")
+
+
+def with_an_incorrect_rep(home: Path, job: str) -> str:
+    """A copy of a finished job whose rep 3 is incorrect with long reasons (what a phone must show in full)."""
+    import json
+
+    from pose_core.run.jobs import job_dir, read_status, write_status
+
+    status = read_status(home / "jobs", job)
+    src = home / "analyses" / status.result_dir
+    dst = src.with_name(src.name + "-faults")
+    shutil.copytree(src, dst)
+    doc = json.loads((dst / "reps.json").read_text())
+    doc["reps"][2].update(verdict="incorrect", reasons=LONG_REASON.split("; "))
+    (dst / "reps.json").write_text(json.dumps(doc))
+    copy = secrets.token_hex(16)
+    job_dir(home / "jobs", copy).mkdir(parents=True)
+    write_status(home / "jobs", status.__class__(**{**status.to_dict(), "id": copy, "result_dir": dst.name}))
+    return copy
+
+
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory):
     home = tmp_path_factory.mktemp("issue26") / "gympose"
     jobs = {key: seed(home, VIDEOS / clip, name, ex) for key, (clip, name, ex) in CLIPS.items()}
+    jobs["faults"] = with_an_incorrect_rep(home, jobs["pushups"])
     with StreamlitServer(home) as server:
         yield server, jobs
 
@@ -188,18 +212,29 @@ def test_one_name_and_every_rep_on_the_timeline_plays_and_replays(seeded, chromi
 
 def test_phone_result_reasons_without_scrolling_sideways_and_chart_clear(seeded, chromium):
     server, jobs = seeded
-    ctx, page = open_result(chromium, server, jobs["pushups"], PHONE)
+    reps = reps_of(server, jobs["faults"])
+    ctx, page = open_result(chromium, server, jobs["faults"], PHONE)
     try:
         overflow = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollWidth - window.innerWidth")
         assert overflow <= 1, overflow
         # Item 6: on a phone the sidebar is folded: the page's own exercise picker is there
         assert page.locator(".st-key-inline_picker").first.is_visible()
         chart_text_clear(page)
-        reasons = page.get_by_text("What to fix")
-        if reasons.count():  # (the reasons in full, inside the screen's width)
-            box = reasons.first.bounding_box()
-            assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"] + 1
+        # Item 7: rep 3's reasons in full, inside the screen's width (the table's reasons column is off-screen)
+        fix = page.locator('[data-testid="stMarkdownContainer"]').filter(has_text="What to fix").first
+        fix.scroll_into_view_if_needed()
+        box = fix.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"] + 1, box
+        assert "Rep 3: Hips sagged" in fix.inner_text() and "aim for 100 deg or less" in fix.inner_text()
         screenshot(page, "issue26_analyze_phone")
+        # Item 2 on a phone: a tap on a marker plays that rep
+        chart = page.locator('[data-testid="stPlotlyChart"]').first
+        chart.scroll_into_view_if_needed()
+        b = chart.locator(".scatterlayer .trace").last.locator(".points path").nth(4).bounding_box()
+        page.mouse.click(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2)
+        st = wait_played(page, 1, max(0, int(reps[4].start_s - 1.0)))
+        assert not st["paused"], st
+        screenshot(page, "issue26_analyze_phone_tapped")
     finally:
         ctx.close()
 
