@@ -147,7 +147,7 @@ def test_an_empty_earlier_upload_is_said_to_be_empty(workspace):
 
 
 @pytest.mark.parametrize("exercise, figure, absent", [
-    ("pullup", "Avg elbow angle at the top", "Avg depth"),
+    ("pullup", "Avg top elbow angle", "Avg depth"),
     ("jumping_jacks", "Avg arm raise", "Avg depth"),
     ("squat", "Avg depth", None),
     ("jump_rope", None, "Avg depth"),

@@ -182,6 +182,6 @@ def test_every_angle_has_a_name_for_people_and_it_survives_saving():
     # a rule written back (the Thresholds page's save) keeps its labels, concentric half and extreme's name
     again = parse_rules({"exercises": {"pullup": rule_to_dict(rules["pullup"])}})["pullup"]
     assert again.angle_labels == rules["pullup"].angle_labels
-    assert (again.counting.concentric, again.counting.extreme_name) == ("to_peak", "elbow angle at the top")
+    assert (again.counting.concentric, again.counting.extreme_name) == ("to_peak", "top elbow angle")
     jj = parse_rules({"exercises": {"jumping_jacks": rule_to_dict(rules["jumping_jacks"])}})["jumping_jacks"]
     assert jj.counting.concentric == "" and jj == rules["jumping_jacks"]
