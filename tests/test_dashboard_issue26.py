@@ -312,3 +312,21 @@ def test_the_reasons_are_listed_in_full_under_the_rep_table(workspace, squat_ana
     ok(at.run())
     (fix,) = [m.value for m in at.markdown if m.value.startswith("**What to fix**")]
     assert "Rep 2: Not deep enough" in fix.replace("\\", "") and "Rep 1" not in fix
+
+
+def test_analyze_and_history_show_the_same_rep_time_and_velocity_loss(workspace, squat_analysis):
+    """Item 3 and the set's fatigue: one definition, one rounding, the same numbers on both pages."""
+    adir = install_analysis(squat_analysis, workspace)
+    a = load_analysis(adir)
+    HistoryStore(workspace / "history.sqlite3").add(SessionRecord(
+        exercise="squat", name="squat_1.mp4", reps=a.reps, analysis_dir=str(adir), extra={"rest": "high"}))
+    page = app()
+    page.session_state[keys.ANALYZE_RESULT_DIR] = str(adir)
+    ok(page.run())
+    figures = {m.label: m.value for m in page.metric}
+    hist = ok(app("history.py").run())
+    mine = hist.dataframe[1].value.set_index("")  # "This session"
+    column = mine.columns[0]
+    assert mine.loc["rep time", column] == figures["Avg rep time"]
+    assert mine.loc["velocity loss", column] == figures["Velocity loss"]
+    assert mine.loc["depth", column] == figures["Avg depth"]

@@ -74,7 +74,7 @@ def figures(summary: Summary, reps, rule: ExerciseRule) -> list[Figure]:
                           "included). The rep table splits it into its two halves."))
         loss = velocity_loss_pct(reps, c.concentric)
         if loss is not None:
-            out.append(Figure("Velocity loss", _num(loss, "%"),
+            out.append(Figure("Velocity loss", _num(loss, "%", 1),  # (as History shows it)
                               "How much slower the slowest lift of the set was than the fastest: 1 - (fastest "
                               "lifting time / slowest lifting time). A fatigue sign: velocity-based training often "
                               "ends a set at 20-30%."))
