@@ -55,15 +55,7 @@ def angle_timeline(frames: pd.DataFrame, reps: list[RepEvent], rule: ExerciseRul
     label = escape(rule.angle_label(primary))
     fig = go.Figure()
     t = frames["time_s"]
-    for b in bands:
-        where = "at the bottom" if b.phase == Phase.PEAK else ("at rest" if b.phase == Phase.REST else "")
-        fig.add_hrect(y0=b.lo, y1=b.hi, fillcolor=GREEN, opacity=0.10, line_width=0, layer="below")
-        fig.add_annotation(x=0, xref="paper", y=b.hi, yref="y", xanchor="left", yanchor="top", showarrow=False,
-                           text=f"correct {where}: {b.lo:.0f}–{b.hi:.0f}{unit}".replace("  ", " "),
-                           font=dict(size=11, color=GREEN), bgcolor="rgba(255,255,255,0.7)")
-    for r in reps:
-        colour = VERDICT_COLOURS.get(r.verdict, GREY)
-        fig.add_vrect(x0=r.start_s, x1=r.end_s, fillcolor=colour, opacity=0.08, line_width=0, layer="below")
+    _shade(fig, bands, reps, unit)
     c = rule.counting
 
     kind = frames.get("label", pd.Series(["unknown"] * len(frames)))
@@ -101,6 +93,19 @@ def angle_timeline(frames: pd.DataFrame, reps: list[RepEvent], rule: ExerciseRul
     return _layout(fig, 440, hovermode="closest", hoverdistance=30,
                    legend=dict(orientation="h", yanchor="top", y=-0.12, xanchor="left", x=0),
                    margin=dict(l=10, r=10, t=30, b=10))
+
+
+def _shade(fig: go.Figure, bands: list[Band], reps: list[RepEvent], unit: str) -> None:
+    """The correct ranges (horizontal, labelled) and each rep's span (vertical, its verdict's colour)."""
+    for b in bands:
+        where = "at the bottom" if b.phase == Phase.PEAK else ("at rest" if b.phase == Phase.REST else "")
+        fig.add_hrect(y0=b.lo, y1=b.hi, fillcolor=GREEN, opacity=0.10, line_width=0, layer="below")
+        fig.add_annotation(x=0, xref="paper", y=b.hi, yref="y", xanchor="left", yanchor="top", showarrow=False,
+                           text=f"correct {where}: {b.lo:.0f}–{b.hi:.0f}{unit}".replace("  ", " "),
+                           font=dict(size=11, color=GREEN), bgcolor="rgba(255,255,255,0.7)")
+    for r in reps:
+        colour = VERDICT_COLOURS.get(r.verdict, GREY)
+        fig.add_vrect(x0=r.start_s, x1=r.end_s, fillcolor=colour, opacity=0.08, line_width=0, layer="below")
 
 
 def _rep_markers(reps: list[RepEvent], rule: ExerciseRule) -> go.Scatter:

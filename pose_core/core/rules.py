@@ -267,6 +267,39 @@ def _parse_angle(ctx: _Ctx, name: str, raw: Any, key: str) -> AngleDef:
     return AngleDef(name=name, kind=kind, joints=tuple(joints), side=side, reference=reference, unit=unit)
 
 
+def _parse_counting(ctx: _Ctx, c: Any, ck: str, angles: dict, primary: str) -> Counting:
+    retired = sorted(set(c) & _RETIRED_COUNTING_KEYS) if isinstance(c, dict) else []
+    if retired:
+        raise ctx.fail(f"{ck}.{retired[0]}", "no longer used: reps are found relative to your own range of "
+                       "motion; set depth and lockout targets in rep_checks instead, and remove this key")
+    c = ctx.table(c, ck, _COUNTING_KEYS)
+    rest = ctx.string(ctx.require(c, "rest", ck), f"{ck}.rest", ("high", "low"))
+    names = c.get("phase_names", {})
+    names = ctx.table(names, f"{ck}.phase_names", set(PHASES))
+    for p, v in names.items():
+        ctx.string(v, f"{ck}.phase_names.{p}", max_len=MAX_PHASE_NAME)
+    gates = [Gate(angle, min=lo, max=hi) for _, angle, lo, hi, _k in
+             _angle_items(ctx, c, ck, "rest_requires", _GATE_KEYS, angles)]
+    min_rep_s = ctx.number(c.get("min_rep_s", 0.3), f"{ck}.min_rep_s", 0, 60)
+    return Counting(
+        rest=rest, min_amplitude=ctx.number(ctx.require(c, "min_amplitude", ck), f"{ck}.min_amplitude", 0.1, 1000),
+        min_rep_s=min_rep_s,
+        max_rep_s=ctx.number(c.get("max_rep_s", 20.0), f"{ck}.max_rep_s", max(min_rep_s, 0.1), 600),
+        relative_swing=ctx.number(c.get("relative_swing", 0.35), f"{ck}.relative_swing", 0.05, 0.95),
+        return_fraction=ctx.number(c.get("return_fraction", 0.7), f"{ck}.return_fraction", 0.3, 1.0),
+        range_window_s=ctx.number(c.get("range_window_s", 20.0), f"{ck}.range_window_s", 2, 600),
+        hold_s=ctx.number(c.get("hold_s", 0.5), f"{ck}.hold_s", 0, 60),
+        detrend_s=ctx.number(c.get("detrend_s", 0.0), f"{ck}.detrend_s", 0, 60),
+        fallback=ctx.string(c["fallback"], f"{ck}.fallback", tuple(a for a in angles if a != primary))
+        if "fallback" in c else "",
+        phase_names=dict(names), rest_requires=tuple(gates),
+        complete_at=ctx.string(c.get("complete_at", "rest"), f"{ck}.complete_at", ("rest", "peak")),
+        concentric=ctx.string(c["concentric"], f"{ck}.concentric", CONCENTRIC) if "concentric" in c else "",
+        extreme_name=ctx.string(c["extreme_name"], f"{ck}.extreme_name", max_len=MAX_PHASE_NAME)
+        if "extreme_name" in c else "",
+    )
+
+
 def _parse_exercise(ctx: _Ctx, name: str, raw: Any) -> ExerciseRule:
     key = f"exercises.{name}"
     t = ctx.table(raw, key, _EXERCISE_KEYS)
@@ -286,38 +319,7 @@ def _parse_exercise(ctx: _Ctx, name: str, raw: Any) -> ExerciseRule:
     if primary not in angles:
         raise ctx.fail(f"{key}.primary_angle", f"{primary!r} is not one of the angles ({', '.join(angles)})")
 
-    ck = f"{key}.counting"
-    c = ctx.require(t, "counting", key)
-    retired = sorted(set(c) & _RETIRED_COUNTING_KEYS) if isinstance(c, dict) else []
-    if retired:
-        raise ctx.fail(f"{ck}.{retired[0]}", "no longer used: reps are found relative to your own range of "
-                       "motion; set depth and lockout targets in rep_checks instead, and remove this key")
-    c = ctx.table(c, ck, _COUNTING_KEYS)
-    rest = ctx.string(ctx.require(c, "rest", ck), f"{ck}.rest", ("high", "low"))
-    names = c.get("phase_names", {})
-    names = ctx.table(names, f"{ck}.phase_names", set(PHASES))
-    for p, v in names.items():
-        ctx.string(v, f"{ck}.phase_names.{p}", max_len=MAX_PHASE_NAME)
-    gates = [Gate(angle, min=lo, max=hi) for _, angle, lo, hi, _k in
-             _angle_items(ctx, c, ck, "rest_requires", _GATE_KEYS, angles)]
-    min_rep_s = ctx.number(c.get("min_rep_s", 0.3), f"{ck}.min_rep_s", 0, 60)
-    counting = Counting(
-        rest=rest, min_amplitude=ctx.number(ctx.require(c, "min_amplitude", ck), f"{ck}.min_amplitude", 0.1, 1000),
-        min_rep_s=min_rep_s,
-        max_rep_s=ctx.number(c.get("max_rep_s", 20.0), f"{ck}.max_rep_s", max(min_rep_s, 0.1), 600),
-        relative_swing=ctx.number(c.get("relative_swing", 0.35), f"{ck}.relative_swing", 0.05, 0.95),
-        return_fraction=ctx.number(c.get("return_fraction", 0.7), f"{ck}.return_fraction", 0.3, 1.0),
-        range_window_s=ctx.number(c.get("range_window_s", 20.0), f"{ck}.range_window_s", 2, 600),
-        hold_s=ctx.number(c.get("hold_s", 0.5), f"{ck}.hold_s", 0, 60),
-        detrend_s=ctx.number(c.get("detrend_s", 0.0), f"{ck}.detrend_s", 0, 60),
-        fallback=ctx.string(c["fallback"], f"{ck}.fallback", tuple(a for a in angles if a != primary))
-        if "fallback" in c else "",
-        phase_names=dict(names), rest_requires=tuple(gates),
-        complete_at=ctx.string(c.get("complete_at", "rest"), f"{ck}.complete_at", ("rest", "peak")),
-        concentric=ctx.string(c["concentric"], f"{ck}.concentric", CONCENTRIC) if "concentric" in c else "",
-        extreme_name=ctx.string(c["extreme_name"], f"{ck}.extreme_name", max_len=MAX_PHASE_NAME)
-        if "extreme_name" in c else "",
-    )
+    counting = _parse_counting(ctx, ctx.require(t, "counting", key), f"{key}.counting", angles, primary)
 
     frame_checks = [
         FrameCheck(angle=angle, phase=ctx.string(raw.get("phase", "any"), f"{k}.phase", PHASES + ("any",)),
