@@ -9,9 +9,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from pose_core.core.form_model import LEARNED_ANGLE
-from pose_core.core.judging import check_label, rule_check_for
 from pose_core.core.rules import ExerciseRule
+from pose_core.core.wording import plural
+from pose_core.store.report import not_judged_labels  # (one definition: the report's)
 from pose_core.store.tuning import Band
 from pose_core.core.types import CheckStatus, FrameLabelKind, Phase, RepEvent, RestSide, Verdict
 
@@ -25,6 +25,7 @@ VERDICT_COLOURS = {Verdict.CORRECT: GREEN, Verdict.INCORRECT: RED}
 # messages and phase names, session names) goes through html.escape.
 PHASE_COLOURS = {"rest": BLUE, "transition": GREY, "peak": AMBER}
 SECONDARY_COLOURS = ["#7c3aed", "#0891b2", "#be185d", "#65a30d", "#a16207"]
+CURVE_POINTS = 600  # hover and click targets along the timeline's curve
 
 
 def _layout(fig: go.Figure, height: int, **kw) -> go.Figure:
@@ -40,16 +41,62 @@ def _unit(rule: ExerciseRule, angle: str) -> str:
 
 
 def angle_timeline(frames: pd.DataFrame, reps: list[RepEvent], rule: ExerciseRule, bands: list[Band],
-                   extra_angles: list[str] = (), note: str = "") -> go.Figure:
-    """The primary angle over time: correct ranges shaded, each rep as a band coloured
-    by its verdict with a marker at its deepest point; hover shows the frame's label and feedback, and a
-    rep's checks that were not judged from the camera's view. `note` (plain text, escaped here) is shown
-    above the plot, e.g. the camera view and what it could not judge. The legend sits below the plot, out of
-    the toolbar's way."""
+                   extra_angles: list[str] = ()) -> go.Figure:
+    """The primary angle over time: correct ranges shaded, each rep as a band coloured by its verdict with a
+    marker at its deepest point; hover shows the frame's label and feedback, and a rep's checks that were not
+    judged from the camera's view. No title and no x-axis title inside the figure (the seconds are on the
+    ticks): nothing runs under the toolbar or into the legend below the plot.
+
+    Clicks: the rep markers are drawn last (on top) and large; the curve carries invisible markers, so a click
+    on the curve inside a rep is a selection too (the page maps it to that rep): a click on a marker lands on
+    the curve drawn through it as often as on the marker itself."""
     primary = rule.primary_angle
     unit = _unit(rule, primary)
+    label = escape(rule.angle_label(primary))
     fig = go.Figure()
     t = frames["time_s"]
+    _shade(fig, bands, reps, unit)
+    c = rule.counting
+
+    kind = frames.get("label", pd.Series(["unknown"] * len(frames)))
+    reason = frames.get("reason", pd.Series([""] * len(frames))).fillna("").map(lambda r: escape(str(r)))
+    phase = frames.get("phase", pd.Series([""] * len(frames))).fillna("")
+    phase_names = phase.map(lambda p: escape(c.display_phase(p)) if p else "")
+    hover = [f"{lab}" + (f"<br>{rs}" if rs else "") for lab, rs in zip(kind, reason)]
+    y = pd.to_numeric(frames[primary], errors="coerce") if primary in frames.columns else pd.Series([float("nan")] * len(frames))
+    fig.add_trace(go.Scatter(x=t, y=y, mode="lines", name=f"{label} (counts the reps)",
+                             line=dict(color="#111827", width=2), hoverinfo="skip"))
+    # The curve's hover and clicks: invisible markers on at most CURVE_POINTS of its frames (a long video
+    # would otherwise draw one SVG element per frame), selectable, so a click on the curve is a selection.
+    step = max(1, len(frames) // CURVE_POINTS)
+    invisible = dict(marker=dict(opacity=0))
+    fig.add_trace(go.Scatter(x=t[::step], y=y[::step], mode="markers", name="curve", showlegend=False,
+                             marker=dict(size=8, opacity=0, color="rgba(0,0,0,0)"), selected=invisible,
+                             unselected=invisible, customdata=list(zip(phase_names, hover))[::step],
+                             hovertemplate=f"%{{x:.2f}} s  {label} %{{y:.0f}}{unit}<br>%{{customdata[0]}}: "
+                                           "%{customdata[1]}<extra></extra>"))
+    bad = kind == FrameLabelKind.INCORRECT
+    if bad.any():
+        fig.add_trace(go.Scatter(x=t[bad], y=y[bad], mode="markers", name="frame incorrect",
+                                 marker=dict(color=RED, size=4), customdata=reason[bad],
+                                 hovertemplate="%{x:.2f} s: %{customdata}<extra></extra>"))
+    for i, name in enumerate(extra_angles):
+        if name in frames.columns and name != primary:
+            shown = escape(rule.angle_label(name))
+            fig.add_trace(go.Scatter(x=t, y=pd.to_numeric(frames[name], errors="coerce"), mode="lines", name=shown,
+                                     line=dict(width=1.2, color=SECONDARY_COLOURS[i % len(SECONDARY_COLOURS)]),
+                                     hovertemplate=f"%{{x:.2f}} s  {shown} %{{y:.0f}}<extra></extra>"))
+    if reps:
+        fig.add_trace(_rep_markers(reps, rule))
+    fig.update_xaxes(ticksuffix=" s")
+    fig.update_yaxes(title_text=f"{label} ({unit.strip() or 'deg'})")
+    return _layout(fig, 440, hovermode="closest", hoverdistance=30,
+                   legend=dict(orientation="h", yanchor="top", y=-0.12, xanchor="left", x=0),
+                   margin=dict(l=10, r=10, t=30, b=10))
+
+
+def _shade(fig: go.Figure, bands: list[Band], reps: list[RepEvent], unit: str) -> None:
+    """The correct ranges (horizontal, labelled) and each rep's span (vertical, its verdict's colour)."""
     for b in bands:
         where = "at the bottom" if b.phase == Phase.PEAK else ("at rest" if b.phase == Phase.REST else "")
         fig.add_hrect(y0=b.lo, y1=b.hi, fillcolor=GREEN, opacity=0.10, line_width=0, layer="below")
@@ -59,66 +106,21 @@ def angle_timeline(frames: pd.DataFrame, reps: list[RepEvent], rule: ExerciseRul
     for r in reps:
         colour = VERDICT_COLOURS.get(r.verdict, GREY)
         fig.add_vrect(x0=r.start_s, x1=r.end_s, fillcolor=colour, opacity=0.08, line_width=0, layer="below")
-    c = rule.counting
-
-    label = frames.get("label", pd.Series(["unknown"] * len(frames)))
-    reason = frames.get("reason", pd.Series([""] * len(frames))).fillna("").map(lambda r: escape(str(r)))
-    phase = frames.get("phase", pd.Series([""] * len(frames))).fillna("")
-    phase_names = phase.map(lambda p: escape(c.display_phase(p)) if p else "")
-    hover = [f"{lab}" + (f"<br>{rs}" if rs else "") for lab, rs in zip(label, reason)]
-    y = pd.to_numeric(frames[primary], errors="coerce") if primary in frames.columns else pd.Series([float("nan")] * len(frames))
-    fig.add_trace(go.Scatter(x=t, y=y, mode="lines", name=f"{primary} (primary)", line=dict(color="#111827", width=2),
-                             customdata=list(zip(phase_names, hover)),
-                             hovertemplate=f"%{{x:.2f}} s  {primary} %{{y:.0f}}{unit}<br>%{{customdata[0]}}: "
-                                           "%{customdata[1]}<extra></extra>"))
-    bad = label == FrameLabelKind.INCORRECT
-    if bad.any():
-        fig.add_trace(go.Scatter(x=t[bad], y=y[bad], mode="markers", name="frame incorrect",
-                                 marker=dict(color=RED, size=4), customdata=reason[bad],
-                                 hovertemplate="%{x:.2f} s: %{customdata}<extra></extra>"))
-    for i, name in enumerate(extra_angles):
-        if name in frames.columns and name != primary:
-            fig.add_trace(go.Scatter(x=t, y=pd.to_numeric(frames[name], errors="coerce"), mode="lines", name=name,
-                                     line=dict(width=1.2, color=SECONDARY_COLOURS[i % len(SECONDARY_COLOURS)]),
-                                     hovertemplate=f"%{{x:.2f}} s  {name} %{{y:.0f}}<extra></extra>"))
-    if reps:
-        rest_high = c.rest == RestSide.HIGH
-        xs = [r.peak_s for r in reps]
-        ys = [r.primary_min if rest_high else r.primary_max for r in reps]
-        texts = [f"Rep {r.index}: {r.verdict}" + ("<br>" + "<br>".join(map(escape, r.reasons)) if r.reasons else "")
-                 + (f"<br>not judged from the {escape(str(r.view))} view: " + escape(", ".join(not_judged_labels(rule, r)))
-                    if r.not_judged else "") for r in reps]
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers+text", name="reps",
-                                 marker=dict(size=13, symbol="diamond", line=dict(width=1, color="white"),
-                                             color=[VERDICT_COLOURS.get(r.verdict, GREY) for r in reps]),
-                                 text=[str(r.index) for r in reps], textposition="bottom center" if rest_high else "top center",
-                                 hovertext=texts, hovertemplate="%{hovertext}<extra></extra>",
-                                 # a clicked rep (the page plays it) stands out; the others stay readable
-                                 selected=dict(marker=dict(size=17)), unselected=dict(marker=dict(opacity=0.75))))
-    fig.update_xaxes(title_text="time (s)")
-    fig.update_yaxes(title_text=f"{primary} ({unit.strip() or 'deg'})")
-    title = dict(text=escape(note), x=0, xanchor="left", font=dict(size=12, color="#4b5563")) if note else None
-    return _layout(fig, 440, hovermode="closest", title=title,
-                   legend=dict(orientation="h", yanchor="top", y=-0.2, xanchor="left", x=0),
-                   margin=dict(l=10, r=10, t=40 if note else 20, b=10))
 
 
-def not_judged_labels(rule: ExerciseRule, rep: RepEvent) -> list[str]:
-    """The short names of a rep's checks that its camera view could not judge ("Knees caved in"), leaving out a
-    name that another of its checks judged (a squat's depth: on the image from the side, in 3D from the front)."""
-    def label(c) -> str:
-        check = rule_check_for(rule, c)
-        return check_label(check) if check is not None else f"{c.angle} {c.stat}".replace("_", " ")
-
-    judged = {label(c) for c in rep.checks if c.status != CheckStatus.NOT_JUDGED}
-    out = []
-    for c in rep.not_judged:
-        if c.angle == LEARNED_ANGLE:  # the learned check says nothing on its own when it cannot judge
-            continue
-        name = label(c)
-        if name not in judged and name not in out:
-            out.append(name)
-    return out
+def _rep_markers(reps: list[RepEvent], rule: ExerciseRule) -> go.Scatter:
+    rest_high = rule.counting.rest == RestSide.HIGH
+    texts = [f"Rep {r.index}: {r.verdict}" + ("<br>" + "<br>".join(map(escape, r.reasons)) if r.reasons else "")
+             + (f"<br>not judged from the {escape(str(r.view))} view: " + escape(", ".join(not_judged_labels(rule, r)))
+                if r.not_judged else "") + "<br><i>click: play this rep</i>" for r in reps]
+    return go.Scatter(x=[r.peak_s for r in reps], y=[r.primary_min if rest_high else r.primary_max for r in reps],
+                      mode="markers+text", name="reps (click one to play it)",
+                      marker=dict(size=17, symbol="diamond", line=dict(width=1.5, color="white"),
+                                  color=[VERDICT_COLOURS.get(r.verdict, GREY) for r in reps]),
+                      text=[str(r.index) for r in reps], textposition="bottom center" if rest_high else "top center",
+                      hovertext=texts, hovertemplate="%{hovertext}<extra></extra>",
+                      # a clicked rep (the page plays it) stands out; the others stay readable
+                      selected=dict(marker=dict(size=21)), unselected=dict(marker=dict(opacity=0.8)))
 
 
 def angle_histogram(dist: pd.DataFrame, rule: ExerciseRule, angle: str, bands: list[Band],
@@ -168,15 +170,26 @@ def angle_histogram_base(dist: pd.DataFrame, rule: ExerciseRule, angle: str, x_r
         ann.update(x=0, xanchor="left", font=dict(size=12, color="#4b5563"))
     fig.update_layout(barmode="overlay", bargap=0)
     fig.update_xaxes(range=list(x_range))
-    fig.update_xaxes(title_text=f"{angle} ({unit.strip() or 'deg'})", row=len(sources), col=1)
+    fig.update_xaxes(title_text=f"{escape(rule.angle_label(angle))} ({unit.strip() or 'deg'})", row=len(sources), col=1)
     return _layout(fig, HISTOGRAM_HEIGHT, legend=dict(orientation="h", yanchor="top", y=-0.18, x=0),
                    margin=dict(l=10, r=10, t=70, b=10))
 
 
-def set_bands(fig: go.Figure, bands: list[Band], x_range: tuple[float, float]) -> go.Figure:
-    """The correct ranges as plain layout shapes over the whole height (the x axes are shared), replacing
-    any drawn before: a fraction of a millisecond, where add_vrect/add_vline(row="all") took ~100 ms."""
+def set_bands(fig: go.Figure, bands: list[Band], x_range: tuple[float, float],
+              limits: list[tuple[float, str]] = ()) -> go.Figure:
+    """The correct ranges as plain layout shapes over the whole height (the x axes are shared), and the
+    per-rep limits (value, short text) as dashed lines labelled at the top, replacing any drawn before: a
+    fraction of a millisecond, where add_vrect/add_vline(row="all") took ~100 ms."""
     shapes = []
+    for value, text in limits:
+        if x_range[0] < value < x_range[1]:
+            # a lower limit's label to the left of its line, an upper one's to the right: two close limits
+            # (a push-up's hip sag, -8..8) never write over each other
+            side = "right" if text.startswith("≥") else "left"
+            shapes.append(dict(type="line", xref="x", yref="paper", x0=value, x1=value, y0=0, y1=1,
+                               line=dict(color=AMBER, width=2, dash="dash"),
+                               label=dict(text=escape(f"rep {text}"), textposition="end", textangle=0,
+                                          xanchor=side, yanchor="top", padding=4, font=dict(size=11, color=AMBER))))
     for b in bands:
         shapes.append(dict(type="rect", xref="x", yref="paper", x0=b.lo, x1=b.hi, y0=0, y1=1, fillcolor=GREEN,
                            opacity=0.12, line_width=0, layer="below"))
@@ -191,24 +204,32 @@ def set_bands(fig: go.Figure, bands: list[Band], x_range: tuple[float, float]) -
 HISTOGRAM_HEIGHT = 600  # fixed: the Thresholds page reserves this much, with or without a reference row
 
 
-def progress_chart(rows: list[dict], depth_label: str) -> go.Figure:
-    """Reps, % correct reps and depth per session over time."""
+def progress_chart(rows: list[dict], depth_label: str | None) -> go.Figure:
+    """Reps, % correct reps and depth (`depth_label`: the rule's name for it; None: not drawn) per session."""
     df = pd.DataFrame(rows)
-    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.08,
-                        subplot_titles=("Reps per session", "Correct reps (%)", depth_label))
+    n_rows = 3 if depth_label else 2
+    fig = make_subplots(rows=n_rows, cols=1, shared_xaxes=True, vertical_spacing=0.08 if depth_label else 0.12,
+                        subplot_titles=("Reps per session", "Correct reps (%)") + ((escape(depth_label),) if depth_label else ()))
     # One evenly spaced slot per session (sessions are irregular in time; a date axis squeezes them).
     when = [datetime.fromisoformat(c).astimezone() for c in df["created_at"]]  # local time, as the table
     x = [f"{w:%b %d %H:%M} #{i}" for w, i in zip(when, df["id"])]
     hover = [f"#{i} {escape(str(n))}" for i, n in zip(df["id"], df["name"])]
-    fig.add_trace(go.Bar(x=x, y=df["reps"], name="reps", marker_color=BLUE, hovertext=hover,
-                         hovertemplate="%{hovertext}<br>%{y} reps<extra></extra>"), row=1, col=1)
+    counted = [plural(int(n), "rep") for n in df["reps"]]
+    fig.add_trace(go.Bar(x=x, y=df["reps"], name="reps", marker_color=BLUE, hovertext=hover, customdata=counted,
+                         hovertemplate="%{hovertext}<br>%{customdata}<extra></extra>"), row=1, col=1)
     fig.add_trace(go.Scatter(x=x, y=df["reps_correct_pct"], mode="lines+markers", name="correct %",
                              line=dict(color=GREEN), hovertext=hover,
                              hovertemplate="%{hovertext}<br>%{y:.0f}% correct<extra></extra>"), row=2, col=1)
-    fig.add_trace(go.Scatter(x=x, y=df["avg_depth"], mode="lines+markers", name="depth", line=dict(color=AMBER),
-                             hovertext=hover, hovertemplate="%{hovertext}<br>%{y:.0f}°<extra></extra>"), row=3, col=1)
+    if depth_label:
+        fig.add_trace(go.Scatter(x=x, y=df["avg_depth"], mode="lines+markers", name="depth", line=dict(color=AMBER),
+                                 hovertext=hover, hovertemplate="%{hovertext}<br>%{y:.0f}°<extra></extra>"),
+                      row=3, col=1)
     fig.update_yaxes(range=[0, 105], row=2, col=1)
+    # Reps are whole numbers: ticks 0, 1, 2... (or every 2, 5, 10... for big sets), never 0.5.
+    top = max([int(v) for v in df["reps"] if v == v] + [1])
+    fig.update_yaxes(tick0=0, dtick=next((d for d in (1, 2, 5, 10, 20, 50, 100, 1000) if top / d <= 6), 1000),
+                     rangemode="tozero", row=1, col=1)
     fig.update_xaxes(type="category")
     fig.update_traces(width=0.5, selector=dict(type="bar"))
     fig.update_layout(showlegend=False)
-    return _layout(fig, 560)
+    return _layout(fig, 560 if depth_label else 400)

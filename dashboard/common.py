@@ -14,13 +14,13 @@ import streamlit as st
 from dashboard import keys
 from pose_core.core.rules import ExerciseRule, RuleSet, RulesError, load_rules
 from pose_core.datasets.recognition import LOW_CONFIDENCE  # noqa: F401  (the pages take it from here)
-from pose_core.run.jobs import JobRunner
+from pose_core.run.jobs import RECOGNISING, JobRunner
 from pose_core.run.live import EstimatorFactory
 from pose_core.core.confine import shown_path, strip_root
 from pose_core.store.history import HistoryStore
 from pose_core.store.settings import Settings, SettingsError, analysis_process, load_settings
-from pose_core.core.judging import depth_check
-from pose_core.core.types import CheckStatus, RepEvent, RestSide, cycle_times
+from pose_core.core.wording import plural  # noqa: F401  (the pages take it from here)
+from pose_core.store.report import rep_rows
 
 DEFAULT_EXERCISE = "squat"
 # Analyses (their process: decoding, encoding, the pose pool) run at this nice value: a live session on the same
@@ -121,6 +121,19 @@ def freeze_heap() -> None:
 
 
 JOB_POLL_S = 0.5  # how often a page showing a running analysis job looks at its progress
+
+
+def progress_text(s) -> str:
+    """What a running job's progress bar says (s: its JobStatus), in an order that never goes back:
+    starting -> (recognising) -> analysing. Each stage counts its own frames from 0; between stages the next
+    stage is named, never "starting" again."""
+    if not s.stage and not s.done:
+        return "Starting the analysis..."
+    if s.stage == RECOGNISING:
+        what = "Recognising the exercise:"
+    else:
+        what = "Recognised; analysing" if s.exercise == AUTO else "Analysing"
+    return f"{what} frame {s.done} of {s.total or '?'}..." if s.done else f"{what.rstrip(':')}..."
 
 
 @st.cache_resource(show_spinner=False)
@@ -227,34 +240,63 @@ def fmt(value, unit: str = "", nd: int = 0, none: str = "–") -> str:
 
 
 def rep_table(reps, rule: ExerciseRule) -> pd.DataFrame:
-    """One row per rep, as a coach reads it: when it starts, its full cycle and tempo, range of motion, depth
-    against the target, verdict, reasons with their measurements, and the checks the camera's view could not
-    judge (named, with the view)."""
-    from dashboard.charts import not_judged_labels
+    """One row per rep, as a coach reads it (pose_core.store.report.rep_rows: the shared report has the same
+    table): verdict, depth against the target, rep time and its halves, range of motion, reasons with their
+    measurements, and the checks the camera's view could not judge (named, with the view; left out when every
+    check could be judged, so the columns that matter fit the width)."""
+    table = pd.DataFrame(rep_rows(reps, rule))
+    empty = [c for c in ("not judged (camera view)",) if c in table.columns and not table[c].astype(bool).any()]
+    return table.drop(columns=empty)
 
-    primary = rule.primary_angle
-    rows = []
-    for r, cycle in zip(reps, cycle_times(reps)):
-        r: RepEvent
-        depth = depth_check(rule, r)
-        if depth is not None and depth.status != CheckStatus.NOT_JUDGED:
-            depth_text = f"{depth.value:.0f}° (target {depth.target}°)"
-        else:
-            extreme = r.primary_min if rule.counting.rest == RestSide.HIGH else r.primary_max
-            depth_text = f"{extreme:.0f}°" + (" (not judged from this view)" if depth is not None else "")
-        missed = not_judged_labels(rule, r)
-        rows.append({  # (verdict and depth first: what a phone shows without scrolling sideways)
-            "rep": r.index,
-            "verdict": str(r.verdict),
-            "depth": depth_text,
-            "cycle (s)": round(cycle, 2),
-            "down / up (s)": f"{r.down_s:.1f} / {r.up_s:.1f}",
-            f"range of motion, {primary} (°)": f"{r.range_of_motion:.0f} ({r.primary_min:.0f}–{r.primary_max:.0f})",
-            "reasons": "; ".join(r.reasons),
-            "not judged (camera view)": (f"{r.view or 'unknown'} view: " + "; ".join(missed)) if missed else "",
-            "start (s)": round(r.start_s, 2),
-        })
-    return pd.DataFrame(rows)
+
+CHAR_PX = 7.0  # about one character of the data grid's 14 px font
+WIDE_COLUMNS = {"reasons": 520, "not judged (camera view)": 300, "name": 300}
+
+
+def column_widths(table: pd.DataFrame) -> dict:
+    """Pixel widths for st.dataframe's columns from their header and content, so no header ("start (s)") and
+    no short value is clipped on a desktop; long text columns (reasons, names) get a wide, capped column."""
+    out = {}
+    for c in table.columns:
+        col = table[c]
+        floats = pd.api.types.is_float_dtype(col)
+        longest = max([len(str(c))] + [len(f"{v:.2f}" if floats else str(v)) for v in col.head(200)])
+        width = min(int(CHAR_PX * longest) + 30, WIDE_COLUMNS.get(c, 260))  # (+ the sort icon and padding)
+        # seconds and the like with two decimals each (1.7 and 2 under 1.71 read as different precisions)
+        out[c] = (st.column_config.NumberColumn(width=width, format="%.2f") if floats
+                  else st.column_config.Column(width=width))
+    return out
+
+
+def show_name(name: str) -> None:
+    """A user's file name, as typed, as plain text (st.text: no Markdown, so no link, bold or markup, whatever
+    it holds): the same name on the result's heading, in History and in the list of earlier uploads."""
+    st.text(str(name).replace("\n", " "))
+
+
+# The in-page exercise picker is for phones, where the sidebar (and its picker) is folded away: shown only
+# while the sidebar is collapsed, so a desktop shows one picker (the sidebar's).
+RESPONSIVE_CSS = """<style>
+body:has([data-testid="stSidebar"][aria-expanded="true"]) .st-key-inline_picker {display: none;}
+</style>"""
+
+
+def responsive_css() -> None:
+    st.html(RESPONSIVE_CSS)
+
+
+def when_text(ts: float, now: float | None = None) -> str:
+    """A moment as a person reads it: "today 04:19", "yesterday 18:02", "5 Dec 04:19", "5 Dec 2025 04:19"."""
+    import time
+    from datetime import datetime
+
+    t, n = datetime.fromtimestamp(ts), datetime.fromtimestamp(time.time() if now is None else now)
+    days = (n.date() - t.date()).days
+    if days == 0:
+        return f"today {t:%H:%M}"
+    if days == 1:
+        return f"yesterday {t:%H:%M}"
+    return f"{t.day} {t:%b}{'' if t.year == n.year else f' {t.year}'} {t:%H:%M}"
 
 
 freeze_heap()  # once per server process: this module is imported once (pages are rerun, modules are not)

@@ -12,13 +12,16 @@ ANALYZE_UPLOAD = "analyze.upload"
 ANALYZE_EARLIER = "analyze.earlier"
 ANALYZE_RUN = "analyze.run"
 ANALYZE_RESULT_DIR = "analyze.result_dir"  # session state: folder of the analysis on display
+ANALYZE_RESULT_NAME = "analyze.result_name"  # session state: its video's name as the user gave it
 ANALYZE_EXTRA_ANGLES = "analyze.extra_angles"
 ANALYZE_DL_VIDEO = "analyze.download.video"
 ANALYZE_DL_FRAMES = "analyze.download.frames"
 ANALYZE_DL_REPS = "analyze.download.reps"
 ANALYZE_DL_LABELLED_FRAMES = "analyze.download.labelled_frames"
+ANALYZE_DL_REPORT = "analyze.download.report"
 ANALYZE_REP_TABLE = "analyze.rep_table"  # the rep table's row selection (click a rep: the video plays it)
 ANALYZE_TIMELINE = "analyze.timeline"  # the timeline's point selection (click a rep: the video plays it)
+ANALYZE_TIMELINE_REP = "analyze.timeline_rep"  # session state: (analysis folder, the rep last clicked on the timeline)
 ANALYZE_SEEK = "analyze.seek"  # session state: (analysis folder, second the video starts at)
 ANALYZE_EXERCISE_INLINE = "analyze.exercise_inline"  # the exercise picker in the page (phones hide the sidebar)
 ANALYZE_AUTOSTART = "analyze.autostart"  # session state: start the analysis on this run (a candidate was picked)
@@ -29,6 +32,11 @@ QUERY_JOB = "job"  # URL query parameter: ?job=<id> shows that job's progress, t
 def analyze_pick(exercise: str) -> str:
     """Button "Analyze as <exercise>" offered when Auto cannot tell."""
     return f"analyze.pick.{exercise}"
+
+
+def analyze_looks_like(exercise: str) -> str:
+    """Button "Analyze as <exercise>" offered when no rep was found and the movement looks like that one."""
+    return f"analyze.looks_like.{exercise}"
 
 
 SOURCE_NEW = "Upload a new video"
@@ -43,6 +51,8 @@ LIVE_SAVE = "live.save"
 LIVE_SAVED_MSG = "live.saved_msg"
 LIVE_RECOGNISE_AGAIN = "live.recognise_again"  # Auto: forget the recognised exercise
 LIVE_OVERRIDE = "live.override"  # Auto: "not right? pick the exercise"
+LIVE_EXERCISE_INLINE = "live.exercise_inline"  # the exercise picker in the page (phones hide the sidebar)
+LIVE_CAMERA_CHECK = "live.camera_check"  # the browser's answer: how many cameras it has
 
 # Thresholds
 THR_ANGLE = "thresholds.angle"
@@ -56,6 +66,9 @@ THR_MESSAGE = "thresholds.message"  # session state: (kind, text) shown after a 
 THR_FULL_RERUN = "thresholds.full_rerun"  # session state: a button in the fragment changed the rules
 THR_CHART = "thresholds.chart"
 THR_FIGURE = "thresholds.figure"  # session state: (signature, the histogram without its ranges)
+THR_DRAFT = "thresholds.draft"  # session state: {exercise: {slider key: value}}, the unsaved slider values
+THR_DISCARD = "thresholds.discard"
+QUERY_DRAFT = "draft"  # URL query parameter: the unsaved slider values of the exercise on display
 
 
 def thr_frame_check(exercise: str, index: int) -> str:
@@ -80,6 +93,7 @@ HIST_CANCEL = "history.cancel_delete"
 HIST_DELETE_FILES = "history.delete_files"
 HIST_PENDING_DELETE = "history.pending_delete"  # session state: id awaiting confirmation
 HIST_MESSAGE = "history.message"
+HIST_DL_REPORT = "history.download.report"
 
 # Access (dashboard/access.py)
 ACCESS_PASSWORD = "access.password"

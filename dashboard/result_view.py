@@ -14,14 +14,15 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import charts, keys
-from dashboard.common import Current, LOW_CONFIDENCE, candidates_text, fmt, plain, plain_error, rep_table
+from dashboard.common import (Current, LOW_CONFIDENCE, candidates_text, column_widths, exercise_label, plain,
+                              plain_error, plural, rep_table, show_name)
 from pose_core.core.confine import is_within
 from pose_core.core.judging import view_advice
-from pose_core.core.types import RestSide
 from pose_core.store.frame_export import DEFAULT_EVERY, FRAMES_ZIP, labelled_frames_zip
 from pose_core.store.outputs import ANNOTATED_VIDEO, FRAMES_CSV, REPS_JSON, SUMMARY_JSON, LoadedAnalysis, load_analysis
+from pose_core.store.report import build_report, figures, report_file_name
 from pose_core.store.tuning import correct_bands
-from pose_core.store.uploads import upload_display_name
+from pose_core.store.uploads import upload_name
 
 SEEK_LEAD_S = 1.0  # a clicked rep plays from this long before it starts
 PORTRAIT_MAX_HEIGHT_PX = 460  # a portrait video is shown at most this tall (a phone's screen is ~800 px)
@@ -57,26 +58,51 @@ def _seek_to(result_dir: str, t: float) -> None:
     st.session_state[keys.ANALYZE_SEEK] = (str(result_dir), max(0, int(t)), clicks + 1)
 
 
-def rep_start_for_time(reps, t: float) -> float:
-    """The start of the rep a click at time t belongs to (inside it, else the nearest), minus the lead; the
-    click's own time minus the lead without reps."""
+def rep_for_time(reps, t: float):
+    """The rep a click at time t belongs to: the one it falls in, else the nearest (None without reps)."""
     if not reps:
-        return t - SEEK_LEAD_S
+        return None
     inside = [r for r in reps if r.start_s <= t <= r.end_s]
-    rep = inside[0] if inside else min(reps, key=lambda r: min(abs(t - r.start_s), abs(t - r.end_s)))
-    return rep.start_s - SEEK_LEAD_S
+    return inside[0] if inside else min(reps, key=lambda r: min(abs(t - r.start_s), abs(t - r.end_s)))
+
+
+def rep_start_for_time(reps, t: float) -> float:
+    """The start of the rep a click at time t belongs to, minus the lead; the click's own time minus the lead
+    without reps."""
+    rep = rep_for_time(reps, t)
+    return (rep.start_s if rep is not None else t) - SEEK_LEAD_S
+
+
+def _play_rep(result_dir: str, rep) -> None:
+    st.session_state[keys.ANALYZE_TIMELINE_REP] = (str(result_dir), rep.index)
+    _seek_to(result_dir, rep.start_s - SEEK_LEAD_S)
+
+
+def _replay_last(result_dir: str, reps) -> None:
+    """A second click on the selected row or marker unselects it (the selection comes back empty): the coach
+    wants that rep again, so the rep played last plays again."""
+    last = st.session_state.get(keys.ANALYZE_TIMELINE_REP)
+    rep = next((r for r in reps if last and last[0] == str(result_dir) and r.index == last[1]), None)
+    if rep is not None:
+        _play_rep(result_dir, rep)
 
 
 def _on_table_select(result_dir: str, reps) -> None:  # callback: runs before the rerun renders the video
     rows = st.session_state[keys.ANALYZE_REP_TABLE].selection.rows
     if rows and rows[0] < len(reps):
-        _seek_to(result_dir, reps[rows[0]].start_s - SEEK_LEAD_S)
+        _play_rep(result_dir, reps[rows[0]])
+    else:
+        _replay_last(result_dir, reps)
 
 
 def _on_timeline_select(result_dir: str, reps) -> None:
     points = st.session_state[keys.ANALYZE_TIMELINE].selection.points
-    if points and points[0].get("x") is not None:
-        _seek_to(result_dir, rep_start_for_time(reps, float(points[0]["x"])))
+    if not points:
+        _replay_last(result_dir, reps)
+    elif points[0].get("x") is not None:  # a marker, or the curve inside (or near) a rep: that rep
+        t = float(points[0]["x"])
+        rep = rep_for_time(reps, t)
+        _play_rep(result_dir, rep) if rep is not None else _seek_to(result_dir, t - SEEK_LEAD_S)
 
 
 # ----------------------------------------------------------------------------------- the parts
@@ -90,37 +116,48 @@ def _recognition(s, cur: Current, res_name: str) -> None:
         st.warning(f"{said}. **Low confidence**: GymPose is not sure this is {res_name.lower()}, "
                    f"the reps below are counted as if it were.{tail} If it is wrong, pick the exercise above "
                    "and analyse again.", icon=":material/help:")
-    elif not s.reps:  # never a success box over a result with nothing in it
-        st.warning(f"{said}, but no complete {res_name.lower()} repetition was found: it may be another "
-                   f"exercise.{tail} If it is, pick the exercise above and analyse again.", icon=":material/help:")
     else:
         st.success(f"{said}.{tail}", icon=":material/auto_awesome:")
 
 
-def _metrics(s, rule) -> None:
-    """Only the figures that mean something for this result, in a row that wraps (a phone shows two or three
-    per line instead of one per line)."""
-    n = s.reps
-    view = s.view or "not known"
-    with st.container(horizontal=True, gap="medium"):
-        st.metric("Reps", n, width="content",
-                  help="Complete repetitions, rest to rest. A rep cut off by the start or end of the video is "
-                       "partial and not counted.")
-        if n:  # with no rep, per-rep figures mean nothing: they are not shown at all
-            st.metric("Correct reps", f"{s.reps_correct} of {n}", width="content",
-                      help="Reps that passed every form check that could be judged from this camera view "
-                           "(checks the view cannot show are listed in the rep table, never counted as faults).")
-            high = rule.counting.rest == RestSide.HIGH
-            st.metric(f"{'Avg depth' if high else 'Avg peak'} ({rule.primary_angle})", fmt(s.avg_extreme, "°"),
-                      width="content",
-                      help=(f"The mean over the reps of the {'lowest' if high else 'highest'} {rule.primary_angle} "
-                            "angle reached (180° = straight limb). The rep table shows each rep against its target."))
-            st.metric("Avg rep time", fmt(s.avg_rep_s, " s", 1), width="content",
-                      help="A full cycle, rest to rest: from starting one rep to starting the next (pauses "
-                           "included). The rep table splits each rep into down and up.")
-        st.metric("Camera view", view, width="content",
-                  help="Read from the body's landmarks (side, front, rear or oblique). Each form check works "
-                       "from some views only; from another view it is reported as not judged, not as a fault.")
+def _metrics(s, reps, rule) -> None:
+    """Only the figures that mean something for this result (pose_core.store.report.figures: the shared
+    report shows the same), in a row that wraps (a phone shows two or three per line instead of one)."""
+    with st.container(horizontal=True, gap="small"):  # (six figures in two rows on a 390 px phone)
+        for f in figures(s, reps, rule):
+            st.metric(f.label, f.value, help=f.meaning, width="content")
+
+
+def _pick_and_analyse(name: str) -> None:  # callback: runs before the next run renders the sidebar
+    st.session_state[keys.EXERCISE] = name
+    st.session_state[keys.EXERCISE_LAST] = name
+    st.session_state[keys.ANALYZE_AUTOSTART] = True  # the page analyses the same upload again, as `name`
+
+
+def _no_reps(s, rule, cur: Current, advice: str) -> None:
+    """No complete rep: one box that says why (the analysis' notes, what the view allows) and, when the
+    movement looks like another exercise, a one-click "Analyze as <that exercise>". A recognised name over
+    nothing counted is a warning (the name may be wrong), never a success."""
+    other = s.looks_like if s.looks_like in cur.rules.exercises and s.looks_like != rule.name else ""
+    name = plain(rule.display_name)
+    if s.exercise_auto:
+        others = [c for c in s.exercise_candidates if c[0] != s.exercise and c[1] >= 0.005]
+        lines = [f"Recognised: **{name}** ({float(s.exercise_confidence or 0):.0%} sure), but no complete "
+                 f"{name.lower()} repetition was found: it may be another exercise."
+                 + (f" Other candidates: {candidates_text(cur.rules, others)}." if others else "")]
+    else:
+        lines = [f"**No complete {name.lower()} rep was found.**"]
+    lines += [plain(n) for n in s.notes]
+    lines.append(plain(advice))
+    if not other:
+        lines.append(plain(f"Check that the exercise is right ({rule.display_name}; change it at the top of the "
+                           "page or in the sidebar) and that the whole movement stays in the frame."))
+    (st.warning if s.exercise_auto else st.info)(" ".join(lines), icon=":material/lightbulb:")
+    if other:
+        shown = plain(exercise_label(cur.rules, other).lower())
+        st.button(f"Analyze as {shown}", key=keys.analyze_looks_like(other), type="primary",
+                  icon=":material/play_arrow:", on_click=_pick_and_analyse, args=(other,),
+                  help="The same video, analysed again with that exercise's rules.")
 
 
 def _video(a: LoadedAnalysis, result_dir: str) -> None:
@@ -129,9 +166,6 @@ def _video(a: LoadedAnalysis, result_dir: str) -> None:
         return
     s = a.summary
     start, clicks = seek_time(result_dir)
-    width: int | str = "stretch"
-    if s.width and s.height and s.height > s.width:  # portrait: never taller than PORTRAIT_MAX_HEIGHT_PX
-        width = max(160, int(PORTRAIT_MAX_HEIGHT_PX * s.width / s.height))
     # Each click must seek AND play, also when the same rep is clicked again:
     # - a container keyed by the click count gives a new <video> element, which seeks to start_time when it
     #   loads (an existing element only seeks when start_time changes, and never starts playing);
@@ -140,23 +174,33 @@ def _video(a: LoadedAnalysis, result_dir: str) -> None:
     #   (it is never reached, so it never stops the video). Muted: browsers only autoplay muted videos.
     end = int(s.duration_s) + 2 + clicks if clicks else None
     with st.container(key=f"analyze_video_{clicks}"):
-        st.video(str(a.video), start_time=start, end_time=end, autoplay=clicks > 0, muted=clicks > 0, width=width)
+        st.video(str(a.video), start_time=start, end_time=end, autoplay=clicks > 0, muted=clicks > 0,
+                 width=video_width(s.width, s.height))
     if clicks:
-        st.caption(f"Playing from {start} s. Click another rep in the table or on the timeline to review it.")
+        st.caption(f"Playing from {start} s. Click another rep in the table or on the timeline to review it "
+                   "(or the same one again to replay it).")
     elif a.reps:
         st.caption("Click a rep in the table or on the timeline to play it from just before it starts.")
 
 
-def _downloads(a: LoadedAnalysis, uploads_dir: Path) -> None:
+def video_width(width: int, height: int) -> int | str:
+    """st.video's width: the column's, or for a portrait video what keeps it PORTRAIT_MAX_HEIGHT_PX tall."""
+    if width and height and height > width:
+        return max(160, int(PORTRAIT_MAX_HEIGHT_PX * width / height))
+    return "stretch"
+
+
+def _downloads(a: LoadedAnalysis, uploads_dir: Path, rule, name: str) -> None:
     """Files are read when their button is clicked (callable data), and a click does not rerun the page
     (on_click="ignore"): several downloads in a row, or at once, each start right away."""
     with st.container(horizontal=True, gap="small"):
-        for name, label, mime, key in ((ANNOTATED_VIDEO, "Annotated video (mp4)", "video/mp4", keys.ANALYZE_DL_VIDEO),
-                                       (FRAMES_CSV, "Per-frame data (CSV)", "text/csv", keys.ANALYZE_DL_FRAMES),
-                                       (REPS_JSON, "Reps (JSON)", "application/json", keys.ANALYZE_DL_REPS)):
-            f = a.file(name)
+        report_button(a, rule, name, keys.ANALYZE_DL_REPORT)
+        for fname, label, mime, key in ((ANNOTATED_VIDEO, "Annotated video (mp4)", "video/mp4", keys.ANALYZE_DL_VIDEO),
+                                        (FRAMES_CSV, "Per-frame data (CSV)", "text/csv", keys.ANALYZE_DL_FRAMES),
+                                        (REPS_JSON, "Reps (JSON)", "application/json", keys.ANALYZE_DL_REPS)):
+            f = a.file(fname)
             if f is not None:
-                st.download_button(label, data=f.read_bytes, file_name=f"{a.path.name}_{name}", mime=mime, key=key,
+                st.download_button(label, data=f.read_bytes, file_name=f"{a.path.name}_{fname}", mime=mime, key=key,
                                    icon=":material/download:", on_click="ignore")
         source = _source_video(a, uploads_dir)
         if source is not None:
@@ -167,6 +211,15 @@ def _downloads(a: LoadedAnalysis, uploads_dir: Path) -> None:
                 help=f"Every {DEFAULT_EVERY}th frame as a JPEG in frames/correct, frames/incorrect or frames/unknown "
                      "(the frame's verdict), with frames/manifest.csv (frame, time, label, reason): a start for a "
                      "dataset of your own. Made when you click (a few seconds for a long video).")
+
+
+def report_button(a: LoadedAnalysis, rule, name: str, key: str) -> None:
+    """ "Report (HTML)": one file to send a coach, made when clicked (pose_core.store.report)."""
+    st.download_button("Report (HTML)", data=lambda: build_report(a, rule, name).encode("utf-8"),
+                       file_name=report_file_name(a), mime="text/html", key=key, type="primary",
+                       icon=":material/share:", on_click="ignore",
+                       help="One self-contained page to share: the figures, the timeline, the rep table and a frame "
+                            "of every incorrect rep. Opens offline in any browser.")
 
 
 def _source_video(a: LoadedAnalysis, uploads_dir: Path) -> Path | None:
@@ -180,10 +233,36 @@ def _source_video(a: LoadedAnalysis, uploads_dir: Path) -> Path | None:
     return a.video
 
 
+def _timeline(a: LoadedAnalysis, rule, result_dir: str) -> None:
+    s = a.summary
+    extra = st.multiselect("Also show", [n for n in rule.angles if n != rule.primary_angle],
+                           key=keys.ANALYZE_EXTRA_ANGLES, placeholder="other angles", format_func=rule.angle_label)
+    missed = sorted({lab for r in a.reps for lab in charts.not_judged_labels(rule, r)})
+    st.caption(plain(f"Camera view: {s.view or 'not known'}"
+                     + (f" · not judged from it: {', '.join(missed)}" if missed else "")))
+    fig = charts.angle_timeline(a.frames, list(a.reps), rule, correct_bands(rule, rule.primary_angle), extra)
+    st.plotly_chart(fig, width="stretch", key=keys.ANALYZE_TIMELINE, selection_mode="points",
+                    on_select=partial(_on_timeline_select, result_dir, a.reps),
+                    config={"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]})
+
+
+def _rep_table(a: LoadedAnalysis, rule, result_dir: str) -> None:
+    st.markdown("#### Reps")
+    table = rep_table(a.reps, rule)
+    st.dataframe(table, hide_index=True, width="stretch", key=keys.ANALYZE_REP_TABLE,
+                 on_select=partial(_on_table_select, result_dir, a.reps), selection_mode="single-row",
+                 column_config=column_widths(table))
+    st.caption("Select a rep (the box at the start of its row) to play it in the video.")
+    bad = [r for r in a.reps if r.reasons]
+    if bad:  # the reasons in full, also on a phone where the table's last columns are off-screen
+        st.markdown("**What to fix**  \n" + "  \n".join(f"Rep {r.index}: {plain('; '.join(r.reasons))}" for r in bad))
+
+
 # ------------------------------------------------------------------------------------------ page
 
-def show_result(result_dir: str | Path, cur: Current) -> None:
-    """Render one finished analysis (a folder under the workspace's analyses)."""
+def show_result(result_dir: str | Path, cur: Current, name: str | None = None) -> None:
+    """Render one finished analysis (a folder under the workspace's analyses). `name`: the video as the user
+    named it (default: the name kept with its upload)."""
     result_dir = str(result_dir)
     try:
         a = load(result_dir)
@@ -192,49 +271,35 @@ def show_result(result_dir: str | Path, cur: Current) -> None:
         return
     s = a.summary
     rule = cur.rules[s.exercise] if s.exercise in cur.rules.exercises else cur.rule
-    res_name = plain(rule.display_name)
-    st.subheader(f"{res_name}: {plain(upload_display_name(s.video))}")
-    if s.exercise_auto:
-        _recognition(s, cur, res_name)
-    _metrics(s, rule)
+    uploads = cur.settings.uploads_dir
+    name = name or (upload_name(uploads / s.video) if s.video else a.path.name)
+    st.subheader(plain(rule.display_name))
+    show_name(name)
+    if s.exercise_auto and a.reps:
+        _recognition(s, cur, plain(rule.display_name))
+    _metrics(s, a.reps, rule)
     advice = view_advice(rule, s.view)
     said = []
-    if s.reps and s.frames_correct_pct is not None:
+    if a.reps and s.frames_correct_pct is not None:
         said.append(f"Per frame: {s.frames_correct_pct:.1f}% of the frames whose form could be judged met the "
                     "rule's frame checks.")
     if s.partial_reps:
-        said.append(f"{s.partial_reps} partial rep(s) cut off at the start or end were not counted.")
-    if s.reps:
+        said.append(f"{plural(s.partial_reps, 'partial rep')} cut off at the start or end "
+                    f"{'was' if s.partial_reps == 1 else 'were'} not counted.")
+    if a.reps:
         said.append(advice)
+        for note in s.notes:
+            st.warning(plain(note), icon=":material/info:")
+    else:
+        _no_reps(s, rule, cur, advice)
     if said:
         st.caption(plain(" ".join(said)))
-    for note in s.notes:
-        st.warning(plain(note), icon=":material/info:")
-    if not a.reps:
-        st.info(plain(f"No complete rep was found. {advice} Check that the exercise is right "
-                      f"({rule.display_name}; change it at the top of the page or in the sidebar) and that the whole "
-                      "movement stays in the frame."), icon=":material/lightbulb:")
 
     left, right = st.columns([1, 1])
     with left:
         _video(a, result_dir)
     with right:
-        extra = st.multiselect("Also show", [n for n in rule.angles if n != rule.primary_angle],
-                               key=keys.ANALYZE_EXTRA_ANGLES, placeholder="secondary angles")
-        missed = sorted({lab for r in a.reps for lab in charts.not_judged_labels(rule, r)})
-        note = f"Camera view: {s.view or 'not known'}" + (f" · not judged from it: {', '.join(missed)}" if missed else "")
-        fig = charts.angle_timeline(a.frames, list(a.reps), rule, correct_bands(rule, rule.primary_angle), extra,
-                                    note=note)
-        st.plotly_chart(fig, width="stretch", key=keys.ANALYZE_TIMELINE, on_select=partial(_on_timeline_select, result_dir, a.reps),
-                        selection_mode="points",
-                        config={"displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]})
-
+        _timeline(a, rule, result_dir)
     if a.reps:
-        st.markdown("#### Reps")
-        st.dataframe(rep_table(a.reps, rule), hide_index=True, width="stretch", key=keys.ANALYZE_REP_TABLE,
-                     on_select=partial(_on_table_select, result_dir, a.reps), selection_mode="single-row",
-                     column_config={"rep": st.column_config.NumberColumn(width=40),
-                                    "reasons": st.column_config.TextColumn(width="medium"),
-                                    "not judged (camera view)": st.column_config.TextColumn(width="medium")})
-        st.caption("Select a rep (the box at the start of its row) to play it in the video.")
-    _downloads(a, cur.settings.uploads_dir)
+        _rep_table(a, rule, result_dir)
+    _downloads(a, uploads, rule, name)

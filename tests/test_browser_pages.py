@@ -109,10 +109,12 @@ def test_history_selection_survives_page_switch_and_reload(seeded, chromium):
 # ----------------------------------------------------------------------------------------- item 5
 
 def _band_edges(page) -> list[float]:
-    """x positions of the vertical lines drawn on the Thresholds chart (the correct ranges' edges)."""
+    """x positions of the solid vertical lines drawn on the Thresholds chart (the correct ranges' edges; the
+    per-rep limits are dashed)."""
     return page.evaluate("""() => { const el = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
         if (!el || !el.layout || !el.layout.shapes) return [];
-        return el.layout.shapes.filter(s => s.type === 'line').map(s => s.x0); }""")
+        return el.layout.shapes.filter(s => s.type === 'line' && !(s.line && s.line.dash === 'dash'))
+            .map(s => s.x0); }""")
 
 
 def test_thresholds_slider_by_keyboard_updates_the_chart_quickly(seeded, chromium):
@@ -138,7 +140,8 @@ def test_thresholds_slider_by_keyboard_updates_the_chart_quickly(seeded, chromiu
             page.keyboard.press("ArrowRight")
             page.wait_for_function(
                 """v => { const el = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
-                    return el && el.layout && el.layout.shapes.some(s => s.type === 'line' && s.x0 === v); }""",
+                    return el && el.layout && el.layout.shapes.some(s => s.type === 'line' && s.x0 === v
+                                                                      && !(s.line && s.line.dash === 'dash')); }""",
                 arg=start + k, timeout=5000)
             times.append(time.perf_counter() - t0)
             # The slider kept the focus through the rerun: the next press goes to it.

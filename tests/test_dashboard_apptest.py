@@ -96,7 +96,8 @@ def test_analyze_upload_shows_counted_reps_chart_video_and_downloads(workspace):
     assert {b.key for b in at.get("download_button")} >= {keys.ANALYZE_DL_VIDEO, keys.ANALYZE_DL_FRAMES, keys.ANALYZE_DL_REPS}
     # Stored: the upload (sanitized name), the analysis folder and a history session.
     home = workspace
-    assert [p.name.split("_", 1)[1] for p in (home / "uploads").iterdir()] == ["squat_1.mp4"]
+    assert [p.name.split("_", 1)[1] for p in (home / "uploads").iterdir() if not p.name.startswith(".")] \
+        == ["squat_1.mp4"]
     (adir,) = list((home / "analyses").iterdir())
     assert (adir / "annotated.mp4").stat().st_size > 0
     sessions = HistoryStore(home / "history.sqlite3").list_sessions()
@@ -142,7 +143,7 @@ def _no_person_video(path: Path) -> bytes:
 
 # A wrong extension (notes.txt) never reaches the page: the browser's picker and Streamlit's own server
 # check refuse it (see test_store_upload_checks_size_and_type for our own check).
-@pytest.mark.parametrize("case", ["not_a_video", "corrupt", "nobody", "too_big"])
+@pytest.mark.parametrize("case", ["not_a_video", "corrupt", "nobody", "too_big", "empty"])
 def test_analyze_bad_input_gives_a_clear_message(workspace, monkeypatch, tmp_path, case):
     if case == "too_big":
         monkeypatch.setenv("GYMPOSE_MAX_UPLOAD_MB", "0.01")
@@ -151,6 +152,7 @@ def test_analyze_bad_input_gives_a_clear_message(workspace, monkeypatch, tmp_pat
         "corrupt": ("clip.mp4", b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 20),
         "nobody": ("empty_room.mp4", None),
         "too_big": ("clip.mp4", b"\x00" * 20_000),
+        "empty": ("clip.mp4", b""),
     }[case]
     if data is None:
         data = _no_person_video(tmp_path / "nobody.mp4")
@@ -159,7 +161,7 @@ def test_analyze_bad_input_gives_a_clear_message(workspace, monkeypatch, tmp_pat
     assert len(at.error) == 1
     text = at.error[0].value.lower()
     expected = {"not_a_video": "not a video", "corrupt": "not a video", "nobody": "nobody was found",
-                "too_big": "too large"}[case]
+                "too_big": "too large", "empty": "the file is empty"}[case]
     assert expected in text
     assert "traceback" not in text
     assert not at.metric  # no result shown
@@ -188,7 +190,7 @@ def test_analyze_auto_recognises_the_exercise_and_counts_with_its_rule(workspace
     no_failure(at)
     assert not at.error, [e.value for e in at.error]
     assert metric(at, "Reps") == str(SQUAT_CLIP_REPS)
-    assert at.subheader[0].value.startswith("Squat:")
+    assert at.subheader[0].value == "Squat" and at.text[0].value == "squat_1.mp4"  # exercise, then the file
     (adir,) = list((workspace / "analyses").iterdir())
     summary = json.loads((adir / "summary.json").read_text())
     assert summary["exercise"] == "squat" and summary["exercise_auto"] is True
@@ -684,7 +686,8 @@ def test_history_folds_identical_reanalyses_and_shows_no_none(workspace):
     assert list(table["#"]) == [d, c, b]  # a folded into b (newest kept)
     assert list(table["source"]) == ["live", "video", "video ×2"]
     assert "None" not in table.astype(str).to_numpy().ravel().tolist()
-    assert table.loc[table["#"] == d, "depth"].item() == "–"
+    assert table.loc[table["#"] == d, "avg key angle"].item() == "–"
+    assert table.loc[table["#"] == b, "avg key angle"].item() == "90° (depth)"  # named by the rules' extreme_name
     assert any("×N" in c_.value for c_ in at.caption)
     at.selectbox(key=keys.HIST_SELECTED).set_value(b).run()
     assert any(f"Analysed 2 times" in c_.value and f"#{a}" in c_.value for c_ in at.caption)
@@ -716,6 +719,7 @@ def test_history_compares_two_sessions_with_the_difference(workspace):
     assert cmp.loc["depth", "change"] == "-15° better"  # knees bent further: deeper
     assert cmp.loc["correct frames", "change"] == "+20.0% better"
     assert cmp.loc["rep time", "change"] == "no change"
+    assert cmp.loc["velocity loss"].tolist()[:2] == ["0.0%", "0.0%"]  # every lift as fast as the others
     assert at.query_params["compare"] == [str(old)]
 
 

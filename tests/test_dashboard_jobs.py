@@ -208,7 +208,7 @@ def test_cannot_tell_after_a_reload_still_offers_analyze_as(workspace, monkeypat
     tab.button(key=keys.analyze_pick("pushup")).click().run()
     wait_for_job(tab)
     assert not tab.exception
-    (upload,) = [p.name for p in (workspace / "uploads").iterdir()]
+    (upload,) = [p.name for p in (workspace / "uploads").iterdir() if not p.name.startswith(".")]
     assert calls == [(upload, "auto"), (upload, "pushup")]
     assert job_in_url(tab) != job and "Nobody was found" in tab.error[0].value
 

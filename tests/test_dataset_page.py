@@ -180,7 +180,7 @@ def test_page_frame_slider_changes_frame_and_label(synth):
         reason = row["reason"] or "–"
         assert f"**Reason:** {plain(reason)}" in shown  # rule messages reach the page as plain text
         table = at.dataframe[0].value
-        knee = table.loc[table["angle"].str.startswith("knee"), "value"].iloc[0]
+        knee = table.loc[table["angle"].str.startswith("Knee"), "value"].iloc[0]
         assert knee == f"{row['knee']:.0f}°"
 
 

@@ -57,6 +57,10 @@ def base() -> dict:
     (lambda d: d["defaults"].update(min_visibility=1.5), "defaults.min_visibility", "outside 0..1"),
     (lambda d: d["exercises"].update(deadlift=d["exercises"]["squat"]), "exercises.deadlift", "unknown exercise"),
     (lambda d: d["exercises"]["squat"]["counting"]["rest_requires"][0].update(angle="neck"), "rest_requires[0].angle", "'neck' is not one of"),
+    (lambda d: d["exercises"]["squat"]["angles"]["knee"].update(label="K" * 31), "exercises.squat.angles.knee.label", "too long"),
+    (lambda d: d["exercises"]["squat"]["angles"]["knee"].update(label=""), "exercises.squat.angles.knee.label", "non-empty string"),
+    (lambda d: d["exercises"]["squat"]["counting"].update(concentric="up"), "exercises.squat.counting.concentric", "'up' is not one of to_peak, from_peak"),
+    (lambda d: d["exercises"]["squat"]["counting"].update(extreme_name=3), "exercises.squat.counting.extreme_name", "non-empty string"),
 ])
 def test_validation_errors_name_file_key_and_value(mutate, key, fragment):
     d = base()
@@ -165,3 +169,19 @@ def test_messages_name_the_file_by_its_label_not_the_server_path(tmp_path):
     with pytest.raises(RulesError) as e:
         load_rules(user.with_name("missing.toml"), label="missing.toml")
     assert str(e.value) == "missing.toml: rules file not found"
+
+
+def test_every_angle_has_a_name_for_people_and_it_survives_saving():
+    rules = load_rules()
+    for rule in rules.exercises.values():
+        for name in rule.angles:
+            label = rule.angle_label(name)
+            assert label and "_" not in label and label[0].isupper(), (rule.name, name, label)
+    assert rules["pushup"].angle_label("hip_sag") == "Hip sag"
+    assert rules["pullup"].angle_label("chin_height") == "Chin above hands"
+    # a rule written back (the Thresholds page's save) keeps its labels, concentric half and extreme's name
+    again = parse_rules({"exercises": {"pullup": rule_to_dict(rules["pullup"])}})["pullup"]
+    assert again.angle_labels == rules["pullup"].angle_labels
+    assert (again.counting.concentric, again.counting.extreme_name) == ("to_peak", "top elbow angle")
+    jj = parse_rules({"exercises": {"jumping_jacks": rule_to_dict(rules["jumping_jacks"])}})["jumping_jacks"]
+    assert jj.counting.concentric == "" and jj == rules["jumping_jacks"]

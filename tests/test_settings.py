@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import io
+import os
+import time
 
 import pytest
 
 from pose_core.core.confine import PathError, is_within, safe_join, sanitize_filename
 from pose_core.store.settings import (PENN_DIR_ENV, SettingsError, configured_penn_root, ice_servers, load_settings,
                                       shared_data_dir, workspace_dir)
-from pose_core.store.uploads import UploadTooLargeError, new_analysis_dir, store_upload, upload_display_name
+from pose_core.store.uploads import (EmptyUploadError, UploadTooLargeError, list_uploads, new_analysis_dir,
+                                    remove_upload, store_upload, sweep_orphan_names, upload_display_name, upload_name)
 
 
 def test_safe_join_refuses_escapes(tmp_path):
@@ -38,7 +41,32 @@ def test_store_upload_checks_size_and_type(tmp_path):
         store_upload(io.BytesIO(b"x" * 2000), "big.mp4", tmp_path / "up", max_bytes=1000)
     with pytest.raises(PathError, match="video"):
         store_upload(b"hello", "notes.txt", tmp_path / "up", max_bytes=1000)
-    assert sorted(x.name.split("_", 1)[1] for x in (tmp_path / "up").iterdir()) == ["a_b.mp4"]
+    with pytest.raises(EmptyUploadError, match="the file is empty"):  # 0 bytes: said so, nothing kept
+        store_upload(io.BytesIO(b""), "empty.mp4", tmp_path / "up", max_bytes=1000)
+    with pytest.raises(EmptyUploadError, match="the file is empty"):
+        store_upload(io.BytesIO(b""), "empty.mp4", tmp_path / "up", max_bytes=1000, size=0)
+    assert sorted(x.name.split("_", 1)[1] for x in (tmp_path / "up").iterdir() if not x.name.startswith(".")) \
+        == ["a_b.mp4"]
+    assert upload_name(p) == "../a b.mp4"  # the name as the user gave it, kept beside the sanitised file
+
+
+def test_one_name_per_upload_and_one_entry_per_video(tmp_path):
+    odd = "[click me](http://example.com) **bold** <b>x</b>.mp4"
+    a = store_upload(b"abc", odd, tmp_path, max_bytes=100)
+    assert upload_name(a) == odd and upload_display_name(a.name) != odd  # (the file on disk is sanitised)
+    time.sleep(0.01)
+    b = store_upload(b"abc", odd, tmp_path, max_bytes=100)  # the same video uploaded again
+    os.utime(b, (time.time() + 5, time.time() + 5))
+    c = store_upload(b"abcd", "other.mp4", tmp_path, max_bytes=100)
+    listed = list_uploads(tmp_path)
+    assert [u.name for u in listed] == [odd, "other.mp4"] and listed[0].path == b  # once, its newest copy
+    remove_upload(b)
+    assert not b.exists() and not (tmp_path / f".{b.name}.name.json").exists()
+    (tmp_path / f".{c.name}.name.json").write_text("not json")
+    assert upload_name(c) == "other.mp4"  # a damaged name file: the sanitised name stands in
+    c.unlink()
+    sweep_orphan_names(tmp_path)
+    assert not (tmp_path / f".{c.name}.name.json").exists() and (tmp_path / f".{a.name}.name.json").exists()
 
 
 def test_upload_and_analysis_names(tmp_path):

@@ -11,15 +11,15 @@ import streamlit as st
 
 from dashboard import keys
 from dashboard.common import (AUTO, JOB_POLL_S, candidates_text, current, exercise_label, history_store, job_runner,
-                              plain, plain_error)
+                              plain, plain_error, plural, progress_text, show_name, when_text)
 from dashboard.exercise_picker import exercise_picker_inline
 from dashboard.result_view import show_result
 from pose_core.datasets.recognition import Recognition
-from pose_core.run.jobs import CANNOT_TELL, DONE, NO_PERSON, QUEUED, RECOGNISING, JobError
+from pose_core.run.jobs import CANNOT_TELL, DONE, NO_PERSON, QUEUED, JobError
 from pose_core.run.pipeline import RECOGNIZE_SECONDS
 from pose_core.core.confine import PathError, is_within
 from pose_core.media.video import VIDEO_EXTENSIONS
-from pose_core.store.uploads import UploadTooLargeError, list_files, store_upload, upload_display_name
+from pose_core.store.uploads import EmptyUploadError, UploadTooLargeError, list_uploads, store_upload
 
 cur = current()
 rule = cur.rule
@@ -34,22 +34,21 @@ if auto:
                "exercise there to skip this), then counts the reps, judges each one against that exercise's rules "
                f"and shows you where your form breaks down. Files up to {S.max_upload_mb:.0f} MB.")
 else:
-    st.caption(f"Upload a video of one person doing **{shown_rule}s** (change the exercise in the "
+    st.caption(f"Upload a video of one person doing one exercise, here **{shown_rule}** (change it in the "
                "sidebar, or choose Auto to have it recognised). GymPose finds the body in every frame, counts the "
                "reps, judges each one against the rules and shows you where your form breaks down. "
                f"Files up to {S.max_upload_mb:.0f} MB.")
 
 exercise_picker_inline(cur)  # (phones fold the sidebar away)
-earlier = list_files(S.uploads_dir)
+earlier = {u.path.name: u for u in list_uploads(S.uploads_dir)}  # (one entry per video, newest first)
 source = st.radio("Video", [keys.SOURCE_NEW, keys.SOURCE_EARLIER], key=keys.ANALYZE_SOURCE, horizontal=True,
                   label_visibility="collapsed", disabled=not earlier)
 video_path: Path | None = None
 upload = None
 if source == keys.SOURCE_EARLIER and earlier:
-    names = [p.name for p in earlier]
-    chosen = st.selectbox("Earlier upload", names, key=keys.ANALYZE_EARLIER,
-                          format_func=lambda n: f"{upload_display_name(n)}  (uploaded {n[:8]} {n[9:11]}:{n[11:13]})"
-                          if n[:8].isdigit() else n)
+    # (option labels are plain text: the name as the user gave it, whatever characters it holds)
+    chosen = st.selectbox("Earlier upload", list(earlier), key=keys.ANALYZE_EARLIER,
+                          format_func=lambda n: f"{earlier[n].name} · uploaded {when_text(earlier[n].uploaded)}")
     video_path = S.uploads_dir / chosen if chosen else None
 else:
     upload = st.file_uploader("Workout video", type=list(VIDEO_EXTENSIONS), key=keys.ANALYZE_UPLOAD,
@@ -132,7 +131,13 @@ def start_analysis() -> None:
         if video_path is None or not is_within(S.uploads_dir, video_path) or not video_path.is_file():
             st.error("That upload is no longer available. Upload the video again.")
             return
-        submit(video_path, upload_display_name(video_path.name), owns_upload=False)
+        if video_path.stat().st_size == 0:
+            raise EmptyUploadError("0 bytes")
+        submit(video_path, earlier[video_path.name].name if video_path.name in earlier else video_path.name,
+               owns_upload=False)
+    except EmptyUploadError:
+        st.error("The file is empty (0 bytes): there is no video in it. Check the file on your device and upload "
+                 "it again.", icon=":material/error:")
     except UploadTooLargeError as e:
         st.error(f"This video is too large. {plain_error(e)}", icon=":material/error:")
     except PathError as e:
@@ -140,20 +145,22 @@ def start_analysis() -> None:
 
 
 def analyze_again_as_picked(job_id: str | None) -> bool:
-    """After "Analyze as <candidate>": the cannot-tell job's own upload is analysed again (the upload widget
-    is empty after a reload). False when there is no such job."""
+    """After "Analyze as <exercise>" (a cannot-tell answer's candidates, or a result without reps whose movement
+    looks like another exercise): the job's own upload is analysed again (the upload widget is empty after a
+    reload). False when there is no such job."""
     try:
         prev = runner.status(job_id) if job_id else None
     except JobError:
         return False
-    if prev is None or prev.state != CANNOT_TELL:
+    if prev is None or prev.state not in (CANNOT_TELL, DONE):
         return False
     path = S.uploads_dir / prev.video
     if not path.is_file():
         st.error("That upload is no longer available. Upload the video again.")
         show_job_here(None)
         return True
-    submit(path, prev.name, owns_upload=prev.owns_upload)
+    # (a finished analysis refers to its upload: the new job must never remove it)
+    submit(path, prev.name, owns_upload=prev.owns_upload and prev.state == CANNOT_TELL)
     return True
 
 
@@ -168,14 +175,13 @@ def job_progress(job_id: str) -> None:
         st.rerun()
     if s.state == QUEUED:
         ahead = runner.ahead(job_id)
-        st.progress(0.0, text=f"Waiting for {ahead} analysis{'es' if ahead > 1 else ''} ahead of this one "
+        st.progress(0.0, text=f"Waiting for {plural(ahead, 'analysis', 'analyses')} ahead of this one "
                               "(one runs at a time)..." if ahead else "Waiting to start...")
     else:
-        what = "Recognising the exercise: frame" if s.stage == RECOGNISING else "Analysing frame"
-        st.progress(s.fraction, text=f"{what} {s.done} of {s.total or '?'}..." if s.done else
-                    "Starting the analysis...")
-    st.caption(f"{plain(s.name)}: the analysis goes on if you reload or leave this page; this page's address "
-               "(with its job id) shows it again, and the result is saved to your history.")
+        st.progress(s.fraction, text=progress_text(s))
+    show_name(s.name)  # (as typed, plain text: the same name the result and History show)
+    st.caption("The analysis goes on if you reload or leave this page; this page's address (with its job id) "
+               "shows it again, and the result is saved to your history.")
 
 
 def show_job(job_id: str) -> None:
@@ -193,6 +199,7 @@ def show_job(job_id: str) -> None:
         return
     if s.state == DONE:
         st.session_state[keys.ANALYZE_RESULT_DIR] = str(S.analyses_dir / s.result_dir)
+        st.session_state[keys.ANALYZE_RESULT_NAME] = s.name
         if s.history_warning:
             st.warning(f"The analysis is done but could not be added to your history: {plain_error(s.history_warning)}",
                        icon=":material/warning:")
@@ -227,4 +234,4 @@ if shown_job:
 
 result_dir = st.session_state.get(keys.ANALYZE_RESULT_DIR)
 if result_dir and is_within(S.analyses_dir, result_dir) and Path(result_dir).is_dir():
-    show_result(result_dir, cur)
+    show_result(result_dir, cur, st.session_state.get(keys.ANALYZE_RESULT_NAME))

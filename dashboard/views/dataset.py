@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import charts
-from dashboard.common import current, fmt, plain, plain_error
+from dashboard.common import current, fmt, plain, plain_error, plural
 from pose_core.core.confine import shown_path
 from pose_core.core.rules import RuleSet
 from pose_core.datasets.dataset_view import (ALL, ANY_LABEL, EXPECTED_LAYOUT, DatasetFolderError, class_summary,
@@ -80,10 +80,11 @@ def timeline_figure(frames: pd.DataFrame, rule, current_frame: int) -> go.Figure
     for name, d in rule.angles.items():
         if name == primary or d.unit != "deg":
             continue
-        fig.add_trace(go.Scatter(x=frames["frame"], y=frames[name], mode="lines", name=name,
+        shown = escape(rule.angle_label(name))
+        fig.add_trace(go.Scatter(x=frames["frame"], y=frames[name], mode="lines", name=shown,
                                  line=dict(color=next(palette), width=1.5), opacity=0.75,
-                                 hovertemplate=f"{name} %{{y:.0f}}°<extra>frame %{{x}}</extra>"))
-    fig.add_trace(go.Scatter(x=frames["frame"], y=frames[primary], mode="lines", name=primary,
+                                 hovertemplate=f"{shown} %{{y:.0f}}°<extra>frame %{{x}}</extra>"))
+    fig.add_trace(go.Scatter(x=frames["frame"], y=frames[primary], mode="lines", name=escape(rule.angle_label(primary)),
                              line=dict(color=charts.BLUE, width=3), hoverinfo="skip"))
     for lab in LABELS:
         sub = frames[frames["label"] == lab]
@@ -92,7 +93,7 @@ def timeline_figure(frames: pd.DataFrame, rule, current_frame: int) -> go.Figure
         fig.add_trace(go.Scatter(
             x=sub["frame"], y=sub[primary], mode="markers", name=lab, marker=dict(color=LABEL_COLOURS[lab], size=6),
             customdata=sub[["phase", "reason"]].fillna("").to_numpy(),
-            hovertemplate=f"{primary} %{{y:.0f}}° · {lab}<br>%{{customdata[0]}} %{{customdata[1]}}"
+            hovertemplate=f"{escape(rule.angle_label(primary))} %{{y:.0f}}° · {lab}<br>%{{customdata[0]}} %{{customdata[1]}}"
                           "<extra>frame %{x}</extra>"))
     fig.add_vline(x=current_frame, line_color="#111", line_width=1)
     fig.update_xaxes(title_text="frame")
@@ -145,7 +146,8 @@ except DatasetFolderError as e:
 fingerprint = dataset_fingerprint(folder)
 clips, bad_files = _clips(str(folder), fingerprint)
 if bad_files:
-    with st.expander(f"{len(bad_files)} label file(s) could not be read and are left out", icon=":material/warning:"):
+    with st.expander(f"{plural(len(bad_files), 'label file')} could not be read and {'is' if len(bad_files) == 1 else 'are'} "
+                     "left out", icon=":material/warning:"):
         st.dataframe(pd.DataFrame(bad_files, columns=["file", "problem"]), hide_index=True, width="stretch")
 if clips.empty:
     st.warning(f"{plain(shown_path(folder, root, 'The dataset folder'))} has no readable clip of the gym classes.", icon=":material/warning:")
@@ -224,7 +226,7 @@ else:
                     f"**Reason:** {plain(reason) if reason else '–'}")
         if row is not None:
             unit = {a: ("°" if d.unit == "deg" else f" {d.unit}") for a, d in rule.angles.items()}
-            st.dataframe(pd.DataFrame([{"angle": (f"{a} (counts reps)" if a == rule.primary_angle else a),
+            st.dataframe(pd.DataFrame([{"angle": rule.angle_label(a) + (" (counts reps)" if a == rule.primary_angle else ""),
                                         "value": fmt(row[a], unit[a], 0 if unit[a] == "°" else 1)}
                                        for a in rule.angles]), hide_index=True, width="stretch")
         counts = per_clip.set_index("clip").loc[clip_id] if clip_id in set(per_clip["clip"]) else None

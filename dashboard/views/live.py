@@ -10,8 +10,10 @@ import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from dashboard import keys
+from dashboard.camera_check import camera_state
 from dashboard.common import (candidates_text, current, estimator_factory, exercise_label, fmt, history_store, plain,
-                              plain_error)
+                              plain_error, plural)
+from dashboard.exercise_picker import exercise_picker_inline
 from pose_core.store.history import HistoryError
 from pose_core.run.live import AutoStatus, FreshFrames, LiveSession, LiveSnapshot
 from pose_core.run.live_gate import LiveGate
@@ -23,15 +25,28 @@ cur = current()
 rule = cur.rule
 
 st.title("Live coaching")
+# Without a camera the camera component would show the browser's raw error; say it plainly instead.
+camera = camera_state(keys.LIVE_CAMERA_CHECK)
+if camera in ("none", "insecure"):
+    st.info("**No camera found on this device.** Live coaching needs a camera: connect one (or allow this browser "
+            "to use it) and reload the page. Without a camera, film your set with any phone and upload it on the "
+            "Analyze page." if camera == "none" else
+            "**The camera is blocked on this address.** Browsers only let a page use the camera over https:// or "
+            "on this machine (localhost). Open GymPose that way, or upload a video on the Analyze page.",
+            icon=":material/videocam_off:")
+    st.page_link("views/analyze.py", label="Analyze a video", icon=":material/video_library:")
+    exercise_picker_inline(cur, keys.LIVE_EXERCISE_INLINE)  # (phones fold the sidebar away)
+    st.stop()
 if cur.auto:
     st.caption("Press **START** and allow the camera. Stand so your whole body is visible and start your set: "
                "GymPose recognises the exercise within a few seconds (**Auto** in the sidebar) and counts it from "
                "then on, including the reps of the last 3 seconds before it was sure. The overlay shows your reps, "
                "the current phase and what to fix; the rep log below fills in as you go.")
 else:
-    st.caption(f"Press **START** and allow the camera. Stand so your whole body is visible, side-on for "
-               f"{plain(rule.display_name.lower())}s. The overlay shows your reps, the current phase and what to fix; "
-               "the rep log below fills in as you go.")
+    st.caption(f"Press **START** and allow the camera. Stand so your whole body is visible and start your set "
+               f"(counted as **{plain(rule.display_name)}**). The overlay shows your reps, the current phase and "
+               "what to fix; the rep log below fills in as you go.")
+exercise_picker_inline(cur, keys.LIVE_EXERCISE_INLINE)  # (phones fold the sidebar away)
 
 # One LiveSession per browser session; the frame callback (another thread) only touches this object.
 session: LiveSession | None = st.session_state.get(keys.LIVE_SESSION)
@@ -144,6 +159,13 @@ VERDICT_ICON = {"correct": ":green[:material/check_circle: correct]", "incorrect
                 "unknown": ":gray[:material/help: not visible]"}
 
 
+def session_rule_label(angle: str) -> str:
+    """An angle of the exercise being counted, as a person calls it (with Auto: the recognised exercise's)."""
+    name = session.rule.name if getattr(session, "rule", None) is not None else rule.name
+    r = cur.rules[name] if name in cur.rules.exercises else rule
+    return r.angle_label(angle) if angle in r.angles else angle.replace("_", " ").capitalize()
+
+
 def auto_status(a: AutoStatus, frames: int) -> None:
     if a.locked:
         name = plain(exercise_label(cur.rules, a.exercise))
@@ -193,7 +215,7 @@ def render_metrics(s: LiveSnapshot, live: bool) -> None:
             auto_status(s.auto, s.frames_processed)
         c = st.columns(4)
         c[0].metric("Reps", s.rep_count)
-        c[1].metric(f"{s.primary_angle} angle" if s.counting else "Angle", fmt(s.primary_value, "°"))
+        c[1].metric(f"{session_rule_label(s.primary_angle)} angle" if s.counting else "Angle", fmt(s.primary_value, "°"))
         c[2].metric("Correct reps", f"{s.reps_correct} / {s.rep_count}")
         c[3].metric("Processed", f"{s.fps:.0f} fps" if live and s.fps else "–",
                     help="Frames analysed per second on the server (late frames are dropped, not queued).")
@@ -212,12 +234,13 @@ def render_log(s: LiveSnapshot) -> None:
     # empty log while reps were counted.
     with log_box.container():
         n = len(s.reps)
-        st.markdown("#### Rep log" + (f" · {n} rep{'s' if n != 1 else ''}" if n else ""))
+        st.markdown("#### Rep log" + (f" · {plural(n, 'rep')}" if n else ""))
         if s.reps:
+            label = session_rule_label(s.primary_angle).lower()
             st.dataframe(pd.DataFrame([{
-                "rep": r.index, "time (s)": round(r.end_s, 1), f"{s.primary_angle} min (°)": round(r.primary_min),
-                f"{s.primary_angle} max (°)": round(r.primary_max), "duration (s)": round(r.duration_s, 1),
-                "verdict": r.verdict, "reasons": "; ".join(r.reasons)} for r in reversed(s.reps)]),
+                "rep": r.index, "verdict": r.verdict, "rep time (s)": round(r.duration_s, 1),
+                f"{label} min (°)": round(r.primary_min), f"{label} max (°)": round(r.primary_max),
+                "ended at (s)": round(r.end_s, 1), "reasons": "; ".join(r.reasons)} for r in reversed(s.reps)]),
                 hide_index=True, width="stretch")
         else:
             st.caption("No complete rep yet." + (" " + plain(" ".join(s.notes)) if s.notes and s.frames_processed > 60 else ""))

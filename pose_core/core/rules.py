@@ -81,6 +81,12 @@ class Counting:
     range_window_s: float = 20.0  # the window the person's own range is measured over
     hold_s: float = 0.5  # complete_at = "peak": how long the peak must be held at the end of the clip
     second: SecondSignal | None = None  # the signal that must agree before a rep counts (None: the primary alone)
+    # Which half of a rep lifts the load (the concentric phase): "to_peak" (a pull-up pulls up to the top),
+    # "from_peak" (a squat stands up from the bottom), "" where it means nothing (jumping jacks).
+    concentric: str = ""
+    # What the primary angle's extreme away from rest is called ("depth"); "" when it means nothing to a
+    # person (a jump rope's hip height): then no average of it is shown.
+    extreme_name: str = ""
 
     def display_phase(self, phase: str) -> str:
         return self.phase_names.get(phase, phase)
@@ -134,10 +140,15 @@ class ExerciseRule:
     frame_checks: tuple[FrameCheck, ...] = ()
     rep_checks: tuple[RepCheck, ...] = ()
     learned_check: LearnedCheck | None = None
+    angle_labels: dict[str, str] = field(default_factory=dict)  # angle name -> what a person calls it
 
     @property
     def primary(self) -> AngleDef:
         return self.angles[self.primary_angle]
+
+    def angle_label(self, angle: str) -> str:
+        """An angle as pages and reports name it ("Hip sag"), never its internal name ("hip_sag")."""
+        return self.angle_labels.get(angle) or angle.replace("_", " ").capitalize()
 
 
 @dataclass(frozen=True)
@@ -171,11 +182,12 @@ class RuleSet:
 _TOP_KEYS = {"defaults", "exercises"}
 _DEFAULT_KEYS = {"min_visibility", "smoothing_min_cutoff", "smoothing_beta", "max_gap_s"}
 _EXERCISE_KEYS = {"display_name", "primary_angle", "angles", "counting", "frame_checks", "rep_checks", "learned_check"}
-_ANGLE_KEYS = {"kind", "joints", "side", "reference", "unit", "space"}
+_ANGLE_KEYS = {"kind", "joints", "side", "reference", "unit", "space", "label"}
 _COUNTING_KEYS = {"rest", "min_amplitude", "min_rep_s", "max_rep_s", "detrend_s", "fallback", "phase_names",
-                  "rest_requires", "second",
-                  "complete_at", "relative_swing", "return_fraction", "range_window_s", "hold_s"}
+                  "rest_requires", "second", "complete_at", "relative_swing", "return_fraction", "range_window_s",
+                  "hold_s", "concentric", "extreme_name"}
 _SECOND_KEYS = {"angle", "rest", "min_amplitude", "detrend_s"}
+CONCENTRIC = ("to_peak", "from_peak")
 # Keys of the first rules format: reps were found by absolute thresholds, now they are found relative to
 # the person's own range. Named in the error so an old rules file is easy to fix.
 _RETIRED_COUNTING_KEYS = {"rest_threshold", "peak_threshold"}
@@ -190,7 +202,7 @@ ANGLE_RANGE = (0.0, 180.0)
 # Longest accepted texts: they are shown on every page and drawn on videos.
 MAX_DISPLAY_NAME = 80
 MAX_MESSAGE = 200
-MAX_PHASE_NAME = 30
+MAX_PHASE_NAME = 30  # (also angle labels and the extreme's name)
 _ANGLE_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 
@@ -340,25 +352,7 @@ def _parse_second(ctx: _Ctx, raw: Any, key: str, angles: dict, primary: str) -> 
                         detrend_s=ctx.number(t.get("detrend_s", 0.0), f"{key}.detrend_s", 0, 60))
 
 
-def _parse_exercise(ctx: _Ctx, name: str, raw: Any) -> ExerciseRule:
-    key = f"exercises.{name}"
-    t = ctx.table(raw, key, _EXERCISE_KEYS)
-    display = ctx.string(t.get("display_name", name.replace("_", " ").capitalize()), f"{key}.display_name",
-                         max_len=MAX_DISPLAY_NAME)
-    angles_raw = ctx.table(ctx.require(t, "angles", key), f"{key}.angles", set(t.get("angles", {}) or {}))
-    if not angles_raw:
-        raise ctx.fail(f"{key}.angles", "at least one angle is required")
-    for n in angles_raw:
-        if not _ANGLE_NAME.fullmatch(n):
-            raise ctx.fail(f"{key}.angles", f"{n!r:.80} is not an angle name (lower-case letters, digits and _, "
-                           "at most 40 characters, starting with a letter)")
-    angles = {n: _parse_angle(ctx, n, a, f"{key}.angles.{n}") for n, a in angles_raw.items()}
-    primary = ctx.string(ctx.require(t, "primary_angle", key), f"{key}.primary_angle")
-    if primary not in angles:
-        raise ctx.fail(f"{key}.primary_angle", f"{primary!r} is not one of the angles ({', '.join(angles)})")
-
-    ck = f"{key}.counting"
-    c = ctx.require(t, "counting", key)
+def _parse_counting(ctx: _Ctx, c: Any, ck: str, angles: dict, primary: str) -> Counting:
     retired = sorted(set(c) & _RETIRED_COUNTING_KEYS) if isinstance(c, dict) else []
     if retired:
         raise ctx.fail(f"{ck}.{retired[0]}", "no longer used: reps are found relative to your own range of "
@@ -372,7 +366,7 @@ def _parse_exercise(ctx: _Ctx, name: str, raw: Any) -> ExerciseRule:
     gates = [Gate(angle, min=lo, max=hi) for _, angle, lo, hi, _k in
              _angle_items(ctx, c, ck, "rest_requires", _GATE_KEYS, angles)]
     min_rep_s = ctx.number(c.get("min_rep_s", 0.3), f"{ck}.min_rep_s", 0, 60)
-    counting = Counting(
+    return Counting(
         rest=rest, min_amplitude=ctx.number(ctx.require(c, "min_amplitude", ck), f"{ck}.min_amplitude", 0.1, 1000),
         min_rep_s=min_rep_s,
         max_rep_s=ctx.number(c.get("max_rep_s", 20.0), f"{ck}.max_rep_s", max(min_rep_s, 0.1), 600),
@@ -386,7 +380,32 @@ def _parse_exercise(ctx: _Ctx, name: str, raw: Any) -> ExerciseRule:
         phase_names=dict(names), rest_requires=tuple(gates),
         complete_at=ctx.string(c.get("complete_at", "rest"), f"{ck}.complete_at", ("rest", "peak")),
         second=_parse_second(ctx, c["second"], f"{ck}.second", angles, primary) if "second" in c else None,
+        concentric=ctx.string(c["concentric"], f"{ck}.concentric", CONCENTRIC) if "concentric" in c else "",
+        extreme_name=ctx.string(c["extreme_name"], f"{ck}.extreme_name", max_len=MAX_PHASE_NAME)
+        if "extreme_name" in c else "",
     )
+
+
+def _parse_exercise(ctx: _Ctx, name: str, raw: Any) -> ExerciseRule:
+    key = f"exercises.{name}"
+    t = ctx.table(raw, key, _EXERCISE_KEYS)
+    display = ctx.string(t.get("display_name", name.replace("_", " ").capitalize()), f"{key}.display_name",
+                         max_len=MAX_DISPLAY_NAME)
+    angles_raw = ctx.table(ctx.require(t, "angles", key), f"{key}.angles", set(t.get("angles", {}) or {}))
+    if not angles_raw:
+        raise ctx.fail(f"{key}.angles", "at least one angle is required")
+    for n in angles_raw:
+        if not _ANGLE_NAME.fullmatch(n):
+            raise ctx.fail(f"{key}.angles", f"{n!r:.80} is not an angle name (lower-case letters, digits and _, "
+                           "at most 40 characters, starting with a letter)")
+    angles = {n: _parse_angle(ctx, n, a, f"{key}.angles.{n}") for n, a in angles_raw.items()}
+    labels = {n: ctx.string(a["label"], f"{key}.angles.{n}.label", max_len=MAX_PHASE_NAME)
+              for n, a in angles_raw.items() if "label" in a}
+    primary = ctx.string(ctx.require(t, "primary_angle", key), f"{key}.primary_angle")
+    if primary not in angles:
+        raise ctx.fail(f"{key}.primary_angle", f"{primary!r} is not one of the angles ({', '.join(angles)})")
+
+    counting = _parse_counting(ctx, ctx.require(t, "counting", key), f"{key}.counting", angles, primary)
 
     frame_checks = [
         FrameCheck(angle=angle, phase=ctx.string(raw.get("phase", "any"), f"{k}.phase", PHASES + ("any",)),
@@ -397,7 +416,8 @@ def _parse_exercise(ctx: _Ctx, name: str, raw: Any) -> ExerciseRule:
                   for raw, angle, lo, hi, k in _angle_items(ctx, t, key, "rep_checks", _REP_CHECK_KEYS, angles)]
     learned = _parse_learned(ctx, t["learned_check"], f"{key}.learned_check") if "learned_check" in t else None
     return ExerciseRule(name=name, display_name=display, primary_angle=primary, angles=angles, counting=counting,
-                        frame_checks=tuple(frame_checks), rep_checks=tuple(rep_checks), learned_check=learned)
+                        frame_checks=tuple(frame_checks), rep_checks=tuple(rep_checks), learned_check=learned,
+                        angle_labels=labels)
 
 
 def _parse_rep_check(ctx: _Ctx, raw: dict, angle: str, lo: float, hi: float, k: str, angles: dict) -> RepCheck:

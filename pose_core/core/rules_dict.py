@@ -24,7 +24,7 @@ def rule_to_dict(rule: ExerciseRule) -> dict:
         "display_name": rule.display_name,
         "primary_angle": rule.primary_angle,
         "angles": {n: {"kind": a.kind, "joints": list(a.joints), "side": a.side, "reference": a.reference, "unit": a.unit,
-                       "space": a.space}
+                       "space": a.space, **({"label": rule.angle_labels[n]} if n in rule.angle_labels else {})}
                    for n, a in rule.angles.items()},
         "counting": {**{k: v for k, v in asdict(rule.counting).items()
                         if k not in ("phase_names", "rest_requires") and v != "" and v is not None},

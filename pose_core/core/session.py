@@ -16,7 +16,8 @@ from typing import Iterable, Mapping
 
 from .analysis import FrameAnalyzer, FrameResult
 from .rules import Defaults, ExerciseRule
-from .types import FrameLabelKind, PoseFrame, RepEvent, RestSide, Verdict, cycle_times
+from .tempo import avg_rep_time_s, velocity_loss_pct
+from .types import FrameLabelKind, PoseFrame, RepEvent, RestSide, Verdict
 
 
 # ---------------------------------------------------------------------------------------- rep sums
@@ -61,8 +62,7 @@ class Summary:
     duration_s: float = 0.0
     processing_fps: float = 0.0
     primary_angle: str = ""
-    # a rep's full cycle, rest to rest (pauses at rest included); down + up is the movement alone
-    avg_rep_s: float | None = None
+    avg_rep_s: float | None = None  # the mean rep time: the movement, down + up (core/tempo.py)
     avg_down_s: float | None = None
     avg_up_s: float | None = None
     avg_range_of_motion: float | None = None
@@ -84,6 +84,8 @@ class Summary:
     exercise_auto: bool = False
     exercise_confidence: float | None = None
     exercise_candidates: list = field(default_factory=list)  # [[exercise, probability], ...]
+    velocity_loss_pct: float | None = None  # the set's slowdown, slowest lift against the fastest (core/tempo.py)
+    looks_like: str = ""  # no rep found: the exercise the movement looks like, if another one
 
     _AUTO = ("exercise_auto", "exercise_confidence", "exercise_candidates")
 
@@ -231,7 +233,7 @@ class Session:
             partial_reps=self.partial_reps, frames=self.frames, frames_with_pose=self.frames_with_pose,
             frames_correct_pct=self.frames_correct_pct, duration_s=round(self.last_t + frame_s, 3),
             processing_fps=round(processing_fps, 1), primary_angle=rule.primary_angle,
-            avg_rep_s=mean_or_none(cycle_times(reps)[:-1] or cycle_times(reps)),  # the set's cadence
+            avg_rep_s=avg_rep_time_s(reps), velocity_loss_pct=velocity_loss_pct(reps, rule.counting.concentric),
             avg_down_s=mean_or_none(r.down_s for r in reps), avg_up_s=mean_or_none(r.up_s for r in reps),
             avg_range_of_motion=mean_or_none(r.range_of_motion for r in reps),
             avg_extreme=mean_extreme(reps, rule.counting.rest), view=self.analyzer.overall_view,

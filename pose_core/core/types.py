@@ -247,11 +247,3 @@ class RepEvent:
             d[k] = round(d[k], 3)
         return d
 
-
-def cycle_times(reps) -> list[float]:
-    """Each rep's full cycle in seconds, rest to rest: from leaving rest to leaving rest again for the next
-    rep (so the pause at rest is included); the last rep, with no next one, its own duration (so the
-    average cycle of a set is taken over all but the last rep when there are several)."""
-    reps = list(reps)
-    return [(nxt.start_s - r.start_s) if nxt is not None else r.duration_s
-            for r, nxt in zip(reps, reps[1:] + [None])]

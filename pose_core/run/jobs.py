@@ -40,7 +40,7 @@ from ..core.rules import RuleSet
 from ..media.estimator import PoseEstimator
 from ..media.video import VideoError
 from ..store.outputs import list_analyses, pid_alive, sweep_stale_temp_files
-from ..store.uploads import list_files, new_analysis_dir, upload_display_name
+from ..store.uploads import list_files, new_analysis_dir, remove_upload, sweep_orphan_names, upload_name
 from ..store.settings import dask_scheduler
 from . import pipeline, remote
 
@@ -166,8 +166,9 @@ def sweep_orphan_uploads(uploads_dir: str | Path, analyses_dir: str | Path, jobs
             continue
         if old and p.name not in used:
             with contextlib.suppress(OSError):
-                p.unlink()
+                remove_upload(p)
                 removed.append(p)
+    sweep_orphan_names(uploads_dir)
     return removed
 
 
@@ -201,7 +202,7 @@ def fail_interrupted(jobs_dir: str | Path, j: JobStatus, analyses_dir: str | Pat
     if uploads_dir is not None and analyses_dir is not None and j.owns_upload and j.video and \
             j.video not in uploads_in_use(analyses_dir, jobs_dir):
         with contextlib.suppress(PathError, OSError):
-            safe_join(uploads_dir, j.video).unlink()
+            remove_upload(safe_join(uploads_dir, j.video))
 
 
 def recover_interrupted(jobs_dir: str | Path, analyses_dir: str | Path | None = None,
@@ -326,7 +327,7 @@ class JobRunner:
             raise PathError(f"{video.name}: not an upload")
         job_id = secrets.token_hex(16)
         job_dir(self.jobs_dir, job_id).mkdir(parents=True)
-        status = JobStatus(id=job_id, video=video.name, name=name or upload_display_name(video.name),
+        status = JobStatus(id=job_id, video=video.name, name=name or upload_name(video),
                            exercise=exercise, owns_upload=owns_upload, created=time.time(), pid=os.getpid())
         write_status(self.jobs_dir, status)
         with self._lock:
@@ -519,7 +520,7 @@ class _Executor:
             # (never an upload that another job or a listed analysis still uses)
             if s.video not in uploads_in_use(self.analyses_dir, self.jobs_dir):
                 with contextlib.suppress(OSError):
-                    (self.uploads_dir / s.video).unlink()
+                    remove_upload(self.uploads_dir / s.video)
 
 
 # ------------------------------------------------------------------------------ the analysis process

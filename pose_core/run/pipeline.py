@@ -73,17 +73,18 @@ def recognize_start(video: str | Path, rules: RuleSet, est: PoseEstimator, max_s
     return poses, default_recognizer().predict(poses, allowed=list(rules.exercises))
 
 
-def looks_like_another(poses: list, exercise: str, rules: RuleSet) -> list[str]:
-    """When no rep was found: a note naming the exercise the movement looks like, if it is another one."""
+def looks_like_another(poses: list, exercise: str, rules: RuleSet) -> tuple[str, list[str]]:
+    """When no rep was found: the exercise the movement looks like, if it is another one, and a note naming
+    it (("", []) otherwise)."""
     from ..datasets.recognition import default_recognizer
 
     if sum(p is not None for p in poses) < 10:
-        return []
+        return "", []
     rec = default_recognizer().predict(poses, allowed=list(rules.exercises))
     if rec.exercise is None or rec.exercise == exercise:
-        return []
-    return [f"The movement looks more like {rules[rec.exercise].display_name.lower()} ({rec.confidence:.0%} sure): "
-            f"try analysing it as {rules[rec.exercise].display_name.lower()}."]
+        return "", []
+    return rec.exercise, [f"The movement looks more like {rules[rec.exercise].display_name.lower()} "
+                          f"({rec.confidence:.0%} sure): try analysing it as {rules[rec.exercise].display_name.lower()}."]
 
 
 def recognise_exercise(video: str | Path, rules: RuleSet, est: PoseEstimator, max_side: int,
@@ -162,10 +163,13 @@ def summarise(video: str | Path, session: Session, info: VideoInfo, rules: RuleS
     if session.frames_with_pose == 0:
         raise NoPersonError(f"{video}: no person was found in any of the {session.frames} frames")
     notes = list(recognition_notes) + session.notes() + ends_early(session, info)
+    looks_like = ""
     if not session.reps:
-        notes += looks_like_another(notes_from_poses, session.rule.name, rules)
+        looks_like, more = looks_like_another(notes_from_poses, session.rule.name, rules)
+        notes += more
     return session.summary(frame_s=1.0 / info.fps if info.fps else 0.0,
                            processing_fps=session.frames / elapsed_s if elapsed_s > 0 else 0.0, notes=notes,
+                           looks_like=looks_like,
                            video=Path(video).name, width=info.width, height=info.height, rules=rules.source,
                            **extra)
 
@@ -280,7 +284,8 @@ def _analyze(video, exercise, out_dir, rules, progress, write_video, max_side, e
                                     first_poses or known_poses, extra, rec_notes)
                 written: list[str] = []
                 if tmp is not None:
-                    write_reps(tmp[REPS_JSON], exercise, session.reps, session.partial_reps, session.view)
+                    write_reps(tmp[REPS_JSON], exercise, session.reps, session.partial_reps, session.view,
+                               rule.counting.concentric)
                     write_summary(tmp[SUMMARY_JSON], summary)
                     written = [n for n in OUTPUT_FILES if tmp[n].exists()]
     except BaseException:

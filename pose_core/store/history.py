@@ -32,7 +32,8 @@ from typing import Iterator
 
 from ..core.confine import is_within
 from ..core.io import atomic_write_json
-from ..core.session import Summary, mean_extreme, mean_or_none, reps_correct
+from ..core.session import Summary, mean_extreme, reps_correct
+from ..core.tempo import avg_rep_time_s, velocity_loss_pct
 from ..core.types import CheckResult, RepEvent, RestSide, Verdict
 
 SCHEMA_VERSION = 1
@@ -142,7 +143,7 @@ class SessionRecord:
         if self.avg_extreme is None and reps:
             object.__setattr__(self, "avg_extreme", mean_extreme(reps, self.extra.get("rest", RestSide.HIGH)))
         if self.avg_rep_s is None and reps:
-            object.__setattr__(self, "avg_rep_s", mean_or_none(r.duration_s for r in reps))
+            object.__setattr__(self, "avg_rep_s", avg_rep_time_s(reps))
 
     @property
     def reps_correct_pct(self) -> float | None:
@@ -501,10 +502,13 @@ class Comparison:
     better: bool | None
 
 
-def compare_sessions(a: SessionRecord, b: SessionRecord, rest: RestSide | str = RestSide.HIGH) -> list[Comparison]:
-    """Reps, % correct reps, % correct frames, depth and rep time of two sessions, ordered earlier -> later.
-    Depth improves downwards for exercises resting high (a squat's knees bend further) and upwards for those
-    resting low; rep time has no better direction (tempo is a choice)."""
+def compare_sessions(a: SessionRecord, b: SessionRecord, rest: RestSide | str = RestSide.HIGH,
+                     extreme_name: str = "depth", concentric: str = "") -> list[Comparison]:
+    """Reps, % correct reps, % correct frames, depth (named `extreme_name`; left out when "") and rep time of
+    two sessions, ordered earlier -> later, and with `concentric` (the rule's) the velocity loss of each set
+    (from the records' reps: load them with HistoryStore.get). Depth improves downwards for exercises resting
+    high (a squat's knees bend further) and upwards for those resting low; rep time and velocity loss have no
+    better direction (tempo is a choice; how far to push a set is the coach's)."""
     earlier, later = sorted((a, b), key=lambda r: (r.created_at, r.id or 0))
     deeper_is_lower = str(rest) == RestSide.HIGH
 
@@ -514,10 +518,12 @@ def compare_sessions(a: SessionRecord, b: SessionRecord, rest: RestSide | str = 
         better = None if change in (None, 0) or higher_is_better is None else (change > 0) == higher_is_better
         return Comparison(measure, x, y, unit, change, better)
 
-    return [
+    rows = [
         row("reps", "", lambda r: r.rep_count, True),
         row("correct reps", "%", lambda r: r.reps_correct_pct, True),
         row("correct frames", "%", lambda r: r.frames_correct_pct, True),
-        row("depth", "°", lambda r: r.avg_extreme, not deeper_is_lower),
+        row(extreme_name, "°", lambda r: r.avg_extreme, not deeper_is_lower) if extreme_name else None,
         row("rep time", "s", lambda r: r.avg_rep_s, None),
+        row("velocity loss", "%", lambda r: velocity_loss_pct(r.reps, concentric), None) if concentric else None,
     ]
+    return [r for r in rows if r is not None]

@@ -29,7 +29,9 @@ import pandas as pd
 from ..core.analysis import FrameResult
 from ..core.landmarks import PoseLandmark
 from ..core.session import Summary
+from ..core.tempo import concentric_s
 from ..core.types import RepEvent
+from ..core.wording import plural
 
 ANNOTATED_VIDEO = "annotated.mp4"
 FRAMES_CSV = "frames.csv"
@@ -92,10 +94,17 @@ class FramesCsvWriter:
 
 
 def write_reps(path: str | Path, exercise: str, reps: Iterable[RepEvent], partial_reps: int,
-               view: str | None) -> None:
+               view: str | None, concentric: str = "") -> None:
+    """reps.json; `concentric` (the rule's counting.concentric) adds each rep's lifting time, `concentric_s`."""
+    def rep_dict(r: RepEvent) -> dict:
+        d = r.to_dict()
+        t = concentric_s(r, concentric)
+        d["concentric_s"] = None if t is None else round(t, 3)
+        return d
+
     with open(path, "w") as f:
         json.dump({"exercise": exercise, "partial_reps": partial_reps, "view": view,
-                   "reps": [r.to_dict() for r in reps]}, f, indent=2)
+                   "reps": [rep_dict(r) for r in reps]}, f, indent=2)
 
 
 def write_summary(path: str | Path, summary: Summary) -> None:
@@ -237,7 +246,7 @@ class AnalysisInfo:
         from .uploads import upload_display_name
 
         s = self.summary
-        return f"{upload_display_name(s.video or self.path.name)}: {s.reps} reps ({self.path.name[:15]})"
+        return f"{upload_display_name(s.video or self.path.name)}: {plural(s.reps, 'rep')} ({self.path.name[:15]})"
 
 
 def list_analyses(analyses_dir: str | Path, exercise: str | None = None) -> list[AnalysisInfo]:
@@ -256,6 +265,22 @@ def list_analyses(analyses_dir: str | Path, exercise: str | None = None) -> list
         if exercise is None or summary.exercise == exercise:
             out.append(AnalysisInfo(d, summary))
     return sorted(out, key=lambda a: (a.path / SUMMARY_JSON).stat().st_mtime, reverse=True)
+
+
+def distinct_analyses(analyses: Iterable[AnalysisInfo]) -> list[AnalysisInfo]:
+    """One analysis per video (the first of each, i.e. the newest from list_analyses): the same video analysed
+    again has the same frames and angles, and counting it twice would double its weight in a histogram.
+    The same video = the same file name as uploaded, frame count and length."""
+    from .uploads import upload_display_name
+
+    seen, out = set(), []
+    for a in analyses:
+        s = a.summary
+        key = (s.exercise, upload_display_name(s.video or a.path.name), s.frames, round(float(s.duration_s or 0), 2))
+        if key not in seen:
+            seen.add(key)
+            out.append(a)
+    return out
 
 
 @dataclass(frozen=True)

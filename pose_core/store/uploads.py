@@ -1,17 +1,30 @@
 """Upload storage: an uploaded video saved under the uploads folder with a plain, unique name (atomic, size
-limited), the earlier uploads listed, and a fresh folder name for each analysis."""
+limited), the earlier uploads listed, and a fresh folder name for each analysis.
+
+The file on disk has a sanitised name (`20261205-041900_My_squat.mp4`); the name the user gave it is kept
+as typed beside it (`.<stored name>.name.json`), so every page shows one name for one upload: the result's
+heading, History and "Use an earlier upload" (plain text, never markup: it may be anything)."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from ..core.confine import PathError, safe_join, sanitize_filename
-from ..core.io import atomic_path
+from ..core.io import atomic_path, atomic_write_json
 from ..media.video import VIDEO_EXTENSIONS
+
+MAX_NAME = 255  # characters of the user's file name kept
+
+
+class EmptyUploadError(ValueError):
+    """An upload of 0 bytes."""
 
 
 class UploadTooLargeError(ValueError):
@@ -63,17 +76,79 @@ def store_upload(data: BinaryIO | bytes, original_name: str, uploads_dir: str | 
     while target.exists():
         n += 1
         target = safe_join(uploads, f"{stamp}-{n}_{clean}")
+    if size == 0:
+        raise EmptyUploadError(f"{original_name}: the file is empty (0 bytes)")
     if hasattr(data, "seek"):
         data.seek(0)
     with atomic_path(target) as tmp:
-        _copy_limited(data, tmp, max_bytes)
+        if _copy_limited(data, tmp, max_bytes) == 0:
+            raise EmptyUploadError(f"{original_name}: the file is empty (0 bytes)")
+    with contextlib.suppress(OSError):  # (without it the sanitised name stands in)
+        atomic_write_json(_name_file(target), {"name": " ".join(str(original_name).split())[:MAX_NAME]})
     return target
 
 
+def _name_file(stored: Path) -> Path:
+    return stored.with_name(f".{stored.name}.name.json")
+
+
 def upload_display_name(stored_name: str) -> str:
-    """The user's file name of a stored upload (store_upload prefixes a time stamp)."""
+    """The sanitised file name of a stored upload without its time stamp (store_upload prefixes one); see
+    upload_name for the name as the user gave it."""
     m = re.match(r"^\d{8}-\d{6}(?:-\d+)?_(.+)$", stored_name)
     return m.group(1) if m else stored_name
+
+
+def upload_name(stored: str | Path) -> str:
+    """The file name the user gave a stored upload, as typed (whatever characters it holds); the sanitised
+    name for uploads stored without one."""
+    stored = Path(stored)
+    try:
+        name = json.loads(_name_file(stored).read_text(encoding="utf-8")).get("name")
+    except (OSError, ValueError, AttributeError):
+        name = None
+    return name if isinstance(name, str) and name.strip() else upload_display_name(stored.name)
+
+
+def remove_upload(stored: str | Path) -> None:
+    """Delete a stored upload and the name kept beside it (missing files are fine)."""
+    stored = Path(stored)
+    for p in (stored, _name_file(stored)):
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+
+
+def sweep_orphan_names(root: str | Path) -> None:
+    """Remove kept names whose upload is gone (removed by an older GymPose, or by hand)."""
+    root = Path(root)
+    for p in root.glob(".*.name.json") if root.is_dir() else ():
+        if not (root / p.name[1:-len(".name.json")]).exists():
+            with contextlib.suppress(OSError):
+                p.unlink()
+
+
+@dataclass(frozen=True)
+class Upload:
+    path: Path
+    name: str  # as the user gave it (plain text)
+    size: int
+    uploaded: float  # time stamp (seconds since the epoch)
+
+
+def list_uploads(root: str | Path) -> list[Upload]:
+    """The earlier uploads, newest first, one per video: the same file uploaded again (same name and size)
+    is listed once, as its newest copy."""
+    out, seen = [], set()
+    for p in list_files(root):
+        try:
+            st = p.stat()
+        except OSError:
+            continue
+        u = Upload(p, upload_name(p), st.st_size, st.st_mtime)
+        if (u.name, u.size) not in seen:
+            seen.add((u.name, u.size))
+            out.append(u)
+    return out
 
 
 def list_files(root: str | Path, extensions: tuple[str, ...] = VIDEO_EXTENSIONS) -> list[Path]:
