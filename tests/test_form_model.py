@@ -187,7 +187,7 @@ def test_the_learned_check_decides_and_the_rep_keeps_the_checks_messages():
     assert rep.verdict == "incorrect" and rep.reasons[0].startswith("Hips sagged: 12% of body length")
     assert rep.checks[-1].angle == form_model.LEARNED_ANGLE and rep.checks[-1].status == "fail"
     front = judge_rep(rule, cycle, 1, "front")  # body line not judged head-on: no verdict on the form
-    assert front.verdict == "correct" and not front.form_judged
+    assert front.verdict == "not judged" and not front.form_judged
     assert clip_form_verdict(rule, [front]) == ("cannot judge", "not judged: Hips sagged (from the front view); "
                                                                 "Hips piked (from the front view)")
     assert clip_form_verdict(rule, [front, rep])[0] == "incorrect" and clip_form_verdict(rule, [])[0] == "cannot judge"

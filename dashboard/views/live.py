@@ -156,7 +156,7 @@ metrics_box = st.empty()
 log_box = st.empty()
 
 VERDICT_ICON = {"correct": ":green[:material/check_circle: correct]", "incorrect": ":red[:material/cancel: incorrect]",
-                "unknown": ":gray[:material/help: not visible]"}
+                "unknown": ":gray[:material/help: not visible]", "not judged": ":gray[:material/visibility_off: not judged]"}
 
 
 def session_rule_label(angle: str) -> str:

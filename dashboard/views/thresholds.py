@@ -379,7 +379,7 @@ def _consequence(tuned) -> None:
     m[3].metric("Partial reps", now.partial_reps)
     st.caption("Compared with the active rules. Re-judged from the stored per-frame angles, the pose model "
                "is not run again.")
-    bad = [f"Rep {r.index}: {plain('; '.join(r.reasons))}" for r in now.reps if r.verdict != Verdict.CORRECT]
+    bad = [f"Rep {r.index}: {plain('; '.join(r.reasons))}" for r in now.reps if r.verdict == Verdict.INCORRECT]
     if bad:
         st.markdown("\n".join(f"- {b}" for b in bad))
 

@@ -143,9 +143,11 @@ def judge_rep(rule: ExerciseRule, cycle: RepCycle, index: int, view: str | None)
             # The learned check decides; a fault is named by the checks past their limits, or by the learned
             # check itself when none is (several measurements close to their limits together).
             reasons = (reasons or (learned.message,)) if learned.status == "fail" else ()
+    unseen = any(c.essential and c.status == "not_judged" for c in checks)
+    verdict = "incorrect" if reasons else "not judged" if unseen else "correct"
     return RepEvent(index=index, start_s=cycle.start_s, end_s=cycle.end_s, peak_s=cycle.peak_s,
                     primary_min=cycle.primary_min, primary_max=cycle.primary_max,
-                    verdict="incorrect" if reasons else "correct", reasons=reasons,
+                    verdict=verdict, reasons=reasons,
                     angle_extremes=dict(cycle.extremes), checks=checks, view=view or "")
 
 

@@ -229,7 +229,7 @@ class Session:
         correct = reps_correct(reps)
         info.setdefault("notes", self.notes())
         return Summary(
-            exercise=rule.name, reps=len(reps), reps_correct=correct, reps_incorrect=len(reps) - correct,
+            exercise=rule.name, reps=len(reps), reps_correct=correct, reps_incorrect=sum(r.verdict == Verdict.INCORRECT for r in reps),
             partial_reps=self.partial_reps, frames=self.frames, frames_with_pose=self.frames_with_pose,
             frames_correct_pct=self.frames_correct_pct, duration_s=round(self.last_t + frame_s, 3),
             processing_fps=round(processing_fps, 1), primary_angle=rule.primary_angle,

@@ -31,9 +31,11 @@ class FrameLabelKind(StrEnum):
 
 
 class Verdict(StrEnum):
-    """The verdict on one rep."""
+    """The verdict on one rep: "not judged" when no fault was found but the checks its form stands on could
+    not be seen from this camera view (a push-up's body line head-on): never silently "correct"."""
     CORRECT = "correct"
     INCORRECT = "incorrect"
+    NOT_JUDGED = "not judged"
 
 
 class CheckStatus(StrEnum):
@@ -213,8 +215,7 @@ class RepEvent:
     def form_judged(self) -> bool:
         """The rep's form verdict stands: a fault was found, or every essential check was judged (a push-up
         filmed head-on with the legs hidden passes its other checks but its body line was never seen)."""
-        return self.verdict == Verdict.INCORRECT or not any(
-            c.essential and c.status == CheckStatus.NOT_JUDGED for c in self.checks)
+        return self.verdict != Verdict.NOT_JUDGED
 
     @property
     def range_of_motion(self) -> float:

@@ -145,7 +145,7 @@ def evaluate_clip(folder: str, row: dict, mode: str = "given", rules_path: str |
         res.analysed_as, res.confidence = s.exercise, s.exercise_confidence
         res.view, res.notes = s.view, list(s.notes)
         res.uncertain, res.possible, res.cuts = len(s.uncertain_reps), len(s.possible_reps), list(s.cuts)
-        res.verdicts = "".join("C" if r.verdict == Verdict.CORRECT else "I" for r in result.reps)
+        res.verdicts = "".join({Verdict.CORRECT: "C", Verdict.INCORRECT: "I"}.get(r.verdict, "?") for r in result.reps)
         res.faults = [reason for r in result.reps for reason in r.reasons]
     except CannotTellError as e:
         res.error = "cannot tell which exercise"

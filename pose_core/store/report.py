@@ -61,9 +61,13 @@ def figures(summary: Summary, reps, rule: ExerciseRule) -> list[Figure]:
                                   "video is partial and not counted.")]
     if n:
         correct = sum(r.verdict == Verdict.CORRECT for r in reps)
-        out.append(Figure("Correct reps", f"{correct} of {n}",
+        unseen = sum(r.verdict == Verdict.NOT_JUDGED for r in reps)
+        judged = n - unseen
+        out.append(Figure("Correct reps", f"{correct} of {judged}" if judged else "not judged",
                           "Reps that passed every form check that could be judged from this camera view (checks "
-                          "the view cannot show are listed in the rep table, never counted as faults)."))
+                          "the view cannot show are listed in the rep table, never counted as faults)."
+                          + (f" {unseen} of the {n} reps have no form verdict: the checks their form stands on "
+                             "cannot be seen from this view." if unseen else "")))
         if c.extreme_name:
             lowest = c.rest == RestSide.HIGH
             out.append(Figure(f"Avg {c.extreme_name}", _num(summary.avg_extreme, unit_of(rule, rule.primary_angle)),
@@ -192,7 +196,7 @@ def _table(rows: list[dict]) -> str:
 
 
 def _frames_section(reps, video: Path | None) -> str:
-    bad = [r for r in reps if r.verdict != Verdict.CORRECT]
+    bad = [r for r in reps if r.verdict == Verdict.INCORRECT]
     if not bad:
         return ""
     parts = []

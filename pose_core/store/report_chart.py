@@ -90,14 +90,14 @@ def timeline_svg(frames: pd.DataFrame, reps, rule: ExerciseRule) -> str:
                 parts.append(f'<rect x="{LEFT}" width="{W - LEFT - RIGHT}" y="{sc.y(b):.1f}" '
                              f'height="{sc.y(a) - sc.y(b):.1f}" fill="{GREEN}" opacity="0.10"/>')
     for r in reps:
-        colour = GREEN if r.verdict == Verdict.CORRECT else RED
+        colour = {Verdict.CORRECT: GREEN, Verdict.INCORRECT: RED}.get(r.verdict, GREY)
         parts.append(f'<rect class="rep-band" x="{sc.x(r.start_s):.1f}" width="{max(1.0, sc.x(r.end_s) - sc.x(r.start_s)):.1f}" '
                      f'y="{TOP}" height="{H - TOP - BOTTOM}" fill="{colour}" opacity="0.10"/>')
     parts += _axes(sc, "time (s)", f"{rule.angle_label(primary)} ({'°' if unit == 'deg' else unit})")
     parts.append(_curve(t, y, sc))
     rest_high = rule.counting.rest == RestSide.HIGH
     for r in reps:
-        colour = GREEN if r.verdict == Verdict.CORRECT else RED
+        colour = {Verdict.CORRECT: GREEN, Verdict.INCORRECT: RED}.get(r.verdict, GREY)
         v = r.primary_min if rest_high else r.primary_max
         if not math.isfinite(v):
             continue
