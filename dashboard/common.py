@@ -250,7 +250,7 @@ def rep_table(reps, rule: ExerciseRule) -> pd.DataFrame:
 
 
 CHAR_PX = 7.0  # about one character of the data grid's 14 px font
-WIDE_COLUMNS = {"reasons": 520, "not judged (camera view)": 300, "name": 300}
+WIDE_COLUMNS = {"reasons": 520, "not judged (camera view)": 300, "name": 300, "count": 300}
 
 
 def column_widths(table: pd.DataFrame) -> dict:

@@ -26,12 +26,20 @@ ANALYZE_SEEK = "analyze.seek"  # session state: (analysis folder, second the vid
 ANALYZE_EXERCISE_INLINE = "analyze.exercise_inline"  # the exercise picker in the page (phones hide the sidebar)
 ANALYZE_AUTOSTART = "analyze.autostart"  # session state: start the analysis on this run (a candidate was picked)
 ANALYZE_JOB = "analyze.job"  # session state: id of the job (pose_core.run.jobs) on display
+ANALYZE_ADD_REP_AT = "analyze.add_rep_at"  # number input: the time of a rep GymPose missed
+ANALYZE_EXPORT_CLIP = "analyze.export_clip"  # button: export the analysis as a labelled clip
+ANALYZE_REVIEW_SAID = "analyze.review_said"  # session state: (analysis folder, the last correction's message)
 QUERY_JOB = "job"  # URL query parameter: ?job=<id> shows that job's progress, then its result
 
 
 def analyze_pick(exercise: str) -> str:
     """Button "Analyze as <exercise>" offered when Auto cannot tell."""
     return f"analyze.pick.{exercise}"
+
+
+def review_rep(action: str, index: int) -> str:
+    """The count review's button for one rep ("keep", "remove", "count" a possible one, "undo" an added one)."""
+    return f"analyze.review.{action}.{index}"
 
 
 def analyze_looks_like(exercise: str) -> str:

@@ -119,8 +119,8 @@ def _extreme_text(rule: ExerciseRule, r: RepEvent) -> str:
 
 
 def rep_rows(reps, rule: ExerciseRule) -> list[dict]:
-    """One row per rep, as a coach reads it (the Analyze page's rep table and the report's): verdict, the
-    extreme against its target, rep time and its halves (lowering / lifting where the exercise lifts a
+    """One row per rep, as a coach reads it (the Analyze page's rep table and the report's): verdict, whether
+    the count of it is sure (only when some rep is not: why), the extreme against its target, rep time and its halves (lowering / lifting where the exercise lifts a
     load), range of motion, reasons with their measurements, checks the camera's view could not judge."""
     c = rule.counting
     primary = rule.primary_angle
@@ -128,6 +128,8 @@ def rep_rows(reps, rule: ExerciseRule) -> list[dict]:
     rows = []
     for r in reps:
         row = {"rep": r.index, "verdict": str(r.verdict)}  # (verdict first: a phone shows it without scrolling)
+        if any(x.doubt for x in reps):
+            row["count"] = f"unsure: {r.doubt}" if r.doubt else "sure"
         if c.extreme_name:
             row[c.extreme_name] = _extreme_text(rule, r)
         row["rep time (s)"] = round(r.duration_s, 2)

@@ -55,6 +55,12 @@ class Settings:
         return self.workspace / "jobs"
 
     @property
+    def labelled_dir(self) -> Path:
+        """Clips the user labelled from corrected counts, with their videos.csv (`gympose evaluate` reads it):
+        <workspace>/labelled_clips (store.corrections)."""
+        return self.workspace / "labelled_clips"
+
+    @property
     def live_gate(self) -> Path:
         """Through which the live page's frames go before this workspace's analyses (pose_core.run.live_gate)."""
         return self.workspace / "live.gate"
