@@ -165,3 +165,27 @@ def test_messages_name_the_file_by_its_label_not_the_server_path(tmp_path):
     with pytest.raises(RulesError) as e:
         load_rules(user.with_name("missing.toml"), label="missing.toml")
     assert str(e.value) == "missing.toml: rules file not found"
+
+
+DEEP = 200_000
+
+
+@pytest.mark.parametrize("text", [
+    "x = " + "[" * DEEP + "]" * DEEP + "\n",  # arrays in arrays
+    "x = " + "{a=" * DEEP + "1" + "}" * DEEP + "\n",  # inline tables in inline tables
+    "[exercises.squat]\n" + ".".join(["a"] * DEEP) + " = 1\n",  # dotted keys: parsed, then copied and merged
+], ids=["arrays", "inline-tables", "dotted-keys"])
+def test_a_rules_file_nested_200000_levels_deep_is_refused_with_a_reason(tmp_path, text):
+    """Issue 25, item 7: not a RecursionError from the TOML parser or from copying the parsed tables."""
+    p = tmp_path / "deep.toml"
+    p.write_text(text)
+    with pytest.raises(RulesError) as e:
+        load_rules(p, label="deep.toml")
+    assert str(e.value).startswith("deep.toml: ") and "nested too deeply" in str(e.value), str(e.value)[:300]
+    from pose_core.store.tuning import save_user_rules_text
+
+    target = tmp_path / "rules.toml"
+    with pytest.raises(RulesError) as e:  # an upload: the message names the uploaded file, not the target
+        save_user_rules_text(target, text.encode(), label="uploaded deep.toml")
+    assert str(e.value).startswith("uploaded deep.toml: ") and "nested too deeply" in str(e.value)
+    assert not target.exists()
