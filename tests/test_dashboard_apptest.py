@@ -13,7 +13,7 @@ from helpers import (SQUAT_CLIP, SQUAT_CLIP_REPS, FakeEstimator, install_analysi
                      wait_for_job)
 
 from dashboard import keys
-from dashboard.common import AUTO, LOW_CONFIDENCE
+from dashboard.common import AUTO, LOW_CONFIDENCE, plain
 from pose_core.store.history import HistoryStore, SessionRecord
 from pose_core.run.live import LiveSession
 from pose_core.core.rules import load_rules
@@ -474,6 +474,21 @@ def test_thresholds_rules_upload_is_validated(workspace):
     assert load_rules(user_path=workspace / "rules.toml")["squat"].counting.min_amplitude == 40
     assert any("at least 40 deg" in c.value for c in at.caption)  # the page now uses the uploaded rules
     assert "Active rules: rules.toml" in at.caption[0].value
+
+
+def test_thresholds_upload_nested_too_deeply_names_the_refused_file_and_why(workspace):
+    """Issue 25, item 7: a rules file nested 200,000 levels deep is refused with its own name and the reason,
+    not a generic error box naming the current rules file; the current rules stay."""
+    workspace.mkdir(parents=True, exist_ok=True)
+    (workspace / "rules.toml").write_text("[exercises.squat.counting]\nmin_amplitude = 40\n")
+    at = app("thresholds.py").run()
+    deep = ("x = " + "[" * 200_000 + "]" * 200_000 + "\n").encode()
+    at.file_uploader(key=keys.THR_UPLOAD).set_value(("deep rules.toml", deep, "application/toml")).run()
+    at.button(key=keys.THR_APPLY_UPLOAD).click().run()
+    no_failure(at)
+    (err,) = [e.value for e in at.error if "Refused" in e.value]
+    assert err.startswith("Refused, nothing was changed: " + plain("deep rules.toml: nested too deeply")), err
+    assert load_rules(user_path=workspace / "rules.toml")["squat"].counting.min_amplitude == 40
 
 
 def test_sidebar_toggle_switches_between_user_and_default_rules(workspace):
