@@ -30,6 +30,20 @@ needs_penn = pytest.mark.skipif(not (PENN / "labels").is_dir(),
                                 reason=f"Penn Action labels not found at {PENN} (set GYMPOSE_SHARED_DATA)")
 
 
+def without_root_powers() -> list[str] | None:
+    """A command prefix that runs a command without root's power to write anywhere (root ignores file and
+    folder permissions): as root, its capabilities CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH dropped
+    (setpriv); as another user, nothing to do. None where that is not possible."""
+    import os
+
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        return None
+    drop = "-dac_override,-dac_read_search"
+    return ["setpriv", f"--inh-caps={drop}", f"--bounding-set={drop}"]
+
+
 def video_rows() -> list[dict]:
     if not (VIDEOS / "videos.csv").exists():
         return []

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import VIDEOS, needs_videos
+from helpers import VIDEOS, needs_videos, without_root_powers
 from media import write_empty_video, write_video
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -227,18 +227,6 @@ def test_a_rules_file_nested_200000_levels_deep_exits_2_plainly(tmp_path, nobody
         assert "Recursion" not in p.stderr and "unexpected" not in p.stderr
 
 
-def _without_root_powers() -> list[str] | None:
-    """A command prefix that runs a command without root's power to write anywhere (root ignores folder
-    permissions): as root, its capabilities CAP_DAC_OVERRIDE / CAP_DAC_READ_SEARCH dropped (setpriv);
-    as another user, nothing to do. None where that is not possible."""
-    if os.geteuid() != 0:
-        return []
-    if shutil.which("setpriv") is None:
-        return None
-    drop = "-dac_override,-dac_read_search"
-    return ["setpriv", f"--inh-caps={drop}", f"--bounding-set={drop}"]
-
-
 def _assert_output_failure(p, out: Path, *reasons: str):
     lines = [ln for ln in p.stderr.strip().splitlines() if ln.strip()]
     assert p.returncode == 2 and len(lines) == 1, p.stderr[-2000:]
@@ -249,7 +237,7 @@ def _assert_output_failure(p, out: Path, *reasons: str):
 
 def test_an_unwritable_out_folder_exits_2_with_one_plain_line(tmp_path, nobody):
     """Item 8: a folder the user may not write into (and one inside it that cannot be made)."""
-    prefix = _without_root_powers()
+    prefix = without_root_powers()
     if prefix is None:
         pytest.skip("running as root without setpriv: cannot take away root's power to write anywhere")
     locked = tmp_path / "locked"

@@ -578,6 +578,46 @@ def test_history_empty_and_damaged_database(workspace):
     assert (workspace / "history.sqlite3").read_bytes() == b"garbage" * 1000
 
 
+def test_history_lists_sessions_not_yet_saved_and_imports_them_when_it_can(workspace):
+    """Issue 25, item 6: sessions kept in .pending are listed, marked "not yet saved" (the database busy, or
+    damaged), and the next visit that can write imports them."""
+    import sqlite3
+
+    from pose_core.store.history import HistoryError
+
+    store = HistoryStore(workspace / "history.sqlite3", timeout_s=0.2)
+    store.add(SessionRecord(exercise="squat", name="saved.mp4", created_at="2026-01-01T10:00:00+00:00"))
+    blocker = sqlite3.connect(store.path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(HistoryError, match="kept in"):
+            store.add(SessionRecord(exercise="pushup", name="kept.mp4", created_at="2026-01-02T10:00:00+00:00"))
+        at = app("history.py").run()
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    no_failure(at)
+    tables = [d.value for d in at.dataframe]
+    kept = [t for t in tables if "saved" in t.columns]
+    assert kept and list(kept[0]["name"]) == ["kept.mp4"] and list(kept[0]["saved"]) == ["not yet saved"]
+    assert any("Not yet saved: 1 session(s) kept safely" in c.value for c in at.caption)
+    assert any("saved.mp4" in list(t.get("name", [])) for t in tables if "saved" not in t.columns)
+    at = app("history.py").run()  # the database is free again: this visit imports it
+    no_failure(at)
+    assert store.pending() == [] and store.count() == 2
+    assert not any("Not yet saved" in c.value for c in at.caption)
+    # A damaged database: the error, and still the sessions kept meanwhile.
+    (workspace / "history.sqlite3").write_bytes(b"garbage" * 1000)
+    for suffix in ("-wal", "-shm"):
+        (workspace / f"history.sqlite3{suffix}").unlink(missing_ok=True)
+    with pytest.raises(HistoryError, match="kept in"):
+        HistoryStore(store.path).add(SessionRecord(exercise="situp", name="during damage.mp4"))
+    at = app("history.py").run()
+    no_failure(at)
+    assert at.error and "damaged" in at.error[0].value
+    assert [list(d.value["name"]) for d in at.dataframe] == [["during damage.mp4"]]
+
+
 def test_history_progress_chart_data_comes_from_store(workspace):
     store, _ = _store_with_sessions(workspace)
     rows = store.progress("squat")
