@@ -44,6 +44,28 @@ def without_root_powers() -> list[str] | None:
     return ["setpriv", f"--inh-caps={drop}", f"--bounding-set={drop}"]
 
 
+def process_gone(pid: int) -> bool:
+    """Exited (a zombie waiting for its parent counts: it runs nothing and holds nothing). Linux /proc."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
+def process_killed(pid: int) -> bool:
+    """Gone, or killed: SIGKILL delivered (it runs none of its own code any more; the kernel tears it down as
+    soon as the scheduler gives it the CPU, which at the lowest priority on a saturated machine takes a while)."""
+    import signal
+
+    try:
+        status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    fields = dict(line.split(":", 1) for line in status if ":" in line)
+    pending = int(fields.get("SigPnd", "0").strip(), 16) | int(fields.get("ShdPnd", "0").strip(), 16)
+    return process_gone(pid) or bool(pending & (1 << (signal.SIGKILL - 1)))
+
+
 def video_rows() -> list[dict]:
     if not (VIDEOS / "videos.csv").exists():
         return []

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import VIDEOS, needs_videos
+from helpers import VIDEOS, needs_videos, process_gone, process_killed
 
 from pose_core.run.parallel import ChunkMismatch, Chunk, PosePool, StreamedPoses, plan_chunks
 from pose_core.run.pipeline import analyze_video
@@ -215,25 +215,6 @@ def _cpu_load(seconds: float, processes: int = 2):
             p.wait()
 
 
-def _gone(pid: int) -> bool:
-    """Exited (a zombie waiting for init counts: it runs nothing and holds nothing)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
-    except (FileNotFoundError, ProcessLookupError):
-        return True
-
-
-def _killed(pid: int) -> bool:
-    """Gone, or killed: SIGKILL delivered (it runs none of its own code any more; the kernel tears it down as
-    soon as the scheduler gives it the CPU, which at the lowest priority on a saturated machine takes a while)."""
-    try:
-        fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
-    except (FileNotFoundError, ProcessLookupError):
-        return True
-    pending = int(fields.get("SigPnd", "0").strip(), 16) | int(fields.get("ShdPnd", "0").strip(), 16)
-    return _gone(pid) or bool(pending & (1 << (signal.SIGKILL - 1)))
-
-
 @needs_videos
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states in /proc")
 @pytest.mark.parametrize("priority", ["normal", "background"])
@@ -251,24 +232,24 @@ def test_pose_workers_exit_within_a_second_of_their_parents_kill_9_while_busy(tm
     workers: list[int] = []
     try:
         workers = [int(p) for p in parent.stdout.readline().split()]
-        assert len(workers) == 2 and not any(_gone(w) for w in workers)
+        assert len(workers) == 2 and not any(process_gone(w) for w in workers)
         with _cpu_load(seconds=8):  # ordinary-priority work on every core, as a busy server has
             time.sleep(1.0)
             os.kill(parent.pid, signal.SIGKILL)
             parent.wait(timeout=120)  # (the parent's own exit needs the CPU too: at the lowest priority, a while)
             died = time.monotonic()
-            while not all(_killed(w) for w in workers) and time.monotonic() - died < 60:
+            while not all(process_killed(w) for w in workers) and time.monotonic() - died < 60:
                 time.sleep(0.02)
             took = time.monotonic() - died
-            while not all(_gone(w) for w in workers) and time.monotonic() - died < 120:
+            while not all(process_gone(w) for w in workers) and time.monotonic() - died < 120:
                 time.sleep(0.02)
             gone = time.monotonic() - died
-        assert all(_gone(w) for w in workers), "workers still there 2 minutes after their parent's death"
+        assert all(process_gone(w) for w in workers), "workers still there 2 minutes after their parent's death"
         assert took < 1.0, f"workers outlived their parent by {took:.1f} s (gone after {gone:.1f} s)"
         if priority == "normal":
             assert gone < 1.0, f"workers exited {gone:.1f} s after their parent's death"
     finally:
         parent.kill()
         for w in workers:
-            if not _gone(w):
+            if not process_gone(w):
                 os.kill(w, signal.SIGKILL)
