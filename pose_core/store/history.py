@@ -441,9 +441,8 @@ class HistoryStore:
         with self._connect(read=True) as con:
             saved = [self._row_to_record(r) for r in con.execute(sql, args).fetchall()]
             if waiting:  # (a spool file left by a crash between commit and clean-up is stored already)
-                uids = [r.uid for r in waiting]
-                stored = {r[0] for r in con.execute(f"SELECT uid FROM sessions WHERE uid IN ({','.join('?' * len(uids))})",
-                                                    uids)}
+                stored = {r[0] for r in con.execute("SELECT uid FROM sessions WHERE uid IN (SELECT value FROM "
+                                                    "json_each(?))", (json.dumps([r.uid for r in waiting]),))}
                 waiting = [r for r in waiting if r.uid not in stored]
         if not waiting:
             return saved
