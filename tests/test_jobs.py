@@ -435,3 +435,21 @@ def test_a_server_stop_marks_running_and_queued_jobs_stopped_and_cleans_up(ws):
         s = r.status(job)
         assert s.state == jobs.FAILED and s.kind == "stopped" and "stopped when the server stopped" in s.message.lower()
     assert not list(ws["uploads"].iterdir()) and not list(ws["analyses"].iterdir())
+
+
+def test_an_analysis_folder_that_cannot_be_written_fails_with_one_plain_message(ws, monkeypatch):
+    """Issue 25, item 8 on the dashboard's side: the analyses folder read-only, or not ours to write."""
+    import errno
+
+    from pose_core.core.io import OutputError
+
+    def unwritable(video, exercise, out_dir=None, **kw):
+        raise OutputError(out_dir, PermissionError(errno.EACCES, "Permission denied", str(out_dir)))
+
+    monkeypatch.setattr(pipeline, "analyze_video", unwritable)
+    r = runner(ws)
+    video = clip(ws, frames=30)
+    s = r.wait(r.submit(video, "squat", RULES, FakeEstimator, owns_upload=True), 30)
+    assert (s.state, s.kind) == (jobs.FAILED, "output") and s.message.startswith("cannot write to ")
+    assert s.message.endswith(": permission denied") and "unexpected" not in s.message
+    assert not video.exists()

@@ -6,8 +6,8 @@ A job is a folder `<jobs dir>/<id>/` holding `status.json`, rewritten atomically
     state     queued -> running -> done | failed | cannot_tell | no_person
     stage     "recognising" (Auto: the exercise is being recognised) | "analysing"
     done, total       frames done / expected in the current stage
-    kind, message     why it did not finish (kind: video, no_space, analysis, missing_upload, interrupted, stopped,
-                      crashed, error)
+    kind, message     why it did not finish (kind: video, no_space, output, analysis, missing_upload, interrupted,
+                      stopped, crashed, error)
     recognition       cannot_tell: the reason and the candidates (Recognition.to_dict())
     result_dir        the analysis folder's name under the analyses dir (while running: where it writes)
     history_id / history_warning      the history row it added (or why it could not)
@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..core.confine import PathError, safe_join
-from ..core.io import NoSpaceError, atomic_write_json
+from ..core.io import NoSpaceError, OutputError, atomic_write_json
 from ..core.rules import RuleSet
 from ..media.estimator import PoseEstimator
 from ..media.video import VideoError
@@ -527,6 +527,9 @@ class _Executor:
             return
         except NoSpaceError as e:
             self._finish(work, replace(current[0], state=FAILED, kind="no_space", message=str(e)))
+            return
+        except OutputError as e:  # ("cannot write to <folder>: permission denied", a read-only file system...)
+            self._finish(work, replace(current[0], state=FAILED, kind="output", message=str(e)))
             return
         except pipeline.AnalysisError as e:
             self._finish(work, replace(current[0], state=FAILED, kind="analysis", message=str(e)))
