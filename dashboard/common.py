@@ -36,18 +36,23 @@ AUTO_LABEL = "Auto (recognise)"
 # directives, LaTeX, HTML entities). Backslash-escaping any ASCII punctuation is valid CommonMark and shows it.
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#!|~$:&])")
 _LINE_START = re.compile(r"^(\s*)([-+=]|\d+(?=[.)]))")  # a list item / heading marker at the very start
-_WWW = re.compile(r"(www)\.", re.IGNORECASE)  # GFM links bare www. addresses (http: ones lose their ':')
+# Streamlit's Markdown (remark-gfm) makes links of web and mail addresses found in the text once it is parsed,
+# so escaping cannot stop them: an invisible WORD JOINER (U+2060) is put where those patterns need adjacent
+# characters: "http" and its ":", "www" and its ".", "@" and the domain.
+_AUTOLINKED = re.compile(r"(https?)(?=:)|(www)(?=\.)|(@)", re.IGNORECASE)
+WORD_JOINER = "\u2060"
 
 
 def plain(text: object) -> str:
     """User-controlled text (file names, rule names and messages, history, recognition candidates, error
     messages that quote them) as literal text for st.markdown / st.warning / st.caption / widget labels:
-    every Markdown, HTML and shortcode character is escaped and line breaks become spaces, so a name like
-    `**x** [a](http://b) ![i](http://c)` shows as typed, never as bold text, a link or a fetched image."""
+    every Markdown, HTML and shortcode character is escaped, line breaks become spaces and web and mail
+    addresses are broken up invisibly, so a name like `**x** [a](http://b) ![i](http://c) www.d.e` shows as
+    typed, never as bold text, a link or a fetched image."""
     s = " ".join(str(text).split("\n")).replace("\r", " ")
+    s = _AUTOLINKED.sub(lambda m: m.group(0) + WORD_JOINER, s)
     s = _MD_SPECIAL.sub(r"\\\1", s)
-    s = _LINE_START.sub(lambda m: m.group(1) + (m.group(2) + "\\" if m.group(2)[0].isdigit() else "\\" + m.group(2)), s)
-    return _WWW.sub(r"\1\\.", s)
+    return _LINE_START.sub(lambda m: m.group(1) + (m.group(2) + "\\" if m.group(2)[0].isdigit() else "\\" + m.group(2)), s)
 
 
 def plain_error(e: object, root: str | Path | None = None) -> str:

@@ -8,7 +8,8 @@
                                                                       many videos or Penn Action (pose_core.run.batch)
 
 The last line of stdout is the summary as one line of JSON. Errors: one clear line on stderr, exit code 2
-(bad input), 130 (interrupted) or 1 (unexpected failure), and no half-written output.
+(bad input, including an output folder that cannot be written), 130 (interrupted) or 1 (unexpected
+failure), and no half-written output.
 """
 
 from __future__ import annotations
@@ -76,13 +77,24 @@ def _fail(msg: str, code: int = EXIT_BAD_INPUT) -> int:
 def _not_a_folder(out: Path) -> Path | None:
     """The first existing path of out and its parents when it is not a folder (out cannot be created)."""
     for p in (out, *out.parents):
-        if p.exists() or p.is_symlink():
+        if os.path.lexists(p):  # (False, not an error, for a name too long: output_problem says that)
             return None if p.is_dir() else p
     return None
 
 
+def _output_refused(out: Path) -> str | None:
+    """Why the output folder cannot be used, said before any work starts (None: it looks usable)."""
+    from .core.io import output_problem
+
+    blocked = _not_a_folder(out)
+    if blocked is not None:
+        return f"--out {out}: {blocked} exists and is not a folder"
+    problem = output_problem(out)
+    return str(problem) if problem is not None else None
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from .core.io import NoSpaceError
+    from .core.io import NoSpaceError, OutputError
     from .core.rules import RulesError, load_rules
     from .media.video import VideoError
     from .run.pipeline import AnalysisError, CannotTellError, analyze_video
@@ -107,9 +119,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if exercise != "auto" and exercise not in rules.exercises:
         return _fail(f"unknown exercise {exercise!r}; choose one of: " + ", ".join(sorted(rules.exercises)) + ", auto")
     out = Path(args.out) if args.out else Path("runs") / video.stem
-    blocked = _not_a_folder(out)
-    if blocked is not None:  # checked before the model starts
-        return _fail(f"--out {out}: {blocked} exists and is not a folder")
+    refused = _output_refused(out)
+    if refused is not None:  # checked before the model starts
+        return _fail(refused)
     progress = _Progress(not args.quiet, video.name)
     try:
         result = analyze_video(video, exercise, out, rules=rules, progress=progress, write_video=not args.no_video,
@@ -121,8 +133,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         return _fail(str(e))
     except (VideoError, AnalysisError, OutputFolderBusy, SettingsError) as e:
         return _fail(str(e))
-    except NoSpaceError as e:  # "no space left on device: <folder>" (nothing half-written is left there)
-        return _fail(str(e))
+    except (NoSpaceError, OutputError) as e:  # "no space left on device: <folder>", "cannot write to <folder>:
+        return _fail(str(e))                   # permission denied" (nothing half-written is left there)
     except KeyboardInterrupt:
         return _fail("interrupted; nothing was written", EXIT_INTERRUPTED)
     finally:
@@ -218,6 +230,7 @@ def add_analyze_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
+    from .core.io import output_error
     from .core.rules import RulesError, load_rules
     from .run.batch import BatchInputError, run_batch
 
@@ -226,6 +239,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
     except RulesError as e:
         return _fail(f"invalid rules file: {e}")
     out = Path(args.out) if args.out else Path("runs") / f"batch_{Path(args.input).resolve().name}"
+    refused = _output_refused(out)
+    if refused is not None:
+        return _fail(refused)
 
     def log(msg: str) -> None:
         if not args.quiet:
@@ -240,6 +256,11 @@ def cmd_batch(args: argparse.Namespace) -> int:
                            connect_timeout_s=args.connect_timeout, progress=not args.quiet, log=log)
     except BatchInputError as e:
         return _fail(str(e))
+    except OSError as e:  # writing into --out failed midway (a full disk, the folder made read-only...)
+        said = output_error(e, out)
+        if said is e:
+            raise
+        return _fail(f"{said}; finished items are kept in {out} (batch.jsonl)")
     except KeyboardInterrupt:
         return _fail(f"interrupted; finished items are kept in {out} (batch.jsonl): run the same command again "
                      "to resume", EXIT_INTERRUPTED)

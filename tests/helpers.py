@@ -30,6 +30,42 @@ needs_penn = pytest.mark.skipif(not (PENN / "labels").is_dir(),
                                 reason=f"Penn Action labels not found at {PENN} (set GYMPOSE_SHARED_DATA)")
 
 
+def without_root_powers() -> list[str] | None:
+    """A command prefix that runs a command without root's power to write anywhere (root ignores file and
+    folder permissions): as root, its capabilities CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH dropped
+    (setpriv); as another user, nothing to do. None where that is not possible."""
+    import os
+
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        return None
+    drop = "-dac_override,-dac_read_search"
+    return ["setpriv", f"--inh-caps={drop}", f"--bounding-set={drop}"]
+
+
+def process_gone(pid: int) -> bool:
+    """Exited (a zombie waiting for its parent counts: it runs nothing and holds nothing). Linux /proc."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
+def process_killed(pid: int) -> bool:
+    """Gone, or killed: SIGKILL delivered (it runs none of its own code any more; the kernel tears it down as
+    soon as the scheduler gives it the CPU, which at the lowest priority on a saturated machine takes a while)."""
+    import signal
+
+    try:
+        status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    fields = dict(line.split(":", 1) for line in status if ":" in line)
+    pending = int(fields.get("SigPnd", "0").strip(), 16) | int(fields.get("ShdPnd", "0").strip(), 16)
+    return process_gone(pid) or bool(pending & (1 << (signal.SIGKILL - 1)))
+
+
 def video_rows() -> list[dict]:
     if not (VIDEOS / "videos.csv").exists():
         return []

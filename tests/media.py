@@ -38,3 +38,13 @@ def frame_at(video: Path, seconds: float) -> np.ndarray:
         if t >= seconds:
             return img
     raise AssertionError("clip shorter than requested")
+
+
+def damage_middle(src: Path, dst: Path, nbytes: int = 64 * 1024, seed: int = 25) -> Path:
+    """A copy of src with nbytes of (seeded) random bytes written over the middle of the file: a video
+    damaged in the middle (the container's index at either end still intact)."""
+    data = bytearray(Path(src).read_bytes())
+    mid = len(data) // 2 - nbytes // 2
+    data[mid:mid + nbytes] = np.random.default_rng(seed).integers(0, 256, nbytes, dtype=np.uint8).tobytes()
+    Path(dst).write_bytes(bytes(data))
+    return Path(dst)

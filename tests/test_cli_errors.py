@@ -1,5 +1,6 @@
 """Every bad input exits non-zero with one clear line on stderr and leaves nothing half-written."""
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import VIDEOS, needs_videos
+from helpers import VIDEOS, needs_videos, without_root_powers
 from media import write_empty_video, write_video
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -212,3 +213,88 @@ def test_a_second_analysis_into_a_busy_folder_is_refused(tmp_path):
         os.close(fd)
     assert p.returncode == 2 and "another analysis is writing into this folder" in p.stderr, p.stderr
     assert (out / "summary.json").read_text() == "{}"  # untouched
+
+
+# ------------------------------------------------------------------------------------------- issue 25
+
+def test_a_rules_file_nested_200000_levels_deep_exits_2_plainly(tmp_path, nobody):
+    """Item 7: one plain line and exit 2, not "unexpected failure: RecursionError" and exit 1."""
+    rules = tmp_path / "deep.toml"
+    rules.write_text("x = " + "[" * 200_000 + "]" * 200_000 + "\n")
+    for cmd in (["analyze", nobody, "-e", "squat", "--out", tmp_path / "o"], ["batch", tmp_path, "--out", tmp_path / "o"]):
+        p = run_cli(*cmd, "--rules", rules)
+        assert_clean_failure(p, "nested too deeply", tmp_path / "o")
+        assert "Recursion" not in p.stderr and "unexpected" not in p.stderr
+
+
+def _assert_output_failure(p, out: Path, *reasons: str):
+    lines = [ln for ln in p.stderr.strip().splitlines() if ln.strip()]
+    assert p.returncode == 2 and len(lines) == 1, p.stderr[-2000:]
+    assert lines[0].startswith("error: ") and "unexpected" not in lines[0] and "Error" not in lines[0], lines[0]
+    assert any(r in lines[0] for r in reasons), lines[0]
+    assert not os.path.lexists(out) or not any(out.iterdir())  # (lexists: no error for a name too long)
+
+
+def test_an_unwritable_out_folder_exits_2_with_one_plain_line(tmp_path, nobody):
+    """Item 8: a folder the user may not write into (and one inside it that cannot be made)."""
+    prefix = without_root_powers()
+    if prefix is None:
+        pytest.skip("running as root without setpriv: cannot take away root's power to write anywhere")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    for out in (locked, locked / "new" / "deeper"):
+        for cmd in (["analyze", nobody, "-e", "squat"], ["batch", tmp_path, "-e", "squat"]):
+            p = subprocess.run(prefix + [sys.executable, "-m", "pose_core", *map(str, cmd), "--out", str(out), "-q"],
+                               cwd=ROOT, capture_output=True, text=True, timeout=300)
+            _assert_output_failure(p, out, "permission denied")
+            assert str(out) in p.stderr
+
+
+def test_a_300_character_folder_name_exits_2_with_one_plain_line(tmp_path, nobody):
+    out = tmp_path / ("x" * 300) / "o"
+    for cmd in (["analyze", nobody, "-e", "squat"], ["batch", tmp_path, "-e", "squat"]):
+        p = run_cli(*cmd, "--out", out, "-q")
+        _assert_output_failure(p, out, "name too long")
+
+
+def _read_only_mount(folder: Path) -> list[str] | None:
+    """A command prefix that runs a command with `folder` mounted read-only (a private mount namespace),
+    or None where that is not allowed."""
+    if shutil.which("unshare") is None:
+        return None
+    script = f'mount --bind "{folder}" "{folder}" && mount -o remount,bind,ro "{folder}" && exec "$@"'
+    probe = subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", "touch", str(folder / "probe")],
+                           capture_output=True, text=True)
+    if probe.returncode == 0 or "Read-only file system" not in probe.stderr:
+        return None
+    return ["unshare", "-m", "sh", "-c", script, "sh"]
+
+
+def test_a_read_only_file_system_exits_2_with_one_plain_line(tmp_path, nobody):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    (ro / "existing").mkdir()
+    prefix = _read_only_mount(ro)
+    if prefix is None:
+        pytest.skip("cannot mount a read-only folder here (unshare -m not allowed)")
+    for out in (ro / "existing", ro / "new"):
+        for cmd in (["analyze", nobody, "-e", "squat"], ["batch", tmp_path, "-e", "squat"]):
+            p = subprocess.run(prefix + [sys.executable, "-m", "pose_core", *map(str, cmd), "--out", str(out), "-q"],
+                               cwd=ROOT, capture_output=True, text=True, timeout=300)
+            _assert_output_failure(p, out, "read-only file system")
+
+
+def test_the_pipeline_names_the_output_folder_it_cannot_write(tmp_path):
+    """Behind the command line's early check: whatever OSError writing the analysis folder meets is said as
+    one OutputError naming the folder (the dashboard and scripts get the same)."""
+    from helpers import FakeEstimator
+
+    from pose_core.core.io import OutputError
+    from pose_core.run.pipeline import analyze_video
+
+    video = write_video(tmp_path / "v.mp4")
+    out = tmp_path / ("x" * 300) / "o"
+    with pytest.raises(OutputError) as e:
+        analyze_video(video, "squat", out, estimator=FakeEstimator(), parallel=False)
+    assert str(e.value) == f"cannot write to {out}: file name too long"

@@ -101,3 +101,99 @@ def test_a_configured_password_is_asked_on_localhost_too(workspace, address, mon
     monkeypatch.setenv("GYMPOSE_ACCESS_PASSWORD", "pw")
     at = app().run()
     assert PAGE_TITLE not in titles(at) and at.text_input(key=keys.ACCESS_PASSWORD)
+
+
+# ------------------------------------------------------------------------------------------- issue 25
+
+class FakeTime:
+    def __init__(self):
+        self.now = 1_000_000.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, s: float) -> None:
+        self.now += s
+
+
+def test_wrong_passwords_are_counted_per_client_and_overall_with_growing_waits(tmp_path):
+    from dashboard import password_guard as g
+
+    t = FakeTime()
+    limiter = g.GuessLimiter(tmp_path / "attempts.json", clock=t.clock)
+    waits = []
+    while len(waits) < 8:  # one client, trying again as soon as it is allowed
+        out = limiter.attempt("10.0.0.1", lambda: False, sleep=t.sleep)
+        if out.wait_s:  # refused without an answer: told how long to wait
+            t.sleep(out.wait_s)
+            continue
+        waits.append(round(out.next_wait_s, 3))
+    assert waits == [1, 1, 1, 2, 4, 8, 16, 32]  # one a second, then doubling after 3 free ones
+    refused = limiter.attempt("10.0.0.1", lambda: True, sleep=t.sleep)  # even the right one: not now
+    assert not refused.granted and refused.wait_s == pytest.approx(32, abs=0.5)
+    other = limiter.attempt("10.0.0.2", lambda: True, sleep=t.sleep)  # another address is not held up
+    assert other.granted
+    # A restarted server remembers (the counts are in the workspace); after the wait the right one works.
+    again = g.GuessLimiter(tmp_path / "attempts.json", clock=t.clock)
+    wait = again.attempt("10.0.0.1", lambda: True, sleep=t.sleep).wait_s
+    assert wait == pytest.approx(32, abs=0.5)
+    t.sleep(wait)
+    assert again.attempt("10.0.0.1", lambda: True, sleep=t.sleep).granted
+    # Many addresses (a botnet, or everybody behind one proxy... each new): the overall count slows them all.
+    t.sleep(g.FORGET_S + 1)
+    answered_at = []
+    for i in range(g.FREE_ALL + 6):
+        out = limiter.attempt(f"192.0.2.{i}", lambda: False, sleep=t.sleep)
+        if not out.wait_s:
+            answered_at.append(t.now)
+    gaps = [b - a for a, b in zip(answered_at, answered_at[1:])]
+    assert max(gaps) >= 4 and len(answered_at) < g.FREE_ALL + 6, gaps
+
+
+def test_parallel_wrong_attempts_are_not_all_answered_at_once(tmp_path):
+    """Issue 25, item 4: ten parallel wrong attempts (ten browser sessions) were all answered in 1.9 s."""
+    import threading
+    import time
+
+    from dashboard import password_guard as g
+
+    limiter = g.GuessLimiter(tmp_path / "attempts.json")
+    start, verdicts, refusals = time.monotonic(), [], []
+
+    def attempt():
+        out = limiter.attempt("203.0.113.9", lambda: False)
+        (refusals if out.wait_s else verdicts).append(time.monotonic() - start)
+
+    threads = [threading.Thread(target=attempt) for _ in range(10)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert len([v for v in verdicts if v < 2.0]) <= 2, verdicts  # one a second, whatever the sessions
+    assert len(verdicts) + len(refusals) == 10 and refusals  # the rest are told to wait, unanswered
+    assert sorted(verdicts)[-1] > 4.0
+
+
+def test_the_page_says_how_long_to_wait_and_the_right_password_works_after_it(workspace, address, monkeypatch):
+    """A wrong password, then another at once: refused without an answer, saying how long to wait (the
+    limits are per server: tests/test_browser_access.py drives ten browser sessions at once)."""
+    import time
+
+    import dashboard.access as access
+    from dashboard import password_guard
+
+    monkeypatch.setattr(access, "WRONG_PASSWORD_DELAY_S", 0.0)
+    monkeypatch.setattr(password_guard, "HOLD_S", 0.0)  # (an attempt never waits for its turn: refused at once)
+    monkeypatch.setenv("GYMPOSE_ACCESS_PASSWORD", "right one")
+    address("0.0.0.0")
+    at = app().run()
+    at.text_input(key=keys.ACCESS_PASSWORD).set_value("guess").run()
+    at.button(key=keys.ACCESS_OPEN).click().run()
+    assert at.error[0].value == "Wrong password."
+    at.text_input(key=keys.ACCESS_PASSWORD).set_value("right one").run()
+    at.button(key=keys.ACCESS_OPEN).click().run()  # the next turn is a second away: not even the right one
+    assert at.error and at.error[0].value == "Too many wrong passwords. Wait 1 second, then try again."
+    assert PAGE_TITLE not in titles(at)
+    time.sleep(1.1)
+    at.button(key=keys.ACCESS_OPEN).click().run()
+    assert not at.exception and titles(at) == [PAGE_TITLE], [e.value for e in at.error]

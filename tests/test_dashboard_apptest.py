@@ -13,7 +13,7 @@ from helpers import (SQUAT_CLIP, SQUAT_CLIP_REPS, FakeEstimator, install_analysi
                      wait_for_job)
 
 from dashboard import keys
-from dashboard.common import AUTO, LOW_CONFIDENCE
+from dashboard.common import AUTO, LOW_CONFIDENCE, plain
 from pose_core.store.history import HistoryStore, SessionRecord
 from pose_core.run.live import LiveSession
 from pose_core.core.rules import load_rules
@@ -478,6 +478,21 @@ def test_thresholds_rules_upload_is_validated(workspace):
     assert "Active rules: rules.toml" in at.caption[0].value
 
 
+def test_thresholds_upload_nested_too_deeply_names_the_refused_file_and_why(workspace):
+    """Issue 25, item 7: a rules file nested 200,000 levels deep is refused with its own name and the reason,
+    not a generic error box naming the current rules file; the current rules stay."""
+    workspace.mkdir(parents=True, exist_ok=True)
+    (workspace / "rules.toml").write_text("[exercises.squat.counting]\nmin_amplitude = 40\n")
+    at = app("thresholds.py").run()
+    deep = ("x = " + "[" * 200_000 + "]" * 200_000 + "\n").encode()
+    at.file_uploader(key=keys.THR_UPLOAD).set_value(("deep rules.toml", deep, "application/toml")).run()
+    at.button(key=keys.THR_APPLY_UPLOAD).click().run()
+    no_failure(at)
+    (err,) = [e.value for e in at.error if "Refused" in e.value]
+    assert err.startswith("Refused, nothing was changed: " + plain("deep rules.toml: nested too deeply")), err
+    assert load_rules(user_path=workspace / "rules.toml")["squat"].counting.min_amplitude == 40
+
+
 def test_sidebar_toggle_switches_between_user_and_default_rules(workspace):
     from pose_core.store.tuning import save_user_rule, with_check_bounds
 
@@ -563,6 +578,46 @@ def test_history_empty_and_damaged_database(workspace):
     no_failure(at)
     assert at.error and "damaged" in at.error[0].value
     assert (workspace / "history.sqlite3").read_bytes() == b"garbage" * 1000
+
+
+def test_history_lists_sessions_not_yet_saved_and_imports_them_when_it_can(workspace):
+    """Issue 25, item 6: sessions kept in .pending are listed, marked "not yet saved" (the database busy, or
+    damaged), and the next visit that can write imports them."""
+    import sqlite3
+
+    from pose_core.store.history import HistoryError
+
+    store = HistoryStore(workspace / "history.sqlite3", timeout_s=0.2)
+    store.add(SessionRecord(exercise="squat", name="saved.mp4", created_at="2026-01-01T10:00:00+00:00"))
+    blocker = sqlite3.connect(store.path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(HistoryError, match="kept in"):
+            store.add(SessionRecord(exercise="pushup", name="kept.mp4", created_at="2026-01-02T10:00:00+00:00"))
+        at = app("history.py").run()
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    no_failure(at)
+    tables = [d.value for d in at.dataframe]
+    kept = [t for t in tables if "saved" in t.columns]
+    assert kept and list(kept[0]["name"]) == ["kept.mp4"] and list(kept[0]["saved"]) == ["not yet saved"]
+    assert any("Not yet saved: 1 session(s) kept safely" in c.value for c in at.caption)
+    assert any("saved.mp4" in list(t.get("name", [])) for t in tables if "saved" not in t.columns)
+    at = app("history.py").run()  # the database is free again: this visit imports it
+    no_failure(at)
+    assert store.pending() == [] and store.count() == 2
+    assert not any("Not yet saved" in c.value for c in at.caption)
+    # A damaged database: the error, and still the sessions kept meanwhile.
+    (workspace / "history.sqlite3").write_bytes(b"garbage" * 1000)
+    for suffix in ("-wal", "-shm"):
+        (workspace / f"history.sqlite3{suffix}").unlink(missing_ok=True)
+    with pytest.raises(HistoryError, match="kept in"):
+        HistoryStore(store.path).add(SessionRecord(exercise="situp", name="during damage.mp4"))
+    at = app("history.py").run()
+    no_failure(at)
+    assert at.error and "damaged" in at.error[0].value
+    assert [list(d.value["name"]) for d in at.dataframe] == [["during damage.mp4"]]
 
 
 def test_history_progress_chart_data_comes_from_store(workspace):

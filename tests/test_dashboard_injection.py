@@ -90,9 +90,11 @@ def app(page: str):
 
 
 def test_plain_escapes_markdown_html_and_shortcodes():
-    assert plain(EVIL_UPLOAD) == (r"\*\*BOLD\*\* \[link\](https\://example.com) \!\[i\](http\://127.0.0.1\:9/x.png).mp4")
-    assert plain("a\nb\r# c <b>&amp; www.x.org :red[y] $x$ - ok Push-up") == \
-        r"a b \# c \<b\>\&amp; www\.x.org \:red\[y\] \$x\$ - ok Push-up"
+    j = "\u2060"  # (WORD JOINER: invisible; breaks up web and mail addresses, see LINKY_NAME below)
+    assert plain(EVIL_UPLOAD) == (r"\*\*BOLD\*\* \[link\](https" + j + r"\://example.com) \!\[i\](http" + j +
+                                  r"\://127.0.0.1\:9/x.png).mp4")
+    assert plain("a\nb\r# c <b>&amp; www.x.org :red[y] $x$ - ok Push-up a@b.c") == \
+        r"a b \# c \<b\>\&amp; www" + j + r".x.org \:red\[y\] \$x\$ - ok Push-up a@" + j + "b.c"
     assert plain("- item") == r"\- item" and plain("1. x") == r"1\. x"
 
 
@@ -154,3 +156,107 @@ def test_recognition_candidates_are_plain_text(evil_workspace, monkeypatch):
     assert_plain(at, "analyze: cannot tell")
     assert plain(EVIL_NAME) + " 45%" in at.warning[0].value
     assert any(plain(EVIL_NAME.lower()) in b.label for b in at.button)
+
+
+# ------------------------------------------------------------------------------- issue 25, item 2
+# Streamlit's Markdown makes links of web addresses in the text itself (GFM autolink literals), whatever
+# escaping the source has: `http://...`, `www.x.y` and `name@x.y` must reach the page broken up so that
+# nothing is clickable (tests/markdown_links.py mirrors the renderer's rules; test_browser_links.py checks
+# the real page).
+LINKY_NAME = "Sq http://example.com www.example.org me@example.net [x](http://e.com)"
+LINKY_PHASE = "at www.example.org"
+LINKY_MESSAGE = "Lower, see https://example.com/help or mail coach@example.net"
+LINKY_UPLOAD = "squats http://example.com www.example.org me@example.net [x](http://e.com).mp4"
+LINKY_RULES = f'''
+[exercises.squat]
+display_name = "{LINKY_NAME}"
+[exercises.squat.counting.phase_names]
+peak = "{LINKY_PHASE}"
+[[exercises.squat.frame_checks]]
+angle = "knee"
+phase = "peak"
+max = 100
+message = "{LINKY_MESSAGE}"
+'''
+
+
+@pytest.fixture
+def linky_workspace(workspace, tmp_path, monkeypatch) -> Path:
+    workspace.mkdir(parents=True, exist_ok=True)
+    (workspace / "rules.toml").write_text(LINKY_RULES, encoding="utf-8")
+    HistoryStore(workspace / "history.sqlite3").add(SessionRecord(
+        exercise="squat", name=LINKY_UPLOAD, frames=10, duration_s=3.0, primary_angle="knee",
+        created_at="2026-01-01T09:00:00+00:00"))
+    monkeypatch.setenv(PENN_DIR_ENV, str(make_penn_dataset(tmp_path / "penn", with_frames=False, n_frames=8)))
+    return workspace
+
+
+def assert_no_links(at, page: str) -> str:
+    from markdown_links import links
+
+    assert not at.exception, (page, [e.message for e in at.exception])
+    texts = rendered(at) + [e.proto.text for e in at.get("progress")]
+    made = [(t, links(t)) for t in texts if links(t)]
+    assert not made, (page, made)
+    return "\n".join(texts)
+
+
+def test_the_link_check_finds_what_the_renderer_would_link():
+    from markdown_links import links
+
+    assert links("see http://example.com") == ["http://example.com"]
+    assert links(r"http\://example.com \[x\](http\://e.com)") == ["http://example.com", "http://e.com)"]
+    assert links("www.example.org.mp4") and links("me@example.net") and links("[x](http://e.com)")
+    assert links("squat_1.mp4 Push-up v1.2.3 12:30 a.b") == []
+
+
+@pytest.mark.parametrize("page", ["analyze.py", "live.py", "thresholds.py", "dataset.py", "history.py"])
+def test_web_addresses_in_rule_and_file_names_are_never_links(linky_workspace, page):
+    at = app(page).run()
+    text = assert_no_links(at, page)
+    assert "example" in text, page  # the names are there (as text)
+    if page == "history.py":
+        at.button(key=keys.HIST_DELETE).click().run()
+        assert "example" in assert_no_links(at, "history: delete")
+
+
+def test_web_addresses_in_an_uploads_name_are_never_links_in_the_progress_or_the_result(linky_workspace,
+                                                                                      monkeypatch, tmp_path):
+    import threading
+
+    from helpers import FakeEstimator
+    from media import write_video
+
+    import pose_core.run.pipeline as pipeline
+
+    real, gate = pipeline.analyze_video, threading.Event()
+
+    def analyze(video, exercise, progress=None, estimator=None, **kw):
+        def held(done, total):
+            progress(done, total)
+            if done == 20:
+                gate.wait(60)
+
+        kw.pop("pool", None)
+        return real(video, exercise, progress=held, estimator=FakeEstimator(reps=2, rep_s=1.5, lead_s=0.3),
+                    parallel=False, **kw)
+
+    monkeypatch.setattr(pipeline, "analyze_video", analyze)
+    clip = write_video(tmp_path / "clip.mp4", frames=150, fps=30).read_bytes()
+    at = app("analyze.py").run()
+    at.file_uploader(key=keys.ANALYZE_UPLOAD).set_value((LINKY_UPLOAD, clip, "video/mp4")).run()
+    at.button(key=keys.ANALYZE_RUN).click().run()
+    try:
+        import time
+
+        end = time.monotonic() + 60
+        while not [c for c in at.caption if "goes on if you reload" in c.value] and time.monotonic() < end:
+            time.sleep(0.3)
+            at.run()
+        progress = assert_no_links(at, "analyze: progress")
+        assert "goes on if you reload" in progress and "example" in progress
+    finally:
+        gate.set()
+    wait_for_job(at)
+    result = assert_no_links(at, "analyze: result")
+    assert [s.value for s in at.subheader if "example" in s.value], result  # the result's heading names the file

@@ -2,6 +2,7 @@
 
 import json
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -254,7 +255,7 @@ def _rec(name="squat_1.mp4", reps=3, low=90.0, pct=80.0, day=1, source="video", 
 
 
 def test_identical_reanalyses_fold_into_the_newest_and_different_results_stay():
-    from pose_core.store.history import distinct_results
+    from pose_core.store.history_compare import distinct_results
 
     newest_first = [_rec(day=4, sid=4), _rec(day=3, sid=3, reps=4), _rec(day=2, sid=2), _rec(day=1, sid=1),
                     _rec(name="Live session (Squat)", source="live", day=1, sid=9),
@@ -265,7 +266,7 @@ def test_identical_reanalyses_fold_into_the_newest_and_different_results_stay():
 
 
 def test_comparing_two_sessions_orders_them_and_says_better_or_worse():
-    from pose_core.store.history import compare_sessions
+    from pose_core.store.history_compare import compare_sessions
 
     later, earlier = _rec(day=2, sid=2, reps=5, low=80.0, pct=90.0), _rec(day=1, sid=1, reps=3, low=100.0, pct=70.0)
     rows = {c.measure: c for c in compare_sessions(later, earlier, "high")}  # either order: earlier first
@@ -277,3 +278,97 @@ def test_comparing_two_sessions_orders_them_and_says_better_or_worse():
     assert low_rest["depth"].better is False  # resting low (a pull-up's elbows): a lower peak is worse
     no_reps = {c.measure: c for c in compare_sessions(_rec(reps=0, sid=5, day=3), earlier)}
     assert no_reps["depth"].change is None and no_reps["depth"].better is None
+
+
+# ------------------------------------------------------------------------------------------- issue 25
+
+READ_AND_SAVE = """
+import json, sys
+from pose_core.store.history import HistoryError, HistoryStore, SessionRecord
+store = HistoryStore(sys.argv[1], timeout_s=0.2)
+out = {"listed": [r.exercise for r in store.list_sessions()], "count": store.count(),
+       "progress": len(store.progress("squat")), "exercises": store.exercises()}
+out["reps"] = len(store.get(store.list_sessions()[0].id).reps)
+try:
+    store.add(SessionRecord(exercise="situp", name="new.mp4"))
+    out["saved"] = True
+except HistoryError as e:
+    out["error"] = str(e)
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize("read_only", ["file and folder", "folder", "file", "folder, WAL files kept"])
+def test_a_read_only_history_can_be_read_and_saving_says_it_is_read_only(tmp_path, read_only):
+    """Item 5: read-only (by its permissions, for a user who cannot override them) it is read as usual;
+    saving says the history is read-only, not that it cannot be written when only reading."""
+    import os
+    import subprocess
+    import sys
+
+    from helpers import without_root_powers
+
+    prefix = without_root_powers()
+    if prefix is None:
+        pytest.skip("running as root without setpriv: root writes whatever the permissions")
+    folder = tmp_path / "h"
+    store = HistoryStore(folder / "history.sqlite3")
+    store.add(record(created_at="2026-01-01T10:00:00+00:00"))
+    store.add(record(exercise="pushup", created_at="2026-01-02T10:00:00+00:00"))
+    holder = None
+    if "WAL" in read_only:  # another program has it open: its -wal and -shm files exist
+        holder = sqlite3.connect(store.path)
+        holder.execute("SELECT COUNT(*) FROM sessions").fetchone()
+        assert store.path.with_name("history.sqlite3-shm").exists()
+    if "file" in read_only:
+        store.path.chmod(0o444)
+    if "folder" in read_only:
+        folder.chmod(0o555)
+    try:
+        p = subprocess.run(prefix + [sys.executable, "-c", READ_AND_SAVE, str(store.path)], capture_output=True,
+                           text=True, timeout=120, env=dict(os.environ, PYTHONPATH=str(Path(__file__).parent.parent)))
+    finally:
+        folder.chmod(0o755)
+        store.path.chmod(0o644)
+        if holder is not None:
+            holder.close()
+    assert p.returncode == 0, p.stderr[-2000:]
+    got = json.loads(p.stdout)
+    assert got["listed"] == ["pushup", "squat"] and got["count"] == 2 and got["progress"] == 1 and got["reps"] == 3
+    assert got["exercises"] == ["pushup", "squat"]
+    assert "saved" not in got and got["error"].startswith("The history is read-only"), got["error"]
+    assert "cannot be written" not in got["error"]
+    if "folder" not in read_only:  # (with a writable folder the session is kept in the spool folder)
+        assert "kept in" in got["error"]
+
+
+def test_pending_sessions_are_listed_marked_and_imported_at_the_next_chance(store):
+    """Item 6: a session kept in .pending (the database was busy) is listed at once, marked not yet saved,
+    and imported by the next listing that can write, not only by the next save."""
+    store.add(record(created_at="2026-01-01T10:00:00+00:00"))
+    blocker = sqlite3.connect(store.path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(HistoryError, match="kept in"):
+            store.add(record(n=4, created_at="2026-01-02T10:00:00+00:00"))
+        listed = HistoryStore(store.path, timeout_s=0.2).list_sessions()
+        assert [(r.rep_count, r.pending, r.id is None) for r in listed] == [(4, True, True), (3, False, False)]
+        assert len(store.pending()) == 1
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    listed = HistoryStore(store.path).list_sessions()  # no save in between: the listing imports it
+    assert [(r.rep_count, r.pending) for r in listed] == [(4, False), (3, False)] and all(r.id for r in listed)
+    assert store.pending() == []
+
+
+def test_pending_sessions_of_a_damaged_database_are_still_listed(tmp_path):
+    db = tmp_path / "history.sqlite3"
+    db.write_bytes(b"this is not an sqlite database" * 100)
+    store = HistoryStore(db)
+    with pytest.raises(HistoryError, match="kept in"):
+        store.add(record(exercise="pushup"))
+    with pytest.raises(HistoryError, match="damaged"):
+        store.list_sessions()
+    (kept,) = store.pending_records()
+    assert kept.pending and kept.exercise == "pushup" and kept.rep_count == 3

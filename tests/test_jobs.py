@@ -410,3 +410,46 @@ def test_lower_priority_lowers_only_the_calling_thread_and_what_it_starts():
     assert got["child"] == [str(min(19, before + 10)), str(os.SCHED_IDLE)]  # inherited by what it starts
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before  # this thread: untouched
     assert os.sched_getscheduler(0) == os.SCHED_OTHER
+
+
+def test_a_server_stop_marks_running_and_queued_jobs_stopped_and_cleans_up(ws):
+    """Issue 25, item 3 (the runner's thread; the analysis process with a real server: test_server_stop.py):
+    at exit the running job stops at its next frame, and it and the queued one say the server stopped,
+    not that anything crashed; their uploads and half-written folder are removed."""
+
+    class Slow(FakeEstimator):
+        def process(self, rgb, t):
+            time.sleep(0.05)
+            return super().process(rgb, t)
+
+    r = runner(ws)
+    first = r.submit(clip(ws, "20260101-000000_a.mp4", frames=300), "squat", RULES, Slow, owns_upload=True)
+    second = r.submit(clip(ws, "20260101-000000_b.mp4"), "squat", RULES, Slow, owns_upload=True)
+    end = time.monotonic() + 120
+    while not (r.status(first).state == jobs.RUNNING and r.status(first).done > 0) and time.monotonic() < end:
+        time.sleep(0.05)
+    t0 = time.monotonic()
+    assert second in r.shutdown()  # (the running one stops itself and says so; the queued one is marked)
+    assert time.monotonic() - t0 < 5
+    for job in (first, second):
+        s = r.status(job)
+        assert s.state == jobs.FAILED and s.kind == "stopped" and "stopped when the server stopped" in s.message.lower()
+    assert not list(ws["uploads"].iterdir()) and not list(ws["analyses"].iterdir())
+
+
+def test_an_analysis_folder_that_cannot_be_written_fails_with_one_plain_message(ws, monkeypatch):
+    """Issue 25, item 8 on the dashboard's side: the analyses folder read-only, or not ours to write."""
+    import errno
+
+    from pose_core.core.io import OutputError
+
+    def unwritable(video, exercise, out_dir=None, **kw):
+        raise OutputError(out_dir, PermissionError(errno.EACCES, "Permission denied", str(out_dir)))
+
+    monkeypatch.setattr(pipeline, "analyze_video", unwritable)
+    r = runner(ws)
+    video = clip(ws, frames=30)
+    s = r.wait(r.submit(video, "squat", RULES, FakeEstimator, owns_upload=True), 30)
+    assert (s.state, s.kind) == (jobs.FAILED, "output") and s.message.startswith("cannot write to ")
+    assert s.message.endswith(": permission denied") and "unexpected" not in s.message
+    assert not video.exists()

@@ -7,7 +7,9 @@ chunk's lead-in the tracker agrees to a few hundredths of a degree, but where it
 person the two runs can part for a few frames (squat_4's last second: up to ~20 deg on 5 frames).
 """
 
+import contextlib
 import csv
+import signal
 import subprocess
 import sys
 import time
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import VIDEOS, needs_videos
+from helpers import VIDEOS, needs_videos, process_gone, process_killed
 
 from pose_core.run.parallel import ChunkMismatch, Chunk, PosePool, StreamedPoses, plan_chunks
 from pose_core.run.pipeline import analyze_video
@@ -174,3 +176,80 @@ def test_cli_single_process_flag(tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr
     assert '"reps": 1' in p.stdout
+
+
+# ------------------------------------------------------------------------------------------- issue 25
+# A parent that starts a pose pool on a clip, at ordinary priority or lowered like the dashboard's analysis
+# process (a scheduling group of its own at the lowest weight, nice + SCHED_IDLE: inherited by the workers),
+# and says its workers' pids once they are estimating.
+BUSY_PARENT = """
+import sys, time
+from pose_core.media.video import probe
+from pose_core.run.jobs import background_group, lower_priority
+from pose_core.run.parallel import PosePool, plan_chunks
+
+if __name__ == "__main__":
+    if sys.argv[2] == "background":
+        background_group(); lower_priority(10)
+    pool = PosePool(workers=2)
+    info = probe(sys.argv[1])
+    job = pool.submit(sys.argv[1], info, plan_chunks(info.duration_s, 2), 640)
+    while pool.get(900)[0] != "poses":  # the workers are estimating (the second one its chunk's lead-in)
+        pass
+    time.sleep(1.0)
+    print(" ".join(str(p.pid) for p in pool._procs), flush=True)
+    time.sleep(600)
+"""
+
+
+@contextlib.contextmanager
+def _cpu_load(seconds: float, processes: int = 2):
+    """`processes` ordinary-priority processes computing for at most `seconds` (stopped at the block's end)."""
+    code = f"import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end:\n    sum(range(10000))\n"
+    procs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(processes)]
+    try:
+        yield
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+@needs_videos
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states in /proc")
+@pytest.mark.parametrize("priority", ["normal", "background"])
+def test_pose_workers_exit_within_a_second_of_their_parents_kill_9_while_busy(tmp_path, priority):
+    """Issue 25: under load the workers outlived a killed analysis process by 7-40 s (a watchdog thread
+    polling getppid, starved of the CPU at the lowest priority). Now the kernel kills them with their parent:
+    at ordinary priority they are gone within a second; at the analysis process's lowest priority they are
+    killed within a second and gone once the scheduler lets them finish exiting."""
+    import os
+
+    script = tmp_path / "busy_parent.py"
+    script.write_text(BUSY_PARENT)
+    parent = subprocess.Popen([sys.executable, str(script), str(VIDEOS / "squat_1.mp4"), priority], cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    workers: list[int] = []
+    try:
+        workers = [int(p) for p in parent.stdout.readline().split()]
+        assert len(workers) == 2 and not any(process_gone(w) for w in workers)
+        with _cpu_load(seconds=8):  # ordinary-priority work on every core, as a busy server has
+            time.sleep(1.0)
+            os.kill(parent.pid, signal.SIGKILL)
+            parent.wait(timeout=120)  # (the parent's own exit needs the CPU too: at the lowest priority, a while)
+            died = time.monotonic()
+            while not all(process_killed(w) for w in workers) and time.monotonic() - died < 60:
+                time.sleep(0.02)
+            took = time.monotonic() - died
+            while not all(process_gone(w) for w in workers) and time.monotonic() - died < 120:
+                time.sleep(0.02)
+            gone = time.monotonic() - died
+        assert all(process_gone(w) for w in workers), "workers still there 2 minutes after their parent's death"
+        assert took < 1.0, f"workers outlived their parent by {took:.1f} s (gone after {gone:.1f} s)"
+        if priority == "normal":
+            assert gone < 1.0, f"workers exited {gone:.1f} s after their parent's death"
+    finally:
+        parent.kill()
+        for w in workers:
+            if not process_gone(w):
+                os.kill(w, signal.SIGKILL)

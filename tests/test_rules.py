@@ -185,3 +185,27 @@ def test_every_angle_has_a_name_for_people_and_it_survives_saving():
     assert (again.counting.concentric, again.counting.extreme_name) == ("to_peak", "top elbow angle")
     jj = parse_rules({"exercises": {"jumping_jacks": rule_to_dict(rules["jumping_jacks"])}})["jumping_jacks"]
     assert jj.counting.concentric == "" and jj == rules["jumping_jacks"]
+
+
+DEEP = 200_000
+
+
+@pytest.mark.parametrize("text", [
+    "x = " + "[" * DEEP + "]" * DEEP + "\n",  # arrays in arrays
+    "x = " + "{a=" * DEEP + "1" + "}" * DEEP + "\n",  # inline tables in inline tables
+    "[exercises.squat]\n" + ".".join(["a"] * DEEP) + " = 1\n",  # dotted keys: parsed, then copied and merged
+], ids=["arrays", "inline-tables", "dotted-keys"])
+def test_a_rules_file_nested_200000_levels_deep_is_refused_with_a_reason(tmp_path, text):
+    """Issue 25, item 7: not a RecursionError from the TOML parser or from copying the parsed tables."""
+    p = tmp_path / "deep.toml"
+    p.write_text(text)
+    with pytest.raises(RulesError) as e:
+        load_rules(p, label="deep.toml")
+    assert str(e.value).startswith("deep.toml: ") and "nested too deeply" in str(e.value), str(e.value)[:300]
+    from pose_core.store.tuning import save_user_rules_text
+
+    target = tmp_path / "rules.toml"
+    with pytest.raises(RulesError) as e:  # an upload: the message names the uploaded file, not the target
+        save_user_rules_text(target, text.encode(), label="uploaded deep.toml")
+    assert str(e.value).startswith("uploaded deep.toml: ") and "nested too deeply" in str(e.value)
+    assert not target.exists()

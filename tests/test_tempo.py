@@ -13,7 +13,8 @@ from pose_core.core.session import Session
 from pose_core.core.tempo import avg_rep_time_s, concentric_s, velocity_loss_pct
 from pose_core.core.types import RepEvent
 from pose_core.core.wording import plural
-from pose_core.store.history import SessionRecord, compare_sessions
+from pose_core.store.history import SessionRecord
+from pose_core.store.history_compare import compare_sessions
 from pose_core.store.outputs import write_reps
 
 

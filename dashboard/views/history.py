@@ -13,8 +13,9 @@ from dashboard import charts, keys
 from dashboard.common import (column_widths, current, fmt, history_store, keep_choice, plain, plain_error, plural,
                               rep_table, restore_choice, show_name)
 from dashboard.result_view import load, report_button, video_width
+from pose_core.store.history import HistoryError, SessionRecord
+from pose_core.store.history_compare import compare_sessions, distinct_results
 from pose_core.core.confine import is_within, shown_path
-from pose_core.store.history import HistoryError, SessionRecord, compare_sessions, distinct_results
 
 
 cur = current()
@@ -32,24 +33,6 @@ if msg:
     else:
         st.error(msg[1], icon=":material/error:")
 
-try:
-    store.import_pending()
-    sessions = store.list_sessions()
-except HistoryError as e:
-    st.error(plain_error(e), icon=":material/error:")
-    pending = store.pending()
-    if pending:
-        st.info(f"{plural(len(pending), 'session')} {'is' if len(pending) == 1 else 'are'} kept safely in "
-                f"{plain(shown_path(store.pending_dir, S.workspace))} "
-                "(in your workspace) and will be added when the "
-                "database works again.")
-    st.stop()
-
-if not sessions:
-    st.info("No sessions yet. Analyse a video on the Analyze page, or save a live session, and it will appear "
-            "here.", icon=":material/info:")
-    st.stop()
-
 
 def when(r: SessionRecord) -> str:
     try:
@@ -60,6 +43,38 @@ def when(r: SessionRecord) -> str:
 
 def name_of(ex: str) -> str:
     return cur.rules[ex].display_name if ex in cur.rules.exercises else ex
+
+
+def show_not_yet_saved(waiting: list[SessionRecord]) -> None:
+    """Sessions kept in the spool folder (the database was busy, damaged or read-only): listed, marked."""
+    if not waiting:
+        return
+    st.dataframe(pd.DataFrame([{"date": when(r), "exercise": name_of(r.exercise), "reps": r.rep_count,
+                                "name": r.name, "saved": "not yet saved"} for r in waiting]),
+                 hide_index=True, width="stretch")
+    st.caption(f"Not yet saved: {len(waiting)} session(s) kept safely in "
+               f"{plain(shown_path(store.pending_dir, S.workspace))} (in your workspace), added to the history "
+               "as soon as its database can be written.")
+
+
+try:  # (sessions kept while the database was busy or damaged are imported now if it can take them)
+    sessions = store.list_sessions()
+except HistoryError as e:
+    st.error(plain_error(e), icon=":material/error:")
+    show_not_yet_saved(store.pending_records())
+    st.stop()
+waiting = [r for r in sessions if r.pending]
+sessions = [r for r in sessions if not r.pending]
+if store.read_only():
+    st.caption("The history is read-only: it is shown as it is, but new sessions cannot be saved into it.")
+
+if not sessions and not waiting:
+    st.info("No sessions yet. Analyse a video on the Analyze page, or save a live session, and it will appear "
+            "here.", icon=":material/info:")
+    st.stop()
+show_not_yet_saved(waiting)
+if not sessions:
+    st.stop()
 
 
 def rest_of(r: SessionRecord) -> str:

@@ -109,8 +109,8 @@ def _apply_upload(exercises) -> None:
     if up.size > 1_000_000:
         st.session_state[keys.THR_MESSAGE] = ("error", "That file is too large to be a rules file (over 1 MB).")
         return
-    try:
-        save_user_rules_text(S.user_rules_path, up.getvalue())
+    try:  # (errors name the uploaded file, not the rules file it would replace)
+        save_user_rules_text(S.user_rules_path, up.getvalue(), label=up.name)
     except RulesError as e:
         st.session_state[keys.THR_MESSAGE] = ("error", f"Refused, nothing was changed: {plain_error(e)}")
         return

@@ -70,3 +70,56 @@ def is_no_space(error: BaseException | str | None) -> bool:
             return True
         error = str(error)
     return any(t in str(error).lower() for t in _NO_SPACE_TEXT)
+
+
+class OutputError(OSError):
+    """An output folder cannot be written (no permission, a read-only file system, a name too long...):
+    said plainly, naming the folder the user gave, like NoSpaceError. Keeps the original errno."""
+
+    def __init__(self, folder: str | Path, error: OSError):
+        reason = (error.strerror or type(error).__name__).lower()
+        super().__init__(error.errno, f"cannot write to {folder}: {reason}")
+        self.folder = str(folder)
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
+def concerns_path(error: OSError, folder: str | Path) -> bool:
+    """Whether an OSError names `folder`, something inside it, or one of its parents (creating it failed)."""
+    folder = Path(os.path.abspath(folder))
+    for name in (error.filename, error.filename2):
+        if name is None:
+            continue
+        p = Path(os.path.abspath(os.fsdecode(name)))
+        if p == folder or folder in p.parents or p in folder.parents:
+            return True
+    return False
+
+
+def output_error(error: OSError, folder: str | Path) -> OSError:
+    """The error to report for an OSError met while writing into `folder`: NoSpaceError for a full disk,
+    OutputError when it concerns the folder (or its making), else the error itself."""
+    if isinstance(error, (NoSpaceError, OutputError)):
+        return error
+    if is_no_space(error):
+        return NoSpaceError(folder)
+    return OutputError(folder, error) if concerns_path(error, folder) else error
+
+
+def output_problem(folder: str | Path) -> OutputError | None:
+    """Why `folder` could not be created or written into, found before any work starts (None: it looks
+    writable; writing may still fail, and is then reported the same way). Checks the nearest existing
+    folder on its path: write permission, a read-only file system, and each name's length."""
+    folder = Path(os.path.abspath(folder))
+    if any(len(os.fsencode(part)) > 255 for part in folder.parts):  # (NAME_MAX of every common file system)
+        return OutputError(folder, OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG)))
+    existing = next((p for p in (folder, *folder.parents) if os.path.lexists(p)), None)
+    if existing is None or not existing.is_dir():
+        return None  # (not a folder: the caller says so in its own words)
+    with contextlib.suppress(OSError, AttributeError):
+        if os.statvfs(existing).f_flag & os.ST_RDONLY:
+            return OutputError(folder, OSError(errno.EROFS, os.strerror(errno.EROFS)))
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return OutputError(folder, OSError(errno.EACCES, os.strerror(errno.EACCES)))
+    return None

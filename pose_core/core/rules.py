@@ -463,12 +463,42 @@ def _merge(base: dict, override: dict) -> dict:
     return out
 
 
+# Levels of tables and arrays a rules file may have (the packaged one has 5). Deeper is refused with a reason
+# before it costs anything: the TOML parser recurses on nested arrays and inline tables (RecursionError), a
+# dotted key's memory grows with the square of its parts (200,000 parts took all the memory), and copying
+# and merging the parsed tables recurse too.
+MAX_NESTING = 32
+_LONG_DOTTED_KEY = re.compile(r"(?<![\w-])(?:(?>[\w-]+|\"[^\"\n]*\"|'[^'\n]*')[ \t]*\.[ \t]*){%d}" % MAX_NESTING)
+
+
+def _nesting(data: Any) -> int:
+    """How many levels of tables and arrays `data` has (without recursion: it may be very deep)."""
+    deepest, todo = 0, [(data, 1)]
+    while todo:
+        obj, depth = todo.pop()
+        if isinstance(obj, (dict, list)):
+            deepest = max(deepest, depth)
+            if depth <= MAX_NESTING:
+                todo.extend((v, depth + 1) for v in (obj.values() if isinstance(obj, dict) else obj))
+    return deepest
+
+
 def _loads(text: str, label: str) -> dict:
     """TOML text -> dict; a UTF-8 byte order mark (Windows editors write one) is not part of the document."""
+    too_deep = RulesError(f"{label}: nested too deeply (a rules file has at most {MAX_NESTING} levels of tables, "
+                          "arrays and dotted keys)")
+    text = text.removeprefix("\ufeff")
+    if _LONG_DOTTED_KEY.search(text):
+        raise too_deep
     try:
-        return tomllib.loads(text.removeprefix("\ufeff"))
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise RulesError(f"{label}: not valid TOML: {e}") from None
+    except RecursionError:
+        raise too_deep from None
+    if _nesting(data) > MAX_NESTING:
+        raise too_deep
+    return data
 
 
 def read_toml(path: str | Path, label: str | None = None) -> dict:

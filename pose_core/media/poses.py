@@ -24,11 +24,12 @@ def estimator_for(estimator: PoseEstimator | None = None) -> ContextManager[Pose
 
 def poses(video: str | Path, estimator: PoseEstimator, max_side: int = 1280, max_seconds: float | None = None,
           known: Sequence[PoseFrame | None] = (), progress: ProgressFn | None = None, backend: str = "auto",
-          ) -> Iterator[tuple[float, np.ndarray, PoseFrame | None]]:
+          gaps: list | None = None) -> Iterator[tuple[float, np.ndarray, PoseFrame | None]]:
     """Yield (timestamp_s, rgb_frame, pose_or_None) for each decoded frame (the first `max_seconds` only,
     when given). `known`: poses already estimated for the first frames (reused, the model runs once per
     frame; the tracker continues from the last of them). progress(frames done, frames expected).
-    backend: the decoder (`video.read_frames`)."""
+    backend: the decoder; gaps: receives the stretches that could not be read (damage), each before the first
+    frame after it is yielded (`video.read_frames`)."""
     expected = 0
     if progress is not None:
         info = probe(video)
@@ -36,7 +37,7 @@ def poses(video: str | Path, estimator: PoseEstimator, max_side: int = 1280, max
         if max_seconds is not None and info.fps > 0:
             expected = min(expected, int(math.ceil(max_seconds * info.fps))) if expected else 0
     n = 0
-    for t, img in read_frames(video, max_side=max_side, backend=backend):
+    for t, img in read_frames(video, max_side=max_side, backend=backend, gaps=gaps):
         if max_seconds is not None and t > max_seconds:
             break
         pose = known[n] if n < len(known) else estimator.process(img, t)

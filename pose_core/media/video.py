@@ -2,7 +2,8 @@
 
 Reading uses PyAV (FFmpeg): H.264 and MPEG-4 Part 2 mp4, mov, webm...; it yields RGB frames with their
 presentation timestamps (variable frame rate safe) and applies rotation metadata (portrait phone videos).
-Frames are decoded on a background thread so decoding overlaps the pose model (the second core).
+Frames are decoded on a background thread so decoding overlaps the pose model (the second core); damaged
+data in the middle of a file is skipped and the stretch it cost is reported (media.damage).
 Writing produces H.264 (libx264, yuv420p, +faststart), which browsers play directly; encoding also runs
 on a background thread. Memory stays flat in video length: bounded queues, nothing accumulated.
 """
@@ -19,6 +20,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from ..core.io import NoSpaceError, is_no_space
+from .damage import GapFinder, decoded_frames
 
 
 VIDEO_EXTENSIONS = ("mp4", "mov", "m4v", "webm", "mkv", "avi")  # what counts as a video file (uploads, batch)
@@ -173,8 +175,10 @@ class _Frames:
                         pass
 
 
-def _decode_cv2(path: str | Path, fps: float, out: _Frames) -> None:
-    # OpenCV's FFmpeg build decodes to BGR faster than PyAV's swscale path; used for unrotated files.
+def _decode_cv2(path: str | Path, fps: float, out: _Frames, finder: GapFinder) -> float | None:
+    """OpenCV's FFmpeg build decodes to BGR faster than PyAV's swscale path; used for unrotated files.
+    Returns the last frame's time when OpenCV stopped (at the end, or at damage it does not decode past),
+    None when the consumer stopped reading."""
     import cv2
 
     cap = cv2.VideoCapture(str(path))
@@ -186,12 +190,15 @@ def _decode_cv2(path: str | Path, fps: float, out: _Frames) -> None:
             if not ok:
                 break
             ms = cap.get(cv2.CAP_PROP_POS_MSEC)
-            if not out.emit(clock(ms / 1000.0 if ms or clock.n == 0 else None), img, is_rgb=False):
-                break
+            t = clock(ms / 1000.0 if ms or clock.n == 0 else None)
+            finder.frame(t)
+            if not out.emit(t, img, is_rgb=False):
+                return None
     finally:
         cap.release()
     if clock.n == 0:
         raise VideoError("OpenCV decoded no frame")
+    return None if out.stop.is_set() else clock.last
 
 
 # Frames only the pose model sees (`read_frames(for_model=True)`, the pose workers) are decoded on one thread:
@@ -202,10 +209,11 @@ def _decode_cv2(path: str | Path, fps: float, out: _Frames) -> None:
 
 
 def _decode_av(path: str | Path, fps: float, out: _Frames, start_s: float = 0.0, end_s: float | None = None,
-               t_first: float = 0.0, for_model: bool = False) -> None:
+               t_first: float = 0.0, for_model: bool = False, finder: GapFinder | None = None) -> None:
     """PyAV decode; with start_s > 0, seek to the keyframe before start_s and emit from the first frame at or
     after it, with timestamps counted from the file's first frame (t_first), as a read from the start gives.
-    for_model: the frames feed only the pose model (one decoding thread; the same pixels)."""
+    for_model: the frames feed only the pose model (one decoding thread; the same pixels). Packets that do
+    not decode (damage) are skipped, as FFmpeg does; `finder` is told where (media.damage)."""
     import av
 
     with av.open(str(path)) as c:
@@ -217,7 +225,7 @@ def _decode_av(path: str | Path, fps: float, out: _Frames, start_s: float = 0.0,
         clock = _Clock(fps, t0=t_first if start_s > 0 else None)
         if start_s > 0 and s.time_base:
             c.seek(int((t_first + start_s) / s.time_base), stream=s, backward=True, any_frame=False)
-        for frame in c.decode(s):
+        for frame in decoded_frames(c, s, finder):
             if out.stop.is_set():
                 break
             if start_s > 0:
@@ -228,6 +236,8 @@ def _decode_av(path: str | Path, fps: float, out: _Frames, start_s: float = 0.0,
             t = clock(frame.time)
             if end_s is not None and t >= end_s - 0.25 / fps:
                 break
+            if finder is not None:
+                finder.frame(t)
             rot = _rotation_of(s, frame)
             # Unrotated files are read by OpenCV in one pass (BT.601 YUV->RGB whatever the file's tag); read
             # here (a time range), they get the same pixels, so both give the same poses. Rotated ones (only
@@ -238,30 +248,41 @@ def _decode_av(path: str | Path, fps: float, out: _Frames, start_s: float = 0.0,
 
 
 def _decode(path: str | Path, info: VideoInfo, backend: str, out: _Frames, start_s: float = 0.0,
-            end_s: float | None = None, for_model: bool = False) -> None:
+            end_s: float | None = None, for_model: bool = False, gaps: list | None = None) -> None:
     """The decode thread: frames into `out`, then an exception (if decoding failed) and the end marker."""
+    finder = GapFinder(path, info.fps, info.first_frame_s, gaps)
     try:
         if start_s > 0 or end_s is not None or for_model:
-            _decode_av(path, info.fps, out, start_s, end_s, info.first_frame_s, for_model)
+            _decode_av(path, info.fps, out, start_s, end_s, info.first_frame_s, for_model, finder)
         elif info.rotation == 0 and backend != "av":
             try:
-                _decode_cv2(path, info.fps, out)
+                stopped_at = _decode_cv2(path, info.fps, out, finder)
             except VideoError:
-                _decode_av(path, info.fps, out)  # OpenCV could not open it: PyAV reads more formats
+                _decode_av(path, info.fps, out, finder=finder)  # OpenCV could not open it: PyAV reads more formats
+            else:
+                if stopped_at is not None and stopped_at < info.duration_s - 2.0 / info.fps:
+                    # OpenCV stops at damage it cannot decode: PyAV goes on from the next frame (it skips
+                    # what cannot be decoded); at a file's real end it finds nothing more.
+                    _decode_av(path, info.fps, out, stopped_at + 0.5 / info.fps, None, info.first_frame_s,
+                               finder=finder)
         else:
-            _decode_av(path, info.fps, out)
+            _decode_av(path, info.fps, out, finder=finder)
     except Exception as e:  # surfaced to the consumer
         out.q.put(e)
     finally:
+        finder.close()
         out.end()
 
 
 def read_frames(path: str | Path, max_side: int | None = None, prefetch: int = 8,
                 backend: str = "auto", start_s: float = 0.0, end_s: float | None = None,
-                info: VideoInfo | None = None, for_model: bool = False) -> Iterator[tuple[float, np.ndarray]]:
+                info: VideoInfo | None = None, for_model: bool = False,
+                gaps: list | None = None) -> Iterator[tuple[float, np.ndarray]]:
     """Yield (timestamp_s, rgb_frame) in presentation order, decoded on a background thread.
 
-    Corrupt frames in the middle are skipped; a file that yields no frame raises VideoError.
+    Damaged data in the middle is skipped (decoding goes on after it); `gaps`, when given, receives each
+    stretch that could not be read as (start_s, end_s), before the first frame after it is yielded. A file
+    cut off (or undecodable to its end) yields what it could; one that yields no frame raises VideoError.
     max_side downsizes large frames (keeps aspect) to save work downstream. backend: "auto" (OpenCV for
     unrotated files, PyAV otherwise) or "av". Frames are RGB, as everywhere inside pose_core: OpenCV's BGR
     is converted here, on the decode thread, off the model's critical path.
@@ -270,8 +291,8 @@ def read_frames(path: str | Path, max_side: int | None = None, prefetch: int = 8
     for_model: frames that only the pose model sees (the pose workers: PyAV, one decoding thread)."""
     info = info or probe(path)
     out = _Frames(max_side, prefetch)
-    th = threading.Thread(target=_decode, args=(path, info, backend, out, start_s, end_s, for_model), name="video-decode",
-                          daemon=True)
+    th = threading.Thread(target=_decode, args=(path, info, backend, out, start_s, end_s, for_model, gaps),
+                          name="video-decode", daemon=True)
     th.start()
     produced = 0
     try:

@@ -44,6 +44,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
+from ..core.io import output_error
 from ..core.rules import RuleSet
 from ..datasets.penn import GYM_CLASSES
 from ..datasets.penn_export import export_columns, export_lock, prepare_export_dir, write_manifest
@@ -178,11 +179,13 @@ def _plan_videos(src: Path, out: Path, exercise: str | None, rules: RuleSet) -> 
 
 def _claim_out_dir(stack: contextlib.ExitStack, out: Path, plan: _Plan, rules: RuleSet, src: Path) -> None:
     """Create out, hold its lock for the batch (one batch or export at a time), prepare a Penn export."""
-    out.mkdir(parents=True, exist_ok=True)
     try:
+        out.mkdir(parents=True, exist_ok=True)
         stack.enter_context(export_lock(out))
     except RuntimeError:
         raise BatchInputError(f"another batch or export is already running in {out}") from None
+    except OSError as e:  # (no permission, a read-only file system...: one plain line, as for a full disk)
+        raise BatchInputError(str(output_error(e, out))) from None
     if plan.mode == "penn":
         try:
             prepare_export_dir(out, rules, plan.actions, src)

@@ -23,9 +23,20 @@ PARENT_POLL_S = 0.5  # how often a local worker checks that the batch that start
 
 
 def _exit_with_parent(parent_pid: int, poll_s: float = PARENT_POLL_S) -> None:
-    """In a local pool worker: a daemon thread that ends the process as soon as its parent is gone (kill -9
-    of the batch gives no chance to shut the pool down; orphaned workers would hold the caller's pipes open
-    and keep computing). os._exit: nothing of a half-done item is worth flushing."""
+    """In a worker process: end as soon as its parent is gone (kill -9 of the batch or of the analysis
+    process gives no chance to shut the pool down; orphaned workers would hold the caller's pipes open and
+    keep computing).
+
+    On Linux the kernel does it (PR_SET_PDEATHSIG: SIGKILL the moment the parent dies): a watchdog thread
+    polling os.getppid() needs the CPU and Python's GIL to notice, and a worker at the lowest priority on a
+    busy machine got neither for 7-40 s. The kernel's signal is tied to the parent's *thread* that started the
+    worker: pools are started from threads that outlive them (the main thread, the job runner's thread).
+    The polling watchdog stays as the fallback elsewhere. os._exit: nothing of a half-done item is worth
+    flushing."""
+    _die_with_parent()
+    if os.getppid() != parent_pid:  # the parent died before the kernel was told
+        os._exit(1)
+
     def watch() -> None:
         while True:
             time.sleep(poll_s)
@@ -33,6 +44,18 @@ def _exit_with_parent(parent_pid: int, poll_s: float = PARENT_POLL_S) -> None:
                 os._exit(1)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _die_with_parent() -> bool:
+    """Ask the kernel to SIGKILL this process when its parent dies (Linux); False where it cannot."""
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) == 0  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return False
 
 
 def _local_worker_init(parent_pid: int) -> None:

@@ -6,7 +6,8 @@ A job is a folder `<jobs dir>/<id>/` holding `status.json`, rewritten atomically
     state     queued -> running -> done | failed | cannot_tell | no_person
     stage     "recognising" (Auto: the exercise is being recognised) | "analysing"
     done, total       frames done / expected in the current stage
-    kind, message     why it did not finish (kind: video, no_space, analysis, missing_upload, interrupted, error)
+    kind, message     why it did not finish (kind: video, no_space, output, analysis, missing_upload, interrupted,
+                      stopped, crashed, error)
     recognition       cannot_tell: the reason and the candidates (Recognition.to_dict())
     result_dir        the analysis folder's name under the analyses dir (while running: where it writes)
     history_id / history_warning      the history row it added (or why it could not)
@@ -22,6 +23,7 @@ hours that no analysis folder and no unfinished job refers to.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -35,7 +37,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..core.confine import PathError, safe_join
-from ..core.io import NoSpaceError, atomic_write_json
+from ..core.io import NoSpaceError, OutputError, atomic_write_json
 from ..core.rules import RuleSet
 from ..media.estimator import PoseEstimator
 from ..media.video import VideoError
@@ -43,6 +45,7 @@ from ..store.outputs import list_analyses, pid_alive, sweep_stale_temp_files
 from ..store.uploads import list_files, new_analysis_dir, remove_upload, sweep_orphan_names, upload_name
 from ..store.settings import dask_scheduler
 from . import pipeline, remote
+from .job_process import JobProcess, JobProcessDied
 
 QUEUED, RUNNING, DONE, FAILED, CANNOT_TELL, NO_PERSON = "queued", "running", "done", "failed", "cannot_tell", "no_person"
 FINAL_STATES = (DONE, FAILED, CANNOT_TELL, NO_PERSON)
@@ -52,10 +55,15 @@ JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 ORPHAN_UPLOAD_AGE_S = 6 * 3600  # an upload nobody refers to is kept this long (a page may be about to use it)
 FINISHED_JOB_AGE_S = 30 * 86400  # a finished job's status (its link) is kept this long; the analysis stays
 PROGRESS_WRITE_S = 0.25  # status.json is rewritten at most this often while frames are counted
+STOPPED_MESSAGE = "Stopped when the server stopped, before this analysis finished. Analyse the video again."
 
 
 class JobError(ValueError):
     """A job id that is not valid or names no job (the message is meant for the user)."""
+
+
+class JobStopped(Exception):
+    """Raised into a job running on the runner's thread when the server stops (JobRunner.shutdown)."""
 
 
 @dataclass(frozen=True)
@@ -272,10 +280,6 @@ def background_group(nice: int = AUTOGROUP_NICE) -> bool:
         return False
 
 
-class JobProcessDied(RuntimeError):
-    """The analysis process ended in the middle of a job (killed, out of memory, a crash in native code)."""
-
-
 class JobRunner:
     """Runs submitted analyses one after the other, in the background.
 
@@ -291,7 +295,9 @@ class JobRunner:
     isolate=False: a thread of this process (lowered the same way), for scripts and for tests that patch
     the pipeline.
     A job's `make_estimator()` / `pool` (given at submit, e.g. fakes in tests) are used in thread mode only;
-    else the runner's own: a warm spare estimator, and a kept pose pool for long videos."""
+    else the runner's own: a warm spare estimator, and a kept pose pool for long videos.
+    When the server stops (SIGTERM, Ctrl-C: at exit) `shutdown` stops the analysis at once and marks the
+    unfinished jobs "stopped when the server stopped", removing what they had half-written and their uploads."""
 
     def __init__(self, jobs_dir: str | Path, analyses_dir: str | Path, uploads_dir: str | Path,
                  orphan_age_s: float = ORPHAN_UPLOAD_AGE_S, nice: int = 0, isolate: bool = False,
@@ -301,18 +307,20 @@ class JobRunner:
         self.isolate = isolate
         self.jobs_dir, self.analyses_dir, self.uploads_dir = Path(jobs_dir), Path(analyses_dir), Path(uploads_dir)
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
-        self._exec = _Executor(self.jobs_dir, self.analyses_dir, self.uploads_dir)
-        self._proc: _JobProcess | None = None
+        self._stopping = threading.Event()  # the server is stopping: no job starts, running ones stop
+        self._exec = _Executor(self.jobs_dir, self.analyses_dir, self.uploads_dir, self._stopping)
+        self._proc: JobProcess | None = None
         self._q: queue.Queue[_Work] = queue.Queue()
         self._pending: list[str] = []  # ids queued or running here, in order
         self._lock = threading.Lock()
         recover_interrupted(self.jobs_dir, self.analyses_dir, self.uploads_dir)
         sweep_orphan_uploads(self.uploads_dir, self.analyses_dir, self.jobs_dir, orphan_age_s)
         sweep_finished_jobs(self.jobs_dir)
-        if isolate:  # started now: its model and pose pool are warm by the time the first video is uploaded
-            self._proc = _JobProcess(self.jobs_dir, self.analyses_dir, self.uploads_dir, self.nice, self.live_gate)
-        self._thread = threading.Thread(target=self._loop, name="gympose-jobs", daemon=True)
+        started = threading.Event()
+        self._thread = threading.Thread(target=self._loop, args=(started,), name="gympose-jobs", daemon=True)
         self._thread.start()
+        started.wait(60)  # (isolate: the analysis process is started; its model warms meanwhile)
+        atexit.register(self.shutdown)  # (before multiprocessing's own exit handler, which would wait for it)
 
     # ------------------------------------------------------------------------------------- API
     def submit(self, video: str | Path, exercise: str, rules: RuleSet,
@@ -362,12 +370,44 @@ class JobRunner:
         if self._proc is not None:
             self._proc.close()
 
+    def shutdown(self, wait_s: float = 10.0) -> list[str]:
+        """The server is stopping: the running analysis is stopped now (the analysis process is killed, its
+        pose workers die with it; on the runner's thread it stops at its next frame, up to wait_s), and
+        every job of this runner that had not finished is marked stopped (not a crash), its half-written
+        folder and the upload it owned removed. Called at exit; returns the ids it marked."""
+        if self._stopping.is_set():
+            return []
+        self._stopping.set()
+        with self._lock:
+            ids = list(self._pending)  # (before the process is killed: its job leaves the list then)
+        if self._proc is not None:
+            self._proc.kill()
+        end = time.monotonic() + wait_s
+        while not self.isolate and ids and ids[0] in self._pending and time.monotonic() < end:
+            time.sleep(0.05)  # (the job on our thread stops itself: JobStopped)
+        marked = []
+        for job_id in ids:
+            with contextlib.suppress(JobError, OSError):
+                s = read_status(self.jobs_dir, job_id)
+                if not s.final:
+                    fail_interrupted(self.jobs_dir, s, self.analyses_dir, self.uploads_dir, STOPPED_MESSAGE,
+                                     kind="stopped")
+                    marked.append(job_id)
+        return marked
+
     # -------------------------------------------------------------------------------- the worker
-    def _loop(self) -> None:
+    def _loop(self, started: threading.Event) -> None:
+        try:  # (from this thread, which lives as long as the server: the kernel's kill-with-parent is per thread)
+            if self.isolate:  # started now: its model and pose pool are warm by the time the first video is uploaded
+                self._proc = JobProcess(self.jobs_dir, self.analyses_dir, self.uploads_dir, self.nice, self.live_gate)
+        finally:
+            started.set()
         if self.nice and not self.isolate:
             lower_priority(self.nice)  # this thread, and what it starts (decode threads, the encoder, a pool)
         while True:
             work = self._q.get()
+            if self._stopping.is_set():
+                continue  # (shutdown marks it)
             try:
                 with _ONE_AT_A_TIME:
                     if self.isolate:
@@ -375,6 +415,8 @@ class JobRunner:
                     else:
                         self._exec.run(work)
             except BaseException as e:  # never let the worker die: the next job must still run
+                if self._stopping.is_set():
+                    continue  # (shutdown marks it)
                 with contextlib.suppress(Exception):
                     write_status(self.jobs_dir, replace(work.status, state=FAILED, kind="error",
                                                         message=f"unexpected failure: {type(e).__name__}: {e}",
@@ -386,10 +428,12 @@ class JobRunner:
 
     def _run_isolated(self, work: _Work) -> None:
         if self._proc is None:
-            self._proc = _JobProcess(self.jobs_dir, self.analyses_dir, self.uploads_dir, self.nice, self.live_gate)
+            self._proc = JobProcess(self.jobs_dir, self.analyses_dir, self.uploads_dir, self.nice, self.live_gate)
         try:
             self._proc.run(work)
         except JobProcessDied as e:
+            if self._stopping.is_set():
+                return  # stopped with the server, not a crash: shutdown marks it
             self._proc = None  # a new one for the next job
             fail_interrupted(self.jobs_dir, read_status(self.jobs_dir, work.status.id), self.analyses_dir,
                              self.uploads_dir, f"The analysis stopped unexpectedly ({e}). Analyse the video "
@@ -407,8 +451,10 @@ class _Executor:
     _pool: object | None = False  # (False: not made yet; None: no pool here, one core or parallel off)
     _own_lock = threading.Lock()
 
-    def __init__(self, jobs_dir: Path, analyses_dir: Path, uploads_dir: Path):
+    def __init__(self, jobs_dir: Path, analyses_dir: Path, uploads_dir: Path,
+                 stopping: threading.Event | None = None):
         self.jobs_dir, self.analyses_dir, self.uploads_dir = jobs_dir, analyses_dir, uploads_dir
+        self.stopping = stopping  # set: the server is stopping (a job on the runner's thread stops at its next frame)
 
     @classmethod
     def own_estimator_factory(cls):
@@ -440,6 +486,8 @@ class _Executor:
         current = [s]
 
         def update(**changes) -> None:
+            if self.stopping is not None and self.stopping.is_set():
+                raise JobStopped()
             current[0] = replace(current[0], **changes)
             now = time.monotonic()
             # (throttled, but the first frame of a stage and the last one are always written)
@@ -463,6 +511,9 @@ class _Executor:
                 video, s.exercise, out_dir=out_dir, rules=work.rules, estimator=est, pool=pool,
                 progress=lambda done, total: update(done=done, total=total),
                 stage=lambda name: update(stage=name, done=0, total=0))
+        except JobStopped:
+            self._finish(work, replace(current[0], state=FAILED, kind="stopped", message=STOPPED_MESSAGE))
+            return
         except pipeline.CannotTellError as e:  # (an AnalysisError: caught first)
             rec = e.recognition
             self._finish(work, replace(current[0], state=CANNOT_TELL, kind="cannot_tell", message=str(e),
@@ -477,6 +528,9 @@ class _Executor:
             return
         except NoSpaceError as e:
             self._finish(work, replace(current[0], state=FAILED, kind="no_space", message=str(e)))
+            return
+        except OutputError as e:  # ("cannot write to <folder>: permission denied", a read-only file system...)
+            self._finish(work, replace(current[0], state=FAILED, kind="output", message=str(e)))
             return
         except pipeline.AnalysisError as e:
             self._finish(work, replace(current[0], state=FAILED, kind="analysis", message=str(e)))
@@ -521,98 +575,3 @@ class _Executor:
             if s.video not in uploads_in_use(self.analyses_dir, self.jobs_dir):
                 with contextlib.suppress(OSError):
                     remove_upload(self.uploads_dir / s.video)
-
-
-# ------------------------------------------------------------------------------ the analysis process
-
-class _JobProcess:
-    """A JobRunner's analysis process (isolate=True): spawned with the runner (again after a crash), kept
-    between jobs, one job at a time over a pipe: ("job", status, rules, history) in, ("done", id) out."""
-
-    def __init__(self, jobs_dir: Path, analyses_dir: Path, uploads_dir: Path, nice: int, live_gate: str = ""):
-        import multiprocessing
-
-        ctx = multiprocessing.get_context("spawn")  # nothing of the web server is inherited
-        self._conn, child = ctx.Pipe()
-        # Not a daemon: it starts pose workers of its own. It ends with us (a watchdog on its parent, and
-        # close() at exit, before multiprocessing would wait for it).
-        self._proc = ctx.Process(target=_job_process_main, name="gympose-analysis", daemon=False,
-                                 args=(child, str(jobs_dir), str(analyses_dir), str(uploads_dir), nice, os.getpid(),
-                                       live_gate))
-        self._proc.start()
-        child.close()
-        import atexit
-
-        atexit.register(self.close)
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid
-
-    def run(self, work: _Work) -> None:
-        """Hand the job over and wait for its end; JobProcessDied when the process ends first."""
-        try:
-            self._conn.send(("job", work.status, work.rules, work.history))
-            while True:
-                if self._conn.poll(0.5):
-                    msg = self._conn.recv()
-                    if msg == ("done", work.status.id):
-                        return
-                elif not self._proc.is_alive():
-                    break
-        except (EOFError, OSError, BrokenPipeError):
-            pass
-        self._proc.join(timeout=5)
-        code = self._proc.exitcode
-        raise JobProcessDied(f"its process ended with {'signal ' + str(-code) if code and code < 0 else code}")
-
-    def close(self) -> None:
-        if self._proc.exitcode is not None:
-            return
-        with contextlib.suppress(Exception):
-            self._conn.send(None)  # (taken after the job it is running, if any)
-        self._proc.join(timeout=5)
-        if self._proc.is_alive():
-            self._proc.kill()
-            self._proc.join(timeout=5)
-
-
-def _job_process_main(conn, jobs_dir: str, analyses_dir: str, uploads_dir: str, nice: int, parent_pid: int,
-                      live_gate: str = "") -> None:
-    """The analysis process: runs the jobs it is handed, with its own warm estimator and pose pool. live_gate:
-    its pose workers wait on the server's live frames (`run.live_gate`; they inherit the environment)."""
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server handles Ctrl-C and stops us
-    if nice:
-        background_group()  # before anything starts: decode threads, the encoder, the pose workers inherit
-        lower_priority(nice)  # both
-    from .batch_executors import _exit_with_parent
-    from ..store.settings import quiet_native_libraries
-
-    _exit_with_parent(parent_pid)
-    quiet_native_libraries()
-    if live_gate:
-        from .live_gate import GATE_ENV
-
-        os.environ[GATE_ENV] = live_gate  # before the pose pool starts
-    ex = _Executor(Path(jobs_dir), Path(analyses_dir), Path(uploads_dir))
-    ex.own_estimator_factory()  # warm now: the first analysis starts at once
-    ex.own_pool()
-    while True:
-        try:
-            msg = conn.recv()
-        except (EOFError, OSError):
-            break
-        if msg is None:
-            break
-        _, status, rules, history = msg
-        try:
-            ex.run(_Work(status, rules, None, None, history))
-        except BaseException as e:  # (ex.run reports a job's failure in its status; this is the last resort)
-            with contextlib.suppress(Exception):
-                write_status(jobs_dir, replace(status, state=FAILED, kind="error", finished=time.time(),
-                                               message=f"unexpected failure: {type(e).__name__}: {e}"))
-        conn.send(("done", status.id))
-    if _Executor._pool:
-        _Executor._pool.close()

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..core.io import NoSpaceError, is_no_space
+from ..core.io import NoSpaceError, is_no_space, output_error
 from ..core.rules import ExerciseRule, RuleSet, load_rules
 from ..core.session import Session, Summary
 from ..core.types import PoseFrame, RepEvent
+from ..media.damage import gaps_note
 from ..media.drawing import draw_session_overlay
 from ..media.estimator import PoseEstimator
 from ..media.poses import estimator_for, poses
@@ -61,6 +62,8 @@ class AnalysisResult:
     reps: list[RepEvent]
     out_dir: Path | None
     files: dict[str, Path] = field(default_factory=dict)
+    # Stretches of the video that could not be read (damaged data in the middle), (start_s, end_s), in order.
+    gaps: list[tuple[float, float]] = field(default_factory=list)
 
 
 def recognize_start(video: str | Path, rules: RuleSet, est: PoseEstimator, max_side: int,
@@ -109,9 +112,10 @@ def recognise_exercise(video: str | Path, rules: RuleSet, est: PoseEstimator, ma
 def run_frames(video: str | Path, session: Session, est: PoseEstimator, info: VideoInfo,
                tmp: dict[str, Path] | None, write_video: bool, max_side: int, known_poses: list,
                progress: ProgressFn | None, keep_first_s: float | None, backend: str = "auto",
-               ) -> list[PoseFrame | None]:
+               gaps: list | None = None) -> list[PoseFrame | None]:
     """The frame loop: every frame through the session, frames.csv row by row and the overlay video into
-    the staged files `tmp` (None: nothing is written). Returns the poses of the first `keep_first_s`."""
+    the staged files `tmp` (None: nothing is written). Returns the poses of the first `keep_first_s`.
+    gaps: receives the stretches that could not be read, each before the first frame after it is stepped."""
     first_poses: list[PoseFrame | None] = []
     with contextlib.ExitStack() as stack:
         rows = stack.enter_context(FramesCsvWriter(tmp[FRAMES_CSV], session.rule.angles)) if tmp else None
@@ -120,7 +124,7 @@ def run_frames(video: str | Path, session: Session, est: PoseEstimator, info: Vi
         # is drawn in RGB and the encoder takes RGB. No colour conversion on the model's thread.
         prev = None
         for t, img, pose in poses(video, est, max_side, known=known_poses, progress=progress,
-                                  backend=backend):
+                                  backend=backend, gaps=gaps):
             if keep_first_s is not None and t <= keep_first_s:
                 first_poses.append(pose)  # to say what the movement looks like, should no rep be found
             sig = frame_signature(img)
@@ -155,14 +159,16 @@ def ends_early(session: Session, info: VideoInfo) -> list[str]:
 
 
 def summarise(video: str | Path, session: Session, info: VideoInfo, rules: RuleSet, elapsed_s: float,
-              notes_from_poses: list, extra: dict, recognition_notes: list[str] = ()) -> Summary:
-    """The finished session's summary (raises VideoError / NoPersonError when there is nothing to report)."""
+              notes_from_poses: list, extra: dict, recognition_notes: list[str] = (),
+              gaps: list[tuple[float, float]] = ()) -> Summary:
+    """The finished session's summary (raises VideoError / NoPersonError when there is nothing to report).
+    gaps: the stretches that could not be read, named in a note (a file cut off at the end: ends_early)."""
     session.finish()
     if session.frames == 0:
         raise VideoError(f"{video}: the video has no frames")
     if session.frames_with_pose == 0:
         raise NoPersonError(f"{video}: no person was found in any of the {session.frames} frames")
-    notes = list(recognition_notes) + session.notes() + ends_early(session, info)
+    notes = list(recognition_notes) + session.notes() + gaps_note(list(gaps)) + ends_early(session, info)
     looks_like = ""
     if not session.reps:
         looks_like, more = looks_like_another(notes_from_poses, session.rule.name, rules)
@@ -175,14 +181,20 @@ def summarise(video: str | Path, session: Session, info: VideoInfo, rules: RuleS
 
 
 @contextlib.contextmanager
-def _no_space_said(out: Path | None):
+def _output_errors_said(out: Path | None):
     """A full disk while writing the analysis folder (frames.csv, the video, the JSON files) is raised as
-    NoSpaceError naming the folder, not as whatever layer noticed it first."""
+    NoSpaceError naming the folder, not as whatever layer noticed it first; any other OSError on it (no
+    permission, a read-only file system, a name too long) as OutputError naming it."""
     try:
         yield
     except NoSpaceError:
         raise
-    except (OSError, RuntimeError) as e:
+    except OSError as e:
+        said = output_error(e, out) if out is not None else e
+        if said is e:
+            raise
+        raise said from None
+    except RuntimeError as e:
         if out is not None and is_no_space(e):
             raise NoSpaceError(out) from None
         raise
@@ -253,6 +265,7 @@ def _analyze(video, exercise, out_dir, rules, progress, write_video, max_side, e
     rec_notes: list[str] = []
     backend = "auto"
     stream = None
+    gaps: list[tuple[float, float]] = []
     if pool is not None:
         # The frame loop decodes with PyAV, as the workers do, so that every pose's timestamp can be checked
         # against its frame's. Progress: the mean of poses estimated and frames through the session.
@@ -274,14 +287,14 @@ def _analyze(video, exercise, out_dir, rules, progress, write_video, max_side, e
             session = Session(rule, rules.defaults)
             if stage is not None:
                 stage("analysing")
-            with _no_space_said(out), \
+            with _output_errors_said(out), \
                     (staged_outputs(out, OUTPUT_FILES) if out is not None else contextlib.nullcontext(None)) as tmp:
                 first_poses = run_frames(video, session, est, info, tmp, write_video, max_side, known_poses,
-                                         progress, None if extra else recognize_seconds, backend)
+                                         progress, None if extra else recognize_seconds, backend, gaps)
                 if stream is not None:
                     stream.finish()
                 summary = summarise(video, session, info, rules, time.perf_counter() - t_start,
-                                    first_poses or known_poses, extra, rec_notes)
+                                    first_poses or known_poses, extra, rec_notes, gaps)
                 written: list[str] = []
                 if tmp is not None:
                     write_reps(tmp[REPS_JSON], exercise, session.reps, session.partial_reps, session.view,
@@ -293,7 +306,7 @@ def _analyze(video, exercise, out_dir, rules, progress, write_video, max_side, e
             pool.cancel()
         raise
     files = {n: out / n for n in written}
-    return AnalysisResult(summary=summary, reps=list(session.reps), out_dir=out, files=files)
+    return AnalysisResult(summary=summary, reps=list(session.reps), out_dir=out, files=files, gaps=gaps)
 
 
 class _ParallelProgress:

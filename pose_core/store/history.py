@@ -3,10 +3,14 @@
 An embedded SQLite database (WAL journal; one short transaction per write) at a configurable path.
 
 Never losing a session: each record carries a unique id (`uid`). When the database cannot take a write
-(locked by another program, damaged, disk full) the record is first written as JSON into a spool folder
-beside the database (`<db>.pending/`), then `HistoryError` is raised with a message for the user. Spooled
-records are imported on the next successful open; importing is idempotent (the uid is unique), so a crash
+(locked by another program, damaged, read-only, disk full) the record is first written as JSON into a spool
+folder beside the database (`<db>.pending/`), then `HistoryError` is raised with a message for the user.
+Spooled records are listed with the others (marked `pending`: not yet saved) and imported at the next
+chance (the next listing or save that can write); importing is idempotent (the uid is unique), so a crash
 between commit and spool clean-up cannot duplicate a session.
+
+A read-only database (file or folder) is read through SQLite's read-only modes; only saving is refused,
+and the message says the history is read-only.
 
 A damaged database is never repaired or overwritten here: the user is told where it is. Damage is looked
 for when a connection opens (`PRAGMA quick_check`, skipped while the file is unchanged since the last good
@@ -20,12 +24,14 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import random
 import shutil
 import sqlite3
 import time
+import urllib.parse
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
@@ -128,6 +134,7 @@ class SessionRecord:
     created_at: str = field(default_factory=_now)
     uid: str = field(default_factory=lambda: uuid.uuid4().hex)
     id: int | None = None  # set once stored
+    pending: bool = False  # listed from the spool folder: kept safely, not yet in the database
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -205,15 +212,39 @@ class HistoryStore:
                 "not a database" in msg or "malformed" in msg or "corrupt" in msg:
             return (f"The history database is damaged and cannot be read: {self.path} ({e}). It was left untouched; "
                     "move it aside (or restore a backup) and a new one will be created.")
-        if "readonly" in msg or "read-only" in msg or "unable to open" in msg or "disk" in msg:
+        if "readonly" in msg or "read-only" in msg:
+            return (f"The history is read-only ({self.path}): it can be read, but new sessions cannot be saved "
+                    "into it.")
+        if "unable to open" in msg or "disk" in msg:
             return f"The history database cannot be written: {self.path} ({e})."
         return f"The history database failed: {self.path} ({type(e).__name__}: {e})."
 
-    @contextlib.contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        try:
+    def read_only(self) -> bool:
+        """The database exists but this process may not write it or its folder (SQLite's WAL journal needs
+        the folder too): it is then opened read-only."""
+        return self.path.is_file() and not (os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK))
+
+    def _open(self, read: bool) -> sqlite3.Connection:
+        if not (read and self.read_only()):
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            con = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
+            return sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
+        uri = "file:" + urllib.parse.quote(str(self.path.resolve()))
+        try:  # (needs the WAL's -shm file to exist, or to be allowed to make it)
+            con = sqlite3.connect(uri + "?mode=ro", uri=True, timeout=self.timeout_s, isolation_level=None)
+            con.execute("PRAGMA user_version").fetchone()
+            return con
+        except sqlite3.OperationalError:
+            # No WAL files and no right to make them: nobody can be writing it, so it can be read as it is.
+            return sqlite3.connect(uri + "?immutable=1", uri=True, timeout=self.timeout_s, isolation_level=None)
+
+    @contextlib.contextmanager
+    def _connect(self, read: bool = False) -> Iterator[sqlite3.Connection]:
+        """A connection for one call; read=True: only reads follow (a read-only database is opened read-only;
+        writing to one is refused at once, saying so)."""
+        if not read and self.read_only():
+            raise HistoryError(self._explain(sqlite3.OperationalError("attempt to write a readonly database")))
+        try:
+            con = self._open(read)
         except (sqlite3.Error, OSError) as e:
             raise HistoryError(self._explain(e)) from None
         try:
@@ -341,6 +372,19 @@ class HistoryStore:
     def pending(self) -> list[Path]:
         return sorted(self.pending_dir.glob("*.json")) if self.pending_dir.is_dir() else []
 
+    def pending_records(self, exercise: str | None = None) -> list[SessionRecord]:
+        """The sessions kept in the spool folder (marked pending), newest first; unreadable files are left out
+        (and left for a human)."""
+        out = []
+        for p in self.pending():
+            try:
+                rec = SessionRecord.from_json(json.loads(p.read_text()))
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if exercise is None or rec.exercise == exercise:
+                out.append(replace(rec, id=None, pending=True))
+        return sorted(out, key=lambda r: r.created_at, reverse=True)
+
     def import_pending(self) -> int:
         """Move spooled sessions into the database; returns how many were newly added."""
         files = self.pending()
@@ -376,8 +420,16 @@ class HistoryStore:
             analysis_dir=row["analysis_dir"], rules_source=row["rules_source"],
             extra=json.loads(row["extra_json"] or "{}"))
 
-    def list_sessions(self, exercise: str | None = None, limit: int | None = None) -> list[SessionRecord]:
-        """Sessions newest first (reps not loaded; counts and averages are)."""
+    def list_sessions(self, exercise: str | None = None, limit: int | None = None,
+                      include_pending: bool = True) -> list[SessionRecord]:
+        """Sessions newest first (reps not loaded; counts and averages are). include_pending: with the sessions
+        kept in the spool folder, imported first when the database can take them now, else listed marked
+        pending (not yet saved). Raises HistoryError when the database cannot be read."""
+        waiting: list[SessionRecord] = []
+        if include_pending and self.pending():
+            with contextlib.suppress(HistoryError):  # (the next chance to import them: now, if it can write)
+                self.import_pending()
+            waiting = self.pending_records(exercise)
         sql = "SELECT * FROM sessions"
         args: list = []
         if exercise:
@@ -387,11 +439,19 @@ class HistoryStore:
         if limit:
             sql += " LIMIT ?"
             args.append(int(limit))
-        with self._connect() as con:
-            return [self._row_to_record(r) for r in con.execute(sql, args).fetchall()]
+        with self._connect(read=True) as con:
+            saved = [self._row_to_record(r) for r in con.execute(sql, args).fetchall()]
+            if waiting:  # (a spool file left by a crash between commit and clean-up is stored already)
+                stored = {r[0] for r in con.execute("SELECT uid FROM sessions WHERE uid IN (SELECT value FROM "
+                                                    "json_each(?))", (json.dumps([r.uid for r in waiting]),))}
+                waiting = [r for r in waiting if r.uid not in stored]
+        if not waiting:
+            return saved
+        both = sorted(saved + waiting, key=lambda r: (r.created_at, r.id or math.inf), reverse=True)
+        return both[:limit] if limit else both
 
     def get(self, session_id: int) -> SessionRecord | None:
-        with self._connect() as con:
+        with self._connect(read=True) as con:
             row = con.execute("SELECT * FROM sessions WHERE id = ?", (int(session_id),)).fetchone()
             if row is None:
                 return None
@@ -426,13 +486,13 @@ class HistoryStore:
         return True
 
     def exercises(self) -> list[str]:
-        with self._connect() as con:
+        with self._connect(read=True) as con:
             return [r[0] for r in con.execute("SELECT DISTINCT exercise FROM sessions ORDER BY exercise")]
 
     def progress(self, exercise: str) -> list[dict]:
         """One row per session of this exercise, oldest first: time, reps, % correct reps, % correct frames,
         average depth (primary-angle extreme) and rep duration, for progress charts."""
-        with self._connect() as con:
+        with self._connect(read=True) as con:
             rows = con.execute(
                 "SELECT id, created_at, source, name, reps, reps_correct, frames_correct_pct, avg_extreme, avg_rep_s "
                 "FROM sessions WHERE exercise = ? ORDER BY created_at, id", (exercise,)).fetchall()
@@ -443,87 +503,5 @@ class HistoryStore:
                  "avg_rep_s": r["avg_rep_s"]} for r in rows]
 
     def count(self) -> int:
-        with self._connect() as con:
+        with self._connect(read=True) as con:
             return int(con.execute("SELECT COUNT(*) FROM sessions").fetchone()[0])
-
-
-# ------------------------------------------------------------------------------ reading the history
-# Re-analysing the same upload stores another session (the history is a record of what was run), but a
-# repeat with the same result tells the lifter nothing new: what the History page lists and charts is one
-# row per distinct result, the newest kept, with the ids of the identical repeats. A repeat whose result
-# differs (other rules, a new GymPose) stays its own row. Live sessions are never repeats of each other.
-
-def result_key(rec: SessionRecord) -> tuple | None:
-    """What makes two video analyses the same result: the same video file name and exercise, and the same
-    counts and measurements. None for live sessions."""
-    if rec.source != "video":
-        return None
-    pct = None if rec.frames_correct_pct is None else round(float(rec.frames_correct_pct), 1)
-    depth = None if rec.avg_extreme is None else round(float(rec.avg_extreme), 1)
-    return (rec.exercise, rec.name, rec.rep_count, rec.reps_correct, rec.partial_reps, pct, depth)
-
-
-@dataclass(frozen=True)
-class Distinct:
-    """One distinct result: the newest session with it and the ids of its identical repeats (newest first)."""
-    record: SessionRecord
-    repeats: tuple[int, ...] = ()
-
-    @property
-    def times(self) -> int:
-        return 1 + len(self.repeats)
-
-
-def distinct_results(records: list[SessionRecord]) -> list[Distinct]:
-    """Records (newest first, as list_sessions gives them) with identical video re-analyses folded into the
-    newest one; order kept."""
-    first: dict[tuple, int] = {}
-    out: list[list] = []
-    for r in records:
-        k = result_key(r)
-        if k is not None and k in first:
-            out[first[k]][1].append(r.id)
-            continue
-        if k is not None:
-            first[k] = len(out)
-        out.append([r, []])
-    return [Distinct(r, tuple(rep)) for r, rep in out]
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """One measure of two sessions, the earlier first: `change` = later - earlier (None when either is
-    missing); `better` says whether the change is an improvement (None: no direction, or no change)."""
-    measure: str
-    earlier: float | None
-    later: float | None
-    unit: str
-    change: float | None
-    better: bool | None
-
-
-def compare_sessions(a: SessionRecord, b: SessionRecord, rest: RestSide | str = RestSide.HIGH,
-                     extreme_name: str = "depth", concentric: str = "") -> list[Comparison]:
-    """Reps, % correct reps, % correct frames, depth (named `extreme_name`; left out when "") and rep time of
-    two sessions, ordered earlier -> later, and with `concentric` (the rule's) the velocity loss of each set
-    (from the records' reps: load them with HistoryStore.get). Depth improves downwards for exercises resting
-    high (a squat's knees bend further) and upwards for those resting low; rep time and velocity loss have no
-    better direction (tempo is a choice; how far to push a set is the coach's)."""
-    earlier, later = sorted((a, b), key=lambda r: (r.created_at, r.id or 0))
-    deeper_is_lower = str(rest) == RestSide.HIGH
-
-    def row(measure, unit, get, higher_is_better):
-        x, y = get(earlier), get(later)
-        change = None if x is None or y is None else round(float(y) - float(x), 1)
-        better = None if change in (None, 0) or higher_is_better is None else (change > 0) == higher_is_better
-        return Comparison(measure, x, y, unit, change, better)
-
-    rows = [
-        row("reps", "", lambda r: r.rep_count, True),
-        row("correct reps", "%", lambda r: r.reps_correct_pct, True),
-        row("correct frames", "%", lambda r: r.frames_correct_pct, True),
-        row(extreme_name, "°", lambda r: r.avg_extreme, not deeper_is_lower) if extreme_name else None,
-        row("rep time", "s", lambda r: r.avg_rep_s, None),
-        row("velocity loss", "%", lambda r: velocity_loss_pct(r.reps, concentric), None) if concentric else None,
-    ]
-    return [r for r in rows if r is not None]

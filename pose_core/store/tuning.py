@@ -163,17 +163,19 @@ def reset_user_rule(path: str | Path, exercise: str) -> bool:
     return True
 
 
-def save_user_rules_text(path: str | Path, text: str | bytes) -> RuleSet:
+def save_user_rules_text(path: str | Path, text: str | bytes, label: str | None = None) -> RuleSet:
     """Replace the user's rules file with an uploaded one, only if it is valid (RulesError names the
-    reason otherwise and nothing changes). Returns the resulting rule set."""
+    reason otherwise and nothing changes). Returns the resulting rule set. label: how messages name the
+    uploaded file (default: the rules file's name)."""
     path = Path(path)
+    label = label or path.name
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8-sig")  # a byte order mark (Windows editors) is not part of the TOML
         except UnicodeDecodeError:
-            raise RulesError(f"{path.name}: not a text (UTF-8) file") from None
+            raise RulesError(f"{label}: not a text (UTF-8) file") from None
     text = text.removeprefix("\ufeff")
-    rules = load_rules(user_path=path.name, user_text=text)
+    rules = load_rules(user_path=path.name, user_text=text, label=label)
     _write_with_backup(path, text)
     return rules
 
