@@ -81,6 +81,10 @@ class Counting:
     range_window_s: float = 20.0  # the window the person's own range is measured over
     hold_s: float = 0.5  # complete_at = "peak": how long the peak must be held at the end of the clip
     second: SecondSignal | None = None  # the signal that must agree before a rep counts (None: the primary alone)
+    # Plausible timing of this exercise's reps, not used for counting: recognition and counting check each
+    # other with them (run/crosscheck.py). Typical rep duration (leaving rest -> back) and the fastest set.
+    typical_rep_s: tuple[float, float] = (0.2, 20.0)
+    max_reps_per_minute: float = 240.0
 
     def display_phase(self, phase: str) -> str:
         return self.phase_names.get(phase, phase)
@@ -153,7 +157,8 @@ _EXERCISE_KEYS = {"display_name", "primary_angle", "angles", "counting", "frame_
 _ANGLE_KEYS = {"kind", "joints", "side", "reference", "unit", "space"}
 _COUNTING_KEYS = {"rest", "min_amplitude", "min_rep_s", "max_rep_s", "detrend_s", "fallback", "phase_names",
                   "rest_requires", "second",
-                  "complete_at", "relative_swing", "return_fraction", "range_window_s", "hold_s"}
+                  "complete_at", "relative_swing", "return_fraction", "range_window_s", "hold_s",
+                  "typical_rep_s", "max_reps_per_minute"}
 _SECOND_KEYS = {"angle", "rest", "min_amplitude", "detrend_s"}
 # Keys of the first rules format: reps were found by absolute thresholds, now they are found relative to
 # the person's own range. Named in the error so an old rules file is easy to fix.
@@ -272,6 +277,16 @@ def _parse_angle(ctx: _Ctx, name: str, raw: Any, key: str) -> AngleDef:
                     space=space)
 
 
+def _parse_range(ctx: _Ctx, raw: Any, key: str, lo: float, hi: float) -> tuple[float, float]:
+    """[low, high] with lo <= low <= high <= hi."""
+    if not isinstance(raw, (list, tuple)) or len(raw) != 2:
+        raise ctx.fail(key, f"expected [low, high], got {raw!r:.80}")
+    a, b = ctx.number(raw[0], f"{key}[0]", lo, hi), ctx.number(raw[1], f"{key}[1]", lo, hi)
+    if a > b:
+        raise ctx.fail(key, f"low {a:g} is above high {b:g}")
+    return a, b
+
+
 def _parse_second(ctx: _Ctx, raw: Any, key: str, angles: dict, primary: str) -> SecondSignal:
     t = ctx.table(raw, key, _SECOND_KEYS)
     angle = ctx.string(ctx.require(t, "angle", key), f"{key}.angle", tuple(a for a in angles if a != primary))
@@ -326,6 +341,8 @@ def _parse_exercise(ctx: _Ctx, name: str, raw: Any) -> ExerciseRule:
         phase_names=dict(names), rest_requires=tuple(gates),
         complete_at=ctx.string(c.get("complete_at", "rest"), f"{ck}.complete_at", ("rest", "peak")),
         second=_parse_second(ctx, c["second"], f"{ck}.second", angles, primary) if "second" in c else None,
+        typical_rep_s=_parse_range(ctx, c.get("typical_rep_s", [0.2, 20.0]), f"{ck}.typical_rep_s", 0.05, 600),
+        max_reps_per_minute=ctx.number(c.get("max_reps_per_minute", 240.0), f"{ck}.max_reps_per_minute", 1, 1000),
     )
 
     frame_checks = [
