@@ -2,7 +2,8 @@
 
     analyze VIDEO --exercise EXERCISE [--out DIR] [--rules FILE] [--export-frames [--every N]] [--single-process]
                                                                       one video (pose_core.run.pipeline)
-    evaluate FOLDER [--auto] [--json]                                 accuracy on hand-counted clips (pose_core.run.evaluate)
+    evaluate FOLDER [--auto] [--json]                                 accuracy on hand-counted clips (pose_core.run.evaluate),
+                                                                      recognition on labelled clips (run.evaluate_recognition)
     batch INPUT [--out DIR] [--exercise EX] [--workers N] [--scheduler tcp://host:port] ...
                                                                       many videos or Penn Action (pose_core.run.batch)
 
@@ -155,6 +156,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             load_rules(args.rules)
         except RulesError as e:
             return _fail(f"invalid rules file: {e}")
+    from .run.evaluate_recognition import has_form_labels, is_recognition_folder
+
+    if is_recognition_folder(folder) and (args.auto or not has_form_labels(folder)):
+        return cmd_evaluate_recognition(args, folder)
     progress = _Progress(not args.quiet and not args.json, "clips")
     try:
         results = evaluate_folder(folder, mode="auto" if args.auto else "given", workers=args.workers,
@@ -170,6 +175,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(to_json(results, summary)))
     else:
         print(format_table(results, summary, mode="auto" if args.auto else "given"))
+    return 0
+
+
+def cmd_evaluate_recognition(args: argparse.Namespace, folder: Path) -> int:
+    """A folder of labels without counts (labels.csv, no videos.csv): recognition alone."""
+    from .run.evaluate import EvaluateError
+    from .run.evaluate_recognition import (evaluate_recognition, format_recognition, recognition_json,
+                                           summarize_recognition)
+
+    progress = _Progress(not args.quiet and not args.json, "clips")
+    try:
+        results = evaluate_recognition(folder, workers=args.workers, rules_path=args.rules, progress=progress,
+                                       cache=args.cache)
+    except EvaluateError as e:
+        return _fail(str(e))
+    except KeyboardInterrupt:
+        return _fail("interrupted", EXIT_INTERRUPTED)
+    finally:
+        progress.close()
+    summary = summarize_recognition(results)
+    print(json.dumps(recognition_json(results, summary)) if args.json else format_recognition(results, summary))
     return 0
 
 
@@ -257,10 +283,13 @@ def add_batch_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
-    e = subparsers.add_parser("evaluate", help="count accuracy on a folder of hand-counted clips (FOLDER/videos.csv)")
+    e = subparsers.add_parser("evaluate", help="count accuracy on a folder of hand-counted clips (FOLDER/videos.csv), "
+                                               "or recognition alone on labelled clips (FOLDER/labels.csv)")
     e.add_argument("folder", help="a folder with videos.csv (file, exercise, reps_complete[, reps_partial, "
-                                  "rep_verdicts]) and the clips")
-    e.add_argument("--auto", action="store_true", help="recognise each clip's exercise instead of using its label")
+                                  "rep_verdicts]) and the clips, or with labels.csv (file, exercise[, label]) and no "
+                                  "videos.csv: recognition alone (with --auto, or when there is nothing else to report)")
+    e.add_argument("--auto", action="store_true", help="recognise each clip's exercise instead of using its label "
+                                                      "(a labels.csv folder: the recognition report)")
     e.add_argument("--json", action="store_true", help="one JSON document instead of the table")
     e.add_argument("--workers", type=int, default=2, help="clips analysed in parallel (default 2: one per core)")
     e.add_argument("--rules", help="a rules TOML file overriding the packaged rules")
