@@ -1,12 +1,14 @@
 """Cost of exercise recognition (features + tree ensemble), per video frame, on top of the pose model.
 
-    python bench/bench_recognition.py [--seconds 60] [--fps 30] [--repeat 3]
+    python bench/bench_recognition.py [--seconds 60] [--fps 30] [--repeat 3] [--clip VIDEO --cache DIR]
 
-Poses are synthetic (a 30 fps squatter with tracker-like jitter): the cost does not depend on what the
-person does, and MediaPipe is not timed here (see bench_live.py / bench_pipeline.py for that).
-Three figures:
+Poses are synthetic (a 30 fps squatter with tracker-like jitter), or a real clip's poses from a pose cache
+(--clip, --cache): the cost barely depends on what the person does, and MediaPipe is not timed here (see
+bench_live.py / bench_pipeline.py for that). Four figures:
   file     ExerciseRecognizer.predict over the whole sequence (windows of 3 s every 0.5 s), divided by
-           the number of frames: what `--exercise auto` adds per frame of a file
+           the number of frames
+  auto     what `--exercise auto` adds per frame of the recognised stretch (the first 20 s): predict, then
+           the cross-check with counting under the candidates (run.crosscheck.checked)
   window   one prediction on the last 3 s (what the live page computes every 0.5 s)
   live     OnlineRecognizer.update per frame until it locks, amortised per frame (and its worst frame)
 Writes bench/out/bench_recognition.json.
@@ -70,17 +72,31 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--fps", type=float, default=30.0)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--clip", type=Path, help="a video whose poses are in --cache (instead of the synthetic squat)")
+    ap.add_argument("--cache", type=Path, help="the pose cache folder holding --clip's poses")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "bench_recognition.json")
     a = ap.parse_args(argv)
+
+    from pose_core.core.rules import load_rules
+    from pose_core.run.crosscheck import checked
+    from pose_core.run.pipeline import RECOGNIZE_SECONDS
 
     t0 = time.perf_counter()
     rec = ExerciseRecognizer.load()
     load_ms = (time.perf_counter() - t0) * 1000
-    frames = synthetic_squat(a.seconds, a.fps)
+    if a.clip:
+        from pose_core.store.pose_cache import PoseCache
+
+        frames = [o.pose for o in PoseCache(a.cache).observations(a.clip) if o.pose is not None]
+    else:
+        frames = synthetic_squat(a.seconds, a.fps)
     n = len(frames)
+    rules = load_rules()
 
     result = rec.predict(frames)
     file_s = timed(lambda: rec.predict(frames), a.repeat)
+    first = [f for f in frames if f.timestamp_s - frames[0].timestamp_s <= RECOGNIZE_SECONDS]
+    auto_s = timed(lambda: checked(rec.predict(first), first, rules), a.repeat)
     last = [f for f in frames if f.timestamp_s >= frames[-1].timestamp_s - WINDOW_S]
     window_s = timed(lambda: rec.predict(last), max(a.repeat, 10))
 
@@ -96,6 +112,9 @@ def main(argv=None) -> int:
         "model_load_ms": round(load_ms, 1),
         "file_per_frame_ms": round(1000 * file_s / n, 4),
         "file_total_ms": round(1000 * file_s, 1),
+        "auto_per_frame_ms": round(1000 * auto_s / len(first), 4),
+        "auto_frames": len(first),
+        "clip": a.clip.name if a.clip else "synthetic squat",
         "windows": result.windows,
         "window_prediction_ms": round(1000 * window_s, 2),
         "live_per_frame_mean_ms": round(1000 * statistics.fmean(online_costs), 4),

@@ -3,7 +3,8 @@
     analyze VIDEO --exercise EXERCISE [--out DIR] [--rules FILE] [--export-frames [--every N]] [--single-process]
                                                                       one video (pose_core.run.pipeline)
     evaluate FOLDER [--auto] [--json]                                 accuracy on hand-counted clips (pose_core.run.evaluate),
-                                                                      or form verdicts on labels.csv (run.evaluate_form)
+                                                                      form verdicts on labels.csv (run.evaluate_form),
+                                                                      or recognition on labelled clips (run.evaluate_recognition)
     batch INPUT [--out DIR] [--exercise EX] [--workers N] [--scheduler tcp://host:port] ...
                                                                       many videos or Penn Action (pose_core.run.batch)
 
@@ -169,6 +170,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             load_rules(args.rules)
         except RulesError as e:
             return _fail(f"invalid rules file: {e}")
+    from .run.evaluate_recognition import has_form_labels, is_recognition_folder
+
+    if is_recognition_folder(folder) and (args.auto or not has_form_labels(folder)):
+        return cmd_evaluate_recognition(args, folder)
     progress = _Progress(not args.quiet and not args.json, "clips")
     if not args.auto and is_form_folder(folder):  # labels.csv with a `label` column: form verdicts per clip
         return _evaluate_form(args, folder, progress)
@@ -189,21 +194,40 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _evaluate_form(args: argparse.Namespace, folder: Path, progress: _Progress) -> int:
+def _report(args: argparse.Namespace, progress: _Progress, compute, summarize, as_json, as_text) -> int:
+    """Run one of evaluate's reports (form verdicts, recognition): errors and Ctrl-C as the other commands."""
     from .run.evaluate import EvaluateError
-    from .run.evaluate_form import evaluate_form, form_to_json, format_form_report, summarize_form
 
     try:
-        clips = evaluate_form(folder, workers=args.workers, rules_path=args.rules, cache=args.cache, progress=progress)
+        results = compute()
     except EvaluateError as e:
         return _fail(str(e))
     except KeyboardInterrupt:
         return _fail("interrupted", EXIT_INTERRUPTED)
     finally:
         progress.close()
-    summary = summarize_form(clips)
-    print(json.dumps(form_to_json(clips, summary)) if args.json else format_form_report(clips, summary))
+    summary = summarize(results)
+    print(json.dumps(as_json(results, summary)) if args.json else as_text(results, summary))
     return 0
+
+
+def _evaluate_form(args: argparse.Namespace, folder: Path, progress: _Progress) -> int:
+    from .run.evaluate_form import evaluate_form, form_to_json, format_form_report, summarize_form
+
+    return _report(args, progress, lambda: evaluate_form(folder, workers=args.workers, rules_path=args.rules,
+                                                         cache=args.cache, progress=progress),
+                   summarize_form, form_to_json, format_form_report)
+
+
+def cmd_evaluate_recognition(args: argparse.Namespace, folder: Path) -> int:
+    """A folder of labels without counts (labels.csv, no videos.csv): recognition alone."""
+    from .run.evaluate_recognition import (evaluate_recognition, format_recognition, recognition_json,
+                                           summarize_recognition)
+
+    progress = _Progress(not args.quiet and not args.json, "clips")
+    return _report(args, progress, lambda: evaluate_recognition(folder, workers=args.workers, rules_path=args.rules,
+                                                                progress=progress, cache=args.cache),
+                   summarize_recognition, recognition_json, format_recognition)
 
 
 def add_analyze_parser(subparsers) -> argparse.ArgumentParser:
@@ -300,11 +324,14 @@ def add_batch_parser(subparsers) -> argparse.ArgumentParser:
 
 def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
     e = subparsers.add_parser("evaluate", help="count accuracy on a folder of hand-counted clips (FOLDER/videos.csv), "
-                                               "or form verdicts on clip-labelled form (FOLDER/labels.csv)")
+                                               "form verdicts on clip-labelled form, or recognition alone "
+                                               "(FOLDER/labels.csv)")
     e.add_argument("folder", help="a folder with videos.csv (file, exercise, reps_complete[, reps_partial, "
-                                  "rep_verdicts]) and the clips, or with labels.csv (file, exercise, label "
-                                  "correct|incorrect[, source_group]): form verdicts per view and group")
-    e.add_argument("--auto", action="store_true", help="recognise each clip's exercise instead of using its label")
+                                  "rep_verdicts]) and the clips, or with labels.csv (file, exercise[, label "
+                                  "correct|incorrect[, source_group]]) and no videos.csv: form verdicts per view and "
+                                  "group when it has labels, else (or with --auto) recognition alone")
+    e.add_argument("--auto", action="store_true", help="recognise each clip's exercise instead of using its label "
+                                                      "(a labels.csv folder: the recognition report)")
     e.add_argument("--json", action="store_true", help="one JSON document instead of the table")
     e.add_argument("--workers", type=int, default=2, help="clips analysed in parallel (default 2: one per core)")
     e.add_argument("--rules", help="a rules TOML file overriding the packaged rules")

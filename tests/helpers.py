@@ -19,6 +19,7 @@ DATA = shared_data_dir()
 VIDEOS = DATA / "videos"
 PENN = DATA / "penn_action"
 FORM = DATA / "form"  # clips with a verdict per rep (rep_verdicts)
+RECOGNITION = DATA / "recognition"  # clips labelled with their exercise only (labels.csv), incl. 2 of dips ("none")
 SQUAT_CLIP = VIDEOS / "squat_1.mp4"  # 3 complete reps (videos.csv)
 SQUAT_CLIP_REPS = 3
 
@@ -26,6 +27,8 @@ needs_videos = pytest.mark.skipif(not (VIDEOS / "videos.csv").exists(),
                                   reason=f"shared clips not found at {VIDEOS} (set GYMPOSE_SHARED_DATA)")
 needs_form = pytest.mark.skipif(not (FORM / "videos.csv").exists(),
                                 reason=f"form-labelled clips not found at {FORM} (set GYMPOSE_SHARED_DATA)")
+needs_recognition = pytest.mark.skipif(not (RECOGNITION / "labels.csv").exists(),
+                                       reason=f"recognition clips not found at {RECOGNITION} (set GYMPOSE_SHARED_DATA)")
 needs_penn = pytest.mark.skipif(not (PENN / "labels").is_dir(),
                                 reason=f"Penn Action labels not found at {PENN} (set GYMPOSE_SHARED_DATA)")
 

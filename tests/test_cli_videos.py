@@ -209,8 +209,11 @@ def test_auto_recognises_and_then_counts(auto_evaluation):
     for c in right:
         assert 0.5 <= c["confidence"] <= 1.0
         assert c["within_one"], table
-    # The recognition issue's bar is 23 of 24; until it lands, what is reached today holds: 22 of 24.
+    # The recognition issue's bar (issue 22): at least 32 of the 34 named right, none named wrong as sure.
     assert len(right) >= len(clips) - 2, table
+    assert not [c for c in clips if c["analysed_as"] and not c["recognised"] and c["confidence"] >= 0.7], table
+    bands = {b["band"]: b for b in auto_evaluation["reliability"]}
+    assert bands["sure, 90-100%"]["wrong"] == bands["sure, 70-90%"]["wrong"] == 0
 
 
 def test_auto_on_a_clip_with_nobody_says_cannot_tell(tmp_path):

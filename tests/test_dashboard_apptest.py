@@ -254,6 +254,24 @@ def test_analyze_auto_low_confidence_offers_the_candidates(workspace, monkeypatc
     assert at.selectbox(key=keys.EXERCISE).value == "pushup"
 
 
+def test_analyze_auto_not_one_of_the_exercises_is_said_as_such(workspace, monkeypatch):
+    """"Not one of these" is its own answer on the page (not "cannot tell"), still with the candidates."""
+    import pose_core.run.pipeline as pipeline
+    from pose_core.datasets.recognition import Recognition
+
+    def fake_analyze(video, exercise, **kw):
+        rec = Recognition(None, 0.6, (("pullup", 0.6), ("squat", 0.3)), "nothing moves: the body holds still",
+                          90, 90, 5, "none_of_these")
+        raise pipeline.CannotTellError("not one of the exercises", rec, {"pullup": 0, "squat": 0})
+
+    monkeypatch.setattr(pipeline, "analyze_video", fake_analyze)
+    at = _upload(auto_app().run(), "clip.mp4", b"\x00" * 100)
+    no_failure(at)
+    text = at.warning[0].value
+    assert "does not look like one of the exercises" in text and "cannot tell" not in text
+    assert "nothing moves" in text and "Pull-up 60%" in text
+
+
 @needs_videos
 def test_analyze_auto_result_with_low_confidence_says_so(workspace, squat_analysis):  # noqa: F811
     adir = install_analysis(squat_analysis, workspace)

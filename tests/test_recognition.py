@@ -1,4 +1,5 @@
-"""Exercise recognition: features, the saved model, training reproducibility, real clips, cannot-tell."""
+"""Exercise recognition: features, the saved model and its calibration, training reproducibility, real clips,
+cannot-tell and "not one of these", recognition x counting, and `evaluate` on a folder of labels."""
 
 import json
 import math
@@ -13,7 +14,7 @@ from pose_core.datasets.recognition import (CONFIDENCE_THRESHOLD, DEFAULT_MODEL_
                                             TreeEnsemble, pose_arrays, recognize_video, sequence_windows)
 from pose_core.core.types import PoseFrame
 
-from helpers import PENN, VIDEOS, needs_penn, needs_videos, video_rows
+from helpers import PENN, RECOGNITION, VIDEOS, needs_penn, needs_recognition, needs_videos, video_rows
 
 L = PoseLandmark
 W, H = 640, 480
@@ -139,7 +140,7 @@ def test_low_confidence_cannot_tell_names_candidates():
 def test_model_file_is_not_a_pickle_and_is_small():
     npz = DEFAULT_MODEL_DIR / "model.npz"
     total = sum(p.stat().st_size for p in DEFAULT_MODEL_DIR.iterdir() if p.is_file())
-    assert total < 400_000, f"recognizer files take {total} bytes"
+    assert total < 500_000, f"recognizer files take {total} bytes"
     assert zipfile.is_zipfile(npz)
     with np.load(npz, allow_pickle=False) as z:  # raises on any object (pickled) array
         for k in z.files:
@@ -150,7 +151,9 @@ def test_model_file_is_not_a_pickle_and_is_small():
             assert head == b"\x93NUMPY", name  # plain .npy members only
     meta = json.loads((DEFAULT_MODEL_DIR / "model.json").read_text())
     assert meta["classes"] == ["bench_press", "clean_and_jerk", "jump_rope", "jumping_jacks", "pullup", "pushup",
-                               "situp", "squat"]
+                               "situp", "squat", "other"]  # the 8 exercises, and "not one of them"
+    with np.load(npz, allow_pickle=False) as z:  # the classes' typical postures ship beside the trees
+        assert z["typical_centre"].shape[0] == len(meta["classes"]) and z["typical_centre"].ndim == 3
 
 
 def test_tree_inference_matches_sklearn():
@@ -175,30 +178,57 @@ def test_committed_model_reproduces_committed_test_accuracy():
     from pose_core.datasets.train_recognizer import evaluate, load_sequences
 
     metrics = json.loads((DEFAULT_MODEL_DIR / "metrics.json").read_text())["test"]
-    r = evaluate(ExerciseRecognizer.load(), load_sequences(PENN, "test"))
+    r = evaluate(ExerciseRecognizer.load(), load_sequences(PENN, "test"))  # the 8 gym classes' test clips
     assert r["clips"] == metrics["clips"] == 589
     assert round(r["accuracy"], 4) == metrics["accuracy"]
-    assert r["confusion"] == metrics["confusion_rows_true_cols_predicted"]
+    assert r["confusion"] == metrics["confusion_rows_true_cols_top"]
     assert metrics["accuracy"] >= 0.97
+    # Penn's 7 other actions (baseball, golf, tennis, guitar...) are hardly ever named as sure
+    assert metrics["other_action_clips"] > 500 and metrics["other_actions_named_sure"] <= 0.05 * metrics["other_action_clips"]
+
+
+def _fake_real_footage(tmp_path):
+    """Real footage with synthetic poses: two sources of squats (4 reps after 3 s standing: idle windows)
+    and one of a person standing still labelled none."""
+    from pose_core.core.rules import load_rules
+    from pose_core.datasets.real_clips import RealClip
+    from pose_core.datasets.train_recognizer import RealFootage
+    from helpers import squat_knee_schedule, squat_pose
+
+    def poses_of(path):
+        n = int(14 * 30)
+        knee = (lambda t: 175.0) if "still" in path.name else (lambda t: squat_knee_schedule(t, reps=4, lead_s=3.0))
+        return [(i / 30, squat_pose(knee(i / 30), t=i / 30)) for i in range(n)]
+
+    clips = [RealClip(tmp_path / f"{name}.mp4", ex, src, "videos") for name, ex, src in
+             (("squat_a", "squat", "a/x"), ("squat_b", "squat", "b/y"), ("still_c", "none", "c/z"))]
+    return RealFootage(clips, poses_of, load_rules())
 
 
 @needs_penn
-def test_training_is_reproducible_with_a_seed():
+def test_training_is_reproducible_with_a_seed(tmp_path):
     from pose_core.datasets.train_recognizer import train
 
+    real = _fake_real_footage(tmp_path)
+
     def run(seed):
-        return train(PENN, seed=seed, per_class=40, grid=((4, 8, 0.3), (6, 8, 0.3)), limit_per_class=6,
+        return train(PENN, seed=seed, per_class=30, setting=(4, 6, 0.3), limit_per_class=4, real=real,
                      evaluate_test=False, log=lambda *_: None)
 
-    m1, met1 = run(0)
-    m2, met2 = run(0)
-    m3, _ = run(1)
+    a, b, c = run(0), run(0), run(1)
     for k in TreeEnsemble.ARRAYS:
-        np.testing.assert_array_equal(getattr(m1, k), getattr(m2, k), err_msg=k)
-    met1.pop("training_seconds")
-    met2.pop("training_seconds")
-    assert met1 == met2 and met1["selection"]
-    assert not (m1.value.shape == m3.value.shape and np.array_equal(m1.value, m3.value))
+        np.testing.assert_array_equal(getattr(a.model, k), getattr(b.model, k), err_msg=k)
+    np.testing.assert_array_equal(a.typical.centre, b.typical.centre)
+    a.metrics.pop("training_seconds"), b.metrics.pop("training_seconds")
+    assert a.metrics == b.metrics and a.calibration == b.calibration
+    assert not (a.model.value.shape == c.model.value.shape and np.array_equal(a.model.value, c.model.value))
+    # the real clips were learnt from (windows beside Penn's) and reported by source, never both sides
+    cv = a.metrics["real_cv"]
+    assert a.metrics["real_windows"] > 20 and a.model.classes[-1] == "other"
+    assert sum(cv["fold_clips"]) == 3 and [row[0] for row in cv["clips"]] == ["squat_a.mp4", "squat_b.mp4", "still_c.mp4"]
+    folds = {row[0]: row[3] for row in cv["clips"]}
+    assert len(set(folds.values())) == 3  # three sources, three folds
+    assert cv["idle_stretches"]["clips"] == 2  # the standing before each squat set
 
 
 @needs_penn
@@ -223,15 +253,33 @@ def test_online_recognizer_locks_and_can_be_overridden():
 
 # ------------------------------------------------------------------------------------- real clips
 
+# One clip of each exercise (the shortest, to keep this quick; `evaluate ../shared/data/videos --auto` runs all).
+SAMPLE = ("squat_1.mp4", "pushup_4.mp4", "pullup_2.mp4", "situp_3.mp4", "jumping_jacks_1.mp4", "bench_press_22.mp4",
+          "jump_rope_10.mp4")
+
+
 @needs_videos
-def test_auto_recognition_on_the_real_clips():
-    rows = video_rows()
-    results = {r["file"]: recognize_video(VIDEOS / r["file"]) for r in rows}
-    right = [f for f, rec in results.items() if rec.exercise == next(r["exercise"] for r in rows if r["file"] == f)]
+def test_auto_recognition_on_a_sample_of_the_real_clips():
+    rows = {r["file"]: r["exercise"] for r in video_rows()}
+    results = {f: recognize_video(VIDEOS / f, max_seconds=20) for f in SAMPLE}
     report = "\n".join(f"{f}: {rec.describe()}" for f, rec in results.items())
-    assert len(rows) >= 24
-    # The recognition issue's bar: at least 23 of the 24.
-    assert len(right) >= len(rows) - 1, report
+    assert all(rec.exercise == rows[f] for f, rec in results.items()), report
+    assert sum(rec.sure for rec in results.values()) >= len(SAMPLE) - 1, report
+
+
+@needs_recognition
+def test_dips_are_not_named_as_sure():
+    """Dips are none of the 8 exercises; they used to be named pull-up at 98-100%."""
+    for f in ("dips_r01.mp4", "dips_r02.mp4"):
+        rec = recognize_video(RECOGNITION / f)
+        assert not rec.sure, f"{f}: {rec.describe()}"
+
+
+@needs_recognition
+def test_short_gym_clips_are_named_right():
+    for f, ex in (("squat_r02.mp4", "squat"), ("pullup_r04.mp4", "pullup")):
+        rec = recognize_video(RECOGNITION / f)
+        assert rec.exercise == ex, f"{f}: {rec.describe()}"
 
 
 def test_clip_with_nobody_cannot_tell(tmp_path):
@@ -289,16 +337,34 @@ def test_cross_check_gives_way_to_the_close_candidate_that_repeats():
 
 
 def test_temperature_softens_and_keeps_the_ranking():
-    from pose_core.datasets.recognition.model import read_calibration, temper
+    from pose_core.datasets.recognition.decision import temper
 
     p = np.array([0.97, 0.02, 0.01])
     soft = temper(p, 2.0)
     assert soft.argmax() == 0 and soft[0] < 0.9 and abs(soft.sum() - 1) < 1e-12
     np.testing.assert_allclose(temper(p, 1.0), p)
     assert temper(p, 0.5)[0] > p[0]  # < 1 sharpens
-    cal = read_calibration(DEFAULT_MODEL_DIR)  # the committed model is calibrated
-    assert cal["temperature"] > 0
-    assert ExerciseRecognizer.load().temperature == cal["temperature"]
+
+
+def test_committed_calibration_is_sane_and_its_report_holds_the_bar():
+    """model.json's calibration was fitted on real clips the model did not train on; metrics.json's real_cv
+    answers every real clip with a model and a calibration that never saw its source."""
+    from pose_core.datasets.recognition.model import read_calibration
+
+    cal = read_calibration(DEFAULT_MODEL_DIR)
+    assert cal.temperature >= 1.0 and cal.min_activity == 0.5
+    assert 0 < cal.unsure_atypical <= cal.none_atypical < 100 and cal.unsure_confidence < 0.7
+    rec = ExerciseRecognizer.load()
+    assert rec.calibration == cal and rec.typical is not None and rec.model.classes[-1] == "other"
+    cv = json.loads((DEFAULT_MODEL_DIR / "metrics.json").read_text())["real_cv"]
+    sources = [set(v) for v in cv["sources"].values()]
+    assert all(not (a & b) for i, a in enumerate(sources) for b in sources[i + 1:])  # a source in one fold only
+    assert sum(cv["fold_clips"]) == len(cv["clips"]) >= 180
+    sure = [row for row in cv["clips"] if row[4] is not None and row[5] >= 0.7]
+    assert sum(row[2] == row[4] for row in sure) >= 0.95 * len(sure)  # sure means right on unseen sources
+    dips = [row for row in cv["clips"] if row[2] == "none"]
+    assert len(dips) == 2 and all(row[7] for row in dips)  # not named as sure
+    assert cv["all"]["right"] >= 0.85 * len(cv["clips"])
 
 
 def test_invalid_calibration_is_refused(tmp_path):
@@ -309,16 +375,19 @@ def test_invalid_calibration_is_refused(tmp_path):
     for f in ("model.json", "model.npz"):
         shutil.copy(DEFAULT_MODEL_DIR / f, tmp_path / f)
     meta = json.loads((tmp_path / "model.json").read_text())
-    meta["calibration"] = {"temperature": -1}
-    (tmp_path / "model.json").write_text(json.dumps(meta))
-    with pytest.raises(ValueError, match="temperature"):
-        read_calibration(tmp_path)
-    with pytest.raises(ValueError):
-        ExerciseRecognizer.load(tmp_path)
+    for bad, match in (({"temperature": -1}, "temperature"), ({"min_activity": 2}, "min_activity"),
+                       ({"unsure_atypical": 9, "none_atypical": 3}, "unsure_atypical"), ({"temperature": "x"}, "number")):
+        meta["calibration"] = bad
+        (tmp_path / "model.json").write_text(json.dumps(meta))
+        with pytest.raises(ValueError, match=match):
+            read_calibration(tmp_path)
+        with pytest.raises(ValueError):
+            ExerciseRecognizer.load(tmp_path)
 
 
-def test_fit_temperature_finds_the_overconfidence():
-    from pose_core.datasets.train_recognizer import fit_temperature, reliability_table
+def test_fit_calibration_softens_an_overconfident_model_and_bounds_the_unusual():
+    from pose_core.datasets.recognition.decision import Evidence
+    from pose_core.datasets.train_calibration import fit_calibration, fit_temperature
 
     rng = np.random.default_rng(0)
     # A model that says 99% but is right 70% of the time needs softening (temperature > 1) ...
@@ -327,10 +396,150 @@ def test_fit_temperature_finds_the_overconfidence():
     p = np.full((400, 4), 0.01 / 3)
     p[np.arange(400), pred] = 0.99
     assert fit_temperature(p, y) > 2.0
-    table = reliability_table(p, y)
-    top = next(r for r in table if r["predictions"])
-    assert top["confidence"] == "0.95-1.00" and 0.6 < top["accuracy"] < 0.8
-    # ... and a model that is always right at 60% needs sharpening.
+    # ... a model that is always right at 60% would be sharpened, but real footage is never judged easier
     q = np.full((400, 4), 0.4 / 3)
     q[np.arange(400), y] = 0.6
     assert fit_temperature(q, y) < 1.0
+    names = ("a", "b", "c", "d")
+    evs = [Evidence(names, q[i], 1.0, float(rng.uniform(0, 4)), 5) for i in range(400)]
+    cal = fit_calibration(evs, [names[i] for i in y])
+    assert cal.temperature == 1.0 and cal.min_activity == 0.5
+    assert 3.5 < cal.unsure_atypical < 4.0 and 11.0 < cal.none_atypical <= 12.0  # the 95%, three times the 99%
+
+
+# ------------------------------------------------------------------------------ not one of these
+
+def _model_favouring(classes, favourite: str) -> TreeEnsemble:
+    empty = np.zeros(0)
+    baseline = np.array([3.0 if c == favourite else 0.0 for c in classes])
+    return TreeEnsemble(classes=classes, baseline=baseline, tree_start=np.zeros(0, int), tree_class=np.zeros(0, int),
+                        feature=empty.astype(int), threshold=empty, missing_left=empty.astype(bool),
+                        left=empty.astype(int), right=empty.astype(int), is_leaf=empty.astype(bool), value=empty, depth=0)
+
+
+def test_none_of_these_is_an_answer_of_its_own():
+    from pose_core.datasets.recognition import Calibration
+
+    classes = ("squat", "pushup", "other")
+    rec = ExerciseRecognizer(_model_favouring(classes, "other"), calibration=Calibration(min_activity=0.5))
+    r = rec.predict(squat_frames())
+    assert r.exercise is None and r.none_of_these and r.outcome == "none_of_these" and r.cannot_tell
+    assert r.describe().startswith("not one of the exercises: only") and r.top  # the closest candidates are kept
+    assert rec.classes == ("squat", "pushup")  # OTHER is never a name
+    again = Recognition(**{k: (tuple(tuple(c) for c in v) if k == "top" else v) for k, v in r.to_dict().items()})
+    assert again.none_of_these and again.reason == r.reason and again.top[0][0] == r.top[0][0]  # via status.json
+    # Cannot tell is another answer: too little to see
+    short = rec.predict(squat_frames(MIN_POSE_FRAMES - 1))
+    assert short.outcome == "cannot_tell" and not short.none_of_these
+    # A model whose windows show the exercise names it
+    named = ExerciseRecognizer(_model_favouring(classes, "squat"), calibration=Calibration(min_activity=0.5))
+    assert named.predict(squat_frames()).exercise == "squat"
+
+
+def test_pipeline_says_not_one_of_the_exercises():
+    from pose_core.core.rules import load_rules
+    from pose_core.datasets.recognition import Calibration
+    from pose_core.run import pipeline
+
+    rec = ExerciseRecognizer(_model_favouring(("squat", "pushup", "other"), "other"),
+                             calibration=Calibration(min_activity=0.5)).predict(squat_frames())
+    with pytest.raises(pipeline.CannotTellError, match="not one of the exercises") as e:
+        pipeline.decide_exercise("clip.mp4", rec, squat_frames(), load_rules())
+    assert e.value.recognition.none_of_these
+
+
+def _standing(seconds: float = 8.0, fps: float = 30.0) -> list[PoseFrame]:
+    """A person standing still in profile: the squat stick figure upright, with a tracker's jitter."""
+    from helpers import squat_pose
+
+    rng = np.random.default_rng(1)
+    out = []
+    for i in range(int(seconds * fps)):
+        f = squat_pose(175.0, t=i / fps)
+        out.append(PoseFrame(f.landmarks + rng.normal(0, 0.002, f.landmarks.shape), f.visibility, f.image_size,
+                             f.timestamp_s))
+    return out
+
+
+def test_a_person_standing_still_is_not_an_exercise():
+    r = ExerciseRecognizer.load().predict(_standing())
+    assert r.exercise is None and r.none_of_these, r.describe()
+
+
+# ---------------------------------------------------------------------- recognition x counting (timing)
+
+@needs_videos
+def test_cross_check_doubts_a_clean_and_jerk_that_repeats_every_few_seconds():
+    """Real poses of a pull-up set (4 reps in 10 s): named clean and jerk (its rule counts the arms going up
+    4 times), the timing contradicts the name: not sure, with pull-up as the alternative."""
+    from pose_core.core.rules import load_rules
+    from pose_core.datasets.recognition import video_poses
+    from pose_core.run.crosscheck import CONTRADICTED_CONFIDENCE, checked
+
+    rules, poses = load_rules(), video_poses(VIDEOS / "pullup_20.mp4")
+    named = Recognition("clean_and_jerk", 0.9, (("clean_and_jerk", 0.9), ("pullup", 0.1)), outcome="exercise")
+    final, xc = checked(named, poses, rules)
+    assert xc.counts["clean_and_jerk"] >= 3 and "a minute" in xc.contradiction and xc.alternative == "pullup"
+    assert final.exercise == "clean_and_jerk" and final.confidence == CONTRADICTED_CONFIDENCE and not final.sure
+    assert "Not sure this is clean and jerk" in xc.note and "It may be pullup" in xc.note
+    # The right name is left alone
+    right = Recognition("pullup", 0.9, (("pullup", 0.9), ("clean_and_jerk", 0.1)), outcome="exercise")
+    final, xc = checked(right, poses, rules)
+    assert final == right and xc.contradiction == ""
+
+
+def test_cross_check_doubts_reps_timed_unlike_the_exercise():
+    """A sit-up whose reps last 2 s each is plausible; the same movement 'repeating' every 12 s is not."""
+    from pose_core.core.rules import load_rules
+    from pose_core.run.crosscheck import timing_misfit
+    from pose_core.core.types import RepEvent, Verdict
+
+    c = load_rules()["situp"].counting
+    reps = lambda dur, every, n: [RepEvent(i + 1, i * every, i * every + dur, i * every + dur / 2, 0, 1, Verdict.CORRECT)
+                                  for i in range(n)]  # noqa: E731
+    assert timing_misfit(reps(2.0, 2.5, 4), c, "situp") == ""
+    assert "its reps take 12.0 s" in timing_misfit(reps(12.0, 13.0, 2), c, "situp")
+    assert "faster than a situp set goes" in timing_misfit(reps(0.8, 0.85, 8), c, "situp")
+
+
+def test_cross_check_doubts_a_name_without_a_single_rep():
+    from pose_core.core.rules import load_rules
+    from pose_core.run.crosscheck import checked
+
+    named = Recognition("pullup", 0.95, (("pullup", 0.95),), outcome="exercise")
+    final, xc = checked(named, _standing(), load_rules())
+    assert xc.counts == {"pullup": 0} and "no complete pullup repetition" in xc.contradiction and not final.sure
+
+
+# ------------------------------------------------------------------- evaluate on a folder of labels
+
+@needs_recognition
+def test_evaluate_reports_recognition_on_a_folder_of_labels(tmp_path):
+    import subprocess
+    import sys
+
+    folder = tmp_path / "labelled"
+    folder.mkdir()
+    picked = (("dips_r01.mp4", "none"), ("squat_r02.mp4", "squat"), ("pullup_r04.mp4", "pullup"))
+    for f, _ in picked:
+        (folder / f).symlink_to(RECOGNITION / f)
+    (folder / "labels.csv").write_text("file,exercise\n" + "".join(f"{f},{ex}\n" for f, ex in picked))
+    cmd = [sys.executable, "-m", "pose_core", "evaluate", str(folder), "--json", "--quiet", "--workers", "1",
+           "--cache", str(tmp_path / "cache")]
+    p = subprocess.run(cmd + ["--auto"], capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    by = {c["file"]: c for c in out["clips"]}
+    assert set(out["per_class"]) == {"none", "squat", "pullup"} and out["overall"]["clips"] == 3
+    assert by["dips_r01.mp4"]["right"] and not by["dips_r01.mp4"]["confident_miss"]
+    assert by["squat_r02.mp4"]["named"] == "squat" and by["pullup_r04.mp4"]["named"] == "pullup"
+    assert out["overall"]["confident_misses"] == 0
+    bands = [b["band"] for b in out["reliability"]]
+    assert bands[:3] == ["sure, 90-100%", "sure, 70-90%", "not sure, 50-70%"] and "not one of these" in bands
+    assert sum(b["clips"] for b in out["reliability"]) == 3
+    # Labels without counts and without form labels: recognition is all there is to report, --auto or not;
+    # the table names the confident misses and the reliability bands (the poses now come from the cache).
+    p = subprocess.run([sys.executable, "-m", "pose_core", "evaluate", str(folder), "--quiet", "--cache",
+                        str(tmp_path / "cache")], capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "confident misses" in p.stdout and "sure, 90-100%" in p.stdout and "dips_r01.mp4" in p.stdout

@@ -83,7 +83,9 @@ def cannot_tell(rec, repeats: dict[str, int] | None = None) -> None:
     """Auto could not decide: say so plainly, with the reason, the candidates and how often the movement
     repeats when counted as each, and let the user pick with one click."""
     nobody = rec.frames_with_pose == 0
-    text = f"**GymPose cannot tell which exercise this is**: {plain(rec.reason)}."
+    head = ("**This does not look like one of the exercises GymPose knows**" if getattr(rec, "none_of_these", False)
+            else "**GymPose cannot tell which exercise this is**")
+    text = f"{head}: {plain(rec.reason)}."
     if rec.top:
         text += f" Closest candidates: {candidates_text(cur.rules, rec.top)}."
     counted = [(n, k) for n, k in (repeats or {}).items() if n in cur.rules.exercises]

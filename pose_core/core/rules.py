@@ -87,6 +87,10 @@ class Counting:
     # What the primary angle's extreme away from rest is called ("depth"); "" when it means nothing to a
     # person (a jump rope's hip height): then no average of it is shown.
     extreme_name: str = ""
+    # Plausible timing of this exercise's reps, not used for counting: recognition and counting check each
+    # other with them (run/crosscheck.py). Typical rep duration (leaving rest -> back) and the fastest set.
+    typical_rep_s: tuple[float, float] = (0.2, 20.0)
+    max_reps_per_minute: float = 240.0
 
     def display_phase(self, phase: str) -> str:
         return self.phase_names.get(phase, phase)
@@ -185,7 +189,7 @@ _EXERCISE_KEYS = {"display_name", "primary_angle", "angles", "counting", "frame_
 _ANGLE_KEYS = {"kind", "joints", "side", "reference", "unit", "space", "label"}
 _COUNTING_KEYS = {"rest", "min_amplitude", "min_rep_s", "max_rep_s", "detrend_s", "fallback", "phase_names",
                   "rest_requires", "second", "complete_at", "relative_swing", "return_fraction", "range_window_s",
-                  "hold_s", "concentric", "extreme_name"}
+                  "hold_s", "concentric", "extreme_name", "typical_rep_s", "max_reps_per_minute"}
 _SECOND_KEYS = {"angle", "rest", "min_amplitude", "detrend_s"}
 CONCENTRIC = ("to_peak", "from_peak")
 # Keys of the first rules format: reps were found by absolute thresholds, now they are found relative to
@@ -344,6 +348,16 @@ def _parse_angle(ctx: _Ctx, name: str, raw: Any, key: str) -> AngleDef:
                     space=space)
 
 
+def _parse_range(ctx: _Ctx, raw: Any, key: str, lo: float, hi: float) -> tuple[float, float]:
+    """[low, high] with lo <= low <= high <= hi."""
+    if not isinstance(raw, (list, tuple)) or len(raw) != 2:
+        raise ctx.fail(key, f"expected [low, high], got {raw!r:.80}")
+    a, b = ctx.number(raw[0], f"{key}[0]", lo, hi), ctx.number(raw[1], f"{key}[1]", lo, hi)
+    if a > b:
+        raise ctx.fail(key, f"low {a:g} is above high {b:g}")
+    return a, b
+
+
 def _parse_second(ctx: _Ctx, raw: Any, key: str, angles: dict, primary: str) -> SecondSignal:
     t = ctx.table(raw, key, _SECOND_KEYS)
     angle = ctx.string(ctx.require(t, "angle", key), f"{key}.angle", tuple(a for a in angles if a != primary))
@@ -383,6 +397,8 @@ def _parse_counting(ctx: _Ctx, c: Any, ck: str, angles: dict, primary: str) -> C
         concentric=ctx.string(c["concentric"], f"{ck}.concentric", CONCENTRIC) if "concentric" in c else "",
         extreme_name=ctx.string(c["extreme_name"], f"{ck}.extreme_name", max_len=MAX_PHASE_NAME)
         if "extreme_name" in c else "",
+        typical_rep_s=_parse_range(ctx, c.get("typical_rep_s", [0.2, 20.0]), f"{ck}.typical_rep_s", 0.05, 600),
+        max_reps_per_minute=ctx.number(c.get("max_reps_per_minute", 240.0), f"{ck}.max_reps_per_minute", 1, 1000),
     )
 
 

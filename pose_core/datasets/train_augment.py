@@ -50,6 +50,11 @@ ARM_POSTURES: dict[str, tuple[tuple[float, float, float], tuple[float, float, fl
     "overhead": ((1.0, 0.1, 0.2), (1.0, 0.0, 0.0)),
 }
 ARM_FREE_EXERCISES = {"squat": 0.5, "situp": 0.3}  # exercise -> share of windows with synthetic arms
+# Not for pull-ups: on real video a hanging body's arms are seen up (wrists more than 0.3 torso lengths below
+# the shoulders in at most 3% of the frames of 14 of the 15 real pull-up clips, 18% in one close-up; in 76-100%
+# of the frames of the 2 dips clips), and a hanging body with the arms down is what dips look like, which must
+# not be learnt as a pull-up.
+HANGING_FALLBACK_EXCLUDED = frozenset({"pullup"})
 VIEW_FORESHORTENING = {"front": 0.25, "back": 0.25}  # |forward| seen in the image; side views see it fully
 
 
@@ -179,7 +184,7 @@ def _other_arms(rng: np.random.Generator, s: LabelledClip, xy: np.ndarray, vis: 
     n = xy.shape[0]
     if rng.random() < ARM_FREE_EXERCISES.get(s.action, 0.0):
         synthesise_arms(rng, xy, vis, s.view, scale)
-    elif rng.random() < 0.12:
+    elif s.action not in HANGING_FALLBACK_EXCLUDED and rng.random() < 0.12:
         # A detector that loses the arms (behind a barbell, plates, the body) falls back to its prior,
         # arms hanging at the sides, for a stretch of frames or whenever the body is up.
         if rng.random() < 0.5:
@@ -308,3 +313,22 @@ def clean_window(rng: np.random.Generator, s: LabelledClip, window_s: float = WI
         keep = (t >= t0) & (t <= t0 + window_s)
         t, xy, vis = t[keep], xy[keep], vis[keep]
     return t, xy, vis
+
+
+def held_window(rng: np.random.Generator, s: LabelledClip, window_s: float = WINDOW_S) -> tuple[np.ndarray, ...]:
+    """A person holding still (standing, resting on the floor, hanging, setting up): one frame of the clip
+    held for 1.5 s up to a window, with a slow drift of the whole body and the tracker's noise. Teaches the
+    OTHER class that a posture without a movement is not an exercise; the shapes stay the exercises' own."""
+    i = int(rng.integers(s.t.size))
+    length = rng.uniform(1.5, window_s)
+    t = np.arange(0.0, length, 1 / 30.0)
+    n = t.size
+    xy = np.repeat(s.xy[i:i + 1], n, axis=0).astype(np.float64)
+    vis = (np.repeat(s.vis[i:i + 1], n, axis=0) >= MIN_VISIBILITY).astype(np.float64)
+    scale = body_scale(np.where(vis[..., None] > 0, xy, np.nan))
+    if not scale > 0:
+        scale = 0.3 * s.size[1]
+    drift = np.cumsum(rng.normal(0, rng.uniform(0.002, 0.01) * scale, (n, 1, 2)), axis=0)
+    xy = _tracker_errors(rng, t, xy + drift, scale)
+    _missing_joints(rng, vis)
+    return t, _camera(rng, xy, *s.size), vis

@@ -1,65 +1,138 @@
 """Recognition and counting check each other.
 
-The recogniser looks at posture and motion; the counter knows what one repetition of each exercise is. A
-recognised exercise under which the movement shows no complete repetition, while a close candidate's rule
-finds a regular set of them, is most likely the wrong name (a back squat called clean and jerk, front-view
-jumping jacks called pull-ups): `cross_check` counts the first seconds under the top candidates' rules and
-says which one repeats. Cheap: the counting costs well under a millisecond a frame per candidate.
+The recogniser looks at posture and motion; the counter knows what one repetition of each exercise is and
+the rules say how its reps are timed (`typical_rep_s`, `max_reps_per_minute` in exercises.toml). `cross_check`
+counts the recognised stretch under the recognised exercise and its close candidates and looks for a
+contradiction, also when the name is confident:
+- no complete repetition of the recognised exercise: when exactly one other candidate repeats
+  (MIN_REPEATS), that one is the answer (a back squat called clean and jerk, front-view jumping jacks called
+  pull-ups); otherwise the name stands, not sure;
+- the recognised exercise's reps are timed unlike it: a clean and jerk that "repeats" 3 times in 20 s, a
+  sit-up whose reps take 8 s each;
+- another candidate counts at least twice as many reps, timed as that exercise is timed (a bench press
+  filmed from an orbiting camera named sit-up, with 3 reps for 6).
+A contradicted name is kept but shown as not sure (CONTRADICTED_CONFIDENCE) with the alternative named.
+Cheap: counting costs well under a millisecond a frame per candidate.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import statistics
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 from ..core.analysis import FrameAnalyzer
-from ..core.rules import RuleSet
-from ..core.types import PoseFrame
+from ..core.rules import Counting, RuleSet
+from ..core.types import PoseFrame, RepEvent
 
 MIN_CANDIDATE_P = 0.10  # candidates less likely than this are not counted
 MIN_REPEATS = 2  # "a regular set": at least this many complete repetitions in the recognised stretch
+CONTRADICTED_CONFIDENCE = 0.6  # a name counting contradicts is shown at most this sure (below the sure band)
+
+
+def _said(name: str) -> str:
+    return name.replace("_", " ")
 
 
 @dataclass(frozen=True)
 class CrossCheck:
     """counts: complete reps per counted candidate (most likely first). `switch_to`: the candidate whose
-    rule finds a set where the recognised one finds none (None when the recognition stands)."""
+    rule finds a set where the recognised one finds none. `contradiction`: why the reps contradict the
+    recognised name ("" when they do not), `alternative`: a candidate whose reps fit (or None)."""
 
     recognised: str | None
     counts: dict[str, int] = field(default_factory=dict)
     switch_to: str | None = None
+    contradiction: str = ""
+    alternative: str | None = None
 
     @property
     def note(self) -> str:
-        if self.switch_to is None or self.recognised is None:
+        if self.recognised is None:
             return ""
-        return (f"The movement looked most like {self.recognised.replace('_', ' ')}, but it shows no complete "
-                f"{self.recognised.replace('_', ' ')} repetition, while it repeats as {self.switch_to.replace('_', ' ')} "
-                f"({self.counts[self.switch_to]} reps in the first seconds): analysed as "
-                f"{self.switch_to.replace('_', ' ')}.")
+        name = _said(self.recognised)
+        if self.switch_to is not None:
+            return (f"The movement looked most like {name}, but it shows no complete {name} repetition, while it "
+                    f"repeats as {_said(self.switch_to)} ({self.counts[self.switch_to]} reps in the first seconds): "
+                    f"analysed as {_said(self.switch_to)}.")
+        if self.contradiction:
+            alt = (f" It may be {_said(self.alternative)} ({self.counts[self.alternative]} "
+                   f"rep{'s' if self.counts[self.alternative] != 1 else ''} counted as that)." if self.alternative else "")
+            return f"Not sure this is {name}: {self.contradiction}.{alt}"
+        return ""
 
 
-def count_as(poses: Sequence[PoseFrame | None], exercise: str, rules: RuleSet) -> int:
+def reps_as(poses: Sequence[PoseFrame | None], exercise: str, rules: RuleSet) -> list[RepEvent]:
     """Complete repetitions in `poses` (frames without a pose are skipped) counted with `exercise`'s rule."""
     an = FrameAnalyzer(rules[exercise], rules.defaults)
     for p in poses:
         if p is not None:
             an.process(p, p.timestamp_s)
     an.finish()
-    return len(an.reps)
+    return list(an.reps)
+
+
+def count_as(poses: Sequence[PoseFrame | None], exercise: str, rules: RuleSet) -> int:
+    return len(reps_as(poses, exercise, rules))
+
+
+def timing_misfit(reps: list[RepEvent], counting: Counting, name: str) -> str:
+    """Why these reps are not timed as the exercise's are ("" when they are, or there are none)."""
+    if not reps:
+        return ""
+    if len(reps) >= 2:
+        span = reps[-1].start_s - reps[0].start_s
+        per_minute = (len(reps) - 1) / span * 60 if span > 0 else float("inf")
+        if per_minute > counting.max_reps_per_minute:
+            return (f"it repeats {len(reps)} times in {reps[-1].end_s - reps[0].start_s:.0f} s, faster than a "
+                    f"{_said(name)} set goes (at most {counting.max_reps_per_minute:g} a minute)")
+    typical = statistics.median(r.duration_s for r in reps)
+    lo, hi = counting.typical_rep_s
+    if not lo <= typical <= hi:
+        return (f"its reps take {typical:.1f} s, where a {_said(name)} rep takes {lo:g}-{hi:g} s")
+    return ""
 
 
 def cross_check(recognised: str | None, top: Sequence[tuple[str, float]], poses: Sequence[PoseFrame | None],
                 rules: RuleSet) -> CrossCheck:
     """Count the recognised stretch under the recognised exercise and the other candidates at least
-    MIN_CANDIDATE_P likely (when it cannot tell: under each such candidate, to say which of them repeats).
-    When the recognised one finds no complete repetition and exactly one other candidate finds MIN_REPEATS
-    or more, that one is the answer."""
+    MIN_CANDIDATE_P likely (when it cannot tell: under each such candidate, to say which of them repeats),
+    and look for a contradiction (see the module docstring)."""
     names = [n for n, p in top if p >= MIN_CANDIDATE_P and n in rules.exercises]
     if recognised is not None and recognised in rules.exercises and recognised not in names:
         names.insert(0, recognised)
-    counts = {n: count_as(poses, n, rules) for n in names}
-    if recognised is None or recognised not in counts or counts[recognised] > 0:
+    reps = {n: reps_as(poses, n, rules) for n in names}
+    counts = {n: len(r) for n, r in reps.items()}
+    if recognised is None or recognised not in counts:
         return CrossCheck(recognised, counts)
-    repeating = [n for n in names if n != recognised and counts[n] >= MIN_REPEATS]
-    return CrossCheck(recognised, counts, repeating[0] if len(repeating) == 1 else None)
+    fitting = [n for n in names if n != recognised and counts[n] >= 1
+               and not timing_misfit(reps[n], rules[n].counting, n)]
+    if counts[recognised] == 0:
+        repeating = [n for n in names if n != recognised and counts[n] >= MIN_REPEATS]
+        if len(repeating) == 1:
+            return CrossCheck(recognised, counts, repeating[0])
+        return CrossCheck(recognised, counts, None, f"no complete {_said(recognised)} repetition was counted",
+                          fitting[0] if fitting else None)
+    why = timing_misfit(reps[recognised], rules[recognised].counting, recognised)
+    more = [n for n in fitting if counts[n] >= max(MIN_REPEATS * 2, 2 * counts[recognised])]
+    if not why and more:
+        why = (f"it repeats {counts[more[0]]} times as {_said(more[0])}, but only {counts[recognised]} "
+               f"time{'s' if counts[recognised] != 1 else ''} as {_said(recognised)}")
+    if why:
+        alternative = more[0] if more else (fitting[0] if fitting else None)
+        return CrossCheck(recognised, counts, None, why, alternative)
+    return CrossCheck(recognised, counts)
+
+
+def checked(rec, poses: Sequence[PoseFrame | None], rules: RuleSet):
+    """(the Recognition as counting leaves it, the CrossCheck): switched to the candidate that repeats, or the
+    same name at most CONTRADICTED_CONFIDENCE sure when the reps contradict it, or unchanged."""
+    xc = cross_check(rec.exercise, rec.top, poses, rules)
+    if rec.exercise is None:
+        return rec, xc
+    if xc.switch_to is not None:
+        return replace(rec, exercise=xc.switch_to, confidence=dict(rec.top)[xc.switch_to]), xc
+    if xc.contradiction:
+        lowered = min(rec.confidence, CONTRADICTED_CONFIDENCE)
+        return replace(rec, confidence=lowered, top=((rec.exercise, lowered),) + tuple(rec.top[1:])), xc
+    return rec, xc

@@ -39,6 +39,7 @@ class ClipResult:
     partial: int = 0
     analysed_as: str | None = None  # the exercise analysed (recognised in auto mode)
     confidence: float | None = None  # recognition confidence in auto mode
+    outcome: str = ""  # auto mode: exercise | cannot_tell | none_of_these
     view: str | None = None
     uncertain: int = 0  # counted reps marked uncertain (one signal only, near a camera cut)
     possible: int = 0  # cycles one signal showed that were not counted
@@ -143,13 +144,16 @@ def evaluate_clip(folder: str, row: dict, mode: str = "given", rules_path: str |
         s = result.summary
         res.counted, res.correct, res.incorrect, res.partial = s.reps, s.reps_correct, s.reps_incorrect, s.partial_reps
         res.analysed_as, res.confidence = s.exercise, s.exercise_confidence
+        res.outcome = "exercise" if mode == "auto" else ""
         res.view, res.notes = s.view, list(s.notes)
         res.uncertain, res.possible, res.cuts = len(s.uncertain_reps), len(s.possible_reps), list(s.cuts)
         res.verdicts = "".join({Verdict.CORRECT: "C", Verdict.INCORRECT: "I"}.get(r.verdict, "?") for r in result.reps)
         res.faults = [reason for r in result.reps for reason in r.reasons]
     except CannotTellError as e:
-        res.error = "cannot tell which exercise"
+        nothing = getattr(e.recognition, "none_of_these", False)
+        res.error = "not one of the exercises" if nothing else "cannot tell which exercise"
         res.confidence = e.recognition.confidence
+        res.outcome = "none_of_these" if nothing else "cannot_tell"
     except (AnalysisError, VideoError, KeyError, OSError, ValueError) as e:
         res.error = str(e)
     res.seconds = round(time.perf_counter() - start, 2)
@@ -214,23 +218,13 @@ def summarize(results: list[ClipResult]) -> dict:
 
 
 def reliability(results: list[ClipResult]) -> list[dict]:
-    """Recognition by the dashboard's confidence bands: how many clips fell in each and how many of them
-    were named right ("cannot tell" is never right). A user can trust "confident" when it is usually right."""
-    from ..datasets.recognition import CONFIDENCE_THRESHOLD, LOW_CONFIDENCE
+    """Recognition by confidence band (`evaluate_recognition.reliability_rows`): how many clips fell in each
+    band and how many of them were named right ("cannot tell" is never right). A user can trust "sure" when
+    it is right nearly always."""
+    from .evaluate_recognition import reliability_rows
 
-    def band(r: ClipResult) -> int:
-        if r.analysed_as is None:
-            return 2
-        return 0 if (r.confidence or 0.0) >= LOW_CONFIDENCE else 1
-
-    names = (f"confident (>= {LOW_CONFIDENCE:.0%})", f"low confidence (< {LOW_CONFIDENCE:.0%})",
-             f"cannot tell (< {CONFIDENCE_THRESHOLD:.0%}, or no pose)")
-    rows = []
-    for i, name in enumerate(names):
-        rs = [r for r in results if r.confidence is not None and band(r) == i]
-        rows.append({"band": name, "clips": len(rs), "right": sum(r.recognised for r in rs),
-                     "wrong": sum(not r.recognised for r in rs)})
-    return rows
+    return reliability_rows([(r.analysed_as, r.confidence or 0.0, r.outcome, r.recognised) for r in results
+                             if r.confidence is not None])
 
 
 def format_table(results: list[ClipResult], summary: dict, mode: str = "given") -> str:
@@ -257,8 +251,9 @@ def format_table(results: list[ClipResult], summary: dict, mode: str = "given") 
         lines.append(f"{name:14s} {b['clips']:5d} {b['exact']:5d} {b['within_one']:7d} {mae:>6s}" +
                      (f" {b['recognised']:10d}" if mode == "auto" else ""))
     if summary.get("reliability"):
-        lines.append("recognition by confidence band: " + "; ".join(
-            f"{b['band']}: {b['right']}/{b['clips']} right" for b in summary["reliability"]))
+        from .evaluate_recognition import format_reliability
+
+        lines += format_reliability(summary["reliability"])
     o = summary["overall"]
     if o["clips_with_verdicts"]:
         m = o["verdict_confusion"]

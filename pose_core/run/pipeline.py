@@ -27,7 +27,7 @@ from ..media.video import H264Writer, ProgressFn, VideoError, VideoInfo, probe
 from ..store.settings import parallel_min_seconds, parallel_mode, parallel_workers
 from ..store.outputs import (ANNOTATED_VIDEO, FRAMES_CSV, OUTPUT_FILES, REPS_JSON, SUMMARY_JSON, FramesCsvWriter,
                              staged_outputs, write_reps, write_summary)
-from .crosscheck import cross_check
+from .crosscheck import checked
 from .parallel import ParallelError, PosePool, StreamedPoses, plan_chunks, worthwhile
 
 
@@ -94,19 +94,25 @@ def recognise_exercise(video: str | Path, rules: RuleSet, est: PoseEstimator, ma
                        progress: ProgressFn | None, seconds: float, backend: str = "auto"
                        ) -> tuple[str, list, dict, list[str]]:
     """exercise="auto": the recognised exercise, the poses it was recognised on (reused by the analysis),
-    the summary's recognition fields and notes. Recognition and counting check each other (`cross_check`):
-    a recognised exercise that shows no complete repetition gives way to the one close candidate that
-    repeats, said in a note and with that candidate's (lower) confidence. Raises CannotTellError."""
+    the summary's recognition fields and notes (see `decide_exercise`). Raises CannotTellError."""
     known_poses, rec = recognize_start(video, rules, est, max_side, progress, seconds, backend)
-    xc = cross_check(rec.exercise, rec.top, known_poses, rules)
-    if rec.exercise is None:
-        raise CannotTellError(f"{video}: cannot tell which exercise this is: {rec.why_not}", rec, xc.counts)
-    exercise, confidence, notes = rec.exercise, rec.confidence, []
-    if xc.switch_to is not None:
-        exercise, confidence, notes = xc.switch_to, dict(rec.top)[xc.switch_to], [xc.note]
-    extra = {"exercise_auto": True, "exercise_confidence": round(confidence, 3),
-             "exercise_candidates": [[n, round(p, 3)] for n, p in rec.top]}
+    exercise, extra, notes = decide_exercise(video, rec, known_poses, rules)
     return exercise, known_poses, extra, notes
+
+
+def decide_exercise(video: str | Path, rec, poses: list, rules: RuleSet) -> tuple[str, dict, list[str]]:
+    """The exercise to analyse as, the summary's recognition fields and notes. Recognition and counting check
+    each other (`crosscheck.checked`): a recognised exercise that shows no complete repetition gives way to
+    the one close candidate that repeats; reps that contradict the name (timed unlike it, or another
+    candidate repeating twice as often) leave the name but not sure, with the alternative in a note.
+    Raises CannotTellError when nothing is named ("cannot tell" or "not one of the exercises")."""
+    final, xc = checked(rec, poses, rules)
+    if final.exercise is None:
+        what = "not one of the exercises: " if rec.none_of_these else "cannot tell which exercise this is: "
+        raise CannotTellError(f"{video}: {what}{rec.why_not}", rec, xc.counts)
+    extra = {"exercise_auto": True, "exercise_confidence": round(final.confidence, 3),
+             "exercise_candidates": [[n, round(p, 3)] for n, p in rec.top]}
+    return final.exercise, extra, [xc.note] if xc.note else []
 
 
 def run_frames(video: str | Path, session: Session, est: PoseEstimator, info: VideoInfo,
@@ -360,14 +366,7 @@ def analyze_observations(video: str | Path, observations: list, exercise: str, r
         from ..datasets.recognition import default_recognizer
 
         rec = default_recognizer().predict(first, allowed=list(rules.exercises))
-        xc = cross_check(rec.exercise, rec.top, first, rules)
-        if rec.exercise is None:
-            raise CannotTellError(f"{video}: cannot tell which exercise this is: {rec.why_not}", rec, xc.counts)
-        exercise, confidence = rec.exercise, rec.confidence
-        if xc.switch_to is not None:
-            exercise, confidence, rec_notes = xc.switch_to, dict(rec.top)[xc.switch_to], [xc.note]
-        extra = {"exercise_auto": True, "exercise_confidence": round(confidence, 3),
-                 "exercise_candidates": [[n, round(p, 3)] for n, p in rec.top]}
+        exercise, extra, rec_notes = decide_exercise(video, rec, first, rules)
     session = Session(rules[exercise], rules.defaults)
     prev = None
     for o in observations:

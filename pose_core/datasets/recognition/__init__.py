@@ -30,19 +30,26 @@ Prediction: windows of WINDOW_S every HOP_S; each window's probabilities are the
 answer and the answer with the arm features missing (arms are what a detector gets wrong most); the
 sequence's probabilities are the mean over windows.
 
-"Cannot tell" (exercise None, with the reason and the top candidates) is returned when fewer than
-MIN_POSE_FRAMES frames or MIN_DURATION_S seconds have a pose, when no window has hips or shoulders in
-enough of its frames, or when the top probability is below CONFIDENCE_THRESHOLD.
+The model answers per window over the 8 exercises and OTHER (other sports, idle stretches, postures held
+still, movements outside the 8); `decision` turns a clip's windows into the answer (see its docstring):
+- the exercise with its calibrated confidence (>= SURE_CONFIDENCE is shown as sure);
+- "not one of these" (exercise None, outcome "none_of_these"): most windows say OTHER, or the postures are
+  far from anything the named exercise was trained on;
+- "cannot tell" (exercise None, outcome "cannot_tell", with the reason and the top candidates) when fewer
+  than MIN_POSE_FRAMES frames or MIN_DURATION_S seconds have a pose, when no window has hips or shoulders in
+  enough of its frames, or when the top probability is below CONFIDENCE_THRESHOLD.
 """
 
 from .features import (FEATURE_NAMES, JOINT_LANDMARKS, NUM_FEATURES, WINDOW_S, pose_arrays, resample, sequence_windows,
                        window_features)
-from .model import (CONFIDENCE_THRESHOLD, DEFAULT_MODEL_DIR, MIN_DURATION_S, MIN_POSE_FRAMES, ExerciseRecognizer,
-                    Recognition, TreeEnsemble, default_recognizer)
+from .decision import CANNOT_TELL, NAMED, NONE_OF_THESE, OTHER, Calibration, Evidence, Typical
+from .model import (CONFIDENCE_THRESHOLD, DEFAULT_MODEL_DIR, MIN_DURATION_S, MIN_POSE_FRAMES, SURE_CONFIDENCE,
+                    ExerciseRecognizer, Recognition, TreeEnsemble, default_recognizer)
 from .online import LOW_CONFIDENCE, OnlineRecognizer, OnlineState
 from .video import recognize_video, video_poses
 
 __all__ = [
+    "CANNOT_TELL", "Calibration", "Evidence", "NAMED", "NONE_OF_THESE", "OTHER", "SURE_CONFIDENCE", "Typical",
     "CONFIDENCE_THRESHOLD", "DEFAULT_MODEL_DIR", "ExerciseRecognizer", "FEATURE_NAMES", "JOINT_LANDMARKS",
     "LOW_CONFIDENCE", "MIN_DURATION_S", "MIN_POSE_FRAMES", "NUM_FEATURES", "OnlineRecognizer", "OnlineState",
     "Recognition", "TreeEnsemble", "WINDOW_S", "default_recognizer", "pose_arrays", "recognize_video", "resample",

@@ -388,6 +388,13 @@ def sequence_windows(t: np.ndarray, xy: np.ndarray, vis: np.ndarray, window_s: f
                      hop_s: float = HOP_S) -> list[np.ndarray]:
     """Feature vectors of the windows covering a sequence (one window when it is shorter than window_s).
     Windows where hips and shoulders are mostly unseen are left out."""
+    return [v for _, _, v in timed_windows(t, xy, vis, window_s, hop_s)]
+
+
+def timed_windows(t: np.ndarray, xy: np.ndarray, vis: np.ndarray, window_s: float = WINDOW_S,
+                  hop_s: float = HOP_S) -> list[tuple[float, float, np.ndarray]]:
+    """(start s, end s, feature vector) of the windows covering a sequence, as `sequence_windows`: the times
+    say which stretch of the clip a window shows (training labels a window by the reps counted in it)."""
     grid, g = resample(t, xy, vis)
     if grid.size == 0:
         return []
@@ -407,5 +414,5 @@ def sequence_windows(t: np.ndarray, xy: np.ndarray, vis: np.ndarray, window_s: f
             continue
         v = window_features(g[s:s + per])
         if v is not None:
-            out.append(v)
+            out.append((float(grid[s]), float(grid[s + per - 1]), v))
     return out

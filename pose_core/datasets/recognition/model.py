@@ -12,6 +12,8 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ...core.types import PoseFrame
+from .decision import (CANNOT_TELL, NAMED, NONE_OF_THESE, OTHER, Calibration, Evidence, Typical, evidence,
+                       temper)
 from .features import (ARM_FEATURES, FEATURE_NAMES, HOP_S, MIN_VISIBILITY, NUM_FEATURES, RESAMPLE_HZ, WINDOW_S,
                        pose_arrays, sequence_windows)
 
@@ -20,17 +22,23 @@ MODEL_FORMAT = "gympose-recognizer/1"
 MIN_POSE_FRAMES = 15  # fewer frames with a pose than this: cannot tell
 MIN_DURATION_S = 0.5  # a shorter span of frames with a pose: cannot tell (Penn clips go down to 0.6 s)
 CONFIDENCE_THRESHOLD = 0.5  # below this top probability the answer is "cannot tell"
+# At or above this a name is shown as sure (green); below it "not sure". On real clips the model did not
+# train on, names at 70% or more were right 163 of 164 times (metrics.json "real_cv"), so the edge stays here.
+SURE_CONFIDENCE = 0.7
 TOP_K = 3
 
 
 @dataclass(frozen=True)
 class Recognition:
-    """The recognised exercise, or None ("cannot tell") with `reason`.
+    """The recognised exercise, or None with `reason`: either "cannot tell" (too little to see, or no
+    candidate likely enough) or "not one of these" (the movement is none of the exercises: `outcome`).
 
     confidence: probability of the top candidate (0 when nothing could be computed).
     top: the best candidates as (exercise, probability), most likely first (empty when nothing could be
         computed).
     frames / frames_with_pose: what the decision was made on; windows: how many windows were averaged.
+    outcome: "exercise" (named), "cannot_tell" or "none_of_these" ("" in records from before it existed:
+        read as named or cannot tell by `exercise`).
     """
 
     exercise: str | None
@@ -40,10 +48,22 @@ class Recognition:
     frames: int = 0
     frames_with_pose: int = 0
     windows: int = 0
+    outcome: str = ""
 
     @property
     def cannot_tell(self) -> bool:
+        """No exercise is named (either "cannot tell" or "not one of these"; see `none_of_these`)."""
         return self.exercise is None
+
+    @property
+    def none_of_these(self) -> bool:
+        """The movement is none of the exercises (a distinct answer from "cannot tell")."""
+        return self.outcome == NONE_OF_THESE
+
+    @property
+    def sure(self) -> bool:
+        """Named with at least SURE_CONFIDENCE (shown as sure)."""
+        return self.exercise is not None and self.confidence >= SURE_CONFIDENCE
 
     @property
     def candidates(self) -> str:
@@ -58,20 +78,24 @@ class Recognition:
         return self.reason + (f" (candidates: {self.candidates})" if self.top else "")
 
     def describe(self) -> str:
-        """One line for people: "squat (93%)" or "cannot tell: <reason> (candidates: ...)"."""
+        """One line for people: "squat (93%)", "not one of the exercises: <reason> (candidates: ...)" or
+        "cannot tell: <reason> (candidates: ...)"."""
         if self.exercise is not None:
             return f"{self.exercise} ({self.confidence:.0%})"
-        return f"cannot tell: {self.why_not}"
+        return f"{'not one of the exercises' if self.none_of_these else 'cannot tell'}: {self.why_not}"
 
     def to_dict(self) -> dict:
+        outcome = self.outcome or (NAMED if self.exercise is not None else CANNOT_TELL)
         return {"exercise": self.exercise, "confidence": round(self.confidence, 4),
                 "top": [[n, round(p, 4)] for n, p in self.top], "reason": self.reason,
-                "frames": self.frames, "frames_with_pose": self.frames_with_pose, "windows": self.windows}
+                "frames": self.frames, "frames_with_pose": self.frames_with_pose, "windows": self.windows,
+                "outcome": outcome}
 
 
-def _cannot_tell(reason: str, frames: int = 0, with_pose: int = 0, top=(), windows: int = 0) -> Recognition:
+def _cannot_tell(reason: str, frames: int = 0, with_pose: int = 0, top=(), windows: int = 0,
+                 outcome: str = CANNOT_TELL) -> Recognition:
     conf = float(top[0][1]) if top else 0.0
-    return Recognition(None, conf, tuple(top), reason, frames, with_pose, windows)
+    return Recognition(None, conf, tuple(top), reason, frames, with_pose, windows, outcome)
 
 
 # ------------------------------------------------------------------------------------------ model
@@ -157,8 +181,9 @@ class TreeEnsemble:
                             f32(self.threshold), self.missing_left, self.left, self.right, self.is_leaf,
                             f32(self.value), self.depth)
 
-    def save(self, out_dir: str | Path, extra: dict | None = None) -> None:
-        """model.npz (numpy arrays only) + model.json (classes, feature names, constants)."""
+    def save(self, out_dir: str | Path, extra: dict | None = None, typical: Typical | None = None) -> None:
+        """model.npz (numpy arrays only; with `typical`, its arrays as typical_*) + model.json (classes,
+        feature names, constants, `extra`)."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         arrays = {}
@@ -167,6 +192,10 @@ class TreeEnsemble:
             arrays[k] = a.astype(self.STORED_DTYPES[k])
             if not np.array_equal(arrays[k].astype(a.dtype), a):
                 raise ValueError(f"tree array {k!r} does not fit its stored type; save model.rounded()")
+        if typical is not None:
+            arrays.update({f"typical_{k}": np.asarray(getattr(typical, k)).astype(np.int16 if k in ("features", "part")
+                                                                               else np.float32)
+                           for k in Typical.ARRAYS})
         np.savez_compressed(out / "model.npz", **arrays)
         meta = {"format": MODEL_FORMAT, "kind": "gradient-boosted trees (softmax)", "classes": list(self.classes),
                 "trees": int(self.tree_start.size), "nodes": int(self.feature.size), "depth": self.depth,
@@ -196,63 +225,83 @@ class TreeEnsemble:
             value=arrays["value"].astype(np.float64), depth=int(meta["depth"]))
 
 
-def temper(p: np.ndarray, temperature: float) -> np.ndarray:
-    """p ** (1 / temperature), renormalised (softmax of log p / temperature)."""
-    if temperature == 1.0:
-        return p
-    z = np.log(np.clip(p, 1e-12, 1.0)) / temperature
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
-
-
-def read_calibration(model_dir: str | Path) -> dict:
-    """model.json's "calibration" entry ({} when the model has none)."""
+def read_calibration(model_dir: str | Path) -> Calibration:
+    """model.json's "calibration" (the identity when the model has none); ValueError when it is invalid."""
     meta = json.loads((Path(model_dir) / "model.json").read_text())
-    cal = meta.get("calibration") or {}
-    t = cal.get("temperature", 1.0)
-    if not isinstance(t, (int, float)) or not t > 0:
-        raise ValueError(f"{model_dir}: invalid calibration temperature {t!r}")
-    return cal
+    return Calibration.from_dict(meta.get("calibration") or {})
+
+
+def read_typical(model_dir: str | Path, n_classes: int) -> Typical | None:
+    """The training windows' typical postures stored beside the trees (None in models without them)."""
+    with np.load(Path(model_dir) / "model.npz", allow_pickle=False) as z:
+        if "typical_centre" not in z.files:
+            return None
+        t = Typical(z["typical_features"].astype(np.int64), z["typical_part"].astype(np.int64),
+                    z["typical_centre"].astype(np.float64), z["typical_scale"].astype(np.float64))
+    k = t.features.shape[0]
+    if (t.part.shape != (k,) or t.centre.ndim != 3 or t.centre.shape[::2] != (n_classes, k)
+            or t.scale.shape != (n_classes, k)
+            or (k and (t.features.max() >= NUM_FEATURES or t.features.min() < 0)) or not np.all(t.scale > 0)):
+        raise ValueError(f"{model_dir}: inconsistent typical-posture arrays")
+    return t
 
 
 class ExerciseRecognizer:
     """Recognise the exercise in a sequence of pose frames. `ExerciseRecognizer.load()` reads the
-    committed model; `predict(frames)` averages the class probabilities over windows of WINDOW_S."""
+    committed model; `predict(frames)` decides from the windows of WINDOW_S (see `decision`)."""
 
     def __init__(self, model: TreeEnsemble, confidence_threshold: float = CONFIDENCE_THRESHOLD,
-                 window_s: float = WINDOW_S, hop_s: float = HOP_S, temperature: float = 1.0):
-        """temperature: the calibration (model.json "calibration"): a sequence's window-averaged probabilities
-        p become p ** (1 / temperature), renormalised; > 1 softens an over-confident model."""
-        if not temperature > 0:
-            raise ValueError(f"temperature must be positive, not {temperature!r}")
+                 window_s: float = WINDOW_S, hop_s: float = HOP_S, temperature: float | None = None,
+                 calibration: Calibration | None = None, typical: Typical | None = None):
+        """calibration: how the windows' evidence becomes an answer (model.json "calibration"); temperature:
+        shorthand for a calibration with only a temperature. typical: the classes' typical postures (for
+        "not one of these"; None: not measured)."""
+        if temperature is not None:
+            if calibration is not None:
+                raise ValueError("give a temperature or a calibration, not both")
+            calibration = Calibration(temperature=float(temperature))
         self.model = model
         self.confidence_threshold = confidence_threshold
         self.window_s = window_s
         self.hop_s = hop_s
-        self.temperature = float(temperature)
+        self.calibration = calibration or Calibration()
+        self.typical = typical
+
+    @property
+    def temperature(self) -> float:
+        return self.calibration.temperature
 
     @property
     def classes(self) -> tuple[str, ...]:
-        return self.model.classes
+        """The exercises it can name (the model's classes without OTHER)."""
+        return tuple(c for c in self.model.classes if c != OTHER)
 
     @classmethod
     def load(cls, path: str | Path = DEFAULT_MODEL_DIR, **kw) -> "ExerciseRecognizer":
-        kw.setdefault("temperature", read_calibration(path).get("temperature", 1.0))
-        return cls(TreeEnsemble.load(path), **kw)
-
-    def proba_arrays(self, t: np.ndarray, xy: np.ndarray, vis: np.ndarray) -> tuple[np.ndarray | None, int]:
-        """Calibrated class probabilities of a sequence: the mean over its windows, tempered (None when no
-        window is usable), and the number of windows."""
-        feats = sequence_windows(t, xy, vis, self.window_s, self.hop_s)
-        if not feats:
-            return None, 0
-        return temper(self.window_proba(np.stack(feats)).mean(axis=0), self.temperature), len(feats)
+        model = TreeEnsemble.load(path)
+        if "temperature" not in kw:
+            kw.setdefault("calibration", read_calibration(path))
+        kw.setdefault("typical", read_typical(path, len(model.classes)))
+        return cls(model, **kw)
 
     def window_proba(self, x: np.ndarray) -> np.ndarray:
         """(n, NUM_FEATURES) -> (n, C): mean of the whole-body and the arms-ignored probabilities."""
         no_arms = np.array(x, dtype=np.float64, copy=True)
         no_arms[:, ARM_FEATURES] = np.nan
         return (self.model.proba(x) + self.model.proba(no_arms)) / 2
+
+    def evidence(self, x: np.ndarray) -> Evidence:
+        """What the windows x (n, NUM_FEATURES) say (n >= 1)."""
+        return evidence(self.window_proba(x), self.model.classes, x, self.typical)
+
+    def proba_arrays(self, t: np.ndarray, xy: np.ndarray, vis: np.ndarray) -> tuple[np.ndarray | None, int]:
+        """Calibrated probabilities of the exercises (`classes`) over a sequence (None when no window is
+        usable), and the number of windows."""
+        feats = sequence_windows(t, xy, vis, self.window_s, self.hop_s)
+        if not feats:
+            return None, 0
+        ev = self.evidence(np.stack(feats))
+        return temper(ev.probs, self.temperature), len(feats)
 
     def predict(self, frames: Sequence[PoseFrame | None], allowed: Iterable[str] | None = None) -> Recognition:
         """Recognition over all frames (None entries = frames without a pose).
@@ -271,11 +320,16 @@ class ExerciseRecognizer:
             return _cannot_tell(f"too little to decide: {n_pose} frame(s) with a pose over {span:.2f} s "
                                 f"(need at least {MIN_POSE_FRAMES} frames and {MIN_DURATION_S:g} s)",
                                 n_frames, n_pose)
-        p, nw = self.proba_arrays(t, xy, vis)
-        if p is None:
+        feats = sequence_windows(t, xy, vis, self.window_s, self.hop_s)
+        if not feats:
             return _cannot_tell("the shoulders and hips are not visible long enough to recognise the exercise",
                                 n_frames, n_pose)
-        classes = list(self.classes)
+        return self.decide(self.evidence(np.stack(feats)), n_frames, n_pose, allowed)
+
+    def decide(self, ev: Evidence, n_frames: int = 0, n_pose: int = 0, allowed=None) -> Recognition:
+        """The answer from a clip's evidence (see `decision`)."""
+        p = temper(ev.probs, self.temperature)
+        classes = list(ev.exercises)
         if allowed is not None:
             allowed = set(allowed)
             mask = np.array([c in allowed for c in classes])
@@ -286,10 +340,22 @@ class ExerciseRecognizer:
         order = np.argsort(-p, kind="stable")
         top = tuple((classes[i], float(p[i])) for i in order[:TOP_K] if p[i] > 0)
         best, conf = top[0]
+        nw = ev.windows
+        if self.calibration.outcome(ev) == NONE_OF_THESE:
+            if ev.movement < self.calibration.min_movement:
+                why = "nothing moves: the body holds still"
+            elif ev.activity < self.calibration.min_activity:
+                why = f"only {ev.activity:.0%} of the movement looks like an exercise"
+            else:
+                why = (f"it looks most like {best.replace('_', ' ')}, but its posture is unlike any "
+                       f"{best.replace('_', ' ')} the recogniser knows")
+            return _cannot_tell(why, n_frames, n_pose, top, nw, NONE_OF_THESE)
         if conf < self.confidence_threshold:
             return _cannot_tell(f"low confidence: the best candidate {best} has {conf:.0%} "
                                 f"(threshold {self.confidence_threshold:.0%})", n_frames, n_pose, top, nw)
-        return Recognition(best, conf, top, "", n_frames, n_pose, nw)
+        conf = self.calibration.confidence(ev, conf)
+        top = ((best, conf),) + top[1:]
+        return Recognition(best, conf, top, "", n_frames, n_pose, nw, NAMED)
 
 
 _DEFAULT: ExerciseRecognizer | None = None

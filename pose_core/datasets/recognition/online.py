@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 from ...core.types import PoseFrame
 from .features import WINDOW_S
-from .model import MIN_DURATION_S, ExerciseRecognizer, Recognition
+from .model import MIN_DURATION_S, SURE_CONFIDENCE, ExerciseRecognizer, Recognition
 
-LOW_CONFIDENCE = 0.7  # below this a recognition is "low confidence": live mode does not lock on it, the UI says so
+LOW_CONFIDENCE = SURE_CONFIDENCE  # below this a recognition is "low confidence": live does not lock on it, the UI says so
 
 
 @dataclass
