@@ -85,6 +85,8 @@ def test_the_analysis_goes_past_the_damage_says_where_and_counts_as_the_whole_fi
         and b == pytest.approx(5.5, abs=0.05)
     (gap,) = res.gaps
     assert gap[0] == pytest.approx(GAP[0], abs=0.06) and gap[1] == pytest.approx(GAP[1], abs=0.02)
+    # the unread stretch is a cut for counting at the first frame after it: no rep is put together across it
+    assert any(abs(c - gap[1]) < 0.1 for c in s.cuts), (s.cuts, gap)
 
 
 def test_a_pause_in_a_variable_frame_rate_file_is_no_gap(tmp_path):

@@ -129,10 +129,17 @@ def run_frames(video: str | Path, session: Session, est: PoseEstimator, info: Vi
         # Frames stay RGB end to end: decode converts on its own thread, the model takes RGB, the overlay
         # is drawn in RGB and the encoder takes RGB. No colour conversion on the model's thread.
         prev = None
+        gaps = [] if gaps is None else gaps
+        gaps_cut = 0  # how many of the gaps are already a cut
         for t, img, pose in poses(video, est, max_side, known=known_poses, progress=progress,
                                   backend=backend, gaps=gaps):
             if keep_first_s is not None and t <= keep_first_s:
                 first_poses.append(pose)  # to say what the movement looks like, should no rep be found
+            # A stretch that could not be read is a cut at the first frame after it: no rep is counted across
+            # it. (The decoder runs ahead of this loop: a gap is known before its frames come.)
+            if len(gaps) > gaps_cut and gaps[gaps_cut][1] <= t + 1e-6:
+                session.cut(t)
+                gaps_cut = sum(1 for g in gaps if g[1] <= t + 1e-6)
             sig = frame_signature(img)
             r = session.step(pose, t, signature_distance(prev, sig) if prev is not None else None)
             prev = sig
