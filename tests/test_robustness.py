@@ -120,6 +120,18 @@ def test_occlude_puts_a_grey_box_over_the_knee_for_a_few_seconds_only():
     assert np.array_equal(before, img) and np.array_equal(after, img)  # 3.5 s to 6.5 s of a 10 s clip
 
 
+def test_a_misdetected_pose_does_not_stretch_the_box_or_the_crop():
+    poses = standing_poses()
+    elsewhere, higher = poses.xy.copy(), poses.xy.copy()
+    elsewhere[8] = elsewhere[8, :, ::-1] * (1.0, 0.3)  # one skeleton found somewhere else, on its side
+    higher[12] -= (0.0, 50.0)  # one 50 px too high
+    occlude = TRANSFORMS["occlude"]
+    assert occlude.recipe(clip(PoseSample(poses.t, elsewhere, poses.vis), limb=("knee", "ankle", 0.5))).note == \
+        occlude.recipe(clip(poses, limb=("knee", "ankle", 0.5))).note
+    crop_head = TRANSFORMS["crop_head"]
+    assert crop_head.recipe(clip(PoseSample(poses.t, higher, poses.vis))).note == crop_head.recipe(clip(poses)).note
+
+
 def test_occlude_needs_the_joint_to_be_seen():
     poses = standing_poses()
     hidden = PoseSample(poses.t, poses.xy, np.zeros_like(poses.vis))

@@ -24,6 +24,8 @@ from ..core.landmarks import PoseLandmark
 FrameOp = Callable[[np.ndarray, float], "np.ndarray | None"]
 RECIPE_VERSION = 1  # bump when a transform's pixels change: cached variants are then made again
 MIN_VISIBILITY = 0.5  # a sampled landmark below this is not used to place a box or a crop line
+OUTLIER_LIMBS = 1.5  # the box: a joint farther than this many limb lengths from its median place is a misdetection
+OUTLIER_MADS = 3.0  # the crops: a part farther than this many (scaled) MADs from its median line is a misdetection
 
 
 class NotApplicable(ValueError):
@@ -172,15 +174,23 @@ def handheld(clip: Clip, seed: int, pan: float = 0.03, zoom_min: float = 1.0, zo
     return Recipe(op, clip.fps, f"pan +-{pan:.0%}, zoom {zoom_min:g}-{zoom_max:g}, roll +-{roll_deg:g} deg")
 
 
-def _limb_points(clip: Clip, side: str, rows: np.ndarray) -> np.ndarray:
-    """Where the joint was (where it was seen) and, where its limb's end was seen too, the limb up to `reach`."""
+def _limb_points(clip: Clip, side: str, rows: np.ndarray) -> tuple[np.ndarray, float]:
+    """Where the joint went in the sampled rows and, where its limb's end was seen too, the limb up to
+    `reach`; and the limb's length. A detection far from the joint's usual place (a skeleton found in the
+    rack) is left out: within a few seconds a joint stays within about a limb's length of its median place."""
     joint, toward, reach = clip.limb
     a, va = clip.poses.point(f"{side}_{joint}")
     b, vb = clip.poses.point(f"{side}_{toward}")
     seen = rows & (va >= MIN_VISIBILITY)
     both = seen & (vb >= MIN_VISIBILITY)
+    if seen.sum() < 2:
+        return np.empty((0, 2)), 0.0
+    length = np.linalg.norm(b - a, axis=1)
+    limb = float(np.median(length[both] if both.sum() >= 2 else length[seen]))
+    near = np.linalg.norm(a - np.median(a[seen], axis=0), axis=1) <= OUTLIER_LIMBS * limb
+    seen, both = seen & near, both & near
     ends = a[both] + reach * (b[both] - a[both])
-    return np.concatenate([a[seen], (a[both] + ends) / 2, ends])
+    return np.concatenate([a[seen], (a[both] + ends) / 2, ends]), limb
 
 
 def occlude(clip: Clip, seed: int, start: float = 0.35, length: float = 0.3, min_s: float = 1.0,
@@ -193,16 +203,13 @@ def occlude(clip: Clip, seed: int, start: float = 0.35, length: float = 0.3, min
     t1 = t0 + min(max_s, max(min_s, length * clip.duration_s))
     rows = (clip.poses.t >= t0 - 0.5) & (clip.poses.t <= t1 + 0.5)
     sides = {s: _limb_points(clip, s, rows) for s in ("left", "right")}
-    side = max(sides, key=lambda s: len(sides[s]))
-    pts = sides[side]
+    side = max(sides, key=lambda s: len(sides[s][0]))
+    pts, limb = sides[side]
     joint = clip.limb[0]
     if len(pts) < 3:
         raise NotApplicable(f"the {joint} is not seen around {t0:.1f}-{t1:.1f} s")
-    a, _ = clip.poses.point(f"{side}_{joint}")
-    b, _ = clip.poses.point(f"{side}_{clip.limb[1]}")
-    seg = float(np.median(np.linalg.norm(b[rows] - a[rows], axis=1)))  # the limb's length, seen or not
     long_side = max(clip.width, clip.height)
-    margin = min(max(pad * seg, 0.03 * long_side), 0.15 * long_side)
+    margin = min(max(pad * limb, 0.03 * long_side), 0.15 * long_side)
     x0, y0 = np.floor(pts.min(axis=0) - margin).astype(int)
     x1, y1 = np.ceil(pts.max(axis=0) + margin).astype(int)
     x0, y0, x1, y1 = max(0, x0), max(0, y0), min(clip.width, x1), min(clip.height, y1)
@@ -219,6 +226,13 @@ def occlude(clip: Clip, seed: int, start: float = 0.35, length: float = 0.3, min
     return Recipe(op, clip.fps, f"{side} {joint} hidden {t0:.1f}-{t1:.1f} s, box x {x0}-{x1} y {y0}-{y1}")
 
 
+def _inliers(values: np.ndarray, floor: float) -> np.ndarray:
+    """The values within OUTLIER_MADS robust deviations of their median (the spread at least `floor`)."""
+    med = np.median(values)
+    spread = max(1.4826 * float(np.median(np.abs(values - med))), floor)
+    return values[np.abs(values - med) <= OUTLIER_MADS * spread]
+
+
 def _edge_crop(clip: Clip, part: tuple[np.ndarray, np.ndarray], axis: np.ndarray, quantile: float,
                what: str, min_cut: float, min_keep: float) -> Recipe:
     """Cut the picture at the body part's line, on the side the part points to (the feet's side: below the
@@ -229,8 +243,8 @@ def _edge_crop(clip: Clip, part: tuple[np.ndarray, np.ndarray], axis: np.ndarray
     if ok.sum() < 3 or not np.all(np.isfinite(axis)):
         raise NotApplicable(f"the {what} is not seen in the sampled poses")
     vertical = abs(axis[1]) >= abs(axis[0])
-    coord = xy[ok, 1] if vertical else xy[ok, 0]
     size = clip.height if vertical else clip.width
+    coord = _inliers(xy[ok, 1] if vertical else xy[ok, 0], floor=0.01 * size)
     toward_end = axis[1] > 0 if vertical else axis[0] > 0  # the part points to the bottom / right edge
     line = float(np.quantile(coord, 1 - quantile if toward_end else quantile))
     keep = int(round(line)) if toward_end else size - int(round(line))
