@@ -132,6 +132,16 @@ def test_a_misdetected_pose_does_not_stretch_the_box_or_the_crop():
     assert crop_head.recipe(clip(PoseSample(poses.t, higher, poses.vis))).note == crop_head.recipe(clip(poses)).note
 
 
+def test_the_box_stays_the_size_of_the_limb_when_the_camera_moves():
+    poses = standing_poses()
+    xy = poses.xy.copy()
+    xy[:, :, 0] += np.linspace(-150, 150, len(xy))[:, None]  # the camera pans: the body slides 300 px
+    box = TRANSFORMS["occlude"].recipe(clip(PoseSample(poses.t, xy, poses.vis), limb=("knee", "ankle", 0.5))).note
+    x0, x1 = (int(v) for v in box.split("box x ")[1].split(" ")[0].split("-"))
+    limb = 330 - 248.8
+    assert x1 - x0 <= 2.5 * limb + 2 * 0.35 * limb + 2  # not the 300 px the knee travelled
+
+
 def test_occlude_needs_the_joint_to_be_seen():
     poses = standing_poses()
     hidden = PoseSample(poses.t, poses.xy, np.zeros_like(poses.vis))
@@ -145,6 +155,14 @@ def test_crop_head_removes_the_top_at_the_neck():
     out = TRANSFORMS["crop_head"].recipe(clip(poses)).op(img, 1.0)
     assert out.shape[1] == W and 280 <= out.shape[0] <= 300
     assert np.array_equal(out, img[H - out.shape[0]:])  # the bottom is kept as it was
+
+
+def test_crop_head_of_a_profile_looking_ahead_still_cuts_the_top():
+    poses = standing_poses(head_y=40, feet_y=330)
+    xy = poses.xy.copy()
+    xy[:, PoseLandmark.NOSE, 0] += 120  # the face far ahead of the shoulders (a bent-over squat, a profile)
+    out = TRANSFORMS["crop_head"].recipe(clip(PoseSample(poses.t, xy, poses.vis))).op(frame(), 1.0)
+    assert out.shape[1] == W and out.shape[0] < H
 
 
 def test_crop_feet_removes_the_bottom_at_the_shin_middle():

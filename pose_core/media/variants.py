@@ -25,6 +25,7 @@ FrameOp = Callable[[np.ndarray, float], "np.ndarray | None"]
 RECIPE_VERSION = 1  # bump when a transform's pixels change: cached variants are then made again
 MIN_VISIBILITY = 0.5  # a sampled landmark below this is not used to place a box or a crop line
 OUTLIER_LIMBS = 1.5  # the box: a joint farther than this many limb lengths from its median place is a misdetection
+MAX_BOX_LIMBS = 2.5  # the box: at most this many limb lengths across (plus the margin)
 OUTLIER_MADS = 3.0  # the crops: a part farther than this many (scaled) MADs from its median line is a misdetection
 
 
@@ -210,8 +211,13 @@ def occlude(clip: Clip, seed: int, start: float = 0.35, length: float = 0.3, min
         raise NotApplicable(f"the {joint} is not seen around {t0:.1f}-{t1:.1f} s")
     long_side = max(clip.width, clip.height)
     margin = min(max(pad * limb, 0.03 * long_side), 0.15 * long_side)
-    x0, y0 = np.floor(pts.min(axis=0) - margin).astype(int)
-    x1, y1 = np.ceil(pts.max(axis=0) + margin).astype(int)
+    # A camera that moves (or cuts) spreads the joint's places over the picture: the box stays the size of
+    # the limb's reach, around the joint's median place, instead of hiding half the picture.
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    centre, half = np.median(pts, axis=0), MAX_BOX_LIMBS * limb / 2
+    lo, hi = np.maximum(lo, centre - half), np.minimum(hi, centre + half)
+    x0, y0 = np.floor(lo - margin).astype(int)
+    x1, y1 = np.ceil(hi + margin).astype(int)
     x0, y0, x1, y1 = max(0, x0), max(0, y0), min(clip.width, x1), min(clip.height, y1)
     if x1 - x0 < 2 or y1 - y0 < 2:
         raise NotApplicable(f"the {joint} is outside the picture around {t0:.1f}-{t1:.1f} s")
@@ -285,7 +291,9 @@ def crop_head(clip: Clip, seed: int, quantile: float = 0.05, neck: float = 0.35,
     shoulders, vs = clip.poses.point("mid_shoulder")
     nose, vn = clip.poses.point("nose")
     neck_point = (shoulders + neck * (nose - shoulders), (vs >= MIN_VISIBILITY) & (vn >= MIN_VISIBILITY))
-    return _edge_crop(clip, neck_point, _axis(clip, "mid_shoulder", "nose"), quantile, "neck", min_cut, min_keep)
+    # The torso's direction says where the head is (the nose's own direction from the shoulders is
+    # unreliable: ahead of the body in a profile, below the shoulders seen from the front of a push-up).
+    return _edge_crop(clip, neck_point, _axis(clip, "mid_hip", "mid_shoulder"), quantile, "neck", min_cut, min_keep)
 
 
 def dark(clip: Clip, seed: int, gamma: float = 2.2, noise: float = 3.0, fields: int = 4) -> Recipe:

@@ -108,29 +108,30 @@ def file_sha256(path: str | Path) -> str:
 
 
 def sample_poses(video: str | Path, every_s: float = POSE_EVERY_S, max_side: int = MAX_SIDE) -> PoseSample:
-    """Poses every `every_s` seconds, each frame detected afresh (no tracking between far-apart frames)."""
+    """The poses the analysis sees (the tracking estimator on every frame), kept every `every_s` seconds.
+    Detecting sampled frames afresh is cheaper but often finds a pull-up upside down (raised arms taken
+    for legs) in a dark gym; the tracker, like the analysis, keeps the body the right way up."""
     from ..media.estimator import PoseEstimator
     from ..media.video import read_frames
 
     ts, xys, viss = [], [], []
     next_t = 0.0
-    with PoseEstimator(static_image_mode=True) as est:
+    with PoseEstimator(static_image_mode=False) as est:
         for t, img in read_frames(video, max_side=max_side):
-            if t + 1e-6 < next_t:
+            pose = est.process(img, t)
+            if t + 1e-6 < next_t or pose is None:
                 continue
             next_t = t + every_s
-            pose = est.process(img, t)
-            if pose is not None:
-                ts.append(t)
-                xys.append(pose.pixels)
-                viss.append(pose.visibility)
+            ts.append(t)
+            xys.append(pose.pixels)
+            viss.append(pose.visibility)
     if not ts:
         return PoseSample(np.zeros(0), np.zeros((0, 33, 2)), np.zeros((0, 33)))
     return PoseSample(np.array(ts), np.array(xys), np.array(viss))
 
 
 def _poses_path(out_dir: Path, sha: str) -> Path:
-    return out_dir / "poses" / f"{sha[:16]}.npz"
+    return out_dir / "poses" / f"{sha[:16]}-tracked.npz"
 
 
 def _save_poses(path: Path, sample: PoseSample) -> None:
