@@ -15,8 +15,8 @@ from media import write_video
 from pose_core.core.landmarks import NUM_LANDMARKS, PoseLandmark
 from pose_core.core.rules import load_rules
 from pose_core.media.variants import TRANSFORMS, Clip, NotApplicable, PoseSample, write_variant
-from pose_core.run.robustness import (Baseline, PairResult, RobustnessError, SuiteResult, occluded_limb, run_pair,
-                                      select, variant_path)
+from pose_core.run.robustness import (Baseline, PairResult, RobustnessError, SuiteResult, _poses_path, _save_poses,
+                                      occluded_limb, run_pair, select, variant_path)
 from pose_core.run.robustness_report import format_table, summarize, to_json
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -289,8 +289,14 @@ def test_a_pair_reuses_its_cached_variant(tmp_path):
     assert variant.stat().st_mtime_ns == stamp and second.variant == first.variant
     assert first.counted is None and "no person" in first.error  # reported in its cell, not raised
     skipped = run_pair(str(tmp_path), row, "crop_head", 0, str(out), None, "c" * 64, ("knee", "ankle", 0.5))
-    assert skipped.skipped == "no poses sampled to place the crop" and skipped.counted is None
-    assert len(list((out / "variants").glob("*/*.skip"))) == 1  # remembered: a rerun does not try again
+    assert skipped.skipped == "no poses were sampled from the clip" and skipped.counted is None
+    assert not list((out / "variants").glob("*/*.skip"))  # not remembered: the next run may have the poses
+    # A transform that cannot apply to the clip is remembered: a rerun does not decode the clip again.
+    poses = standing_poses(head_y=-100, feet_y=700)  # a close-up: the neck above the picture
+    _save_poses(_poses_path(out, "c" * 64), poses)
+    cut = run_pair(str(tmp_path), row, "crop_head", 0, str(out), None, "c" * 64, ("knee", "ankle", 0.5))
+    assert cut.skipped == "the neck is already at the edge of the picture"
+    assert len(list((out / "variants").glob("*/*.skip"))) == 1
 
 
 # ------------------------------------------------------------------------------------------ the report

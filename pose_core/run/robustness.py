@@ -168,10 +168,10 @@ def clip_baseline(folder: str, row: dict, out_dir: str, rules_path: str | None, 
     video = Path(folder) / row["file"]
     try:
         res.sha256 = file_sha256(video)
-        res.counted = _count(video, row["exercise"], rules_path)
         cache = _poses_path(Path(out_dir), res.sha256)
         if want_poses and not cache.is_file():
             _save_poses(cache, sample_poses(video))
+        res.counted = _count(video, row["exercise"], rules_path)
     except Exception as e:  # one clip's failure (not a video, nobody in it...) must not end a long suite
         res.error = _failure(e)
     res.seconds = round(time.perf_counter() - start, 2)
@@ -205,6 +205,8 @@ def _make_variant(video: Path, dst: Path, name: str, seed: int, out_dir: str, sh
 
     transform = TRANSFORMS[name]
     poses = _load_poses(_poses_path(Path(out_dir), sha)) if transform.needs_poses else None
+    if transform.needs_poses and poses is None:  # not remembered: the poses may be there on the next run
+        raise NotApplicable("no poses were sampled from the clip")
     try:
         recipe = transform.recipe(_clip_facts(video, poses, limb), seed)
     except NotApplicable as e:
