@@ -5,6 +5,8 @@
     evaluate FOLDER [--auto] [--json]                                 accuracy on hand-counted clips (pose_core.run.evaluate),
                                                                       form verdicts on labels.csv (run.evaluate_form),
                                                                       or recognition on labelled clips (run.evaluate_recognition)
+    robustness FOLDER [--clips A,B | --limit N] [--transforms T1,T2] [--out DIR] [--json]
+                                                                      counts of transformed clips (pose_core.run.robustness)
     batch INPUT [--out DIR] [--exercise EX] [--workers N] [--scheduler tcp://host:port] ...
                                                                       many videos or Penn Action (pose_core.run.batch)
 
@@ -49,9 +51,9 @@ def _quiet_native_logs() -> None:
 class _Progress:
     """A progress bar on stderr (tqdm), silent when stderr is not wanted."""
 
-    def __init__(self, enabled: bool, desc: str):
+    def __init__(self, enabled: bool, desc: str, unit: str = "frame"):
         self.bar = None
-        self.enabled, self.desc = enabled, desc
+        self.enabled, self.desc, self.unit = enabled, desc, unit
 
     def __call__(self, done: int, total: int) -> None:
         if not self.enabled:
@@ -59,7 +61,7 @@ class _Progress:
         if self.bar is None:  # created on the first frame, so an early error prints no empty bar
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total or None, unit="frame", desc=self.desc, file=sys.stderr, dynamic_ncols=True,
+            self.bar = tqdm(total=total or None, unit=self.unit, desc=self.desc, file=sys.stderr, dynamic_ncols=True,
                             leave=False, disable=None)  # disable=None: only on a terminal
         if total and self.bar.total != total:
             self.bar.total = total
@@ -230,6 +232,85 @@ def cmd_evaluate_recognition(args: argparse.Namespace, folder: Path) -> int:
                    summarize_recognition, recognition_json, format_recognition)
 
 
+def _names(text: str | None) -> list[str] | None:
+    """A comma-separated list from the command line ("a.mp4, b.mp4" -> ["a.mp4", "b.mp4"]); None if not given."""
+    return None if text is None else [n.strip() for n in text.split(",") if n.strip()]
+
+
+def cmd_robustness(args: argparse.Namespace) -> int:
+    from .core.rules import RulesError, load_rules
+    from .core.io import atomic_write_json, atomic_write_text
+    from .run.robustness import RobustnessError, run_suite, select
+    from .run.robustness_report import format_table, summarize, to_json
+
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        return _fail(f"{folder}: folder not found")
+    if args.workers < 1:
+        return _fail(f"--workers must be 1 or more, got {args.workers}")
+    out = Path(args.out)
+    blocked = _not_a_folder(out)
+    if blocked is not None:
+        return _fail(f"--out {out}: {blocked} exists and is not a folder")
+    try:
+        select(folder, _names(args.clips), args.limit, _names(args.transforms))  # said before any work starts
+        if args.rules:
+            load_rules(args.rules)
+    except RobustnessError as e:
+        return _fail(str(e))
+    except RulesError as e:
+        return _fail(f"invalid rules file: {e}")
+
+    def log(msg: str) -> None:
+        if not args.quiet:
+            from tqdm import tqdm
+
+            tqdm.write(msg, file=sys.stderr)
+
+    progress = _Progress(not args.quiet, "robustness", unit="run")
+    try:
+        result = run_suite(folder, _names(args.clips), args.limit, _names(args.transforms), out, args.workers,
+                           args.seed, args.rules, progress=progress, log=log)
+    except RobustnessError as e:
+        return _fail(str(e))
+    except KeyboardInterrupt:
+        return _fail(f"interrupted; the variants made so far are kept in {out} (run again to reuse them)",
+                     EXIT_INTERRUPTED)
+    finally:
+        progress.close()
+    summary = summarize(result)
+    table, doc = format_table(result, summary), to_json(result, summary)
+    atomic_write_text(out / "robustness.txt", table + "\n")  # the last run's report beside its variants
+    atomic_write_json(out / "robustness.json", doc)
+    print(json.dumps(doc) if args.json else table)
+    return 0
+
+
+def add_robustness_parser(subparsers) -> argparse.ArgumentParser:
+    from .media.variants import TRANSFORMS
+    from .run.robustness import DEFAULT_OUT
+
+    r = subparsers.add_parser(
+        "robustness", help="count transformed copies of hand-counted clips (cuts, crops, low light, 15 fps...)",
+        description="Make transformed copies of the clips in FOLDER/videos.csv (cached in --out) and check that "
+                    "each one counts the same as the untransformed clip and as the hand count.")
+    r.add_argument("folder", help="a folder with videos.csv (file, exercise, reps_complete) and the clips")
+    which = r.add_mutually_exclusive_group()
+    which.add_argument("--clips", help="only these clips, comma-separated (e.g. squat_1.mp4,pushup_4.mp4)")
+    which.add_argument("--limit", type=int, help="only the first N clips of videos.csv")
+    r.add_argument("--transforms", help="only these transforms, comma-separated (default all: " +
+                   ", ".join(TRANSFORMS) + ")")
+    r.add_argument("--out", default=str(DEFAULT_OUT),
+                   help=f"where the variants are cached and the report is written (default {DEFAULT_OUT})")
+    r.add_argument("--workers", type=int, default=2, help="clips analysed in parallel (default 2: one per core)")
+    r.add_argument("--seed", type=int, default=0, help="the seed of the random transforms (default 0)")
+    r.add_argument("--rules", help="a rules TOML file overriding the packaged rules")
+    r.add_argument("--json", action="store_true", help="one JSON document instead of the table")
+    r.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
+    r.set_defaults(func=cmd_robustness)
+    return r
+
+
 def add_analyze_parser(subparsers) -> argparse.ArgumentParser:
     from .store.frame_export import DEFAULT_EVERY
 
@@ -348,6 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     add_analyze_parser(sub)
     add_evaluate_parser(sub)
+    add_robustness_parser(sub)
     add_batch_parser(sub)
     return p
 
