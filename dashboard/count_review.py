@@ -18,6 +18,7 @@ from dashboard.common import plain, plain_error, plural
 from pose_core.core.confine import is_within, shown_path
 from pose_core.store.corrections import (CorrectionError, Corrections, add_rep, confirm_rep, export_labelled_clip,
                                          labelled_row, load_corrections, remove_rep, save_corrections, undo_added)
+from pose_core.store.history import HistoryError
 from pose_core.store.outputs import LoadedAnalysis
 from pose_core.store.uploads import upload_name
 
@@ -31,9 +32,14 @@ def _apply(folder: str, change, history_update) -> None:
     try:
         c = change(load_corrections(folder))
         save_corrections(folder, c)
-        history_update(c)
     except (CorrectionError, OSError) as e:
         _said(folder, f"Not saved: {plain_error(e)}")
+        return
+    try:
+        history_update(c)
+    except HistoryError as e:
+        _said(folder, f"Your correction is saved with the analysis, but the history could not be updated: "
+                      f"{plain_error(e)}")
 
 
 def _play(folder: str, t: float) -> None:

@@ -14,10 +14,12 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import charts, keys
-from dashboard.common import (Current, LOW_CONFIDENCE, candidates_text, column_widths, exercise_label, plain,
-                              plain_error, plural, rep_table, show_name)
+from dashboard.count_review import count_review
+from dashboard.common import (Current, LOW_CONFIDENCE, candidates_text, column_widths, exercise_label, history_store,
+                              plain, plain_error, plural, rep_table, show_name)
 from pose_core.core.confine import is_within
 from pose_core.core.judging import view_advice
+from pose_core.store.corrections import CORRECTED_COUNT
 from pose_core.store.frame_export import DEFAULT_EVERY, FRAMES_ZIP, labelled_frames_zip
 from pose_core.store.outputs import ANNOTATED_VIDEO, FRAMES_CSV, REPS_JSON, SUMMARY_JSON, LoadedAnalysis, load_analysis
 from pose_core.store.report import build_report, figures, report_file_name
@@ -260,6 +262,11 @@ def _rep_table(a: LoadedAnalysis, rule, result_dir: str) -> None:
 
 # ------------------------------------------------------------------------------------------ page
 
+def _record_correction(cur: Current, a: LoadedAnalysis, c) -> None:
+    """The person's count goes to the analysis' history row (extra "corrected_count"; None: as counted)."""
+    history_store(cur.settings).set_extra(a.path, CORRECTED_COUNT, None if c.empty else c.count(a.reps))
+
+
 def show_result(result_dir: str | Path, cur: Current, name: str | None = None) -> None:
     """Render one finished analysis (a folder under the workspace's analyses). `name`: the video as the user
     named it (default: the name kept with its upload)."""
@@ -302,4 +309,5 @@ def show_result(result_dir: str | Path, cur: Current, name: str | None = None) -
         _timeline(a, rule, result_dir)
     if a.reps:
         _rep_table(a, rule, result_dir)
+    count_review(a, result_dir, cur.settings, lambda c: _record_correction(cur, a, c))
     _downloads(a, uploads, rule, name)

@@ -348,3 +348,56 @@ def test_the_report_downloads_from_analyze_and_history(seeded, chromium, tmp_pat
         assert strip(got["analyze"]) == strip(got["history"])
     finally:
         ctx.close()
+
+
+# ------------------------------------------------------------------ issue 21: the one-click fix of a count
+
+def with_an_unsure_rep(home: Path, job: str) -> str:
+    """A copy of a finished job (its own analysis folder and history row) whose rep 3 is unsure."""
+    import json
+
+    from pose_core.run.jobs import job_dir, read_status, write_status
+    from pose_core.store.history import HistoryStore, record_from_analysis
+    from pose_core.store.outputs import load_analysis
+
+    status = read_status(home / "jobs", job)
+    src = home / "analyses" / status.result_dir
+    dst = src.with_name(src.name + "-unsure")
+    shutil.copytree(src, dst)
+    doc = json.loads((dst / "reps.json").read_text())
+    doc["reps"][2]["doubt"] = "only one of the movement's signals saw it"
+    (dst / "reps.json").write_text(json.dumps(doc))
+    a = load_analysis(dst)
+    history_id = HistoryStore(home / "history.sqlite3").add(
+        record_from_analysis(a.summary, list(a.reps), dst, rest="high", name="unsure pushups.mp4"))
+    copy = secrets.token_hex(16)
+    job_dir(home / "jobs", copy).mkdir(parents=True)
+    write_status(home / "jobs", status.__class__(**{**status.to_dict(), "id": copy, "result_dir": dst.name,
+                                                     "history_id": history_id}))
+    return copy
+
+
+def test_an_unsure_rep_is_removed_with_one_click_and_history_shows_the_corrected_count(seeded, chromium):
+    server, jobs = seeded
+    job = with_an_unsure_rep(server.home, jobs["pushups"])
+    ctx, page = open_result(chromium, server, job, DESKTOP)
+    try:
+        review = page.locator('[data-testid="stExpander"]').filter(has_text="Check the count")
+        review.first.wait_for(timeout=30000)
+        assert "8 reps counted, 1 unsure" in review.first.inner_text()
+        assert "only one of the movement's signals saw it" in review.first.inner_text()
+        review.first.get_by_role("button", name="Remove").click()
+        page.get_by_text("[removed by you]").first.wait_for(timeout=30000)
+        wait_idle(page, 30)
+        assert "your count 7" in review.first.inner_text()
+        screenshot(page, "issue21_count_review")
+        from pose_core.store.history import HistoryStore
+
+        recs = [r for r in HistoryStore(server.home / "history.sqlite3").list_sessions()
+                if r.name == "unsure pushups.mp4"]
+        assert [r.extra.get("corrected_count") for r in recs] == [7]
+        page.goto(f"{server.url}/history?session={recs[0].id}")
+        wait_for_app(page, "Session details", 60)
+        page.get_by_text("You corrected this count to 7 (GymPose counted 8)").first.wait_for(timeout=30000)
+    finally:
+        ctx.close()

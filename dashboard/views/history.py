@@ -13,6 +13,7 @@ from dashboard import charts, keys
 from dashboard.common import (column_widths, current, fmt, history_store, keep_choice, plain, plain_error, plural,
                               rep_table, restore_choice, show_name)
 from dashboard.result_view import load, report_button, video_width
+from pose_core.store.corrections import CORRECTED_COUNT
 from pose_core.store.history import HistoryError, SessionRecord
 from pose_core.store.history_compare import compare_sessions, distinct_results
 from pose_core.core.confine import is_within, shown_path
@@ -91,6 +92,12 @@ def extreme_text(r: SessionRecord) -> str:
     return f"{fmt(r.avg_extreme, '°')} ({name})" if name and r.avg_extreme is not None else "–"
 
 
+def my_count(r: SessionRecord) -> int | None:
+    """The person's own count when they corrected GymPose's on the Analyze page (None: not corrected)."""
+    mine = r.extra.get(CORRECTED_COUNT)
+    return mine if isinstance(mine, int) and not isinstance(mine, bool) and mine != r.rep_count else None
+
+
 # Identical re-analyses of one upload are one row (pose_core.store.history.distinct_results: same file,
 # exercise and result), marked with how often it was analysed; different results stay separate rows.
 distinct = distinct_results(sessions)
@@ -101,6 +108,9 @@ table = pd.DataFrame([{  # (the name early: what a person recognises a session b
     "avg key angle": extreme_text(r), "rep time (s)": fmt(r.avg_rep_s, "", 1),
     "frames correct": fmt(r.frames_correct_pct, "%", 1), "source": r.source + (f" ×{d.times}" if d.times > 1 else ""),
     "length (s)": round(r.duration_s, 1)} for d in distinct for r in [d.record]])
+if any(my_count(d.record) is not None for d in distinct):  # the column only when someone corrected a count
+    table.insert(table.columns.get_loc("reps") + 1, "your count",
+                 [str(my_count(d.record) or "") if my_count(d.record) is not None else "" for d in distinct])
 st.markdown("#### Sessions")  # (a heading above each table: its toolbar, shown on hover, covers nothing)
 st.dataframe(table, hide_index=True, width="stretch", column_config=column_widths(table))
 if any(d.times > 1 for d in distinct):
@@ -229,6 +239,9 @@ if rec is not None:
     if rep_of is not None and rep_of.repeats:
         st.caption(f"Analysed {rep_of.times} times with this same result (also sessions "
                    f"{', '.join(f'#{i}' for i in rep_of.repeats)}).")
+    if my_count(rec) is not None:
+        st.caption(plain(f"You corrected this count to {my_count(rec)} (GymPose counted "
+                         f"{rec.rep_count}); the figures above are GymPose's."))
     if rec.reps and rule is not None:
         st.markdown("**Reps**")
         reps_df = rep_table(rec.reps, rule)

@@ -30,6 +30,7 @@ from ..core.types import RepEvent
 
 CORRECTIONS_JSON = "corrections.json"
 VIDEOS_CSV = "videos.csv"
+CORRECTED_COUNT = "corrected_count"  # the key of a history row's extra that holds the person's count
 # The columns `gympose evaluate` reads (file, exercise, reps_complete, reps_partial) and what tells a person
 # where a row came from.
 LABELLED_COLUMNS = ("file", "exercise", "reps_complete", "reps_partial", "view", "duration_s", "width", "height",

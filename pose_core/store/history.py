@@ -174,7 +174,8 @@ def rep_from_dict(d: dict) -> RepEvent:
                     peak_s=float(d["peak_s"]), primary_min=float(d["primary_min"]), primary_max=float(d["primary_max"]),
                     verdict=Verdict(d["verdict"]), reasons=tuple(d.get("reasons", ())),
                     angle_extremes={k: (float(v[0]), float(v[1])) for k, v in d.get("angle_extremes", {}).items()},
-                    checks=tuple(CheckResult.from_dict(c) for c in d.get("checks", ())), view=str(d.get("view", "")))
+                    checks=tuple(CheckResult.from_dict(c) for c in d.get("checks", ())), view=str(d.get("view", "")),
+                    doubt=str(d.get("doubt", "") or ""))
 
 
 def record_from_analysis(summary: Summary, reps: list[RepEvent], analysis_dir: str | Path | None = None,
@@ -505,3 +506,25 @@ class HistoryStore:
     def count(self) -> int:
         with self._connect(read=True) as con:
             return int(con.execute("SELECT COUNT(*) FROM sessions").fetchone()[0])
+
+    def set_extra(self, analysis_dir: str | Path, key: str, value) -> int:
+        """Set (value None: remove) one item of the `extra` of the sessions stored from this analysis folder
+        (a person's corrected count, store.corrections); returns how many sessions changed."""
+        with self._connect() as con:
+            rows = con.execute("SELECT id, extra_json FROM sessions WHERE analysis_dir IN (?, ?)",
+                               (str(analysis_dir), str(Path(analysis_dir).resolve()))).fetchall()
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                for r in rows:
+                    extra = json.loads(r["extra_json"] or "{}")
+                    if value is None:
+                        extra.pop(key, None)
+                    else:
+                        extra[key] = value
+                    con.execute("UPDATE sessions SET extra_json = ? WHERE id = ?", (json.dumps(extra), r["id"]))
+                con.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    con.execute("ROLLBACK")
+                raise
+        return len(rows)
