@@ -64,3 +64,10 @@ def chromium():
 
     with browser() as b:
         yield b
+
+
+@pytest.fixture(scope="session")
+def shared_pose_cache(tmp_path_factory) -> Path:
+    """A pose cache (pose_core.store.pose_cache) for this test session: the first sweep of the shared clips
+    runs MediaPipe and keeps the poses; later sweeps (evaluate --auto, the live path) only count again."""
+    return tmp_path_factory.mktemp("pose_cache")

@@ -14,16 +14,17 @@ from pose_core.media.video import probe
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_cli(*args, cwd=ROOT):
+def run_cli(*args, cwd=ROOT, timeout=600):
     return subprocess.run([sys.executable, "-m", "pose_core", *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=600)
+                          text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
-def evaluation(tmp_path_factory):
-    """`python -m pose_core evaluate` on the shared clips (both cores), keeping each clip's outputs."""
+def evaluation(tmp_path_factory, shared_pose_cache):
+    """`python -m pose_core evaluate` on the shared clips (both cores), keeping each clip's reps.json and
+    summary.json; the poses are kept in the session's pose cache for the sweeps that follow."""
     out = tmp_path_factory.mktemp("evaluate")
-    p = run_cli("evaluate", VIDEOS, "--json", "--out", out)
+    p = run_cli("evaluate", VIDEOS, "--json", "--out", out, "--cache", shared_pose_cache, timeout=2400)
     assert p.returncode == 0, p.stderr[-2000:]
     return json.loads(p.stdout.strip().splitlines()[-1]), out
 
@@ -195,8 +196,8 @@ def test_portrait_video_keeps_its_orientation(results):
 
 
 @pytest.fixture(scope="module")
-def auto_evaluation():
-    return run_evaluate(VIDEOS, "--auto")
+def auto_evaluation(evaluation, shared_pose_cache):
+    return run_evaluate(VIDEOS, "--auto", "--cache", str(shared_pose_cache))  # (the poses of `evaluation`)
 
 
 @needs_videos
@@ -229,26 +230,11 @@ def test_auto_on_a_clip_with_nobody_says_cannot_tell(tmp_path):
 
 
 class ReplayEstimator:
-    """Stands in for MediaPipe on the live path: returns the landmarks the file analysis stored in
-    frames.csv for the frame at that time (so only the live path differs, not the model)."""
+    """Stands in for MediaPipe on the live path: returns the pose the file analysis saw at that time (from
+    the session's pose cache), so only the live path differs, not the model."""
 
-    def __init__(self, frames_csv: Path, size: tuple[int, int]):
-        import numpy as np
-
-        from pose_core.core.landmarks import PoseLandmark
-        from pose_core.core.types import PoseFrame
-
-        self.poses = {}
-        names = [lm.name.lower() for lm in PoseLandmark]
-        with open(frames_csv, newline="") as f:
-            for row in csv.DictReader(f):
-                t = round(float(row["time_s"]), 4)
-                if row["has_pose"] != "1":
-                    self.poses[t] = None
-                    continue
-                lm = np.array([[float(row[f"{n}_{k}"]) for k in "xyz"] for n in names])
-                vis = np.array([float(row[f"{n}_v"]) for n in names])
-                self.poses[t] = PoseFrame(lm, vis, size, t)
+    def __init__(self, observations):
+        self.poses = {round(o.t, 4): o.pose for o in observations}
 
     def process(self, img, t):
         return self.poses.get(round(t, 4))
@@ -256,19 +242,19 @@ class ReplayEstimator:
 
 @needs_videos
 @pytest.mark.parametrize("every", [1, 2], ids=["all frames", "every 2nd frame (a busy live page)"])
-def test_live_path_counts_within_one_of_the_file(evaluation, every):
+def test_live_path_counts_within_one_of_the_file(evaluation, shared_pose_cache, every):
     import numpy as np
 
-    from pose_core.run.live import LiveSession
     from pose_core.core.rules import load_rules
+    from pose_core.run.live import LiveSession
+    from pose_core.store.pose_cache import PoseCache
 
-    report, out = evaluation
+    report, _ = evaluation
     rules = load_rules()
+    cache = PoseCache(shared_pose_cache)
     table, off = [], []
     for c in report["clips"]:
-        folder = out / Path(c["file"]).stem
-        summary = json.loads((folder / "summary.json").read_text())
-        replay = ReplayEstimator(folder / "frames.csv", (summary["width"], summary["height"]))
+        replay = ReplayEstimator(cache.observations(VIDEOS / c["file"]))
         s = LiveSession(rules[c["exercise"]], rules.defaults, estimator_factory=lambda r=replay: r, draw=False)
         img = np.zeros((48, 64, 3), np.uint8)
         for t in sorted(replay.poses)[::every]:

@@ -116,12 +116,23 @@ def _int_or_none(text: str | None) -> int | None:
         return None
 
 
+def _write_result(out: Path, result, rules) -> None:
+    """A cached clip's reps.json and summary.json (no frames.csv, no video: no frame was decoded)."""
+    from ..store.outputs import REPS_JSON, SUMMARY_JSON, write_reps, write_summary
+
+    s = result.summary
+    out.mkdir(parents=True, exist_ok=True)
+    write_reps(out / REPS_JSON, s.exercise, result.reps, s.partial_reps, s.view,
+               rules[s.exercise].counting.concentric)
+    write_summary(out / SUMMARY_JSON, s)
+
+
 def evaluate_clip(folder: str, row: dict, mode: str = "given", rules_path: str | None = None,
                   out_dir: str | None = None, parallel: bool | None = False, cache: str | None = None) -> ClipResult:
     """Analyse one clip of the manifest. Never raises: a failure is the result's `error`. parallel: as
     analyze_video's (default False: the evaluation runs clips side by side, one per core). cache: a pose
     cache folder (`store.pose_cache`): the clip's poses are taken from it (estimated and kept when missing)
-    and only the counting, judging and recognition run again; nothing is written to out_dir then."""
+    and only the counting, judging and recognition run again; out_dir then gets reps.json and summary.json."""
     from ..core.rules import load_rules
     from ..media.video import VideoError
     from .pipeline import AnalysisError, CannotTellError, analyze_observations, analyze_video
@@ -139,6 +150,8 @@ def evaluate_clip(folder: str, row: dict, mode: str = "given", rules_path: str |
             from ..store.pose_cache import PoseCache
 
             result = analyze_observations(video, PoseCache(cache).observations(video), exercise, rules=rules)
+            if out is not None:
+                _write_result(out, result, rules)
         else:
             result = analyze_video(video, exercise, out, rules=rules, write_video=False, parallel=parallel)
         s = result.summary
