@@ -401,3 +401,16 @@ def test_an_unsure_rep_is_removed_with_one_click_and_history_shows_the_corrected
         page.get_by_text("You corrected this count to 7 (GymPose counted 8)").first.wait_for(timeout=30000)
     finally:
         ctx.close()
+    # On a phone the block fits the screen: no sideways scrolling, the buttons reachable.
+    ctx, page = open_result(chromium, server, job, PHONE)
+    try:
+        review = page.locator('[data-testid="stExpander"]').filter(has_text="Check the count").first
+        review.scroll_into_view_if_needed()
+        box = review.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"] + 1, box
+        keep = review.get_by_role("button", name="Keep")
+        kb = keep.bounding_box()
+        assert kb and kb["x"] + kb["width"] <= PHONE["width"] + 1, kb
+        screenshot(page, "issue21_count_review_phone")
+    finally:
+        ctx.close()
