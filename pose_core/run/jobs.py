@@ -415,6 +415,25 @@ class JobRunner:
                                                "this server's memory.", kind="crashed")
 
 
+def failed_status(s: JobStatus, e: Exception) -> JobStatus:
+    """The status of a job whose analysis raised `e`: why it did not finish, said for the user."""
+    if isinstance(e, pipeline.CannotTellError):  # (an AnalysisError: first)
+        rec = e.recognition
+        return replace(s, state=CANNOT_TELL, kind="cannot_tell", message=str(e),
+                       recognition=dict(rec.to_dict(), repeats=getattr(e, "repeats", {}))
+                       if hasattr(rec, "to_dict") else None)
+    if isinstance(e, pipeline.NoPersonError):
+        return replace(s, state=NO_PERSON, kind="no_person", message=str(e))
+    # (OutputError: "cannot write to <folder>: permission denied", a read-only file system...)
+    for cls, kind in ((VideoError, "video"), (NoSpaceError, "no_space"), (OutputError, "output"),
+                      (pipeline.AnalysisError, "analysis")):
+        if isinstance(e, cls):
+            return replace(s, state=FAILED, kind=kind, message=str(e))
+    if isinstance(e, remote.RemoteError):
+        return replace(s, state=FAILED, kind="remote", message=f"The analysis cluster could not be used: {e}")
+    return replace(s, state=FAILED, kind="error", message=f"unexpected failure: {type(e).__name__}: {e}")
+
+
 class _Executor:
     """Runs one job to its end (status.json, the result folder, the history row, the upload's cleanup), in
     whichever process or thread it is called. Never raises for a job that fails: the status says why."""
@@ -494,34 +513,8 @@ class _Executor:
         except JobStopped:
             self._finish(work, replace(current[0], state=FAILED, kind="stopped", message=STOPPED_MESSAGE))
             return
-        except pipeline.CannotTellError as e:  # (an AnalysisError: caught first)
-            rec = e.recognition
-            self._finish(work, replace(current[0], state=CANNOT_TELL, kind="cannot_tell", message=str(e),
-                                       recognition=dict(rec.to_dict(), repeats=getattr(e, "repeats", {}))
-                                       if hasattr(rec, "to_dict") else None))
-            return
-        except pipeline.NoPersonError as e:
-            self._finish(work, replace(current[0], state=NO_PERSON, kind="no_person", message=str(e)))
-            return
-        except VideoError as e:
-            self._finish(work, replace(current[0], state=FAILED, kind="video", message=str(e)))
-            return
-        except NoSpaceError as e:
-            self._finish(work, replace(current[0], state=FAILED, kind="no_space", message=str(e)))
-            return
-        except OutputError as e:  # ("cannot write to <folder>: permission denied", a read-only file system...)
-            self._finish(work, replace(current[0], state=FAILED, kind="output", message=str(e)))
-            return
-        except pipeline.AnalysisError as e:
-            self._finish(work, replace(current[0], state=FAILED, kind="analysis", message=str(e)))
-            return
-        except remote.RemoteError as e:
-            self._finish(work, replace(current[0], state=FAILED, kind="remote",
-                                       message=f"The analysis cluster could not be used: {e}"))
-            return
         except Exception as e:
-            self._finish(work, replace(current[0], state=FAILED, kind="error",
-                                       message=f"unexpected failure: {type(e).__name__}: {e}"))
+            self._finish(work, failed_status(current[0], e))
             return
         finally:
             if est is not None:  # the model's memory goes back now, not when the garbage collector gets to it

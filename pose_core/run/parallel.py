@@ -94,8 +94,6 @@ def _worker_main(tasks, results, current, parent_pid: int, nice: int = 0, keep_s
     _exit_with_parent(parent_pid)
     _worker_init()
     from ..media.estimator import PoseEstimator
-    from ..media.shots import frame_signature
-    from ..media.video import read_frames
     from .live_gate import waiter_from_env
 
     gate = waiter_from_env()  # the server's live frames go first (a dashboard's analysis process sets it)
@@ -116,37 +114,7 @@ def _worker_main(tasks, results, current, parent_pid: int, nice: int = 0, keep_s
             continue  # cancelled before we got to it
         est, spare = spare or fresh(), None
         try:
-            batch: list = []
-            n = 0
-            start = max(0.0, chunk.start_s - chunk.lead_in_s)
-            tol = 0.25 / info.fps if info.fps else 0.0
-            found: list = []  # stretches that could not be read (damage), reported before the frame after them
-            said = 0
-            for t, img in read_frames(video, max_side=max_side, backend="av", start_s=start, end_s=chunk.end_s,
-                                      info=info, for_model=True, gaps=found):
-                if current.value != job:
-                    break
-                if len(found) > said:
-                    if batch:
-                        results.put(("poses", job, chunk.index, batch))
-                        batch = []
-                    new = [tuple(g) for g in found[said:] if g[1] > chunk.start_s - tol]
-                    said = len(found)
-                    if new:
-                        results.put(("gaps", job, chunk.index, new))
-                if gate is not None:
-                    gate.wait()
-                pose = est.process(img, t)
-                if t < chunk.start_s - tol:
-                    continue  # lead-in: tracking settles, the pose is not used
-                # The picture signature (cut detection) travels with the pose: the parent need not decode.
-                batch.append((t, pose, frame_signature(img)))
-                n += 1
-                if len(batch) >= BATCH_FRAMES or n == 1:  # the first pose at once: the frame loop starts
-                    results.put(("poses", job, chunk.index, batch))
-                    batch = []
-            if batch:
-                results.put(("poses", job, chunk.index, batch))
+            n = _estimate_chunk(est, job, chunk, video, info, max_side, results, current, gate)
             results.put(("done", job, chunk.index, n))
         except Exception as e:  # reported to the parent, which falls back to one process
             results.put(("error", job, chunk.index, f"{type(e).__name__}: {e}"))
@@ -156,6 +124,46 @@ def _worker_main(tasks, results, current, parent_pid: int, nice: int = 0, keep_s
             spare = fresh()  # warm for the next chunk, after this one's results are out
     if spare is not None:
         spare.close()
+
+
+def _estimate_chunk(est, job: int, chunk: Chunk, video: str, info: VideoInfo, max_side: int, results, current,
+                    gate) -> int:
+    """One chunk's poses to the parent in small batches, each with its frame's picture signature (cut
+    detection: the parent need not decode), and the stretches that could not be read before the frame after
+    them. Returns how many poses were sent (the lead-in's are not)."""
+    from ..media.shots import frame_signature
+    from ..media.video import read_frames
+
+    batch: list = []
+    n = said = 0
+    start = max(0.0, chunk.start_s - chunk.lead_in_s)
+    tol = 0.25 / info.fps if info.fps else 0.0
+    found: list = []  # stretches that could not be read (damage)
+    for t, img in read_frames(video, max_side=max_side, backend="av", start_s=start, end_s=chunk.end_s,
+                              info=info, for_model=True, gaps=found):
+        if current.value != job:
+            break
+        if len(found) > said:
+            if batch:
+                results.put(("poses", job, chunk.index, batch))
+                batch = []
+            new = [tuple(g) for g in found[said:] if g[1] > chunk.start_s - tol]
+            said = len(found)
+            if new:
+                results.put(("gaps", job, chunk.index, new))
+        if gate is not None:
+            gate.wait()
+        pose = est.process(img, t)
+        if t < chunk.start_s - tol:
+            continue  # lead-in: tracking settles, the pose is not used
+        batch.append((t, pose, frame_signature(img)))
+        n += 1
+        if len(batch) >= BATCH_FRAMES or n == 1:  # the first pose at once: the frame loop starts
+            results.put(("poses", job, chunk.index, batch))
+            batch = []
+    if batch:
+        results.put(("poses", job, chunk.index, batch))
+    return n
 
 
 # ------------------------------------------------------------------------------------------ parent side
