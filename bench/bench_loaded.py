@@ -37,18 +37,19 @@ def one(runner, rules, clip: Path, uploads: Path, exercise: str, n: int, timeout
     end = time.monotonic() + timeout
     busy_seen, etas = False, []
     while not (s := read_status(runner.jobs_dir, job)).final and time.monotonic() < end:
-        busy_seen |= s.busy  # (what the page would have said)
-        if s.eta_s is not None:
+        busy_seen |= getattr(s, "busy", False)  # (what the page would have said; getattr: also times older code)
+        if getattr(s, "eta_s", None) is not None:
             etas.append((round(time.perf_counter() - t0, 1), s.eta_s))
         time.sleep(0.05)
     result_s = time.perf_counter() - t0
     video_s = None
+    folder = runner.analyses_dir / s.result_dir
     while s.state == "done" and time.monotonic() < end:
-        s = read_status(runner.jobs_dir, job)
-        if s.stage in ("drawn", "not_drawn"):
+        if (folder / "annotated.mp4").exists() or (folder / "video_error.txt").exists():
             video_s = time.perf_counter() - t0
             break
         time.sleep(0.1)
+    s = read_status(runner.jobs_dir, job)
     return {"state": s.state, "result_s": round(result_s, 2), "video_s": None if video_s is None else round(video_s, 2),
             "stage": s.stage, "load": round(os.getloadavg()[0], 2), "busy_said": busy_seen,
             "eta_first": etas[0] if etas else None}
@@ -69,7 +70,7 @@ def main() -> None:
     clip = shared_data_dir() / "videos" / a.clip
     rules = load_rules()
     out: dict = {"clip": a.clip, "hogs": a.hogs, "idle": [], "loaded": []}
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:  # (a timed-out job may still write)
         tmp = Path(tmp)
         for d in ("jobs", "analyses", "uploads"):
             (tmp / d).mkdir()
