@@ -197,3 +197,17 @@ print(out)
                        env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "[False, 0, True, 19, True, 19, False, 0]"
+
+
+def test_the_page_names_the_steps_in_order_with_the_time_left():
+    from dashboard.common import progress_detail
+
+    def said(stage, exercise="squat", eta=None):
+        return progress_detail(jobs.JobStatus(id="x", state=jobs.RUNNING, exercise=exercise, stage=stage, eta_s=eta))
+
+    assert said("") == ""
+    assert [said(s, "auto") for s in ("recognising", "analysing", "judging")] == [
+        "Step 1 of 4: recognising the exercise", "Step 2 of 4: estimating poses and counting",
+        "Step 3 of 4: judging the reps"]
+    assert said("analysing", eta=24.6) == "Step 1 of 3: estimating poses and counting · about 25 s left"
+    assert said("drawing", eta=150) == "Step 3 of 3: drawing the video · about 2 min left"
