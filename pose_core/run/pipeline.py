@@ -318,15 +318,16 @@ def _analyze_with(video, exercise, out, rules, progress, video_mode, max_side, e
     here only when the video is drawn during the loop, else not at all)."""
     known_poses, extra, rec_notes, gaps = [], {}, [], []
     backend = "av" if stream is not None else "auto"
-    undecoded = stream is not None and video_mode != "inline"
+    inline = video_mode == "inline"
     head, rest = [], None
     if exercise == "auto":
         if stage is not None:
             stage("recognising")
-        if undecoded:
+        if not inline:  # one pass over the frames: the first seconds are recognised, then analysed as they are
+            source = stream.frames(gaps) if stream is not None else \
+                ((t, pose, sig) for t, _img, pose, sig in decoded_items(video, est, max_side, [], None, backend, gaps))
             exercise, extra, rec_notes, head, rest = recognise_from_stream(
-                video, stream, gaps, rules, recognize_seconds, progress,
-                int(recognize_seconds * info.fps) if info.fps else 0)
+                video, source, rules, recognize_seconds, progress, int(recognize_seconds * info.fps) if info.fps else 0)
         else:
             exercise, known_poses, extra, rec_notes = recognise_exercise(video, rules, est, max_side, progress,
                                                                          recognize_seconds, backend)
@@ -334,8 +335,10 @@ def _analyze_with(video, exercise, out, rules, progress, video_mode, max_side, e
     session = Session(rule, rules.defaults)
     if stage is not None:
         stage("analysing")
-    items = stream_items(stream, gaps, progress, info.frame_count, head, rest) if undecoded else \
-        decoded_items(video, est, max_side, known_poses, progress, backend, gaps)
+    if rest is not None or (stream is not None and not inline):
+        items = stream_items(rest if rest is not None else stream.frames(gaps), progress, info.frame_count, head)
+    else:
+        items = decoded_items(video, est, max_side, known_poses, progress, backend, gaps)
     with _output_errors_said(out), \
             (staged_outputs(out, OUTPUT_FILES + (OVERLAY_DATA,)) if out is not None else contextlib.nullcontext(None)) as tmp:
         first_poses = run_frames(session, items, info, tmp, video_mode, None if extra else recognize_seconds, gaps,

@@ -1,7 +1,8 @@
-"""The frame loop's input when the pose workers estimate (run.parallel) and nothing is drawn during the loop:
-the poses come with their picture signatures, in frame order, and no frame is decoded in this process
-(`stream_items`); Auto recognises the exercise on the first seconds of that same stream
-(`recognise_from_stream`). And the progress of a chunked analysis (`ParallelProgress`)."""
+"""The frame loop's input when nothing is drawn during the loop (no video, or the video drawn after): poses
+with their picture signatures in frame order (`stream_items`); from the pose workers (run.parallel), no frame
+is decoded in this process at all. Auto recognises the exercise on the first seconds of that same pass
+(`recognise_from_stream`): each frame is decoded once. And the progress of a chunked analysis
+(`ParallelProgress`)."""
 
 from __future__ import annotations
 
@@ -13,29 +14,29 @@ from ..media.video import ProgressFn
 from .parallel import StreamedPoses
 
 
-def stream_items(stream: StreamedPoses, gaps: list, progress: ProgressFn | None, expected: int,
-                 head: list = (), rest: Iterator | None = None) -> Iterator[tuple]:
-    """(t, None, pose, signature) per frame (no image: nothing is decoded here); `head`: items already taken
-    from `rest` (the recognised first seconds), given first. progress(frames, expected) per frame."""
+def stream_items(source: Iterator, progress: ProgressFn | None, expected: int, head: list = ()) -> Iterator[tuple]:
+    """(t, None, pose, signature) per frame (no image: nothing is drawn in the loop) from `source`'s (t, pose,
+    signature); `head`: items already taken from it (the recognised first seconds), given first.
+    progress(frames, expected) per frame."""
     n = 0
-    for t, pose, sig in itertools.chain(head, rest if rest is not None else stream.frames(gaps)):
+    for t, pose, sig in itertools.chain(head, source):
         yield t, None, pose, sig
         n += 1
         if progress is not None:
             progress(n, max(expected, n))
 
 
-def recognise_from_stream(video, stream: StreamedPoses, gaps: list, rules: RuleSet, seconds: float,
-                          progress: ProgressFn | None, expected: int):
-    """exercise="auto" on the stream: the poses of its first `seconds` are recognised (and kept: the frame loop
-    uses them, the model runs once per frame). Returns (exercise, extra, notes, head, rest): head = the items
-    taken, rest = the stream from there on. Raises CannotTellError."""
+def recognise_from_stream(video, source: Iterator, rules: RuleSet, seconds: float, progress: ProgressFn | None,
+                          expected: int):
+    """exercise="auto" in the same pass as the analysis: the poses of the first `seconds` of `source` ((t, pose,
+    signature) per frame: the pose workers' stream, or this process's decoding) are recognised and kept (the
+    frame loop uses them: each frame is decoded and estimated once). Returns (exercise, extra, notes, head,
+    rest): head = the items taken, rest = `source` from there on. Raises CannotTellError."""
     from ..datasets.recognition import default_recognizer
     from .pipeline import decide_exercise
 
-    rest = stream.frames(gaps)
     head: list = []
-    for item in rest:
+    for item in source:
         head.append(item)
         if progress is not None:
             progress(len(head), max(expected, len(head)))
@@ -44,7 +45,7 @@ def recognise_from_stream(video, stream: StreamedPoses, gaps: list, rules: RuleS
     first = [pose for t, pose, _ in head if t <= seconds]
     rec = default_recognizer().predict(first, allowed=list(rules.exercises))
     exercise, extra, notes = decide_exercise(video, rec, first, rules)
-    return exercise, extra, notes, head, rest
+    return exercise, extra, notes, head, source
 
 
 class ParallelProgress:
