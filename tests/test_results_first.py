@@ -147,28 +147,31 @@ def test_progress_gives_the_time_left_from_the_measured_rate_and_says_when_other
 
 
 def test_job_status_carries_stages_in_order_with_a_time_left(ws, monkeypatch):
+    """Every status written, in order: analysing (with a time left once measured), judging, done, then the
+    video: drawing, drawn."""
     monkeypatch.setattr(jobs, "PROGRESS_WRITE_S", 0.0)
-    seen = []
+    written = []
+    real_write = jobs.write_status
+    monkeypatch.setattr(jobs, "write_status", lambda d, st: (written.append(st), real_write(d, st))[1])
 
     class Slow(FakeEstimator):
         def process(self, image, t):
             time.sleep(0.01)
-            s = read_status(ws["jobs"], job)
-            seen.append((s.stage, s.eta_s))
             return super().process(image, t)
 
     r = JobRunner(ws["jobs"], ws["analyses"], ws["uploads"])
     video = write_video(ws["uploads"] / "20260101-000000_clip.mp4", frames=150, fps=30)
     job = r.submit(video, "squat", RULES, lambda: Slow(reps=2, rep_s=1.5, lead_s=0.3))
     assert r.wait(job, 120).state == jobs.DONE
-    stages = [seen[0][0]]
     _wait(lambda: read_status(ws["jobs"], job).stage in ("drawn", "not_drawn"))
-    for st, _ in seen:
-        if st != stages[-1]:
-            stages.append(st)
-    assert stages == ["analysing"], stages  # (the frames are all in this stage; judging comes after them)
-    assert any(eta is not None and eta > 0 for st, eta in seen if st == "analysing")
-    assert read_status(ws["jobs"], job).stage == "drawn"
+    steps = []
+    for st in written:
+        if (st.stage, st.state) not in steps[-1:]:
+            steps.append((st.stage, st.state))
+    assert [x for x in steps if x[0]] == [("analysing", jobs.RUNNING), ("judging", jobs.RUNNING),
+                                          ("judging", jobs.DONE), ("drawing", jobs.DONE), ("drawn", jobs.DONE)], steps
+    etas = [st.eta_s for st in written if st.stage == "analysing" and st.eta_s is not None]
+    assert etas and all(e >= 0 for e in etas) and etas[-1] < etas[0]  # measured, and counting down
 
 
 @pytest.mark.skipif(not Path("/proc/self/autogroup").exists(), reason="Linux autogroup scheduling is not enabled here")
