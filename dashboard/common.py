@@ -141,6 +141,25 @@ def progress_text(s) -> str:
     return f"{what} frame {s.done} of {s.total or '?'}..." if s.done else f"{what.rstrip(':')}..."
 
 
+# The stages of an analysis, in order, as the page names them (the video is drawn after the result is shown).
+STAGE_STEPS = {"recognising": "recognising the exercise", "analysing": "estimating poses and counting",
+               "judging": "judging the reps", "drawing": "drawing the video"}
+BUSY_NOTE = "Other programs are using the processor: this will take longer."
+
+
+def progress_detail(s) -> str:
+    """The step the job is at (of the steps it has) and the time left, e.g. "Step 2 of 3: estimating poses
+    and counting · about 25 s left" ("" before it starts). s: its JobStatus."""
+    if s.stage not in STAGE_STEPS:
+        return ""
+    steps = [k for k in STAGE_STEPS if k != "recognising" or s.exercise == AUTO]
+    text = f"Step {steps.index(s.stage) + 1} of {len(steps)}: {STAGE_STEPS[s.stage]}" if s.stage in steps else ""
+    if s.eta_s is not None and s.eta_s > 0:
+        left = f"about {s.eta_s:.0f} s left" if s.eta_s < 90 else f"about {s.eta_s / 60:.0f} min left"
+        text += f" · {left}"
+    return text
+
+
 @st.cache_resource(show_spinner=False)
 def _job_runner(jobs_dir: str, analyses_dir: str, uploads_dir: str, isolate: bool, live_gate: str) -> JobRunner:
     return JobRunner(jobs_dir, analyses_dir, uploads_dir, nice=BACKGROUND_NICE, isolate=isolate, live_gate=live_gate)

@@ -24,9 +24,11 @@ from pose_core.store.frame_export import DEFAULT_EVERY, FRAMES_ZIP, labelled_fra
 from pose_core.store.outputs import ANNOTATED_VIDEO, FRAMES_CSV, REPS_JSON, SUMMARY_JSON, LoadedAnalysis, load_analysis
 from pose_core.store.report import build_report, figures, report_file_name
 from pose_core.store.tuning import correct_bands
+from pose_core.run.render_video import DRAWING, FAILED, NONE, video_state
 from pose_core.store.uploads import upload_name
 
 SEEK_LEAD_S = 1.0  # a clicked rep plays from this long before it starts
+VIDEO_POLL_S = 1.0  # how often a result whose video is being drawn looks for it
 PORTRAIT_MAX_HEIGHT_PX = 460  # a portrait video is shown at most this tall (a phone's screen is ~800 px)
 
 
@@ -162,9 +164,41 @@ def _no_reps(s, rule, cur: Current, advice: str) -> None:
                   help="The same video, analysed again with that exercise's rules.")
 
 
-def _video(a: LoadedAnalysis, result_dir: str) -> None:
-    if a.video is None:
-        st.info("No annotated video was written for this analysis.")
+@st.fragment(run_every=VIDEO_POLL_S)
+def _video_coming(result_dir: str, original: bool) -> None:
+    """Polls the folder while its video is drawn; the page reruns (to show it) once it is there."""
+    if video_state(result_dir) != DRAWING:
+        st.rerun()
+    st.info("The annotated video is being drawn... the original video plays meanwhile." if original
+            else "The annotated video is being drawn...", icon=":material/movie:")
+
+
+def _upload_of(a: LoadedAnalysis, uploads_dir: Path) -> Path | None:
+    """The original upload of this analysis, when it is still stored."""
+    name = a.summary.video
+    if name:
+        p = uploads_dir / name
+        if is_within(uploads_dir, p) and p.is_file():
+            return p
+    return None
+
+
+def _video(a: LoadedAnalysis, result_dir: str, uploads_dir: Path) -> None:
+    """The annotated video; while it is drawn (it comes after the result), or if it could not be, the original
+    upload in its place (the reps' clicks seek it the same way)."""
+    state = video_state(a.path)
+    shown = a.video
+    if state in (DRAWING, FAILED):
+        shown = _upload_of(a, uploads_dir)
+        if state == DRAWING:
+            _video_coming(result_dir, shown is not None)
+        else:
+            st.warning("The annotated video could not be drawn; the result is complete."
+                       + (" The original video is shown instead." if shown is not None else ""),
+                       icon=":material/videocam_off:")
+    if shown is None:
+        if state == NONE:
+            st.info("No annotated video was written for this analysis.")
         return
     s = a.summary
     start, clicks = seek_time(result_dir)
@@ -176,7 +210,7 @@ def _video(a: LoadedAnalysis, result_dir: str) -> None:
     #   (it is never reached, so it never stops the video). Muted: browsers only autoplay muted videos.
     end = int(s.duration_s) + 2 + clicks if clicks else None
     with st.container(key=f"analyze_video_{clicks}"):
-        st.video(str(a.video), start_time=start, end_time=end, autoplay=clicks > 0, muted=clicks > 0,
+        st.video(str(shown), start_time=start, end_time=end, autoplay=clicks > 0, muted=clicks > 0,
                  width=video_width(s.width, s.height))
     if clicks:
         st.caption(f"Playing from {start} s. Click another rep in the table or on the timeline to review it "
@@ -227,12 +261,7 @@ def report_button(a: LoadedAnalysis, rule, name: str, key: str) -> None:
 def _source_video(a: LoadedAnalysis, uploads_dir: Path) -> Path | None:
     """The video the labelled frames are taken from: the original upload (without the overlay) when it is
     still stored, else the annotated video."""
-    name = a.summary.video
-    if name:
-        p = uploads_dir / name
-        if is_within(uploads_dir, p) and p.is_file():
-            return p
-    return a.video
+    return _upload_of(a, uploads_dir) or a.video
 
 
 def _timeline(a: LoadedAnalysis, rule, result_dir: str) -> None:
@@ -304,7 +333,7 @@ def show_result(result_dir: str | Path, cur: Current, name: str | None = None) -
 
     left, right = st.columns([1, 1])
     with left:
-        _video(a, result_dir)
+        _video(a, result_dir, uploads)
     with right:
         _timeline(a, rule, result_dir)
     if a.reps:

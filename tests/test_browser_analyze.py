@@ -102,6 +102,12 @@ def test_analyze_desktop_click_a_rep_downloads_and_phone_layout(server, chromium
     adir = latest_analysis(server.home, SQUAT_CLIP)
     reps = json.loads((adir / "reps.json").read_text())["reps"]
     assert len(reps) == SQUAT_CLIP_REPS
+    # Issue 24: the result comes first, the annotated video after it (drawn in the background); the page
+    # shows it, with its download, once it is there (without a reload).
+    page.get_by_role("button", name="Annotated video (mp4)").wait_for(timeout=180000)
+    assert (adir / "annotated.mp4").is_file() and not (adir / "overlay.jsonl").exists()
+    assert page.get_by_text("being drawn").count() == 0
+    wait_idle(page, 60)
 
     # Items 2/3: the figures, each with its meaning, and what the camera saw.
     assert metric(page, "Reps") == str(SQUAT_CLIP_REPS)

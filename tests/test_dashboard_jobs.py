@@ -247,3 +247,34 @@ def test_leaving_for_another_page_and_coming_back_shows_the_job_again(workspace,
     wait_state(job, lambda s: s.final)
     at.run()
     assert "Nobody was found" in at.error[0].value
+
+
+def test_the_result_shows_at_once_while_the_video_is_drawn_then_the_video(workspace, monkeypatch, tmp_path):
+    """Issue 24: the result (figures, rep table) is on the page while the annotated video is still being drawn,
+    with the original upload playing in its place and a note saying so; the video and its download come once
+    it is drawn."""
+    from helpers import FakeEstimator
+    from media import write_video
+
+    from pose_core.run import render_video
+
+    gate = threading.Event()
+    real_draw, real = render_video._draw, pipeline.analyze_video
+    monkeypatch.setattr(render_video, "_draw", lambda f, s, p: (gate.wait(60), real_draw(f, s, p))[1])
+    monkeypatch.setattr(pipeline, "analyze_video", lambda video, exercise, **kw: real(
+        video, exercise, **dict(kw, estimator=FakeEstimator(reps=2, rep_s=1.5, lead_s=0.3), parallel=False)))
+    data = write_video(tmp_path / "c.mp4", frames=150, fps=30).read_bytes()
+    at = wait_for_job(upload_and_start(app(exercise="squat"), "clip.mp4", data))
+    assert not at.exception
+    assert any("being drawn" in e.value for e in at.info), [e.value for e in at.info]
+    assert len(at.get("video")) == 1 and at.get("video")[0].proto.url  # the original upload meanwhile
+    labels = [e.proto.label for e in at.get("download_button")]
+    assert "Reps (JSON)" in labels and "Annotated video (mp4)" not in labels
+    assert at.dataframe  # the rep table
+    gate.set()
+    job = job_in_url(at)
+    wait_state(job, lambda s: s.stage in ("drawn", "not_drawn"))
+    at.run()
+    assert not any("being drawn" in e.value for e in at.info)
+    assert "Annotated video (mp4)" in [e.proto.label for e in at.get("download_button")]
+    assert status(job).stage == "drawn"

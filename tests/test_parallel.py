@@ -118,24 +118,25 @@ def test_a_kept_pool_serves_one_video_at_a_time_and_the_other_runs_here(tmp_path
         pool.release()
 
 
+class FakePool:
+    def __init__(self, msgs):
+        self.msgs = list(msgs)
+
+    def get(self, timeout):
+        import queue
+
+        if not self.msgs:
+            raise queue.Empty
+        return self.msgs.pop(0)
+
+    def alive(self):
+        return True
+
+
 def test_poses_that_do_not_line_up_with_the_frames_are_refused():
-    class FakePool:
-        def __init__(self, msgs):
-            self.msgs = list(msgs)
-
-        def get(self, timeout):
-            import queue
-
-            if not self.msgs:
-                raise queue.Empty
-            return self.msgs.pop(0)
-
-        def alive(self):
-            return True
-
     chunks = [Chunk(0, 0.0, 1.0, 0.0), Chunk(1, 1.0, None, 0.5)]
-    msgs = [("poses", 7, 0, [(0.0, None), (0.5, None)]), ("done", 7, 0, 2), ("poses", 7, 1, [(1.0, None)]),
-            ("done", 7, 1, 1)]
+    msgs = [("poses", 7, 0, [(0.0, None, "s0"), (0.5, None, "s1")]), ("done", 7, 0, 2),
+            ("poses", 7, 1, [(1.0, None, "s2")]), ("done", 7, 1, 1)]
     s = StreamedPoses(FakePool(msgs), 7, chunks, fps=2.0)
     assert [s.process(None, t) for t in (0.0, 0.5, 1.0)] == [None, None, None]
     s.finish()
@@ -143,6 +144,27 @@ def test_poses_that_do_not_line_up_with_the_frames_are_refused():
     s.process(None, 0.0)
     with pytest.raises(ChunkMismatch):
         s.process(None, 1.0)  # the frame loop skipped a frame the workers estimated
+
+
+def test_undecoded_frames_come_in_order_with_their_signatures_and_the_chunks_must_join():
+    """Issue 24: with nothing drawn, the frame loop takes (t, pose, signature) from the workers and decodes
+    nothing: a frame both chunks estimated is used once, damage comes before the frame after it, and a hole
+    at a boundary that no damage explains falls back to one process (ChunkMismatch)."""
+    chunks = [Chunk(0, 0.0, 1.0, 0.0), Chunk(1, 1.0, None, 0.5)]
+    msgs = [("poses", 7, 0, [(0.0, None, "s0"), (0.5, None, "s1")]), ("done", 7, 0, 2),
+            ("poses", 7, 1, [(0.5, None, "dup"), (1.0, None, "s2")]), ("gaps", 7, 1, [(1.2, 2.0)]),
+            ("poses", 7, 1, [(2.0, None, "s3")]), ("done", 7, 1, 3)]
+    gaps: list = []
+    s = StreamedPoses(FakePool(msgs), 7, chunks, fps=2.0)
+    seen = []
+    for t, pose, sig in s.frames(gaps):
+        seen.append((t, sig, list(gaps)))
+    assert seen == [(0.0, "s0", []), (0.5, "s1", []), (1.0, "s2", []), (2.0, "s3", [(1.2, 2.0)])]
+    s.finish()
+    hole = [("poses", 7, 0, [(0.0, None, "s0")]), ("done", 7, 0, 1), ("poses", 7, 1, [(3.0, None, "s2")]),
+            ("done", 7, 1, 1)]
+    with pytest.raises(ChunkMismatch):
+        list(StreamedPoses(FakePool(hole), 7, chunks, fps=2.0).frames([]))
 
 
 @needs_videos
@@ -180,7 +202,7 @@ def test_cli_single_process_flag(tmp_path):
 
 # ------------------------------------------------------------------------------------------- issue 25
 # A parent that starts a pose pool on a clip, at ordinary priority or lowered like the dashboard's analysis
-# process (a scheduling group of its own at the lowest weight, nice + SCHED_IDLE: inherited by the workers),
+# process (a scheduling group of its own, nice: inherited by the workers),
 # and says its workers' pids once they are estimating.
 BUSY_PARENT = """
 import sys, time

@@ -10,8 +10,9 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import keys
-from dashboard.common import (AUTO, JOB_POLL_S, candidates_text, current, exercise_label, history_store, job_runner,
-                              plain, plain_error, plural, progress_text, show_name, when_text)
+from dashboard.common import (AUTO, BUSY_NOTE, JOB_POLL_S, candidates_text, current, exercise_label, history_store,
+                              job_runner, plain, plain_error, plural, progress_detail, progress_text, show_name,
+                              when_text)
 from dashboard.exercise_picker import exercise_picker_inline
 from dashboard.result_view import show_result
 from pose_core.datasets.recognition import Recognition
@@ -181,6 +182,11 @@ def job_progress(job_id: str) -> None:
                               "(one runs at a time)..." if ahead else "Waiting to start...")
     else:
         st.progress(s.fraction, text=progress_text(s))
+        detail = progress_detail(s)
+        if detail:
+            st.caption(detail)
+        if s.busy:
+            st.info(BUSY_NOTE, icon=":material/speed:")
     show_name(s.name)  # (as typed, plain text: the same name the result and History show)
     st.caption("The analysis goes on if you reload or leave this page; this page's address (with its job id) "
                "shows it again, and the result is saved to your history.")

@@ -86,7 +86,8 @@ def _job_process_main(conn, jobs_dir: str, analyses_dir: str, uploads_dir: str, 
     import signal
 
     from .batch_executors import _exit_with_parent
-    from .jobs import FAILED, _Executor, _Work, background_group, lower_priority, write_status
+    from .jobs import FAILED, _Executor, _Work, write_status
+    from .priority import LiveYield, background_group, lower_priority
     from ..store.settings import quiet_native_libraries
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server handles Ctrl-C and stops us
@@ -94,6 +95,8 @@ def _job_process_main(conn, jobs_dir: str, analyses_dir: str, uploads_dir: str, 
     if nice:
         background_group()  # before anything starts: decode threads, the encoder, the pose workers inherit
         lower_priority(nice)  # both
+        if live_gate:
+            LiveYield(live_gate).start()  # the lowest weight while a live session runs, an equal share otherwise
     quiet_native_libraries()
     if live_gate:
         from .live_gate import GATE_ENV

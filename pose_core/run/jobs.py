@@ -4,8 +4,12 @@ on a thread), and finished (result folder + history row) whether or not anybody 
 A job is a folder `<jobs dir>/<id>/` holding `status.json`, rewritten atomically as it moves on:
 
     state     queued -> running -> done | failed | cannot_tell | no_person
-    stage     "recognising" (Auto: the exercise is being recognised) | "analysing"
+    stage     "recognising" (Auto: the exercise is being recognised) | "analysing" (poses estimated, reps
+              counted) | "judging" (the summary) | then, with the state already done: "drawing" (the annotated
+              video, drawn after the result: run.render_video) | "drawn" | "not_drawn" (video_message says why)
     done, total       frames done / expected in the current stage
+    eta_s, busy       the time left in the stage, from its measured rate (None: not known yet); other programs
+                      are slowing it down (run.job_progress)
     kind, message     why it did not finish (kind: video, no_space, output, analysis, missing_upload, interrupted,
                       stopped, crashed, error)
     recognition       cannot_tell: the reason and the candidates (Recognition.to_dict())
@@ -46,10 +50,14 @@ from ..store.uploads import list_files, new_analysis_dir, remove_upload, sweep_o
 from ..store.settings import dask_scheduler
 from . import pipeline, remote
 from .job_process import JobProcess, JobProcessDied
+from .job_progress import ProgressClock
+from .job_video import draw_later
+from .render_video import abandon_unfinished
+from .priority import background_group, lower_priority  # noqa: F401  (job_process imports them here)
 
 QUEUED, RUNNING, DONE, FAILED, CANNOT_TELL, NO_PERSON = "queued", "running", "done", "failed", "cannot_tell", "no_person"
 FINAL_STATES = (DONE, FAILED, CANNOT_TELL, NO_PERSON)
-RECOGNISING, ANALYSING = "recognising", "analysing"
+RECOGNISING, ANALYSING, JUDGING = "recognising", "analysing", "judging"
 STATUS_JSON = "status.json"
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 ORPHAN_UPLOAD_AGE_S = 6 * 3600  # an upload nobody refers to is kept this long (a page may be about to use it)
@@ -87,6 +95,9 @@ class JobStatus:
     started: float = 0.0
     finished: float = 0.0
     pid: int = 0  # the server process that runs it (a dead one means it will never finish)
+    eta_s: float | None = None
+    busy: bool = False
+    video_message: str = ""  # why the annotated video could not be drawn
 
     @property
     def final(self) -> bool:
@@ -240,46 +251,6 @@ class _Work:
 _ONE_AT_A_TIME = threading.Lock()
 
 
-def lower_priority(nice: int) -> bool:
-    """Make the calling thread, and the threads and processes it starts from now on, background work: its
-    nice value raised by `nice` and, where Linux offers it, the SCHED_IDLE policy (it runs only when no
-    ordinary task of its scheduling group wants the CPU: nice alone still left an analysis ~half a core
-    beside a live session). On Linux both are per thread, inherited by what the thread starts. False where
-    the platform allows neither."""
-    tid = threading.get_native_id()
-    ok = False
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
-        ok = True
-    with contextlib.suppress(AttributeError, OSError):
-        os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
-        ok = True
-    return ok
-
-
-AUTOGROUP_NICE = 19  # the analysis process's scheduling group: the lowest weight Linux gives a group
-
-
-def background_group(nice: int = AUTOGROUP_NICE) -> bool:
-    """Put this whole process (and what it starts from now on) in a scheduling group of its own with the
-    lowest weight, so that as a group it yields the CPU to every other program on the machine. Needed
-    because Linux (autogroup) schedules each session as one group: SCHED_IDLE and nice work only inside
-    the group, so a background analysis left in the web server's session still took an equal share
-    against the browser and any other session (with it, an analysis beside a live page in Chromium took
-    112-126 s instead of 73 s: the browser got the CPU; the live latency's change was within noise).
-    A new session (setsid) makes a new autogroup, whose nice is set through /proc/self/autogroup.
-    False where this is not possible (not Linux, autogroup off, not allowed); nothing else changes then."""
-    with contextlib.suppress(AttributeError, OSError):
-        if os.getsid(0) != os.getpid():
-            os.setsid()
-    try:
-        with open("/proc/self/autogroup", "w") as f:
-            f.write(str(int(nice)))
-        return True
-    except OSError:
-        return False
-
-
 class JobRunner:
     """Runs submitted analyses one after the other, in the background.
 
@@ -290,8 +261,10 @@ class JobRunner:
     isolate=True (the dashboard): the analyses run in a process of their own, started with the runner and kept
     (its model and pose pool stay warm between analyses): the web server's threads (a live session's) never
     wait for it on Python's GIL, a crash in native code fails one job instead of the server, and with
-    nice > 0 it is background work: a scheduling group of its own at the lowest weight (`background_group`),
-    and inside it nice + SCHED_IDLE (`lower_priority`): it yields the CPU to interactive work.
+    nice > 0 it is background work (run.priority): a scheduling group of its own, at an equal share beside
+    other programs (never starved by them) but at the lowest weight while a live session runs on this server
+    (`LiveYield` on the live gate), and inside it nice (`lower_priority`): the server's own threads go first.
+    A finished job's annotated video is drawn after its result, at the lowest priority (run.job_video).
     isolate=False: a thread of this process (lowered the same way), for scripts and for tests that patch
     the pipeline.
     A job's `make_estimator()` / `pool` (given at submit, e.g. fakes in tests) are used in thread mode only;
@@ -314,6 +287,7 @@ class JobRunner:
         self._pending: list[str] = []  # ids queued or running here, in order
         self._lock = threading.Lock()
         recover_interrupted(self.jobs_dir, self.analyses_dir, self.uploads_dir)
+        abandon_unfinished(a.path for a in list_analyses(self.analyses_dir))  # (an earlier server's drawings)
         sweep_orphan_uploads(self.uploads_dir, self.analyses_dir, self.jobs_dir, orphan_age_s)
         sweep_finished_jobs(self.jobs_dir)
         started = threading.Event()
@@ -441,6 +415,25 @@ class JobRunner:
                                                "this server's memory.", kind="crashed")
 
 
+def failed_status(s: JobStatus, e: Exception) -> JobStatus:
+    """The status of a job whose analysis raised `e`: why it did not finish, said for the user."""
+    if isinstance(e, pipeline.CannotTellError):  # (an AnalysisError: first)
+        rec = e.recognition
+        return replace(s, state=CANNOT_TELL, kind="cannot_tell", message=str(e),
+                       recognition=dict(rec.to_dict(), repeats=getattr(e, "repeats", {}))
+                       if hasattr(rec, "to_dict") else None)
+    if isinstance(e, pipeline.NoPersonError):
+        return replace(s, state=NO_PERSON, kind="no_person", message=str(e))
+    # (OutputError: "cannot write to <folder>: permission denied", a read-only file system...)
+    for cls, kind in ((VideoError, "video"), (NoSpaceError, "no_space"), (OutputError, "output"),
+                      (pipeline.AnalysisError, "analysis")):
+        if isinstance(e, cls):
+            return replace(s, state=FAILED, kind=kind, message=str(e))
+    if isinstance(e, remote.RemoteError):
+        return replace(s, state=FAILED, kind="remote", message=f"The analysis cluster could not be used: {e}")
+    return replace(s, state=FAILED, kind="error", message=f"unexpected failure: {type(e).__name__}: {e}")
+
+
 class _Executor:
     """Runs one job to its end (status.json, the result folder, the history row, the upload's cleanup), in
     whichever process or thread it is called. Never raises for a job that fails: the status says why."""
@@ -484,10 +477,15 @@ class _Executor:
             return
         last_write, shown = [0.0], [0]  # when status.json was last written, and the frames it said were done
         current = [s]
+        clock = ProgressClock()
 
         def update(**changes) -> None:
             if self.stopping is not None and self.stopping.is_set():
                 raise JobStopped()
+            if "stage" in changes:
+                clock.stage(changes["stage"])
+            elif "done" in changes:
+                changes["eta_s"], changes["busy"] = clock.update(changes["done"], changes.get("total", 0))
             current[0] = replace(current[0], **changes)
             now = time.monotonic()
             # (throttled, but the first frame of a stage and the last one are always written)
@@ -510,46 +508,24 @@ class _Executor:
             result = remote.analyze(
                 video, s.exercise, out_dir=out_dir, rules=work.rules, estimator=est, pool=pool,
                 progress=lambda done, total: update(done=done, total=total),
-                stage=lambda name: update(stage=name, done=0, total=0))
+                stage=lambda name: update(stage=name, eta_s=None, **({} if name == JUDGING else {"done": 0, "total": 0})),
+                video_after=True)  # (judging: the frames counted stay on show)
         except JobStopped:
             self._finish(work, replace(current[0], state=FAILED, kind="stopped", message=STOPPED_MESSAGE))
             return
-        except pipeline.CannotTellError as e:  # (an AnalysisError: caught first)
-            rec = e.recognition
-            self._finish(work, replace(current[0], state=CANNOT_TELL, kind="cannot_tell", message=str(e),
-                                       recognition=dict(rec.to_dict(), repeats=getattr(e, "repeats", {}))
-                                       if hasattr(rec, "to_dict") else None))
-            return
-        except pipeline.NoPersonError as e:
-            self._finish(work, replace(current[0], state=NO_PERSON, kind="no_person", message=str(e)))
-            return
-        except VideoError as e:
-            self._finish(work, replace(current[0], state=FAILED, kind="video", message=str(e)))
-            return
-        except NoSpaceError as e:
-            self._finish(work, replace(current[0], state=FAILED, kind="no_space", message=str(e)))
-            return
-        except OutputError as e:  # ("cannot write to <folder>: permission denied", a read-only file system...)
-            self._finish(work, replace(current[0], state=FAILED, kind="output", message=str(e)))
-            return
-        except pipeline.AnalysisError as e:
-            self._finish(work, replace(current[0], state=FAILED, kind="analysis", message=str(e)))
-            return
-        except remote.RemoteError as e:
-            self._finish(work, replace(current[0], state=FAILED, kind="remote",
-                                       message=f"The analysis cluster could not be used: {e}"))
-            return
         except Exception as e:
-            self._finish(work, replace(current[0], state=FAILED, kind="error",
-                                       message=f"unexpected failure: {type(e).__name__}: {e}"))
+            self._finish(work, failed_status(current[0], e))
             return
         finally:
             if est is not None:  # the model's memory goes back now, not when the garbage collector gets to it
                 release = getattr(make_estimator, "release", None)  # (a factory that pools estimators)
                 with contextlib.suppress(Exception):
                     release(est) if callable(release) else est.close()
-        done = replace(current[0], state=DONE, result_dir=out_dir.name)
-        self._finish(work, self._add_history(work, done, result, out_dir))
+        done = self._add_history(work, replace(current[0], state=DONE, result_dir=out_dir.name, eta_s=None), result,
+                                 out_dir)
+        self._finish(work, done)  # the result is on the page now; its video follows
+        if getattr(result, "video_pending", False):
+            draw_later(replace(done, finished=time.time()), video, out_dir, lambda st: write_status(self.jobs_dir, st))
 
     def _add_history(self, work: _Work, s: JobStatus, result, out_dir: Path) -> JobStatus:
         """The history row, added here so it is saved even when nobody watches the page."""

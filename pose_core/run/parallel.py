@@ -32,7 +32,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from ..core.types import PoseFrame
 from ..media.video import VideoInfo
@@ -94,7 +94,6 @@ def _worker_main(tasks, results, current, parent_pid: int, nice: int = 0, keep_s
     _exit_with_parent(parent_pid)
     _worker_init()
     from ..media.estimator import PoseEstimator
-    from ..media.video import read_frames
     from .live_gate import waiter_from_env
 
     gate = waiter_from_env()  # the server's live frames go first (a dashboard's analysis process sets it)
@@ -115,26 +114,7 @@ def _worker_main(tasks, results, current, parent_pid: int, nice: int = 0, keep_s
             continue  # cancelled before we got to it
         est, spare = spare or fresh(), None
         try:
-            batch: list = []
-            n = 0
-            start = max(0.0, chunk.start_s - chunk.lead_in_s)
-            tol = 0.25 / info.fps if info.fps else 0.0
-            for t, img in read_frames(video, max_side=max_side, backend="av", start_s=start, end_s=chunk.end_s,
-                                      info=info, for_model=True):
-                if current.value != job:
-                    break
-                if gate is not None:
-                    gate.wait()
-                pose = est.process(img, t)
-                if t < chunk.start_s - tol:
-                    continue  # lead-in: tracking settles, the pose is not used
-                batch.append((t, pose))
-                n += 1
-                if len(batch) >= BATCH_FRAMES or n == 1:  # the first pose at once: the frame loop starts
-                    results.put(("poses", job, chunk.index, batch))
-                    batch = []
-            if batch:
-                results.put(("poses", job, chunk.index, batch))
+            n = _estimate_chunk(est, job, chunk, video, info, max_side, results, current, gate)
             results.put(("done", job, chunk.index, n))
         except Exception as e:  # reported to the parent, which falls back to one process
             results.put(("error", job, chunk.index, f"{type(e).__name__}: {e}"))
@@ -144,6 +124,46 @@ def _worker_main(tasks, results, current, parent_pid: int, nice: int = 0, keep_s
             spare = fresh()  # warm for the next chunk, after this one's results are out
     if spare is not None:
         spare.close()
+
+
+def _estimate_chunk(est, job: int, chunk: Chunk, video: str, info: VideoInfo, max_side: int, results, current,
+                    gate) -> int:
+    """One chunk's poses to the parent in small batches, each with its frame's picture signature (cut
+    detection: the parent need not decode), and the stretches that could not be read before the frame after
+    them. Returns how many poses were sent (the lead-in's are not)."""
+    from ..media.shots import frame_signature
+    from ..media.video import read_frames
+
+    batch: list = []
+    n = said = 0
+    start = max(0.0, chunk.start_s - chunk.lead_in_s)
+    tol = 0.25 / info.fps if info.fps else 0.0
+    found: list = []  # stretches that could not be read (damage)
+    for t, img in read_frames(video, max_side=max_side, backend="av", start_s=start, end_s=chunk.end_s,
+                              info=info, for_model=True, gaps=found):
+        if current.value != job:
+            break
+        if len(found) > said:
+            if batch:
+                results.put(("poses", job, chunk.index, batch))
+                batch = []
+            new = [tuple(g) for g in found[said:] if g[1] > chunk.start_s - tol]
+            said = len(found)
+            if new:
+                results.put(("gaps", job, chunk.index, new))
+        if gate is not None:
+            gate.wait()
+        pose = est.process(img, t)
+        if t < chunk.start_s - tol:
+            continue  # lead-in: tracking settles, the pose is not used
+        batch.append((t, pose, frame_signature(img)))
+        n += 1
+        if len(batch) >= BATCH_FRAMES or n == 1:  # the first pose at once: the frame loop starts
+            results.put(("poses", job, chunk.index, batch))
+            batch = []
+    if batch:
+        results.put(("poses", job, chunk.index, batch))
+    return n
 
 
 # ------------------------------------------------------------------------------------------ parent side
@@ -256,6 +276,8 @@ class StreamedPoses:
                  on_wait: Callable[[], None] | None = None, timeout_s: float = 120.0):
         self.pool, self.job, self.chunks = pool, job, chunks
         self.tol = 0.25 / fps if fps else 0.5
+        self.frame_s = 1.0 / fps if fps else 1.0
+        self.boundary = False  # the chunk changed since the last pose taken (frames() checks the join)
         self.on_wait = on_wait
         self.timeout_s = timeout_s
         self._buf: dict[int, collections.deque] = {c.index: collections.deque() for c in chunks}
@@ -275,6 +297,8 @@ class StreamedPoses:
         if kind == "poses":
             self._buf[idx].extend(payload)
             self.estimated += len(payload)
+        elif kind == "gaps":
+            self._buf[idx].append((None, payload, None))  # in order: before the first frame after them
             if self.first_pose_at is None:
                 self.first_pose_at = time.perf_counter()
         elif kind == "done":
@@ -300,22 +324,58 @@ class StreamedPoses:
         while self._receive(0.0):
             pass
 
-    def process(self, image, t: float) -> PoseFrame | None:
+    def _next(self) -> tuple | None:
+        """The next item in frame order: (t, pose, signature), or (None, gaps, None) for stretches that could
+        not be read before the next frame; None after the last chunk's last pose."""
         self._pump()
         while True:
             if self._chunk >= len(self.chunks):
-                raise ChunkMismatch(f"the frame loop has a frame at {t:.3f} s after the workers' last pose")
+                return None
             i = self.chunks[self._chunk].index
             if self._buf[i]:
-                tp, pose = self._buf[i].popleft()  # consumed: memory stays bounded
-                self._used[i] += 1
-                if abs(tp - t) > self.tol:
-                    raise ChunkMismatch(f"pose at {tp:.3f} s for the frame at {t:.3f} s")
-                return pose
+                item = self._buf[i].popleft()  # consumed: memory stays bounded
+                if item[0] is not None:
+                    self._used[i] += 1
+                return item
             if self._done[i] is not None and self._used[i] >= self._done[i]:
                 self._chunk += 1  # this chunk is finished: on to the next
+                self.boundary = True
                 continue
             self._wait()
+
+    def process(self, image, t: float) -> PoseFrame | None:
+        while True:
+            item = self._next()
+            if item is None:
+                raise ChunkMismatch(f"the frame loop has a frame at {t:.3f} s after the workers' last pose")
+            tp, pose, _ = item
+            if tp is None:
+                continue  # (the frame loop's own decoder finds the damage)
+            if abs(tp - t) > self.tol:
+                raise ChunkMismatch(f"pose at {tp:.3f} s for the frame at {t:.3f} s")
+            return pose
+
+    def frames(self, gaps: list) -> Iterator[tuple[float, PoseFrame | None, object]]:
+        """(t, pose, picture signature) of every frame in order, without decoding a frame here (nothing is
+        drawn). `gaps` receives the stretches that could not be read, before the first frame after them. The
+        chunks must join up: a frame of both sides of a boundary is used once; a jump back in time, or a hole
+        at a boundary with no damage to explain it, raises ChunkMismatch (the single-process path runs)."""
+        last = None
+        while (item := self._next()) is not None:
+            t, pose, sig = item
+            if t is None:
+                gaps.extend(g for g in pose if not any(g[0] < e and s < g[1] for s, e in gaps))
+                continue
+            crossed, self.boundary = self.boundary, False
+            if last is not None:
+                if t <= last + self.tol:
+                    if t < last - self.tol:
+                        raise ChunkMismatch(f"a pose at {t:.3f} s after one at {last:.3f} s")
+                    continue  # the same frame, estimated by both chunks
+                if crossed and t - last > 3 * self.frame_s and not any(s <= t and e >= last for s, e in gaps):
+                    raise ChunkMismatch(f"no frame between {last:.3f} s and {t:.3f} s at a chunk boundary")
+            last = t
+            yield t, pose, sig
 
     def finish(self) -> None:
         """After the frame loop: every pose must have been used."""
@@ -323,7 +383,7 @@ class StreamedPoses:
         for c in self.chunks[self._chunk:]:
             while self._done[c.index] is None:
                 self._wait()
-            if self._buf[c.index] or self._used[c.index] < self._done[c.index]:
+            if any(it[0] is not None for it in self._buf[c.index]) or self._used[c.index] < self._done[c.index]:
                 raise ChunkMismatch("the workers estimated more frames than the frame loop decoded")
 
     def close(self) -> None:  # an estimator's interface; the pool outlives us

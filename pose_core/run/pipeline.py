@@ -2,6 +2,8 @@
 
 `analyze_video` streams the file once: decode (background thread) -> pose -> `Session` (angles, smoothing,
 counter, judging, tally) -> overlay -> H.264 encode (background thread), writing `frames.csv` row by row.
+With the pose workers (run.parallel) and no video drawn in the loop (--no-video, or video_after: drawn later
+by run.render_video), this process decodes nothing: the workers send each pose with its picture signature.
 Memory does not grow with the video's length. The analysis folder is written staged (`store.outputs`):
 a failure never leaves half-written files or clobbers an earlier result.
 """
@@ -12,7 +14,7 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from ..core.io import NoSpaceError, is_no_space, output_error
 from ..core.rules import ExerciseRule, RuleSet, load_rules
@@ -25,10 +27,12 @@ from ..media.poses import estimator_for, poses
 from ..media.shots import frame_signature, signature_distance
 from ..media.video import H264Writer, ProgressFn, VideoError, VideoInfo, probe
 from ..store.settings import parallel_min_seconds, parallel_mode, parallel_workers
-from ..store.outputs import (ANNOTATED_VIDEO, FRAMES_CSV, OUTPUT_FILES, REPS_JSON, SUMMARY_JSON, FramesCsvWriter,
-                             staged_outputs, write_reps, write_summary)
+from ..store.outputs import (ANNOTATED_VIDEO, FRAMES_CSV, OUTPUT_FILES, OVERLAY_DATA, REPS_JSON, SUMMARY_JSON,
+                             FramesCsvWriter, staged_outputs, write_reps, write_summary)
 from .crosscheck import checked
 from .parallel import ParallelError, PosePool, StreamedPoses, plan_chunks, worthwhile
+from .render_video import OverlayLog
+from .streamed import ParallelProgress, recognise_from_stream, stream_items
 
 
 class AnalysisError(RuntimeError):
@@ -64,6 +68,8 @@ class AnalysisResult:
     files: dict[str, Path] = field(default_factory=dict)
     # Stretches of the video that could not be read (damaged data in the middle), (start_s, end_s), in order.
     gaps: list[tuple[float, float]] = field(default_factory=list)
+    # The annotated video is still to be drawn from the stored overlay (`run.render_video.draw_annotated`).
+    video_pending: bool = False
 
 
 def recognize_start(video: str | Path, rules: RuleSet, est: PoseEstimator, max_side: int,
@@ -115,37 +121,46 @@ def decide_exercise(video: str | Path, rec, poses: list, rules: RuleSet) -> tupl
     return final.exercise, extra, [xc.note] if xc.note else []
 
 
-def run_frames(video: str | Path, session: Session, est: PoseEstimator, info: VideoInfo,
-               tmp: dict[str, Path] | None, write_video: bool, max_side: int, known_poses: list,
-               progress: ProgressFn | None, keep_first_s: float | None, backend: str = "auto",
-               gaps: list | None = None) -> list[PoseFrame | None]:
-    """The frame loop: every frame through the session, frames.csv row by row and the overlay video into
-    the staged files `tmp` (None: nothing is written). Returns the poses of the first `keep_first_s`.
-    gaps: receives the stretches that could not be read, each before the first frame after it is stepped."""
+def decoded_items(video: str | Path, est: PoseEstimator, max_side: int, known_poses: list,
+                  progress: ProgressFn | None, backend: str, gaps: list) -> Iterator[tuple]:
+    """(t, rgb image, pose, picture signature) of each frame, decoded in this process."""
+    for t, img, pose in poses(video, est, max_side, known=known_poses, progress=progress, backend=backend,
+                              gaps=gaps):
+        yield t, img, pose, frame_signature(img)
+
+
+def run_frames(session: Session, items, info: VideoInfo, tmp: dict[str, Path] | None, video_mode: str,
+               keep_first_s: float | None, gaps: list, backend: str = "auto", max_side: int = 1280
+               ) -> list[PoseFrame | None]:
+    """The frame loop: every frame (`items`: (t, image or None, pose, signature)) through the session,
+    frames.csv row by row and, into the staged files `tmp` (None: nothing is written), the video:
+    video_mode "inline" draws and encodes it here, "after" stores each frame's overlay for drawing it later
+    (run.render_video), "none" neither. Returns the poses of the first `keep_first_s`.
+    gaps: the stretches that could not be read, each known before the first frame after it comes."""
     first_poses: list[PoseFrame | None] = []
     with contextlib.ExitStack() as stack:
         rows = stack.enter_context(FramesCsvWriter(tmp[FRAMES_CSV], session.rule.angles)) if tmp else None
+        log = stack.enter_context(OverlayLog(tmp[OVERLAY_DATA], backend, max_side)) \
+            if tmp is not None and video_mode == "after" else None
         writer = None
         # Frames stay RGB end to end: decode converts on its own thread, the model takes RGB, the overlay
         # is drawn in RGB and the encoder takes RGB. No colour conversion on the model's thread.
         prev = None
-        gaps = [] if gaps is None else gaps
         gaps_cut = 0  # how many of the gaps are already a cut
-        for t, img, pose in poses(video, est, max_side, known=known_poses, progress=progress,
-                                  backend=backend, gaps=gaps):
+        for t, img, pose, sig in items:
             if keep_first_s is not None and t <= keep_first_s:
                 first_poses.append(pose)  # to say what the movement looks like, should no rep be found
-            # A stretch that could not be read is a cut at the first frame after it: no rep is counted across
-            # it. (The decoder runs ahead of this loop: a gap is known before its frames come.)
+            # A stretch that could not be read is a cut at the first frame after it: no rep is counted across it.
             if len(gaps) > gaps_cut and gaps[gaps_cut][1] <= t + 1e-6:
                 session.cut(t)
                 gaps_cut = sum(1 for g in gaps if g[1] <= t + 1e-6)
-            sig = frame_signature(img)
             r = session.step(pose, t, signature_distance(prev, sig) if prev is not None else None)
             prev = sig
             if rows is not None:
                 rows.write(r)
-            if tmp is not None and write_video:
+            if log is not None:
+                log.write(t, session.overlay(r))
+            if tmp is not None and video_mode == "inline" and img is not None:
                 if writer is None:
                     writer = stack.enter_context(H264Writer(tmp[ANNOTATED_VIDEO], img.shape[1], img.shape[0], info.fps))
                 # The overlay is drawn on the writer's thread, off the pose model's critical path.
@@ -217,13 +232,16 @@ def analyze_video(video: str | Path, exercise: str, out_dir: str | Path | None =
                   progress: ProgressFn | None = None, write_video: bool = True, max_side: int = 1280,
                   estimator: PoseEstimator | None = None, recognize_seconds: float = RECOGNIZE_SECONDS,
                   stage: Callable[[str], None] | None = None, parallel: bool | None = None,
-                  pool: PosePool | None = None, estimator_factory: Callable[[], PoseEstimator] | None = None
-                  ) -> AnalysisResult:
+                  pool: PosePool | None = None, estimator_factory: Callable[[], PoseEstimator] | None = None,
+                  video_after: bool = False) -> AnalysisResult:
     """Analyse one video with one exercise's rule. Writes annotated.mp4, frames.csv, reps.json, summary.json
     into out_dir (when given). exercise="auto" recognises it first (summary: exercise_confidence,
     exercise_candidates). Raises VideoError / NoPersonError / CannotTellError / KeyError (unknown exercise) /
     NoSpaceError (the disk filled up while writing out_dir: nothing half-written is left).
-    `stage(name)` is called as a stage starts ("recognising", "analysing"); `progress` counts each from 1.
+    `stage(name)` is called as a stage starts ("recognising", "analysing" (poses estimated, through the session),
+    "judging" (the summary, the files)); `progress` counts frames in the first two, each from 1.
+    video_after: the annotated video is not drawn here: each frame's overlay is stored (overlay.jsonl) and
+    the result is published without it (`result.video_pending`); `run.render_video.draw_annotated` draws it.
 
     parallel: True estimates poses on time chunks in worker processes (`run.parallel`; `pool` when given, a
     kept warm pool, else one started for this video); False in this process (with `estimator` when given);
@@ -242,7 +260,7 @@ def analyze_video(video: str | Path, exercise: str, out_dir: str | Path | None =
             if pool.acquire():  # a kept pool busy with another analysis: this one runs in its own process
                 try:
                     return _analyze(video, exercise, out_dir, rules, progress, write_video, max_side, None,
-                                    recognize_seconds, info, t_start, pool, stage)
+                                    recognize_seconds, info, t_start, pool, stage, video_after)
                 except ParallelError:
                     pool.cancel()  # e.g. a file that decodes differently from its middle: one process instead
                 finally:
@@ -253,9 +271,9 @@ def analyze_video(video: str | Path, exercise: str, out_dir: str | Path | None =
     if estimator is None and estimator_factory is not None:
         with estimator_factory() as est:
             return _analyze(video, exercise, out_dir, rules, progress, write_video, max_side, est,
-                            recognize_seconds, info, t_start, None, stage)
+                            recognize_seconds, info, t_start, None, stage, video_after)
     return _analyze(video, exercise, out_dir, rules, progress, write_video, max_side, estimator, recognize_seconds,
-                    info, t_start, None, stage)
+                    info, t_start, None, stage, video_after)
 
 
 def use_parallel(info: VideoInfo, parallel: bool | None, pool: PosePool | None = None) -> bool:
@@ -272,90 +290,74 @@ def use_parallel(info: VideoInfo, parallel: bool | None, pool: PosePool | None =
 
 
 def _analyze(video, exercise, out_dir, rules, progress, write_video, max_side, estimator, recognize_seconds,
-             info, t_start, pool, stage=None) -> AnalysisResult:
-    known_poses: list = []
-    extra: dict = {}
-    rec_notes: list[str] = []
-    backend = "auto"
+             info, t_start, pool, stage=None, video_after: bool = False) -> AnalysisResult:
+    out = Path(out_dir) if out_dir is not None else None
+    video_mode = "none" if not write_video or out is None else "after" if video_after else "inline"
     stream = None
-    gaps: list[tuple[float, float]] = []
     if pool is not None:
         # The frame loop decodes with PyAV, as the workers do, so that every pose's timestamp can be checked
         # against its frame's. Progress: the mean of poses estimated and frames through the session.
         chunks = plan_chunks(info.duration_s, pool.workers)
-        backend = "av"
-        progress = _ParallelProgress(progress, info.frame_count, recognising=exercise == "auto")
+        progress = ParallelProgress(progress, info.frame_count, recognising=exercise == "auto")
         stream = StreamedPoses(pool, pool.submit(video, info, chunks, max_side), chunks, info.fps,
                                on_wait=progress.refresh)
         progress.stream = stream
     try:
         with (contextlib.nullcontext(stream) if stream is not None else estimator_for(estimator)) as est:
-            if exercise == "auto":
-                if stage is not None:
-                    stage("recognising")
-                exercise, known_poses, extra, rec_notes = recognise_exercise(video, rules, est, max_side, progress,
-                                                                             recognize_seconds, backend)
-            rule: ExerciseRule = rules[exercise]
-            out = Path(out_dir) if out_dir is not None else None
-            session = Session(rule, rules.defaults)
-            if stage is not None:
-                stage("analysing")
-            with _output_errors_said(out), \
-                    (staged_outputs(out, OUTPUT_FILES) if out is not None else contextlib.nullcontext(None)) as tmp:
-                first_poses = run_frames(video, session, est, info, tmp, write_video, max_side, known_poses,
-                                         progress, None if extra else recognize_seconds, backend, gaps)
-                if stream is not None:
-                    stream.finish()
-                summary = summarise(video, session, info, rules, time.perf_counter() - t_start,
-                                    first_poses or known_poses, extra, rec_notes, gaps)
-                written: list[str] = []
-                if tmp is not None:
-                    write_reps(tmp[REPS_JSON], exercise, session.reps, session.partial_reps, session.view,
-                               rule.counting.concentric)
-                    write_summary(tmp[SUMMARY_JSON], summary)
-                    written = [n for n in OUTPUT_FILES if tmp[n].exists()]
+            return _analyze_with(video, exercise, out, rules, progress, video_mode, max_side, est, stream,
+                                 recognize_seconds, info, t_start, stage)
     except BaseException:
         if pool is not None:
             pool.cancel()
         raise
+
+
+def _analyze_with(video, exercise, out, rules, progress, video_mode, max_side, est, stream, recognize_seconds,
+                  info, t_start, stage) -> AnalysisResult:
+    """The analysis with its poses coming from `est` (decoding here) or `stream` (the pose workers: decoded
+    here only when the video is drawn during the loop, else not at all)."""
+    known_poses, extra, rec_notes, gaps = [], {}, [], []
+    backend = "av" if stream is not None else "auto"
+    inline = video_mode == "inline"
+    head, rest = [], None
+    if exercise == "auto":
+        if stage is not None:
+            stage("recognising")
+        if not inline:  # one pass over the frames: the first seconds are recognised, then analysed as they are
+            source = stream.frames(gaps) if stream is not None else \
+                ((t, pose, sig) for t, _img, pose, sig in decoded_items(video, est, max_side, [], None, backend, gaps))
+            exercise, extra, rec_notes, head, rest = recognise_from_stream(
+                video, source, rules, recognize_seconds, progress, int(recognize_seconds * info.fps) if info.fps else 0)
+        else:
+            exercise, known_poses, extra, rec_notes = recognise_exercise(video, rules, est, max_side, progress,
+                                                                         recognize_seconds, backend)
+    rule: ExerciseRule = rules[exercise]
+    session = Session(rule, rules.defaults)
+    if stage is not None:
+        stage("analysing")
+    if rest is not None or (stream is not None and not inline):
+        items = stream_items(rest if rest is not None else stream.frames(gaps), progress, info.frame_count, head)
+    else:
+        items = decoded_items(video, est, max_side, known_poses, progress, backend, gaps)
+    with _output_errors_said(out), \
+            (staged_outputs(out, OUTPUT_FILES + (OVERLAY_DATA,)) if out is not None else contextlib.nullcontext(None)) as tmp:
+        first_poses = run_frames(session, items, info, tmp, video_mode, None if extra else recognize_seconds, gaps,
+                                 backend, max_side)
+        if stream is not None:
+            stream.finish()
+        if stage is not None:
+            stage("judging")
+        summary = summarise(video, session, info, rules, time.perf_counter() - t_start,
+                            first_poses or known_poses or [h[1] for h in head], extra, rec_notes, gaps)
+        written: list[str] = []
+        if tmp is not None:
+            write_reps(tmp[REPS_JSON], exercise, session.reps, session.partial_reps, session.view,
+                       rule.counting.concentric)
+            write_summary(tmp[SUMMARY_JSON], summary)
+            written = [n for n in OUTPUT_FILES if tmp[n].exists()]
     files = {n: out / n for n in written}
-    return AnalysisResult(summary=summary, reps=list(session.reps), out_dir=out, files=files, gaps=gaps)
-
-
-class _ParallelProgress:
-    """progress(done, expected) in chunked mode: done = (poses estimated + frames analysed) / 2, never going
-    back, reported from the caller's thread only (the frame loop, or while it waits for poses). With
-    exercise="auto" the recognition pass is reported first as it is (its own frames), then the analysis
-    from 0 again, as in the single-process path."""
-
-    def __init__(self, progress: ProgressFn | None, expected: int, recognising: bool = False):
-        self.progress, self.expected = progress, expected
-        self.recognising = recognising
-        self.stream: StreamedPoses | None = None
-        self.frames = 0
-        self.last = -1
-
-    def __call__(self, done: int, expected: int) -> None:
-        if self.recognising:
-            if done >= self.frames:
-                self.frames = done
-                if self.progress is not None:
-                    self.progress(done, expected)
-                return
-            self.recognising, self.last = False, -1  # the analysis pass starts
-        self.frames = max(self.frames, done) if done >= self.frames or self.last >= 0 else done
-        self.refresh()
-
-    def refresh(self) -> None:
-        if self.progress is None or self.recognising:
-            return
-        estimated = self.stream.estimated if self.stream is not None else 0
-        done = (estimated + self.frames) // 2
-        expected = max(self.expected, done)
-        done = max(done, self.last)
-        if done != self.last:
-            self.last = done
-            self.progress(done, expected)
+    return AnalysisResult(summary=summary, reps=list(session.reps), out_dir=out, files=files, gaps=gaps,
+                          video_pending=video_mode == "after")
 
 
 def analyze_observations(video: str | Path, observations: list, exercise: str, rules: RuleSet | None = None,

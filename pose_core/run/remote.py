@@ -132,12 +132,13 @@ def _is_lost(e: BaseException) -> bool:
 def analyze(video: str | Path, exercise: str, out_dir: str | Path | None = None, **kwargs):
     """One analysis where it belongs: on the Dask scheduler configured in GYMPOSE_DASK_SCHEDULER when there is
     one, else in this process (`pipeline.analyze_video`, which uses every core for a long clip). A local-only
-    keyword (pool, estimator, estimator_factory, stage: a callback of this process) is dropped when the
+    keyword (pool, estimator, estimator_factory, stage: a callback of this process; video_after: the cluster
+    draws the video in its loop) is dropped when the
     analysis runs remotely."""
     from .pipeline import analyze_video
 
     if dask_scheduler():
-        for local_only in ("pool", "estimator", "estimator_factory", "stage"):
+        for local_only in ("pool", "estimator", "estimator_factory", "stage", "video_after"):
             kwargs.pop(local_only, None)
         return analyze_remote(video, exercise, out_dir, **kwargs)
     return analyze_video(video, exercise, out_dir=out_dir, **kwargs)

@@ -38,6 +38,10 @@ FRAMES_CSV = "frames.csv"
 REPS_JSON = "reps.json"
 SUMMARY_JSON = "summary.json"
 OUTPUT_FILES = (ANNOTATED_VIDEO, FRAMES_CSV, REPS_JSON, SUMMARY_JSON)
+# The video drawn after the result (run.render_video): what the overlay shows on each frame, kept until the
+# video is drawn; and, should drawing fail, why (the result itself is complete either way).
+OVERLAY_DATA = "overlay.jsonl"
+VIDEO_NOTE = "video_error.txt"
 # frames.csv's columns before the angles; then <angle>..., raw_<angle>..., <landmark>_x/_y/_z/_v
 FRAME_COLUMNS = ("frame", "time_s", "has_pose", "phase", "label", "reason", "rep_count", "counting_value")
 
