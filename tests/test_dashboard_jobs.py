@@ -189,7 +189,7 @@ def test_a_full_disk_is_said_on_the_page(workspace, monkeypatch):
 def test_cannot_tell_after_a_reload_still_offers_analyze_as(workspace, monkeypatch):
     """The one-click "Analyze as <candidate>" works from the job's link too (the upload box is empty then):
     the job's own upload is analysed again as the picked exercise."""
-    from pose_core.datasets.recognition import Recognition
+    from pose_core.recognition import Recognition
 
     calls = []
 

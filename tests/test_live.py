@@ -188,7 +188,7 @@ class ScriptedModel:
         self.calls = 0
 
     def predict(self, frames, allowed=None):
-        from pose_core.datasets.recognition import Recognition
+        from pose_core.recognition import Recognition
 
         self.calls += 1
         ts = [f.timestamp_s for f in frames if f is not None]
@@ -200,7 +200,7 @@ class ScriptedModel:
 
 
 def auto_session(model: ScriptedModel | None = None, reps: int = 3) -> tuple[LiveSession, ScriptedModel]:
-    from pose_core.datasets.recognition import OnlineRecognizer
+    from pose_core.recognition import OnlineRecognizer
 
     model = model or ScriptedModel()
     s = LiveSession(RULES["pushup"], RULES.defaults, estimator_factory=lambda: FakeEstimator(reps=reps),

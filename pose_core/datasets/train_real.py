@@ -24,9 +24,9 @@ from typing import Callable
 import numpy as np
 
 from .real_clips import OTHER, ClipWindows, Poses, RealClip
-from .recognition.features import pose_arrays, sequence_windows
-from .recognition.decision import Evidence, Typical, fit_typical
-from .recognition.model import ExerciseRecognizer, TreeEnsemble
+from ..recognition.features import pose_arrays, sequence_windows
+from ..recognition.decision import Evidence, Typical, fit_typical
+from ..recognition.model import ExerciseRecognizer, TreeEnsemble
 
 FOLDS = 5
 REAL_SHARE = 1.0

@@ -1,7 +1,7 @@
 """Train the exercise recogniser on Penn Action and real footage, and write a small, pickle-free model.
 
     python -m pose_core.datasets.train_recognizer --penn ../shared/data/penn_action --real ../shared/data \
-        --cache /work/cache/poses --out pose_core/datasets/recognizer --seed 0
+        --cache /work/cache/poses --out pose_core/recognition/model_files --seed 0
 
 - Classes: the 8 gym exercises and OTHER ("not one of the 8"): Penn Action's 7 other actions, postures of
   gym clips held still, the real clips' idle stretches before the first and after the last counted rep,
@@ -43,9 +43,9 @@ import numpy as np
 from ..core.rules import RuleSet
 from .penn import GYM_CLASSES, PENN_ACTIONS, clip_pose_frames, scan_dataset
 from .real_clips import NONE_LABEL, OTHER, ClipWindows, Poses, RealClip, clip_windows, read_real_clips
-from .recognition.decision import Calibration, Typical, fit_typical
-from .recognition.features import ARM_FEATURES, FEATURE_NAMES, pose_arrays, resample, window_features
-from .recognition.model import ExerciseRecognizer, Recognition, TreeEnsemble
+from ..recognition.decision import Calibration, Typical, fit_typical
+from ..recognition.features import ARM_FEATURES, FEATURE_NAMES, pose_arrays, resample, window_features
+from ..recognition.model import ExerciseRecognizer, Recognition, TreeEnsemble
 from .train_augment import LabelledClip, augment, clean_window, held_window
 from .train_calibration import MIN_ACTIVITY, MIN_MOVEMENT, cv_report, fit_calibration, summary
 from .train_real import (FOLDS, PREDICT_SECONDS, FoldJob, fit_all, fold_assignment, fold_typicals,

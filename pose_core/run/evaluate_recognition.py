@@ -40,7 +40,7 @@ class RecognitionResult:
 
     @property
     def sure(self) -> bool:
-        from ..datasets.recognition import SURE_CONFIDENCE
+        from ..recognition import SURE_CONFIDENCE
 
         return self.named is not None and self.confidence >= SURE_CONFIDENCE
 
@@ -92,7 +92,7 @@ def recognise_clip(folder: str, row: dict, rules_path: str | None = None, cache:
                    seconds: float | None = None) -> RecognitionResult:
     """Recognise one clip as `--exercise auto` does. Never raises: a failure is the result's `error`."""
     from ..core.rules import load_rules
-    from ..datasets.recognition import default_recognizer, video_poses
+    from ..recognition import default_recognizer, video_poses
     from ..media.video import VideoError
     from .crosscheck import checked
     from .pipeline import RECOGNIZE_SECONDS

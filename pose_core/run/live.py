@@ -82,7 +82,7 @@ class EstimatorFactory:
 def default_online_recognizer():
     """An OnlineRecognizer on the committed model (the model is loaded once per process and shared: its
     predictions are read-only; each session has its own window and lock state)."""
-    from ..datasets.recognition import OnlineRecognizer, default_recognizer
+    from ..recognition import OnlineRecognizer, default_recognizer
 
     return OnlineRecognizer(default_recognizer())
 
