@@ -17,10 +17,13 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from .rule_types import (DEFAULT_RULES_PATH, EXERCISES, PHASES, REP_STATS, VIEWS, Bounds, Counting, Defaults,  # noqa: F401
-                         ExerciseRule, FrameCheck, Gate, LearnedCheck, RepCheck, RuleSet, RulesError, SecondSignal)
+# Everything a caller needs about rules is imported from here (noqa: the names are for them).
+from .rule_types import (DEFAULT_RULES_PATH, EXERCISES, PHASES, REP_STATS, VIEWS, Bounds,  # noqa: F401
+                         Counting, Defaults, ExerciseRule, FrameCheck, Gate, LearnedCheck, RepCheck, RuleSet,
+                         RulesError, SecondSignal)
 from .rules_dict import rule_to_dict  # noqa: F401  (the inverse of parsing)
-from .rules_parse import ANGLE_RANGE, CONCENTRIC, MAX_DISPLAY_NAME, MAX_MESSAGE, MAX_PHASE_NAME, parse_rules  # noqa: F401
+from .rules_parse import (ANGLE_RANGE, CONCENTRIC, MAX_DISPLAY_NAME, MAX_MESSAGE,  # noqa: F401
+                          MAX_PHASE_NAME, parse_rules)
 
 
 def _merge(base: dict, override: dict) -> dict:
