@@ -41,8 +41,8 @@ bench: venv system-deps
 	$(BIN)/python bench/bench_pipeline.py --json bench/out/bench_pipeline.json
 	$(BIN)/python bench/bench_batch.py --repeat 1 --workers 1 2
 	$(BIN)/python bench/bench_live.py --under-load
-	$(BIN)/python bench/bench_live_browser.py
-	$(BIN)/python bench/bench_live_browser.py --close-tab --json bench/out/bench_live_browser_close_tab.json
+	$(BIN)/python -m bench.bench_live_browser
+	$(BIN)/python -m bench.bench_live_browser --close-tab --json bench/out/bench_live_browser_close_tab.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-output
