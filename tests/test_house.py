@@ -1,9 +1,13 @@
-"""The house rules that an ast walk can check: rooms that fit (modules under 450 lines, functions under 60
-in pose_core/ and dashboard/), no import cycle between pose_core's modules, no `sys.path` edits anywhere."""
+"""The house rules that a walk over the sources can check: rooms that fit (modules under 450 lines, functions
+under 60 in pose_core/ and dashboard/), no import cycle between pose_core's modules, no `sys.path` edits
+anywhere, and no stale words (every path a comment, docstring, doc or the rules file names exists)."""
 
 from __future__ import annotations
 
 import ast
+import io
+import re
+import tokenize
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -140,6 +144,45 @@ def test_nothing_edits_sys_path():
     assert offenders == []
 
 
+# A path of the checkout named in prose: `pose_core/core/rules.py`, `docs/counting.md`, `tests/helpers.py`...
+# Not a pattern (`tests/test_browser*.py`, `<out>/frames/<label>`): those name no one file.
+NAMED_PATH = re.compile(r"(?<![\w./-])((?:pose_core|dashboard|docs|bench|tests)/[\w./-]*\w)(?![\w*<{/])")
+NAMED_ON_PURPOSE = {
+    "dashboard/pages",  # named to say it must not exist (Streamlit's legacy multipage mode)
+}
+GENERATED = ("bench/out/",)  # what the benches write (not in the repository)
+
+
+def prose_of(path: Path) -> str:
+    """The prose of a file: a Python file's comments and docstrings, all of a Markdown or TOML file."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix != ".py":
+        return text
+    parts = [tok.string for tok in tokenize.generate_tokens(io.StringIO(text).readline)
+             if tok.type == tokenize.COMMENT]
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            parts.append(ast.get_docstring(node, clean=False) or "")
+    return "\n".join(parts)
+
+
+def stale_paths(files: list[Path]) -> list[str]:
+    found = []
+    for p in files:
+        for m in NAMED_PATH.finditer(prose_of(p)):
+            named = m.group(1).rstrip(".")
+            if named in NAMED_ON_PURPOSE or named.startswith(GENERATED) or (ROOT / named).exists():
+                continue
+            found.append(f"{rel(p)}: {named}")
+    return found
+
+
+def test_every_path_named_in_comments_docs_and_the_rules_file_exists():
+    files = (python_files("pose_core", "dashboard", "bench", "tests") + sorted((ROOT / "docs").glob("*.md")) +
+             [ROOT / "README.md", ROOT / "pose_core" / "core" / "exercises.toml"])
+    assert stale_paths(files) == []
+
+
 def test_the_checks_find_what_they_look_for(tmp_path, monkeypatch):
     """The walkers themselves: a long module, a long function and a cycle planted in a tree are found."""
     pkg = tmp_path / "pose_core"
@@ -152,3 +195,9 @@ def test_the_checks_find_what_they_look_for(tmp_path, monkeypatch):
     assert oversized_modules(files) == ["pose_core/b.py: 463 lines"]
     assert oversized_functions(files) == ["pose_core/a.py:3 f: 71 lines"]
     assert import_cycles(files) == [["pose_core.a", "pose_core.b"]]
+    (pkg / "c.py").write_text('"""See pose_core/a.py and pose_core/gone.py."""\n'
+                              'X = "pose_core/also_gone.py"  # (a string, not prose)\n'
+                              '# counting: pose_core/counter.py; tests/test_*.py is a pattern\n')
+    (tmp_path / "notes.md").write_text("`pose_core/b.py`, `docs/missing.md`.\n")
+    assert stale_paths([pkg / "c.py", tmp_path / "notes.md"]) == [
+        "pose_core/c.py: pose_core/counter.py", "pose_core/c.py: pose_core/gone.py", "notes.md: docs/missing.md"]

@@ -5,7 +5,7 @@ it (negative), in units of that measurement's typical spread on correct reps (`s
 logistic regression on `max(0, margin + delta)` per check, with weights that cannot be negative: a check
 only ever pushes a rep toward "faulty", and only once it comes within `delta` units of its limit. Its
 starting point (the prior it is trained toward) is the rules themselves: one check at its limit is an even
-call. Training (pose_core/datasets/train_form.py) moves the weights where labelled clips say so, so the model
+call. Training (pose_core/run/train_form.py) moves the weights where labelled clips say so, so the model
 also flags a rep whose measurements are each just inside their limits but together look like the faulty
 reps it learned from. A check's own fault is still judged by the check; the learned check adds what the
 limits miss, and its message names the measurements that made the call, with their values and limits.
