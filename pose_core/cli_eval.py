@@ -11,7 +11,7 @@ from .cli_common import EXIT_INTERRUPTED, Progress, fail, not_a_folder, stderr_l
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .run.evaluate import EvaluateError, evaluate_folder, format_table, summarize, to_json
+    from .run.evaluate import evaluate_folder, format_table, summarize, to_json
     from .run.evaluate_form import is_form_folder
     from .core.rules import RulesError, load_rules
 
@@ -30,25 +30,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     progress = Progress(not args.quiet and not args.json, "clips")
     if not args.auto and is_form_folder(folder):  # labels.csv with a `label` column: form verdicts per clip
         return _evaluate_form(args, folder, progress)
-    try:
-        results = evaluate_folder(folder, mode="auto" if args.auto else "given", workers=args.workers,
-                                  rules_path=args.rules, out_dir=args.out, progress=progress, cache=args.cache)
-    except EvaluateError as e:
-        return fail(str(e))
-    except KeyboardInterrupt:
-        return fail("interrupted", EXIT_INTERRUPTED)
-    finally:
-        progress.close()
-    summary = summarize(results)
-    if args.json:
-        print(json.dumps(to_json(results, summary)))
-    else:
-        print(format_table(results, summary, mode="auto" if args.auto else "given"))
-    return 0
+    mode = "auto" if args.auto else "given"
+    return _report(args, progress, lambda: evaluate_folder(folder, mode=mode, workers=args.workers,
+                                                           rules_path=args.rules, out_dir=args.out,
+                                                           progress=progress, cache=args.cache),
+                   summarize, to_json, lambda results, summary: format_table(results, summary, mode=mode))
 
 
 def _report(args: argparse.Namespace, progress: Progress, compute, summarize, as_json, as_text) -> int:
-    """Run one of evaluate's reports (form verdicts, recognition): errors and Ctrl-C as the other commands."""
+    """Run one of evaluate's reports (counts, form verdicts, recognition): errors and Ctrl-C as the other
+    commands."""
     from .run.evaluate import EvaluateError
 
     try:
