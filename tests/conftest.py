@@ -1,12 +1,34 @@
-"""Fixtures shared by all tests (helpers that are not fixtures live in tests/helpers.py)."""
+"""Fixtures shared by all tests (helpers that are not fixtures live in tests/helpers.py), and the marks that
+`make check` selects on (`browser`, `slow`; registered in pytest.ini), set here so test files need none."""
 
 from __future__ import annotations
 
+from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
 
 from helpers import PENN, SQUAT_CLIP, VIDEOS
+
+
+# ------------------------------------------------------------------ which tests `make check` leaves out
+# Measured one file at a time with --durations (docs/testing.md has the figures): a test is slow when it takes
+# seconds, most of them because MediaPipe runs over real clips, a whole analysis is written, or a process or
+# a server is started. A whole file when nearly all of it is; otherwise the tests by name; and every test
+# that uses a fixture which does such work (its cost falls on whichever test asks for it first).
+SLOW_FILES = set()
+SLOW_TESTS = {}
+SLOW_FIXTURES = {"squat_analysis"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        file = item.path.name
+        if fnmatch(file, "test_browser*.py"):
+            item.add_marker(pytest.mark.browser)
+        elif (file in SLOW_FILES or item.originalname in SLOW_TESTS.get(file, ())
+              or SLOW_FIXTURES.intersection(item.fixturenames)):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
