@@ -1,5 +1,6 @@
 """Fixtures shared by all tests (helpers that are not fixtures live in tests/helpers.py), and the marks that
-`make check` selects on (`browser`, `slow`; registered in pytest.ini), set here so test files need none."""
+`make check` selects on (`browser`, `slow`; registered in pytest.ini, listed in tests/slow_tests.py), set here so
+test files need none."""
 
 from __future__ import annotations
 
@@ -8,26 +9,21 @@ from pathlib import Path
 
 import pytest
 
+import slow_tests
 from helpers import PENN, SQUAT_CLIP, VIDEOS
 
 
 # ------------------------------------------------------------------ which tests `make check` leaves out
-# Measured one file at a time with --durations (docs/testing.md has the figures): a test is slow when it takes
-# seconds, most of them because MediaPipe runs over real clips, a whole analysis is written, or a process or
-# a server is started. A whole file when nearly all of it is; otherwise the tests by name; and every test
-# that uses a fixture which does such work (its cost falls on whichever test asks for it first).
-SLOW_FILES = set()
-SLOW_TESTS = {}
-SLOW_FIXTURES = {"squat_analysis"}
-
 
 def pytest_collection_modifyitems(config, items):
+    """Marks `browser` and `slow` from tests/slow_tests.py (`make check` runs `-m "not browser and not slow"`)."""
     for item in items:
-        file = item.path.name
-        if fnmatch(file, "test_browser*.py"):
+        file, name, fixtures = item.path.name, item.originalname, set(item.fixturenames)
+        if (fnmatch(file, "test_browser*.py") or name in slow_tests.BROWSER_TESTS.get(file, ())
+                or slow_tests.BROWSER_FIXTURES & fixtures):
             item.add_marker(pytest.mark.browser)
-        elif (file in SLOW_FILES or item.originalname in SLOW_TESTS.get(file, ())
-              or SLOW_FIXTURES.intersection(item.fixturenames)):
+        elif (file in slow_tests.SLOW_FILES or name in slow_tests.SLOW_TESTS.get(file, ())
+              or fixtures & (slow_tests.SLOW_FIXTURES["*"] | slow_tests.SLOW_FIXTURES.get(file, set()))):
             item.add_marker(pytest.mark.slow)
 
 

@@ -183,6 +183,21 @@ def test_every_path_named_in_comments_docs_and_the_rules_file_exists():
     assert stale_paths(files) == []
 
 
+def test_the_slow_list_names_tests_that_exist():
+    """A renamed test must not silently come back into `make check` (tests/slow_tests.py names them)."""
+    import slow_tests
+
+    named = {**slow_tests.SLOW_TESTS, **slow_tests.BROWSER_TESTS}
+    missing = []
+    for file, names in named.items():
+        tree = ast.parse((ROOT / "tests" / file).read_text(encoding="utf-8"))
+        defined = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+        missing += [f"{file}::{n}" for n in sorted(set(names) - defined)]
+    missing += [f for f in slow_tests.SLOW_FILES | set(slow_tests.SLOW_FIXTURES) - {"*"}
+                if not (ROOT / "tests" / f).exists()]
+    assert missing == []
+
+
 def test_the_checks_find_what_they_look_for(tmp_path, monkeypatch):
     """The walkers themselves: a long module, a long function and a cycle planted in a tree are found."""
     pkg = tmp_path / "pose_core"
