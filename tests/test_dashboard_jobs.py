@@ -183,6 +183,10 @@ def test_a_full_disk_is_said_on_the_page(workspace, monkeypatch):
     (err,) = at.error
     assert "no space left on device" in err.value and "analyses/" in err.value
     assert str(workspace) not in err.value  # no server path
+    # The job writes its final status, then removes the upload it brought: the page can see the one first.
+    end = time.monotonic() + 10
+    while list((workspace / "uploads").iterdir()) and time.monotonic() < end:
+        time.sleep(0.05)
     assert not list((workspace / "uploads").iterdir())
 
 
