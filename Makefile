@@ -1,11 +1,12 @@
-# GymPose. `make run` sets up and starts the dashboard; `make test` sets up and runs the tests.
+# GymPose. `make run` sets up and starts the dashboard; `make test` sets up and runs every test (what CI runs);
+# `make check` runs the fast ones (no browser, no sweeps over real clips: see docs/testing.md).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
 PORT   ?= 8501
 
-.PHONY: run test venv system-deps bench clean
+.PHONY: run test check venv system-deps bench clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,13 +37,17 @@ run: venv
 test: venv system-deps
 	$(BIN)/python -m pytest -q
 
+# Under 3 minutes on 2 cores: the tests marked neither `browser` nor `slow` (tests/conftest.py marks them).
+check: venv
+	$(BIN)/python -m pytest -q -m "not browser and not slow"
+
 # Speed, memory, start-up, batch and live figures (the README's), in one go. Takes a while (~25 min idle).
 bench: venv system-deps
 	$(BIN)/python bench/bench_pipeline.py --json bench/out/bench_pipeline.json
 	$(BIN)/python bench/bench_batch.py --repeat 1 --workers 1 2
 	$(BIN)/python bench/bench_live.py --under-load
-	$(BIN)/python bench/bench_live_browser.py
-	$(BIN)/python bench/bench_live_browser.py --close-tab --json bench/out/bench_live_browser_close_tab.json
+	$(BIN)/python -m bench.bench_live_browser
+	$(BIN)/python -m bench.bench_live_browser --close-tab --json bench/out/bench_live_browser_close_tab.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-output

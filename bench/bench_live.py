@@ -85,7 +85,7 @@ def bench_interleaved(frames, warmup: int, rules) -> tuple[dict, dict]:
         vframes.append(vf)
     bare = mp.solutions.pose.Pose(static_image_mode=False, model_complexity=1, smooth_landmarks=True,
                                   enable_segmentation=False)
-    from pose_core.datasets.recognition import OnlineRecognizer, default_recognizer
+    from pose_core.recognition import OnlineRecognizer, default_recognizer
 
     session = LiveSession(rules["squat"], rules.defaults)
     webrtc = LiveSession(rules["squat"], rules.defaults)

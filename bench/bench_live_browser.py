@@ -1,7 +1,9 @@
 """Live coaching in the real browser while the same dashboard analyses a video (issue 14, item 3).
 
-    python bench/bench_live_browser.py [--camera squat_1.mp4] [--load squat_4.mp4] [--fps 30]
+    python -m bench.bench_live_browser [--camera squat_1.mp4] [--load squat_4.mp4] [--fps 30]
                                        [--load-via dashboard|process]
+
+(from the checkout's root, as a module: the browser helpers are the browser tests', tests/browser_utils.py).
 
 What it does (inside a private network namespace, as the live browser test: aiortc skips 127.0.0.1):
 starts the dashboard (`streamlit run`, its own workspace), opens the Live page in headless Chromium with a fake
@@ -35,14 +37,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from pose_core.store.settings import shared_data_dir
+from tests.browser_utils import (NETNS_PREFIX, VIEWPORT, StreamlitServer, browser, can_unshare, make_fake_camera,
+                                 wait_for_app, wait_idle)
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT)) if str(ROOT) not in sys.path else None
-sys.path.insert(0, str(ROOT / "tests"))
-
-from browser_utils import (NETNS_PREFIX, VIEWPORT, StreamlitServer, browser, can_unshare,  # noqa: E402
-                           make_fake_camera, wait_for_app, wait_idle)
-
-from pose_core.store.settings import shared_data_dir  # noqa: E402
 
 CAMERA_REPS = {"squat_1.mp4": 3}  # complete reps in one loop of the camera clip (annotated in videos.csv)
 WINDOW_FRAMES = 300  # FreshFrames keeps the latency of the last 300 returned frames

@@ -34,10 +34,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT)) if str(ROOT) not in sys.path else None
+from pose_core.store.settings import shared_data_dir  # (the installed package: `make venv` installs it editable)
 
-from pose_core.store.settings import shared_data_dir  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 EXERCISES = ("squat", "pushup", "pullup", "situp", "jumping_jacks", "bench_press", "jump_rope", "clean_and_jerk")
 LONG = ["squat_4.mp4", "pushup_1.mp4", "squat_10.mp4"]  # the shared clips of 20 s and more

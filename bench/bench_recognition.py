@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 import numpy as np
 
 from pose_core.core.landmarks import NUM_LANDMARKS, PoseLandmark as L
-from pose_core.datasets.recognition import WINDOW_S, ExerciseRecognizer, OnlineRecognizer
+from pose_core.recognition import WINDOW_S, ExerciseRecognizer, OnlineRecognizer
 from pose_core.core.types import PoseFrame
 
 

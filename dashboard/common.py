@@ -13,7 +13,7 @@ import streamlit as st
 
 from dashboard import keys
 from pose_core.core.rules import ExerciseRule, RuleSet, RulesError, load_rules
-from pose_core.datasets.recognition import LOW_CONFIDENCE  # noqa: F401  (the pages take it from here)
+from pose_core.recognition import LOW_CONFIDENCE  # noqa: F401  (the pages take it from here)
 from pose_core.run.jobs import RECOGNISING, JobRunner
 from pose_core.run.live import EstimatorFactory
 from pose_core.core.confine import shown_path, strip_root

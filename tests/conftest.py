@@ -1,12 +1,30 @@
-"""Fixtures shared by all tests (helpers that are not fixtures live in tests/helpers.py)."""
+"""Fixtures shared by all tests (helpers that are not fixtures live in tests/helpers.py), and the marks that
+`make check` selects on (`browser`, `slow`; registered in pytest.ini, listed in tests/slow_tests.py), set here so
+test files need none."""
 
 from __future__ import annotations
 
+from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
 
+import slow_tests
 from helpers import PENN, SQUAT_CLIP, VIDEOS
+
+
+# ------------------------------------------------------------------ which tests `make check` leaves out
+
+def pytest_collection_modifyitems(config, items):
+    """Marks `browser` and `slow` from tests/slow_tests.py (`make check` runs `-m "not browser and not slow"`)."""
+    for item in items:
+        file, name, fixtures = item.path.name, item.originalname, set(item.fixturenames)
+        if (fnmatch(file, "test_browser*.py") or name in slow_tests.BROWSER_TESTS.get(file, ())
+                or slow_tests.BROWSER_FIXTURES & fixtures):
+            item.add_marker(pytest.mark.browser)
+        elif (file in slow_tests.SLOW_FILES or name in slow_tests.SLOW_TESTS.get(file, ())
+              or fixtures & (slow_tests.SLOW_FIXTURES["*"] | slow_tests.SLOW_FIXTURES.get(file, set()))):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

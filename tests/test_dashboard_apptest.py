@@ -226,7 +226,7 @@ def test_analyze_auto_low_confidence_offers_the_candidates(workspace, monkeypatc
     """Cannot tell with candidates: the reason and the candidates are shown, and one click analyses the clip as
     the chosen candidate (the sidebar switches to it)."""
     import pose_core.run.pipeline as pipeline
-    from pose_core.datasets.recognition import Recognition
+    from pose_core.recognition import Recognition
 
     calls = []
 
@@ -257,7 +257,7 @@ def test_analyze_auto_low_confidence_offers_the_candidates(workspace, monkeypatc
 def test_analyze_auto_not_one_of_the_exercises_is_said_as_such(workspace, monkeypatch):
     """"Not one of these" is its own answer on the page (not "cannot tell"), still with the candidates."""
     import pose_core.run.pipeline as pipeline
-    from pose_core.datasets.recognition import Recognition
+    from pose_core.recognition import Recognition
 
     def fake_analyze(video, exercise, **kw):
         rec = Recognition(None, 0.6, (("pullup", 0.6), ("squat", 0.3)), "nothing moves: the body holds still",

@@ -139,7 +139,7 @@ def test_an_uploaded_rules_files_name_is_plain_text(evil_workspace):
 
 def test_recognition_candidates_are_plain_text(evil_workspace, monkeypatch):
     import pose_core.run.pipeline as pipeline
-    from pose_core.datasets.recognition import Recognition
+    from pose_core.recognition import Recognition
 
     def fake_analyze(video, exercise, **kw):
         rec = Recognition(None, 0.45, (("squat", 0.45), ("pushup", 0.4)), "low confidence", 90, 90, 5)

@@ -197,7 +197,7 @@ def test_a_failed_job_never_removes_an_upload_an_earlier_analysis_uses(ws, monke
 
 
 def test_cannot_tell_keeps_the_upload_only_when_it_offers_candidates(ws, monkeypatch):
-    from pose_core.datasets.recognition import Recognition
+    from pose_core.recognition import Recognition
 
     answers = {"a": Recognition(None, 0.45, (("situp", 0.45), ("pushup", 0.4)), "low confidence", 90, 90, 5),
                "b": Recognition(None, 0.0, (), "no person was found", 90, 0, 0)}

@@ -188,7 +188,7 @@ class ScriptedModel:
         self.calls = 0
 
     def predict(self, frames, allowed=None):
-        from pose_core.datasets.recognition import Recognition
+        from pose_core.recognition import Recognition
 
         self.calls += 1
         ts = [f.timestamp_s for f in frames if f is not None]
@@ -200,7 +200,7 @@ class ScriptedModel:
 
 
 def auto_session(model: ScriptedModel | None = None, reps: int = 3) -> tuple[LiveSession, ScriptedModel]:
-    from pose_core.datasets.recognition import OnlineRecognizer
+    from pose_core.recognition import OnlineRecognizer
 
     model = model or ScriptedModel()
     s = LiveSession(RULES["pushup"], RULES.defaults, estimator_factory=lambda: FakeEstimator(reps=reps),
@@ -283,11 +283,12 @@ def test_auto_mode_new_thresholds_keep_the_recognised_exercise():
 
 
 def test_overlay_names_the_exercise_while_recognising_and_once_locked(monkeypatch):
+    import pose_core.media.drawing as drawing
     import pose_core.run.live as live
 
     drawn = []
     monkeypatch.setattr(live, "draw_session_overlay", lambda img, overlay, extra=None: drawn.append(overlay.exercise))
-    monkeypatch.setattr(live, "draw_text_box", lambda img, lines, origin, **kw: drawn.append(lines[0][0]))
+    monkeypatch.setattr(drawing, "draw_text_box", lambda img, lines, origin, **kw: drawn.append(lines[0][0]))
     s, _ = auto_session(ScriptedModel("squat", from_s=100.5))
     feed(s, 3.0)
     assert drawn[0] == "Recognising the exercise..."

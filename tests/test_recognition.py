@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pose_core.core.landmarks import NUM_LANDMARKS, PoseLandmark
-from pose_core.datasets.recognition import (CONFIDENCE_THRESHOLD, DEFAULT_MODEL_DIR, JOINT_LANDMARKS,
+from pose_core.recognition import (CONFIDENCE_THRESHOLD, DEFAULT_MODEL_DIR, JOINT_LANDMARKS,
                                             MIN_POSE_FRAMES, ExerciseRecognizer, OnlineRecognizer, Recognition,
                                             TreeEnsemble, pose_arrays, recognize_video, sequence_windows)
 from pose_core.core.types import PoseFrame
@@ -159,7 +159,7 @@ def test_model_file_is_not_a_pickle_and_is_small():
 def test_tree_inference_matches_sklearn():
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    from pose_core.datasets.recognition import NUM_FEATURES
+    from pose_core.recognition import NUM_FEATURES
     from pose_core.datasets.train_recognizer import export_trees
 
     rng = np.random.default_rng(0)
@@ -337,7 +337,7 @@ def test_cross_check_gives_way_to_the_close_candidate_that_repeats():
 
 
 def test_temperature_softens_and_keeps_the_ranking():
-    from pose_core.datasets.recognition.decision import temper
+    from pose_core.recognition.decision import temper
 
     p = np.array([0.97, 0.02, 0.01])
     soft = temper(p, 2.0)
@@ -349,7 +349,7 @@ def test_temperature_softens_and_keeps_the_ranking():
 def test_committed_calibration_is_sane_and_its_report_holds_the_bar():
     """model.json's calibration was fitted on real clips the model did not train on; metrics.json's real_cv
     answers every real clip with a model and a calibration that never saw its source."""
-    from pose_core.datasets.recognition.model import read_calibration
+    from pose_core.recognition.model import read_calibration
 
     cal = read_calibration(DEFAULT_MODEL_DIR)
     assert cal.temperature >= 1.0 and cal.min_activity == 0.5
@@ -370,7 +370,7 @@ def test_committed_calibration_is_sane_and_its_report_holds_the_bar():
 def test_invalid_calibration_is_refused(tmp_path):
     import shutil
 
-    from pose_core.datasets.recognition.model import read_calibration
+    from pose_core.recognition.model import read_calibration
 
     for f in ("model.json", "model.npz"):
         shutil.copy(DEFAULT_MODEL_DIR / f, tmp_path / f)
@@ -386,7 +386,7 @@ def test_invalid_calibration_is_refused(tmp_path):
 
 
 def test_fit_calibration_softens_an_overconfident_model_and_bounds_the_unusual():
-    from pose_core.datasets.recognition.decision import Evidence
+    from pose_core.recognition.decision import Evidence
     from pose_core.datasets.train_calibration import fit_calibration, fit_temperature
 
     rng = np.random.default_rng(0)
@@ -418,7 +418,7 @@ def _model_favouring(classes, favourite: str) -> TreeEnsemble:
 
 
 def test_none_of_these_is_an_answer_of_its_own():
-    from pose_core.datasets.recognition import Calibration
+    from pose_core.recognition import Calibration
 
     classes = ("squat", "pushup", "other")
     rec = ExerciseRecognizer(_model_favouring(classes, "other"), calibration=Calibration(min_activity=0.5))
@@ -438,7 +438,7 @@ def test_none_of_these_is_an_answer_of_its_own():
 
 def test_pipeline_says_not_one_of_the_exercises():
     from pose_core.core.rules import load_rules
-    from pose_core.datasets.recognition import Calibration
+    from pose_core.recognition import Calibration
     from pose_core.run import pipeline
 
     rec = ExerciseRecognizer(_model_favouring(("squat", "pushup", "other"), "other"),
@@ -473,7 +473,7 @@ def test_cross_check_doubts_a_clean_and_jerk_that_repeats_every_few_seconds():
     """Real poses of a pull-up set (4 reps in 10 s): named clean and jerk (its rule counts the arms going up
     4 times), the timing contradicts the name: not sure, with pull-up as the alternative."""
     from pose_core.core.rules import load_rules
-    from pose_core.datasets.recognition import video_poses
+    from pose_core.recognition import video_poses
     from pose_core.run.crosscheck import CONTRADICTED_CONFIDENCE, checked
 
     rules, poses = load_rules(), video_poses(VIDEOS / "pullup_20.mp4")

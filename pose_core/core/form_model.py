@@ -5,7 +5,7 @@ it (negative), in units of that measurement's typical spread on correct reps (`s
 logistic regression on `max(0, margin + delta)` per check, with weights that cannot be negative: a check
 only ever pushes a rep toward "faulty", and only once it comes within `delta` units of its limit. Its
 starting point (the prior it is trained toward) is the rules themselves: one check at its limit is an even
-call. Training (pose_core/datasets/train_form.py) moves the weights where labelled clips say so, so the model
+call. Training (pose_core/run/train_form.py) moves the weights where labelled clips say so, so the model
 also flags a rep whose measurements are each just inside their limits but together look like the faulty
 reps it learned from. A check's own fault is still judged by the check; the learned check adds what the
 limits miss, and its message names the measurements that made the call, with their values and limits.
@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .types import CheckResult, CheckStatus
+from .wording import check_label, number_text, rule_check_for, view_phrase
 
 MODEL_DIR = Path(__file__).parent / "form_models"
 MODEL_FORMAT = "gympose-form-model/1"
@@ -183,8 +184,6 @@ def judge_learned(rule, checks: tuple[CheckResult, ...], view: str | None) -> Ch
 
 
 def _overruled(rule, failed: list[CheckResult], p: float) -> str:
-    from .judging import check_label, rule_check_for
-
     labels = []
     for c in failed:
         check = rule_check_for(rule, c)
@@ -194,8 +193,6 @@ def _overruled(rule, failed: list[CheckResult], p: float) -> str:
 
 
 def _number(value: float, unit: str) -> str:
-    from .judging import number_text
-
     unit = unit.strip()
     return f"{number_text(value)}{unit}" if unit.startswith("%") else f"{number_text(value)} {unit}"
 
@@ -203,8 +200,6 @@ def _number(value: float, unit: str) -> str:
 def explain(rule, model: FormModel, checks, view: str | None, p: float) -> str:
     """Why the learned check called a rep faulty, in words: the measurements that pushed most, each with its
     value and its limit ("hips sagged 4% body (limit 5%) and head dropped 131 deg (limit 128 deg)")."""
-    from .judging import check_label, rule_check_for
-
     by_key = {(c.angle, c.stat): c for c in checks}
     parts = []
     for i, _ in model.contributions(checks, view)[:2]:
@@ -224,8 +219,6 @@ def explain(rule, model: FormModel, checks, view: str | None, p: float) -> str:
 def describe(rule) -> list[dict]:
     """What a rule's learned check looks at, for people: one row per check it reads (its label, weight, the
     unit one weight step stands for, and the range correct reps stayed in), then the views. [] without one."""
-    from .judging import check_label
-
     if rule.learned_check is None:
         return []
     model = load_model(rule.learned_check.model)
@@ -247,8 +240,6 @@ def describe_in_words(rule) -> list[str]:
     """The learned check in a few sentences for the Thresholds page: where it decides, what it looks at most
     (by weight per unit), when it calls a fault, and how it was trained and cross-validated. [] without one;
     FormModelError when its model cannot be loaded."""
-    from .judging import view_phrase
-
     if rule.learned_check is None:
         return []
     model = load_model(rule.learned_check.model)

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import collections
 import math
-import re
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -21,6 +19,10 @@ from .form_model import judge_learned
 from .landmarks import PoseLandmark as L
 from .rules import VIEWS, ExerciseRule, RepCheck
 from .types import CheckResult, PoseFrame, RepEvent
+# The words of checks and views live in wording (form_model uses them too); imported here for the callers
+# that read them as judging's.
+from .wording import (MESSAGE_FIELD, VIEW_PHRASES, check_label, number_text, rule_check_for,  # noqa: F401
+                      view_phrase)
 
 SIDE_ABOVE_DEG = 75.0  # body yaw at or above this: profile ("side")
 FACING_BELOW_DEG = 30.0  # at or below: facing the camera ("front") or turned away ("rear")
@@ -84,9 +86,6 @@ class ViewTracker:
         return best if total[best] > 0 else None
 
 
-_FIELD = re.compile(r"\{(value|min|max)\}")
-
-
 def _fill(template: str, value: float, check: RepCheck, view: str | None = None) -> str:
     """The check's message with {value}, {min}, {max} (the limits from this view) filled in (plain
     substitution, no format spec)."""
@@ -94,16 +93,7 @@ def _fill(template: str, value: float, check: RepCheck, view: str | None = None)
     texts = {"value": number_text(value), "min": number_text(lo), "max": number_text(hi)}
     if texts["value"] in (texts["min"], texts["max"]) and value not in (lo, hi):
         texts["value"] = f"{value:.1f}"  # "150 deg (at least 150)" would not say why it failed
-    return _FIELD.sub(lambda m: texts[m.group(1)], template)
-
-
-def number_text(x: float) -> str:
-    """A measurement or limit as a message shows it: whole degrees, small quantities (a hip sag of 5.5% of
-    body length) to one decimal."""
-    if not math.isfinite(x):
-        return f"{x:.0f}"
-    text = f"{x:.1f}" if abs(x) < 20 else f"{x:.0f}"
-    return text[:-2] if text.endswith(".0") else text
+    return MESSAGE_FIELD.sub(lambda m: texts[m.group(1)], template)
 
 
 def measure_check(check: RepCheck, cycle: RepCycle) -> float:
@@ -210,27 +200,6 @@ def limits_by_view(rule: ExerciseRule) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------- views, in words
-
-def check_label(check: RepCheck) -> str:
-    """A check's short name for tables and advice: its message up to the first ':' ("Not deep enough",
-    "Knees caved in"), without the measurement placeholders; the angle and statistic when that is empty."""
-    head = _FIELD.sub("", check.message.split(":", 1)[0]).strip(" ,;.")
-    return head or f"{check.angle.replace('_', ' ')} {check.stat}"
-
-
-def rule_check_for(rule: ExerciseRule, result: CheckResult) -> RepCheck | None:
-    """The rule's rep check a stored CheckResult was judged against (matched by angle and statistic)."""
-    return next((c for c in rule.rep_checks if c.angle == result.angle and c.stat == result.stat), None)
-
-
-# How each view reads in a sentence ("filmed from the side", "film at an angle").
-VIEW_PHRASES = {"side": "from the side", "front": "from the front", "rear": "from behind",
-                "oblique": "at an angle"}
-
-
-def view_phrase(view: str) -> str:
-    return VIEW_PHRASES.get(view, f"from the {view}")
-
 
 def _or(words) -> str:
     words = list(words)

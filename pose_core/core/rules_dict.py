@@ -1,14 +1,12 @@
-"""A rule as a TOML-ready table: the inverse of parsing (rules.py), used to save tuned thresholds and to
+"""A rule as a TOML-ready table: the inverse of parsing (rules_parse.py), used to save tuned thresholds and to
 fingerprint the rules a cache was made with."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # (rules.py imports this module at its end: no import back at run time)
-    from .rules import ExerciseRule, RepCheck
+from .rule_types import ExerciseRule, RepCheck
 
 
 def _finite(lo: float, hi: float) -> dict:

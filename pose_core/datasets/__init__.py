@@ -1,1 +1,2 @@
-"""Penn Action reading, labelling and export, and exercise recognition (features, model, training)."""
+"""Penn Action reading, labelling and export, the real clips' labels, and training the exercise recogniser
+(the runtime recogniser itself is `pose_core.recognition`)."""

@@ -26,7 +26,7 @@ import numpy as np
 from ..core.rules import RuleSet
 from ..core.session import Session
 from ..core.types import PoseFrame
-from .recognition.features import pose_arrays, timed_windows
+from ..recognition.features import pose_arrays, timed_windows
 
 LISTS = (("videos", "videos.csv"), ("form", "videos.csv"), ("recognition", "labels.csv"), ("pushfit", "labels.csv"))
 NONE_LABEL = "none"  # a clip of a movement that is none of the 8 exercises

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .recognition.features import (HEAD, LAN, LEL, LHIP, LKN, LSH, LWR, MIN_VISIBILITY, RAN, REL, RHIP, RKN, RSH,
+from ..recognition.features import (HEAD, LAN, LEL, LHIP, LKN, LSH, LWR, MIN_VISIBILITY, RAN, REL, RHIP, RKN, RSH,
                                    RWR, WINDOW_S, body_scale, impute_torso, mid_point)
 
 JOINT_INDEX = {"shoulder": (LSH, RSH), "elbow": (LEL, REL), "wrist": (LWR, RWR), "hip": (LHIP, RHIP),

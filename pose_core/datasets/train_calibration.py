@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .real_clips import NONE_LABEL
-from .recognition.decision import Calibration, Evidence, temper
-from .recognition.model import SURE_CONFIDENCE, ExerciseRecognizer, Recognition
+from ..recognition.decision import Calibration, Evidence, temper
+from ..recognition.model import SURE_CONFIDENCE, ExerciseRecognizer, Recognition
 
 MIN_ACTIVITY = 0.5
 MIN_MOVEMENT = 0.04  # body sizes (decision.MOVEMENT_FEATURES): half the slowest real exercise clip's 0.08

@@ -24,9 +24,10 @@ from typing import Callable
 import numpy as np
 
 from .real_clips import OTHER, ClipWindows, Poses, RealClip
-from .recognition.features import pose_arrays, sequence_windows
-from .recognition.decision import Evidence, Typical, fit_typical
-from .recognition.model import ExerciseRecognizer, TreeEnsemble
+from ..recognition.features import pose_arrays, sequence_windows
+from ..recognition.decision import Evidence, Typical, fit_typical
+from ..recognition.model import ExerciseRecognizer, TreeEnsemble
+from .train_trees import fit
 
 FOLDS = 5
 REAL_SHARE = 1.0
@@ -98,8 +99,6 @@ class FoldJob:
 
 
 def _fit_job(job: FoldJob) -> TreeEnsemble:
-    from .train_recognizer import fit
-
     return fit(job.x, job.y, job.classes, *job.setting, job.seed, weight=job.weight)
 
 

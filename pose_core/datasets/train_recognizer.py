@@ -1,7 +1,7 @@
 """Train the exercise recogniser on Penn Action and real footage, and write a small, pickle-free model.
 
     python -m pose_core.datasets.train_recognizer --penn ../shared/data/penn_action --real ../shared/data \
-        --cache /work/cache/poses --out pose_core/datasets/recognizer --seed 0
+        --cache /work/cache/poses --out pose_core/recognition/model_files --seed 0
 
 - Classes: the 8 gym exercises and OTHER ("not one of the 8"): Penn Action's 7 other actions, postures of
   gym clips held still, the real clips' idle stretches before the first and after the last counted rep,
@@ -43,11 +43,12 @@ import numpy as np
 from ..core.rules import RuleSet
 from .penn import GYM_CLASSES, PENN_ACTIONS, clip_pose_frames, scan_dataset
 from .real_clips import NONE_LABEL, OTHER, ClipWindows, Poses, RealClip, clip_windows, read_real_clips
-from .recognition.decision import Calibration, Typical, fit_typical
-from .recognition.features import ARM_FEATURES, FEATURE_NAMES, pose_arrays, resample, window_features
-from .recognition.model import ExerciseRecognizer, Recognition, TreeEnsemble
+from ..recognition.decision import Calibration, Typical, fit_typical
+from ..recognition.features import ARM_FEATURES, FEATURE_NAMES, pose_arrays, resample, window_features
+from ..recognition.model import ExerciseRecognizer, Recognition, TreeEnsemble
 from .train_augment import LabelledClip, augment, clean_window, held_window
 from .train_calibration import MIN_ACTIVITY, MIN_MOVEMENT, cv_report, fit_calibration, summary
+from .train_trees import export_trees, fit  # noqa: F401  (export_trees: tested as this module's)
 from .train_real import (FOLDS, PREDICT_SECONDS, FoldJob, fit_all, fold_assignment, fold_typicals,
                          out_of_fold_evidence, prediction_windows, training_set)
 
@@ -117,62 +118,6 @@ def make_windows(rng: np.random.Generator, seqs: list[LabelledClip], classes: tu
             xs.append(v)
             ys.append(ci)
     return np.stack(xs), np.asarray(ys)
-
-
-# ------------------------------------------------------------------------------------------ fitting
-
-def export_trees(clf, classes: tuple[str, ...]) -> TreeEnsemble:
-    """A fitted sklearn HistGradientBoostingClassifier as plain arrays (numerical splits only)."""
-    parts = {k: [] for k in ("feature", "threshold", "missing_left", "left", "right", "is_leaf", "value")}
-    starts, tclass, depth, off = [], [], 0, 0
-    for iteration in clf._predictors:
-        if len(iteration) != len(classes):
-            raise RuntimeError("expected one tree per class and iteration")
-        for k, pred in enumerate(iteration):
-            nd = pred.nodes
-            if np.any(nd["is_categorical"]):
-                raise RuntimeError("categorical splits are not supported")
-            starts.append(off)
-            tclass.append(k)
-            off += len(nd)
-            depth = max(depth, int(pred.get_max_depth()))
-            parts["feature"].append(nd["feature_idx"].astype(np.int16))
-            parts["threshold"].append(nd["num_threshold"].astype(np.float64))
-            parts["missing_left"].append(nd["missing_go_to_left"].astype(np.uint8))
-            parts["left"].append(nd["left"].astype(np.int16))
-            parts["right"].append(nd["right"].astype(np.int16))
-            parts["is_leaf"].append(nd["is_leaf"].astype(np.uint8))
-            parts["value"].append(nd["value"].astype(np.float64))
-    arr = {k: np.concatenate(v) for k, v in parts.items()}
-    return TreeEnsemble(classes=classes, baseline=np.asarray(clf._baseline_prediction, dtype=np.float64).reshape(-1),
-                        tree_start=np.asarray(starts, dtype=np.int32), tree_class=np.asarray(tclass, dtype=np.int16),
-                        depth=depth, **arr)
-
-
-def fit(x: np.ndarray, y: np.ndarray, classes: tuple[str, ...], leaves: int, iterations: int, learning_rate: float,
-        seed: int, weight: np.ndarray | None = None) -> TreeEnsemble:
-    """Gradient-boosted trees on the raw features (NaN = missing, handled by the trees), exported to arrays
-    and checked against sklearn's own probabilities."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
-    clf = HistGradientBoostingClassifier(max_iter=iterations, max_leaf_nodes=leaves, learning_rate=learning_rate,
-                                         min_samples_leaf=20, l2_regularization=1.0, early_stopping=False,
-                                         random_state=seed)
-    from threadpoolctl import threadpool_limits
-
-    x = np.where(np.isnan(x).all(axis=0), 0.0, x)  # an all-missing column breaks sklearn's binning
-    with threadpool_limits(1):  # the same trees on any machine: sums in one order, whatever its cores
-        clf.fit(x, y, sample_weight=weight)
-    if list(clf.classes_) != list(range(len(classes))):
-        raise RuntimeError("every class needs training windows")
-    model = export_trees(clf, classes)
-    probe = x[:: max(1, len(x) // 500)]
-    if not np.allclose(model.proba(probe), clf.predict_proba(probe), atol=1e-9):
-        raise RuntimeError("exported trees disagree with the fitted model")
-    small = model.rounded()  # what gets saved; everything downstream (metrics) uses exactly this
-    if np.mean(small.proba(probe).argmax(1) == clf.predict(probe)) < 0.99:
-        raise RuntimeError("float32 rounding changed the model's answers")
-    return small
 
 
 def evaluate(rec: ExerciseRecognizer, seqs: list[LabelledClip]) -> dict:

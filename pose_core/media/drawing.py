@@ -8,6 +8,7 @@ and the Penn Action labelled frames (`draw_keypoint_label`).
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -272,3 +273,30 @@ def primary_joint_landmark(joints: tuple[str, ...], pose: PoseFrame | None) -> i
         return None
     left, right = PoseLandmark[f"LEFT_{middle.upper()}"], PoseLandmark[f"RIGHT_{middle.upper()}"]
     return int(left if pose.visibility[left] >= pose.visibility[right] else right)
+
+
+class RecognitionGuess(Protocol):
+    """What the recognising overlay shows of a live recognition (run.live_snapshot.AutoStatus)."""
+
+    candidate: str | None
+    confidence: float
+
+
+def draw_recognising(img: np.ndarray, pose: PoseFrame | None, auto: RecognitionGuess | None, extra: str | None = None,
+                     ) -> np.ndarray:
+    """The overlay while auto mode is still recognising: the skeleton and what the recogniser thinks."""
+    if pose is not None:
+        draw_skeleton(img, pose, colour=GREY)
+    lines = [("Recognising the exercise...", WHITE)]
+    if pose is None:
+        lines.append(("NO PERSON", GREY))
+    elif auto is not None and auto.candidate:
+        lines.append((f"best guess: {auto.candidate.replace('_', ' ')} {auto.confidence:.0%}", GREY))
+    else:
+        lines.append(("keep moving", GREY))
+    if extra:
+        lines.append((extra, GREY))
+    h, w = img.shape[:2]
+    margin = max(4, int(0.015 * min(h, w)))
+    draw_text_box(img, lines, place_box((w, h), text_box_size(img, lines), person_box(pose), margin))
+    return img

@@ -151,7 +151,7 @@ def _check_exercise(exercise: str | None, known: list[str], penn: bool) -> None:
                               + ("" if penn else ", auto"))
     if exercise == "auto":
         try:
-            from ..datasets.recognition import default_recognizer
+            from ..recognition import default_recognizer
 
             default_recognizer()  # fail here, once, rather than in every task
         except Exception as e:

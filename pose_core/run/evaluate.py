@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..core.types import Verdict
+from .reliability import format_reliability, reliability_rows
 
 REQUIRED_COLUMNS = ("file", "exercise", "reps_complete")
 
@@ -231,11 +232,9 @@ def summarize(results: list[ClipResult]) -> dict:
 
 
 def reliability(results: list[ClipResult]) -> list[dict]:
-    """Recognition by confidence band (`evaluate_recognition.reliability_rows`): how many clips fell in each
+    """Recognition by confidence band (`reliability.reliability_rows`): how many clips fell in each
     band and how many of them were named right ("cannot tell" is never right). A user can trust "sure" when
     it is right nearly always."""
-    from .evaluate_recognition import reliability_rows
-
     return reliability_rows([(r.analysed_as, r.confidence or 0.0, r.outcome, r.recognised) for r in results
                              if r.confidence is not None])
 
@@ -264,8 +263,6 @@ def format_table(results: list[ClipResult], summary: dict, mode: str = "given") 
         lines.append(f"{name:14s} {b['clips']:5d} {b['exact']:5d} {b['within_one']:7d} {mae:>6s}" +
                      (f" {b['recognised']:10d}" if mode == "auto" else ""))
     if summary.get("reliability"):
-        from .evaluate_recognition import format_reliability
-
         lines += format_reliability(summary["reliability"])
     o = summary["overall"]
     if o["clips_with_verdicts"]:

@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import Callable
 
 from .evaluate import EvaluateError, _quiet_worker
+from .reliability import format_reliability, reliability_rows
 
 LABELS_CSV = "labels.csv"
 NONE_LABEL = "none"  # a clip of a movement that is none of the exercises
-# Confidence bands of a named clip (the dashboard's: sure from SURE_CONFIDENCE), then the two unnamed outcomes.
-BANDS = ((0.9, 1.0001, "sure, 90-100%"), (0.7, 0.9, "sure, 70-90%"), (0.5, 0.7, "not sure, 50-70%"))
 
 
 @dataclass
@@ -40,7 +39,7 @@ class RecognitionResult:
 
     @property
     def sure(self) -> bool:
-        from ..datasets.recognition import SURE_CONFIDENCE
+        from ..recognition import SURE_CONFIDENCE
 
         return self.named is not None and self.confidence >= SURE_CONFIDENCE
 
@@ -92,7 +91,7 @@ def recognise_clip(folder: str, row: dict, rules_path: str | None = None, cache:
                    seconds: float | None = None) -> RecognitionResult:
     """Recognise one clip as `--exercise auto` does. Never raises: a failure is the result's `error`."""
     from ..core.rules import load_rules
-    from ..datasets.recognition import default_recognizer, video_poses
+    from ..recognition import default_recognizer, video_poses
     from ..media.video import VideoError
     from .crosscheck import checked
     from .pipeline import RECOGNIZE_SECONDS
@@ -143,21 +142,6 @@ def evaluate_recognition(folder: str | Path, workers: int = 2, rules_path: str |
     return results  # type: ignore[return-value]
 
 
-def reliability_rows(items: list[tuple[str | None, float, str, bool]]) -> list[dict]:
-    """The reliability table from (named, confidence, outcome, right) per clip: per band of the named clips
-    how many there were and how many were right, then "cannot tell" and "not one of these" (right there
-    means: a clip of a movement outside the exercises)."""
-    rows = []
-    for lo, hi, name in BANDS:
-        b = [it for it in items if it[0] is not None and lo <= it[1] < hi]
-        rows.append({"band": name, "clips": len(b), "right": sum(it[3] for it in b),
-                     "wrong": sum(not it[3] for it in b)})
-    for outcome, name in (("cannot_tell", "cannot tell"), ("none_of_these", "not one of these")):
-        b = [it for it in items if it[0] is None and it[2] == outcome]
-        rows.append({"band": name, "clips": len(b), "right": sum(it[3] for it in b), "wrong": sum(not it[3] for it in b)})
-    return rows
-
-
 def summarize_recognition(results: list[RecognitionResult]) -> dict:
     def block(rs: list[RecognitionResult]) -> dict:
         return {"clips": len(rs), "right": sum(r.right for r in rs), "not_named": sum(r.named is None for r in rs),
@@ -168,13 +152,6 @@ def summarize_recognition(results: list[RecognitionResult]) -> dict:
     return {"overall": block(results), "per_class": per,
             "reliability": reliability_rows([(r.named, r.confidence, r.outcome, r.right) for r in results
                                              if not r.error])}
-
-
-def format_reliability(rows: list[dict]) -> list[str]:
-    out = ["reliability (how often a name in each band was right):"]
-    for b in rows:
-        out.append(f"  {b['band']:18s} {b['clips']:4d} clips, {b['right']:4d} right, {b['wrong']:3d} wrong")
-    return out
 
 
 def format_recognition(results: list[RecognitionResult], summary: dict) -> str:

@@ -21,25 +21,27 @@ stops predicting and costs nothing.
 from __future__ import annotations
 
 import collections
-import contextlib
 import dataclasses
 import functools
 import math
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping
 
 import numpy as np
 
 from ..core.session import Session
-from ..media.drawing import (GREY, WHITE, draw_session_overlay, draw_skeleton, draw_text_box, person_box,
-                             place_box, text_box_size)
+from ..media.drawing import draw_recognising, draw_session_overlay
 from ..media.estimator import PoseEstimator
 from ..media.shots import frame_signature, signature_distance
 from ..store.history import SessionRecord
 from ..core.rules import Defaults, ExerciseRule
-from ..core.types import FrameLabelKind, Phase, PoseFrame, RepEvent
+from ..core.types import FrameLabelKind, Phase, PoseFrame
+# FreshFrames and the snapshot types live in their own modules; imported here for the callers that take them
+# from the live session's module.
+from .live_frames import FreshFrames  # noqa: F401
+from .live_snapshot import AutoStatus, LiveSnapshot
+
 
 class EstimatorFactory:
     """Makes one tracking PoseEstimator per stream / video (tracking state must not leak between them).
@@ -82,71 +84,9 @@ class EstimatorFactory:
 def default_online_recognizer():
     """An OnlineRecognizer on the committed model (the model is loaded once per process and shared: its
     predictions are read-only; each session has its own window and lock state)."""
-    from ..datasets.recognition import OnlineRecognizer, default_recognizer
+    from ..recognition import OnlineRecognizer, default_recognizer
 
     return OnlineRecognizer(default_recognizer())
-
-
-@dataclass(frozen=True)
-class AutoStatus:
-    """Exercise recognition in a live session (`LiveSnapshot.auto`; None in manual mode)."""
-
-    locked: bool = False
-    exercise: str | None = None  # the exercise being counted; None while recognising
-    source: str = "none"  # "auto" (recognised) | "user" (overridden) | "none" (still recognising)
-    confidence: float = 0.0  # top probability of the latest prediction (of the lock, once locked)
-    top: tuple[tuple[str, float], ...] = ()  # the latest prediction's best candidates
-    reason: str = ""  # why the latest prediction could not tell ("" when it could, or none was made yet)
-    streak: int = 0  # confident predictions of the same exercise in a row
-    needed: int = 3  # ... needed to lock
-    locked_at_s: float | None = None  # session time of the lock / override
-    predictions: int = 0  # predictions made so far (one per `every_s` of stream time until the lock)
-    recognition_ms: float = 0.0  # mean time the recogniser added per frame while recognising
-    recognition_max_ms: float = 0.0  # its worst frame (a frame on which a prediction ran)
-
-    @property
-    def recognising(self) -> bool:
-        return not self.locked
-
-    @property
-    def candidate(self) -> str | None:
-        return self.top[0][0] if self.top else None
-
-
-@dataclass(frozen=True)
-class LiveSnapshot:
-    """Everything the page shows about a live session at one moment."""
-
-    exercise: str  # "" while auto mode is still recognising (nothing is counted then)
-    display_name: str
-    primary_angle: str
-    frames_processed: int = 0
-    frames_with_pose: int = 0
-    errors: int = 0
-    last_error: str = ""
-    rep_count: int = 0
-    partial_reps: int = 0
-    phase: str = Phase.UNKNOWN  # display name of the current phase
-    label: FrameLabelKind = FrameLabelKind.UNKNOWN
-    feedback: tuple[str, ...] = ()
-    primary_value: float = math.nan
-    reps: tuple[RepEvent, ...] = ()  # times relative to the first processed frame
-    fps: float = 0.0  # processed frames per second over the last ~2 s
-    process_ms: float = 0.0  # mean processing time per frame (pose + analysis + overlay), recent frames
-    duration_s: float = 0.0
-    labels: dict[str, int] = field(default_factory=dict)
-    reps_correct: int = 0
-    frames_correct_pct: float | None = None  # % of the judged frames labelled correct
-    saved_id: int | None = None  # set once the session was stored in the history
-    auto: AutoStatus | None = None  # exercise recognition (None: the exercise was given)
-    view: str | None = None  # the camera's view of the body (side / front / rear / oblique)
-    notes: tuple[str, ...] = ()  # why nothing is counted yet, with the numbers (empty while it counts)
-
-
-    @property
-    def counting(self) -> bool:
-        """An exercise is known (given, or recognised and locked) and reps are being counted."""
-        return bool(self.exercise)
 
 
 class LiveSession:
@@ -325,6 +265,19 @@ class LiveSession:
         while self._recent and self._recent[0][0] < rel - online.window_s:
             self._recent.popleft()
 
+    def _session_time(self, t: float) -> float:
+        """Stream time t as session time (from the first frame), always moving forward. Under the lock."""
+        if self._t0 is None:
+            self._t0 = t
+        rel = t - self._t0
+        if rel < self._last_t - 0.5:  # the clock restarted (camera stopped and started again): rebase
+            self._t0 = t - (self._last_t + 1.0 / 30)
+            rel = t - self._t0
+        if rel <= self._last_t:  # repeated / out-of-order timestamps: keep time moving forward
+            rel = self._last_t + 1e-3
+        self._last_t = rel
+        return rel
+
     def process_frame(self, rgb: np.ndarray, t: float | None = None, draw_here: bool = True) -> np.ndarray:
         """Analyse one RGB frame taken at stream time t (seconds; None = arrival time) and return it with the
         coaching overlay drawn in place. Never raises on a bad frame: it is returned as it came.
@@ -343,15 +296,7 @@ class LiveSession:
                 self._snapshot = _replace(self._snapshot, errors=self._errors, last_error=self._last_error)
             return rgb
         with self._lock:
-            if self._t0 is None:
-                self._t0 = t
-            rel = t - self._t0
-            if rel < self._last_t - 0.5:  # the clock restarted (camera stopped and started again): rebase
-                self._t0 = t - (self._last_t + 1.0 / 30)
-                rel = t - self._t0
-            if rel <= self._last_t:  # repeated / out-of-order timestamps: keep time moving forward
-                rel = self._last_t + 1e-3
-            self._last_t = rel
+            rel = self._session_time(t)
             if self._online is not None:
                 self._recognise(pose, rel)
             session = self._session
@@ -455,161 +400,6 @@ class LiveSession:
             exercise=s.exercise, name=name or f"Live session ({s.display_name})", source="live", reps=s.reps,
             partial_reps=s.partial_reps, frames=s.frames_processed, frames_correct_pct=s.frames_correct_pct,
             duration_s=s.duration_s, primary_angle=s.primary_angle, rules_source=self.rules_source, extra=extra)
-
-
-class FreshFrames:
-    """Keeps live coaching current when processing falls behind the camera: only the newest frame is analysed.
-
-    `process_av_frame` (the streamlit-webrtc frame callback, run synchronously) never waits for the model: it
-    hands the frame to one analysis thread (replacing a frame still waiting there: that stale frame is
-    skipped, never queued), waits at most `wait_s` for it, and returns the camera's current image with the
-    newest overlay drawn on it (this frame's if the analysis finished in time, else the last one). So the
-    video never lags, and the overlay is at most one analysis behind.
-
-    Latency, per returned frame: from the capture of the frame whose analysis the overlay shows to the
-    moment it is returned (`stats()`: median and 95th percentile over the recent frames; processed and
-    skipped counts; processed fps). A frame's capture time is its own timestamp (`process_av_frame`: the
-    sender's capture clock, from the RTP timestamps), put on our clock by the frame that arrived soonest
-    after its capture: so a frame that waited anywhere on its way (the network, the decoder, a busy event
-    loop) counts that wait; only the fastest frame's transport is left out."""
-
-    def __init__(self, session: LiveSession, wait_s: float = 0.02, window: int = 300,
-                 clock: Callable[[], float] = time.monotonic, gate=None):
-        self.session = session
-        self.gate = gate  # a run.live_gate.LiveGate: held while a frame is analysed (analyses on this machine wait)
-        self.wait_s = wait_s
-        self.clock = clock
-        self._cv = threading.Condition()
-        self._pending: tuple | None = None  # (rgb, t, captured_at, seq) waiting for the analysis thread
-        self._seq = 0
-        self._done_seq = 0
-        self._overlay_captured_at: float | None = None  # capture time of the frame the overlay comes from
-        self._latencies: collections.deque[float] = collections.deque(maxlen=window)
-        self._done_times: collections.deque[float] = collections.deque(maxlen=60)
-        self.received = self.processed = self.skipped = 0
-        self._offset: float | None = None  # our clock minus the sender's capture clock (the smallest seen)
-        self._last_frame_t: float | None = None
-        self._stop = False
-        self._thread = threading.Thread(target=self._run, name="live-analysis", daemon=True)
-        self._thread.start()
-
-    def submit(self, rgb: np.ndarray, t: float | None, captured_at: float | None = None) -> int:
-        """Hand a frame to the analysis thread (the frame must not be modified afterwards); returns its number."""
-        with self._cv:
-            self._seq += 1
-            self.received += 1
-            if self._pending is not None:
-                self.skipped += 1  # stale: a newer frame replaces it
-            self._pending = (rgb, t, self.clock() if captured_at is None else captured_at, self._seq)
-            self._cv.notify_all()
-            return self._seq
-
-    def _run(self) -> None:
-        while True:
-            with self._cv:
-                while self._pending is None and not self._stop:
-                    self._cv.wait()
-                if self._stop:
-                    return
-                rgb, t, captured_at, seq = self._pending
-                self._pending = None
-            with self.gate.held() if self.gate is not None else contextlib.nullcontext():
-                self.session.process_frame(rgb, t, draw_here=False)  # never raises; overlay_on draws its overlay
-            with self._cv:
-                self.processed += 1
-                self._done_seq = seq
-                self._overlay_captured_at = captured_at
-                self._done_times.append(self.clock())
-                self._cv.notify_all()
-
-    def wait_for(self, seq: int, timeout_s: float) -> bool:
-        """Wait until frame `seq` (or a newer one) has been analysed, at most timeout_s."""
-        end = self.clock() + timeout_s
-        with self._cv:
-            while self._done_seq < seq:
-                left = end - self.clock()
-                if left <= 0:
-                    return False
-                self._cv.wait(left)
-            return True
-
-    def overlay_on(self, rgb: np.ndarray, now: float | None = None) -> np.ndarray:
-        """Draw the newest overlay on `rgb` (in place) and record its latency."""
-        drawer = self.session.last_drawer
-        with self._cv:
-            captured_at = self._overlay_captured_at
-        if drawer is not None and captured_at is not None:
-            drawer(rgb)
-            self._latencies.append((self.clock() if now is None else now) - captured_at)
-        return rgb
-
-    def process_frame(self, rgb: np.ndarray, t: float | None = None, captured_at: float | None = None) -> np.ndarray:
-        """The camera's frame `rgb`, returned at once with the newest overlay drawn on it."""
-        seq = self.submit(rgb.copy(), t, captured_at)
-        if self.wait_s > 0:
-            self.wait_for(seq, self.wait_s)
-        return self.overlay_on(rgb)
-
-    def process_av_frame(self, frame):
-        """streamlit-webrtc / PyAV adapter. It blocks at most `wait_s` (the Live page runs it in streamlit-webrtc's
-        async mode: on its worker thread, which is handed only the newest frame)."""
-        import av
-
-        captured_at = self.capture_time(frame.time, self.clock())
-        img = frame.to_ndarray(format="rgb24")
-        out = self.process_frame(img, frame.time, captured_at)
-        new = av.VideoFrame.from_ndarray(out, format="rgb24")
-        new.pts, new.time_base = frame.pts, frame.time_base
-        return new
-
-    def capture_time(self, frame_t: float | None, now: float) -> float:
-        """When a frame stamped `frame_t` (the sender's capture clock, seconds) was captured, on our clock."""
-        if frame_t is None:
-            return now
-        if self._last_frame_t is not None and frame_t < self._last_frame_t:
-            self._offset = None  # a new stream: its clock starts again
-        self._last_frame_t = frame_t
-        if self._offset is None or now - frame_t < self._offset:
-            self._offset = now - frame_t
-        return frame_t + self._offset
-
-    def stats(self) -> dict:
-        """Latency (ms, median / p95 over the recent returned frames), processed fps, frame counts."""
-        with self._cv:
-            lat = sorted(self._latencies)
-            d = list(self._done_times)
-            counts = dict(received=self.received, processed=self.processed, skipped=self.skipped)
-        pick = (lambda q: round(1000 * lat[min(len(lat) - 1, int(q * len(lat)))], 1)) if lat else (lambda q: None)
-        fps = (len(d) - 1) / (d[-1] - d[0]) if len(d) >= 2 and d[-1] > d[0] else 0.0
-        return dict(latency_median_ms=pick(0.5), latency_p95_ms=pick(0.95), processed_fps=round(fps, 1), **counts)
-
-    def close(self) -> None:
-        with self._cv:
-            self._stop = True
-            self._cv.notify_all()
-        self._thread.join(timeout=5)
-        if self.gate is not None:
-            self.gate.close()
-
-
-def draw_recognising(img: np.ndarray, pose: PoseFrame | None, auto: AutoStatus | None, extra: str | None = None,
-                     ) -> np.ndarray:
-    """The overlay while auto mode is still recognising: the skeleton and what the recogniser thinks."""
-    if pose is not None:
-        draw_skeleton(img, pose, colour=GREY)
-    lines = [("Recognising the exercise...", WHITE)]
-    if pose is None:
-        lines.append(("NO PERSON", GREY))
-    elif auto is not None and auto.candidate:
-        lines.append((f"best guess: {auto.candidate.replace('_', ' ')} {auto.confidence:.0%}", GREY))
-    else:
-        lines.append(("keep moving", GREY))
-    if extra:
-        lines.append((extra, GREY))
-    h, w = img.shape[:2]
-    margin = max(4, int(0.015 * min(h, w)))
-    draw_text_box(img, lines, place_box((w, h), text_box_size(img, lines), person_box(pose), margin))
-    return img
 
 
 def _replace(s: LiveSnapshot, **kw) -> LiveSnapshot:

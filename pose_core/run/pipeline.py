@@ -75,7 +75,7 @@ class AnalysisResult:
 def recognize_start(video: str | Path, rules: RuleSet, est: PoseEstimator, max_side: int,
                     progress: ProgressFn | None = None, seconds: float = RECOGNIZE_SECONDS, backend: str = "auto"):
     """Poses of the first `seconds` of the video and the recognised exercise (Recognition)."""
-    from ..datasets.recognition import default_recognizer, video_poses
+    from ..recognition import default_recognizer, video_poses
 
     poses = video_poses(video, max_seconds=seconds, progress=progress, estimator=est, max_side=max_side,
                         backend=backend)
@@ -85,7 +85,7 @@ def recognize_start(video: str | Path, rules: RuleSet, est: PoseEstimator, max_s
 def looks_like_another(poses: list, exercise: str, rules: RuleSet) -> tuple[str, list[str]]:
     """When no rep was found: the exercise the movement looks like, if it is another one, and a note naming
     it (("", []) otherwise)."""
-    from ..datasets.recognition import default_recognizer
+    from ..recognition import default_recognizer
 
     if sum(p is not None for p in poses) < 10:
         return "", []
@@ -372,7 +372,7 @@ def analyze_observations(video: str | Path, observations: list, exercise: str, r
     rec_notes: list[str] = []
     first = [o.pose for o in observations if o.t <= recognize_seconds]
     if exercise == "auto":
-        from ..datasets.recognition import default_recognizer
+        from ..recognition import default_recognizer
 
         rec = default_recognizer().predict(first, allowed=list(rules.exercises))
         exercise, extra, rec_notes = decide_exercise(video, rec, first, rules)

@@ -32,7 +32,7 @@ def recognise_from_stream(video, source: Iterator, rules: RuleSet, seconds: floa
     signature) per frame: the pose workers' stream, or this process's decoding) are recognised and kept (the
     frame loop uses them: each frame is decoded and estimated once). Returns (exercise, extra, notes, head,
     rest): head = the items taken, rest = `source` from there on. Raises CannotTellError."""
-    from ..datasets.recognition import default_recognizer
+    from ..recognition import default_recognizer
     from .pipeline import decide_exercise
 
     head: list = []

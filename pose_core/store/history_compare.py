@@ -1,5 +1,5 @@
 """Reading the history: identical re-analyses folded into one result, and two sessions compared (what the
-History page lists, charts and compares; the records come from store.history)."""
+History page lists, charts and compares; the records come from store.history_record)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from ..core.tempo import velocity_loss_pct
 from ..core.types import RestSide
-from .history import SessionRecord
+from .history_record import SessionRecord
 
 
 # ------------------------------------------------------------------------------ reading the history

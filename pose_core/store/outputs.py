@@ -308,7 +308,7 @@ class LoadedAnalysis:
 
 def load_analysis(path: str | Path) -> LoadedAnalysis:
     """Read an analysis folder written by analyze_video. Raises ValueError if it is incomplete."""
-    from .history import rep_from_dict
+    from .history_record import rep_from_dict
 
     path = Path(path)
     try:

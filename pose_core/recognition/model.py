@@ -11,13 +11,13 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ...core.types import PoseFrame
+from ..core.types import PoseFrame
 from .decision import (CANNOT_TELL, NAMED, NONE_OF_THESE, OTHER, Calibration, Evidence, Typical, evidence,
                        temper)
 from .features import (ARM_FEATURES, FEATURE_NAMES, HOP_S, MIN_VISIBILITY, NUM_FEATURES, RESAMPLE_HZ, WINDOW_S,
                        pose_arrays, sequence_windows)
 
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "recognizer"  # package data: model.npz + model.json
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "model_files"  # package data: model.npz + model.json
 MODEL_FORMAT = "gympose-recognizer/1"
 MIN_POSE_FRAMES = 15  # fewer frames with a pose than this: cannot tell
 MIN_DURATION_S = 0.5  # a shorter span of frames with a pose: cannot tell (Penn clips go down to 0.6 s)

@@ -10,8 +10,8 @@ from typing import Iterable
 
 import numpy as np
 
-from ...core.landmarks import PoseLandmark
-from ...core.types import PoseFrame
+from ..core.landmarks import PoseLandmark
+from ..core.types import PoseFrame
 
 L = PoseLandmark
 

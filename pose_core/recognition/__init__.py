@@ -2,7 +2,7 @@
 
 One code path for every source: a sequence of our `PoseFrame`s (MediaPipe detections, or Penn Action
 annotations through `pose_core.datasets.penn`) -> the 13 Penn-compatible joints -> window features -> a small
-gradient-boosted tree ensemble stored as plain arrays (`pose_core/datasets/recognizer/model.npz`, read with
+gradient-boosted tree ensemble stored as plain arrays (`pose_core/recognition/model_files/model.npz`, read with
 `allow_pickle=False`, + `model.json`). Inference is pure numpy; training is `pose_core.datasets.train_recognizer`.
 
 The rooms: `features` (poses -> window features), `model` (the tree ensemble, ExerciseRecognizer,

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ...core.types import PoseFrame
-from ...media.video import ProgressFn
+from ..core.types import PoseFrame
+from ..media.video import ProgressFn
 from .model import ExerciseRecognizer, Recognition, default_recognizer
 
 
 def video_poses(path: str | Path, max_seconds: float | None = None, progress: ProgressFn | None = None,
                 estimator=None, max_side: int = 1280, backend: str = "auto") -> list[PoseFrame | None]:
     """MediaPipe poses of a clip (or its first max_seconds), one entry per decoded frame (None = no pose)."""
-    from ...media.poses import estimator_for, poses
+    from ..media.poses import estimator_for, poses
 
     with estimator_for(estimator) as est:
         return [pose for _t, _img, pose in poses(path, est, max_side, max_seconds, progress=progress,

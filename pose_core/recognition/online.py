@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from ...core.types import PoseFrame
+from ..core.types import PoseFrame
 from .features import WINDOW_S
 from .model import MIN_DURATION_S, SURE_CONFIDENCE, ExerciseRecognizer, Recognition
 
