@@ -184,7 +184,7 @@ def test_committed_model_reproduces_committed_test_accuracy():
     assert r["confusion"] == metrics["confusion_rows_true_cols_top"]
     assert metrics["accuracy"] >= 0.97
     # Penn's 7 other actions (baseball, golf, tennis, guitar...) are hardly ever named as sure
-    assert metrics["other_action_clips"] > 500 and metrics["other_actions_named_sure"] <= 0.05 * metrics["other_action_clips"]
+    assert metrics["other_action_clips"] > 400 and metrics["other_actions_named_sure"] <= 0.05 * metrics["other_action_clips"]
 
 
 def _fake_real_footage(tmp_path):
@@ -228,7 +228,7 @@ def test_training_is_reproducible_with_a_seed(tmp_path):
     assert sum(cv["fold_clips"]) == 3 and [row[0] for row in cv["clips"]] == ["squat_a.mp4", "squat_b.mp4", "still_c.mp4"]
     folds = {row[0]: row[3] for row in cv["clips"]}
     assert len(set(folds.values())) == 3  # three sources, three folds
-    assert cv["idle_stretches"]["clips"] == 2  # the standing before each squat set
+    assert cv["idle_stretches"]["clips"] == 4  # the standing before and after each squat set (3 s each)
 
 
 @needs_penn
