@@ -15,15 +15,10 @@ ROOMS = ("pose_core", "dashboard")
 MAX_MODULE_LINES = 450
 MAX_FUNCTION_LINES = 60
 
-# Temporary exceptions: being changed by issue 24 work (the one execution layer); the lead removes them once
-# that work is merged and they fit.
-BEING_CHANGED = {
-    "pose_core/run/jobs.py", "pose_core/run/job_process.py", "pose_core/run/pipeline.py",
-    "pose_core/run/parallel.py", "pose_core/run/robustness.py", "pose_core/run/robustness_report.py",
-    "pose_core/media/poses.py", "pose_core/media/video.py", "pose_core/media/variants.py",
-    "pose_core/core/counter.py", "pose_core/core/agreement.py", "pose_core/core/cuts.py",
-    "pose_core/core/analysis.py", "dashboard/views/analyze.py", "dashboard/result_view.py",
-}
+# Known exceptions, over the module limit: jobs.py (553 lines) waits for the one execution layer (issue 27 item 1,
+# not done: the jobs' process, the chunked pose pool and the batch executors still start and watch their
+# processes each their own way), video.py (492) for splitting the PyAV fallback off the OpenCV reader.
+BEING_CHANGED = {"pose_core/run/jobs.py", "pose_core/media/video.py"}
 
 
 def python_files(*rooms: str) -> list[Path]:

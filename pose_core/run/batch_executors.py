@@ -8,73 +8,16 @@ import concurrent.futures as cf
 import contextlib
 import multiprocessing
 import os
-import threading
 import time
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
 from ..core.rules import RuleSet
-from ..store.settings import quiet_native_libraries
 from .batch_plan import BatchInputError, BatchItem, item_row
+from .workers import local_worker_init, worker_init
 
 
-_INITIALISED = False
-PARENT_POLL_S = 0.5  # how often a local worker checks that the batch that started it is still alive
-
-
-def _exit_with_parent(parent_pid: int, poll_s: float = PARENT_POLL_S) -> None:
-    """In a worker process: end as soon as its parent is gone (kill -9 of the batch or of the analysis
-    process gives no chance to shut the pool down; orphaned workers would hold the caller's pipes open and
-    keep computing).
-
-    On Linux the kernel does it (PR_SET_PDEATHSIG: SIGKILL the moment the parent dies): a watchdog thread
-    polling os.getppid() needs the CPU and Python's GIL to notice, and a worker at the lowest priority on a
-    busy machine got neither for 7-40 s. The kernel's signal is tied to the parent's *thread* that started the
-    worker: pools are started from threads that outlive them (the main thread, the job runner's thread).
-    The polling watchdog stays as the fallback elsewhere. os._exit: nothing of a half-done item is worth
-    flushing."""
-    _die_with_parent()
-    if os.getppid() != parent_pid:  # the parent died before the kernel was told
-        os._exit(1)
-
-    def watch() -> None:
-        while True:
-            time.sleep(poll_s)
-            if os.getppid() != parent_pid:  # re-parented (to init or a subreaper): the parent died
-                os._exit(1)
-
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
-
-
-def _die_with_parent() -> bool:
-    """Ask the kernel to SIGKILL this process when its parent dies (Linux); False where it cannot."""
-    import ctypes
-    import signal
-
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) == 0  # 1: PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return False
-
-
-def _local_worker_init(parent_pid: int) -> None:
-    """Initializer of the local pool's processes."""
-    _exit_with_parent(parent_pid)
-    _worker_init()
-
-
-def _worker_init() -> None:
-    """Once per worker process (local pool initializer; first task on a Dask worker)."""
-    global _INITIALISED
-    if _INITIALISED:
-        return
-    _INITIALISED = True
-    quiet_native_libraries()  # before MediaPipe is first imported in this process
-    with contextlib.suppress(Exception):
-        import cv2
-
-        cv2.setNumThreads(1)  # one core per process: the pool is the parallelism
+# (the worker processes' life: run.workers, shared with the chunked pose pool and the jobs' analysis process)
 
 
 def run_video_item(item: BatchItem, out_dir: str, rules: RuleSet, write_video: bool, fingerprint: str) -> dict:
@@ -82,7 +25,7 @@ def run_video_item(item: BatchItem, out_dir: str, rules: RuleSet, write_video: b
     from .pipeline import AnalysisError, analyze_video
     from ..media.video import VideoError
 
-    _worker_init()
+    worker_init()
     t0 = time.perf_counter()
     row = item_row(item, rules_fingerprint=fingerprint)
     try:
@@ -107,7 +50,7 @@ def run_penn_item(item: BatchItem, out_dir: str, rules: RuleSet, write_images: b
     from ..datasets.penn import load_clip
     from ..datasets.penn_export import export_clip
 
-    _worker_init()
+    worker_init()
     t0 = time.perf_counter()
     row = item_row(item, rules_fingerprint=fingerprint)
     try:
@@ -139,7 +82,7 @@ class LocalExecutor:
 
     def _new_pool(self) -> cf.ProcessPoolExecutor:
         return cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                      initializer=_local_worker_init, initargs=(os.getpid(),))
+                                      initializer=local_worker_init, initargs=(os.getpid(),))
 
     def submit(self, fn: Callable, *args) -> cf.Future:
         return self._pool.submit(fn, *args)

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Sequence
 
 from ..core.analysis import FrameAnalyzer
 from ..core.rules import Counting, RuleSet
 from ..core.types import PoseFrame, RepEvent
+from .errors import CannotTellError
 
 MIN_CANDIDATE_P = 0.10  # candidates less likely than this are not counted
 MIN_REPEATS = 2  # "a regular set": at least this many complete repetitions in the recognised stretch
@@ -136,3 +138,18 @@ def checked(rec, poses: Sequence[PoseFrame | None], rules: RuleSet):
         lowered = min(rec.confidence, CONTRADICTED_CONFIDENCE)
         return replace(rec, confidence=lowered, top=((rec.exercise, lowered),) + tuple(rec.top[1:])), xc
     return rec, xc
+
+
+def decide_exercise(video: str | Path, rec, poses: list, rules: RuleSet) -> tuple[str, dict, list[str]]:
+    """The exercise to analyse as, the summary's recognition fields and notes. Recognition and counting check
+    each other (`crosscheck.checked`): a recognised exercise that shows no complete repetition gives way to
+    the one close candidate that repeats; reps that contradict the name (timed unlike it, or another
+    candidate repeating twice as often) leave the name but not sure, with the alternative in a note.
+    Raises CannotTellError when nothing is named ("cannot tell" or "not one of the exercises")."""
+    final, xc = checked(rec, poses, rules)
+    if final.exercise is None:
+        what = "not one of the exercises: " if rec.none_of_these else "cannot tell which exercise this is: "
+        raise CannotTellError(f"{video}: {what}{rec.why_not}", rec, xc.counts)
+    extra = {"exercise_auto": True, "exercise_confidence": round(final.confidence, 3),
+             "exercise_candidates": [[n, round(p, 3)] for n, p in rec.top]}
+    return final.exercise, extra, [xc.note] if xc.note else []

@@ -85,13 +85,13 @@ def _job_process_main(conn, jobs_dir: str, analyses_dir: str, uploads_dir: str, 
     its pose workers wait on the server's live frames (`run.live_gate`; they inherit the environment)."""
     import signal
 
-    from .batch_executors import _exit_with_parent
+    from .workers import exit_with_parent
     from .jobs import FAILED, _Executor, _Work, write_status
     from .priority import LiveYield, background_group, lower_priority
     from ..store.settings import quiet_native_libraries
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server handles Ctrl-C and stops us
-    _exit_with_parent(parent_pid)
+    exit_with_parent(parent_pid)
     if nice:
         background_group()  # before anything starts: decode threads, the encoder, the pose workers inherit
         lower_priority(nice)  # both

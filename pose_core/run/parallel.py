@@ -89,10 +89,10 @@ def _worker_main(tasks, results, current, parent_pid: int, nice: int = 0, keep_s
     if nice:
         with contextlib.suppress(OSError):
             os.nice(nice)
-    from .batch_executors import _exit_with_parent, _worker_init
+    from .workers import exit_with_parent, worker_init
 
-    _exit_with_parent(parent_pid)
-    _worker_init()
+    exit_with_parent(parent_pid)
+    worker_init()
     from ..media.estimator import PoseEstimator
     from .live_gate import waiter_from_env
 

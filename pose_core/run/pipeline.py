@@ -32,27 +32,9 @@ from ..store.outputs import (ANNOTATED_VIDEO, FRAMES_CSV, OUTPUT_FILES, OVERLAY_
 from .crosscheck import checked
 from .parallel import ParallelError, PosePool, StreamedPoses, plan_chunks, worthwhile
 from .render_video import OverlayLog
+from .crosscheck import decide_exercise  # noqa: F401 (the one place auto decides; callers import it here)
+from .errors import AnalysisError, CannotTellError, NoPersonError  # noqa: F401 (raised here)
 from .streamed import ParallelProgress, recognise_from_stream, stream_items
-
-
-class AnalysisError(RuntimeError):
-    """The analysis could not produce a result (the message is meant for the user)."""
-
-
-class NoPersonError(AnalysisError):
-    pass
-
-
-class CannotTellError(AnalysisError):
-    """exercise="auto" could not decide; `.recognition` has the reason and the top candidates."""
-
-    def __init__(self, message: str, recognition, repeats: dict[str, int] | None = None):
-        super().__init__(message)
-        self.recognition = recognition
-        self.repeats = repeats or {}  # complete reps in the recognised stretch, counted as each candidate
-
-    def __reduce__(self):  # pickled with its recognition (a Dask worker raises it to the caller)
-        return (type(self), (self.args[0], self.recognition, self.repeats))
 
 
 # exercise="auto" on a file: the exercise is recognised on this many first seconds; those poses are reused
@@ -104,21 +86,6 @@ def recognise_exercise(video: str | Path, rules: RuleSet, est: PoseEstimator, ma
     known_poses, rec = recognize_start(video, rules, est, max_side, progress, seconds, backend)
     exercise, extra, notes = decide_exercise(video, rec, known_poses, rules)
     return exercise, known_poses, extra, notes
-
-
-def decide_exercise(video: str | Path, rec, poses: list, rules: RuleSet) -> tuple[str, dict, list[str]]:
-    """The exercise to analyse as, the summary's recognition fields and notes. Recognition and counting check
-    each other (`crosscheck.checked`): a recognised exercise that shows no complete repetition gives way to
-    the one close candidate that repeats; reps that contradict the name (timed unlike it, or another
-    candidate repeating twice as often) leave the name but not sure, with the alternative in a note.
-    Raises CannotTellError when nothing is named ("cannot tell" or "not one of the exercises")."""
-    final, xc = checked(rec, poses, rules)
-    if final.exercise is None:
-        what = "not one of the exercises: " if rec.none_of_these else "cannot tell which exercise this is: "
-        raise CannotTellError(f"{video}: {what}{rec.why_not}", rec, xc.counts)
-    extra = {"exercise_auto": True, "exercise_confidence": round(final.confidence, 3),
-             "exercise_candidates": [[n, round(p, 3)] for n, p in rec.top]}
-    return final.exercise, extra, [xc.note] if xc.note else []
 
 
 def decoded_items(video: str | Path, est: PoseEstimator, max_side: int, known_poses: list,

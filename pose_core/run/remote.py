@@ -58,10 +58,10 @@ def _remote_task(video: str, exercise: str, out_dir: str | None, rules: RuleSet 
     """Runs on a Dask worker: the analysis, its progress published in the Variable `progress_key`."""
     from distributed import Variable
 
-    from .batch_executors import _worker_init
+    from .workers import worker_init
     from .pipeline import analyze_video
 
-    _worker_init()
+    worker_init()
     var = Variable(progress_key)
     last = [0.0]
 

@@ -33,7 +33,7 @@ def recognise_from_stream(video, source: Iterator, rules: RuleSet, seconds: floa
     frame loop uses them: each frame is decoded and estimated once). Returns (exercise, extra, notes, head,
     rest): head = the items taken, rest = `source` from there on. Raises CannotTellError."""
     from ..recognition import default_recognizer
-    from .pipeline import decide_exercise
+    from .crosscheck import decide_exercise
 
     head: list = []
     for item in source:
