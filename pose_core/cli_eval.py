@@ -94,6 +94,9 @@ def cmd_robustness(args: argparse.Namespace) -> int:
     blocked = not_a_folder(out)
     if blocked is not None:
         return fail(f"--out {out}: {blocked} exists and is not a folder")
+    blocked = not_a_folder(Path(args.cache)) if args.cache else None
+    if blocked is not None:
+        return fail(f"--cache {args.cache}: {blocked} exists and is not a folder")
     try:
         select(folder, _names(args.clips), args.limit, _names(args.transforms))  # said before any work starts
         if args.rules:
@@ -107,7 +110,7 @@ def cmd_robustness(args: argparse.Namespace) -> int:
     progress = Progress(not args.quiet, "robustness", unit="run")
     try:
         result = run_suite(folder, _names(args.clips), args.limit, _names(args.transforms), out, args.workers,
-                           args.seed, args.rules, progress=progress, log=log)
+                           args.seed, args.rules, progress=progress, log=log, cache=args.cache)
     except RobustnessError as e:
         return fail(str(e))
     except KeyboardInterrupt:
@@ -142,6 +145,8 @@ def add_robustness_parser(subparsers) -> argparse.ArgumentParser:
     r.add_argument("--workers", type=int, default=2, help="clips analysed in parallel (default 2: one per core)")
     r.add_argument("--seed", type=int, default=0, help="the seed of the random transforms (default 0)")
     r.add_argument("--rules", help="a rules TOML file overriding the packaged rules")
+    r.add_argument("--cache", help="a pose cache folder: the poses of every variant and clip are estimated once and "
+                                   "kept there, so a rerun after a counter or rules change takes seconds")
     r.add_argument("--json", action="store_true", help="one JSON document instead of the table")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress on stderr")
     r.set_defaults(func=cmd_robustness)

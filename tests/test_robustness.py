@@ -16,7 +16,7 @@ from pose_core.core.landmarks import NUM_LANDMARKS, PoseLandmark
 from pose_core.core.rules import load_rules
 from pose_core.media.variants import TRANSFORMS, Clip, NotApplicable, PoseSample, write_variant
 from pose_core.run.robustness import (Baseline, PairResult, RobustnessError, SuiteResult, _poses_path, _save_poses,
-                                      occluded_limb, run_pair, select, variant_path)
+                                      occluded_limb, run_pair, run_suite, select, variant_path)
 from pose_core.run.robustness_report import format_table, summarize, to_json
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -299,6 +299,35 @@ def test_a_pair_reuses_its_cached_variant(tmp_path):
     assert len(list((out / "variants").glob("*/*.skip"))) == 1
 
 
+@pytest.fixture
+def estimator_calls(monkeypatch):
+    """Every frame the pose model is asked about (the model still runs)."""
+    from pose_core.media.estimator import PoseEstimator
+
+    calls: list[float] = []
+    real = PoseEstimator.process
+
+    def spy(self, img, t, *args, **kwargs):
+        calls.append(t)
+        return real(self, img, t, *args, **kwargs)
+
+    monkeypatch.setattr(PoseEstimator, "process", spy)
+    return calls
+
+
+def test_a_pair_takes_its_poses_from_the_pose_cache_on_a_rerun(tmp_path, estimator_calls):
+    write_video(tmp_path / "nobody.mp4", frames=20, fps=15)
+    row = {"file": "nobody.mp4", "exercise": "squat", "reps_complete": "0"}
+    out, cache = tmp_path / "out", tmp_path / "poses"
+    limb = ("knee", "ankle", 0.5)
+    first = run_pair(str(tmp_path), row, "dark", 0, str(out), None, "c" * 64, limb, str(cache))
+    assert len(estimator_calls) == 20 and len(list(cache.glob("*.npz"))) == 1  # every frame of the variant
+    estimator_calls.clear()
+    second = run_pair(str(tmp_path), row, "dark", 0, str(out), None, "c" * 64, limb, str(cache))
+    assert estimator_calls == [] and second.variant == first.variant
+    assert second.counted is None and second.error == first.error and "no person" in second.error
+
+
 # ------------------------------------------------------------------------------------------ the report
 
 def _result() -> SuiteResult:
@@ -407,3 +436,21 @@ def test_real_count_survives_a_mirrored_cut_mid_rep(real_suite):
     cells, _, _ = real_suite
     q = cells[("pushup_4.mp4", "cut_mirror")]
     assert q["unchanged"] and q["exact"], q["counted"]
+
+
+@needs_videos
+def test_real_rerun_with_a_pose_cache_counts_without_the_pose_model(tmp_path, estimator_calls):
+    """bench_press_2 (1 rep, 2 s) at 15 fps: the first run keeps the poses of the clip and the variant, the
+    rerun counts both again from them, and the count from cached poses is the count of a full analysis."""
+    out, cache = tmp_path / "rb", tmp_path / "poses"
+    kw = dict(clips=["bench_press_2.mp4"], transforms=["fps15"], out_dir=out, workers=1, cache=cache)
+    first = run_suite(VIDEOS, **kw)
+    assert estimator_calls and len(list(cache.glob("*.npz"))) == 2
+    estimator_calls.clear()
+    second = run_suite(VIDEOS, **kw)
+    assert estimator_calls == []
+    assert [b.counted for b in second.baselines] == [b.counted for b in first.baselines] == [1]
+    assert [p.counted for p in second.pairs] == [p.counted for p in first.pairs] == [1]
+    uncached = run_pair(str(VIDEOS), {"file": "bench_press_2.mp4", "exercise": "bench_press", "reps_complete": "1"},
+                        "fps15", 0, str(out), None, first.baselines[0].sha256, ("elbow", "wrist", 0.5))
+    assert estimator_calls and uncached.counted == 1 and uncached.variant == second.pairs[0].variant

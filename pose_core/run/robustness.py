@@ -107,27 +107,44 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def sample_poses(video: str | Path, every_s: float = POSE_EVERY_S, max_side: int = MAX_SIDE) -> PoseSample:
+def sample_poses(video: str | Path, every_s: float = POSE_EVERY_S, max_side: int = MAX_SIDE,
+                 cache: str | None = None) -> PoseSample:
     """The poses the analysis sees (the tracking estimator on every frame), kept every `every_s` seconds.
     Detecting sampled frames afresh is cheaper but often finds a pull-up upside down (raised arms taken
-    for legs) in a dark gym; the tracker, like the analysis, keeps the body the right way up."""
-    from ..media.estimator import PoseEstimator
-    from ..media.video import read_frames
-
+    for legs) in a dark gym; the tracker, like the analysis, keeps the body the right way up. With a pose
+    cache the clip's cached observations are sampled (no second pass of the model)."""
+    if cache:
+        tracked = ((o.t, o.pose) for o in _observations(video, cache))
+    else:
+        tracked = _tracked(video, max_side)
     ts, xys, viss = [], [], []
     next_t = 0.0
-    with PoseEstimator(static_image_mode=False) as est:
-        for t, img in read_frames(video, max_side=max_side):
-            pose = est.process(img, t)
-            if t + 1e-6 < next_t or pose is None:
-                continue
-            next_t = t + every_s
-            ts.append(t)
-            xys.append(pose.pixels)
-            viss.append(pose.visibility)
+    for t, pose in tracked:
+        if t + 1e-6 < next_t or pose is None:
+            continue
+        next_t = t + every_s
+        ts.append(t)
+        xys.append(pose.pixels)
+        viss.append(pose.visibility)
     if not ts:
         return PoseSample(np.zeros(0), np.zeros((0, 33, 2)), np.zeros((0, 33)))
     return PoseSample(np.array(ts), np.array(xys), np.array(viss))
+
+
+def _tracked(video: str | Path, max_side: int):
+    from ..media.estimator import PoseEstimator
+    from ..media.video import read_frames
+
+    with PoseEstimator(static_image_mode=False) as est:
+        for t, img in read_frames(video, max_side=max_side):
+            yield t, est.process(img, t)
+
+
+def _observations(video: str | Path, cache: str) -> list:
+    """The video's pose observations from the pose cache (estimated and kept there when missing)."""
+    from ..store.pose_cache import PoseCache
+
+    return PoseCache(cache).observations(video, max_side=MAX_SIDE)
 
 
 def _poses_path(out_dir: Path, sha: str) -> Path:
@@ -148,11 +165,15 @@ def _load_poses(path: Path) -> PoseSample | None:
         return PoseSample(z["t"], z["xy"], z["vis"])
 
 
-def _count(video: Path, exercise: str, rules_path: str | None) -> int:
+def _count(video: Path, exercise: str, rules_path: str | None, cache: str | None = None) -> int:
+    """The video's count. With a pose cache only the poses are kept (the count is always computed anew),
+    so a rerun after a counter or rules change re-counts every variant in seconds."""
     from ..core.rules import load_rules
-    from .pipeline import analyze_video
+    from .pipeline import analyze_observations, analyze_video
 
     rules = load_rules(rules_path) if rules_path else load_rules()
+    if cache:
+        return analyze_observations(video, _observations(video, cache), exercise, rules=rules).summary.reps
     return analyze_video(video, exercise, None, rules=rules, write_video=False, parallel=False).summary.reps
 
 
@@ -160,18 +181,20 @@ def _failure(e: Exception) -> str:
     return str(e) or type(e).__name__
 
 
-def clip_baseline(folder: str, row: dict, out_dir: str, rules_path: str | None, want_poses: bool) -> Baseline:
+def clip_baseline(folder: str, row: dict, out_dir: str, rules_path: str | None, want_poses: bool,
+                  cache: str | None = None) -> Baseline:
     """The untransformed clip: its SHA-256, its count, and (when a transform needs them) its sampled poses,
-    cached in out_dir/poses/. Never raises: a failure is the result's `error`."""
+    cached in out_dir/poses/. cache: a pose cache folder (see run_suite). Never raises: a failure is the
+    result's `error`."""
     res = Baseline(row["file"], row["exercise"], int(row["reps_complete"]))
     start = time.perf_counter()
     video = Path(folder) / row["file"]
     try:
         res.sha256 = file_sha256(video)
-        cache = _poses_path(Path(out_dir), res.sha256)
-        if want_poses and not cache.is_file():
-            _save_poses(cache, sample_poses(video))
-        res.counted = _count(video, row["exercise"], rules_path)
+        samples = _poses_path(Path(out_dir), res.sha256)
+        if want_poses and not samples.is_file():
+            _save_poses(samples, sample_poses(video, cache=cache))
+        res.counted = _count(video, row["exercise"], rules_path, cache)
     except Exception as e:  # one clip's failure (not a video, nobody in it...) must not end a long suite
         res.error = _failure(e)
     res.seconds = round(time.perf_counter() - start, 2)
@@ -218,7 +241,7 @@ def _make_variant(video: Path, dst: Path, name: str, seed: int, out_dir: str, sh
 
 
 def run_pair(folder: str, row: dict, name: str, seed: int, out_dir: str, rules_path: str | None, sha: str,
-             limb: tuple[str, str, float]) -> PairResult:
+             limb: tuple[str, str, float], cache: str | None = None) -> PairResult:
     """One (clip, transform): make the variant (or take it from the cache) and count it. Never raises."""
     res = PairResult(row["file"], row["exercise"], name, int(row["reps_complete"]))
     start = time.perf_counter()
@@ -226,7 +249,7 @@ def run_pair(folder: str, row: dict, name: str, seed: int, out_dir: str, rules_p
     try:
         res.note = _make_variant(Path(folder) / row["file"], dst, name, seed, out_dir, sha, limb)
         res.variant = str(dst)
-        res.counted = _count(dst, row["exercise"], rules_path)
+        res.counted = _count(dst, row["exercise"], rules_path, cache)
     except NotApplicable as e:
         res.skipped = str(e)
     except Exception as e:  # a failed variant or analysis is reported in its cell, the suite goes on
@@ -285,16 +308,19 @@ def _limbs(rows: list[dict], rules_path: str | None) -> dict[str, tuple[str, str
 def run_suite(folder: str | Path, clips: list[str] | None = None, limit: int | None = None,
               transforms: list[str] | None = None, out_dir: str | Path = DEFAULT_OUT, workers: int = 2,
               seed: int = 0, rules_path: str | None = None, progress: Callable[[int, int], None] | None = None,
-              log: Callable[[str], None] | None = None) -> SuiteResult:
+              log: Callable[[str], None] | None = None, cache: str | Path | None = None) -> SuiteResult:
     """Every selected (clip, transform) pair; results in the manifest's order, then the transforms' order.
-    Each clip's baseline runs first; its pairs are queued as soon as it is done (one process per worker)."""
+    Each clip's baseline runs first; its pairs are queued as soon as it is done (one process per worker).
+    cache: a pose cache folder (`store.pose_cache.PoseCache`, as `evaluate --cache`): the poses of every
+    variant and untransformed clip are taken from it (estimated and kept when missing); counts are never
+    cached, so a rerun after a counter change re-counts everything in seconds."""
     from ..core.rules import load_rules
 
     start = time.perf_counter()
     rows, names = select(folder, clips, limit, transforms)
     if rules_path:
         load_rules(rules_path)  # a bad rules file is refused before any work starts
-    folder, out = str(folder), Path(out_dir)
+    folder, out, cache = str(folder), Path(out_dir), str(cache) if cache else None
     out.mkdir(parents=True, exist_ok=True)
     limbs = _limbs(rows, rules_path)
     want_poses = any(TRANSFORMS[n].needs_poses for n in names)
@@ -304,7 +330,7 @@ def run_suite(folder: str | Path, clips: list[str] | None = None, limit: int | N
     pool = _Inline() if workers <= 1 else ProcessPoolExecutor(
         max_workers=workers, mp_context=get_context("spawn"), initializer=_quiet_worker)
     try:
-        pending = {pool.submit(clip_baseline, folder, row, str(out), rules_path, want_poses): (i, None)
+        pending = {pool.submit(clip_baseline, folder, row, str(out), rules_path, want_poses, cache): (i, None)
                    for i, row in enumerate(rows)}
         while pending:
             finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
@@ -315,7 +341,7 @@ def run_suite(folder: str | Path, clips: list[str] | None = None, limit: int | N
                     baselines[i] = res
                     for n in names:
                         pending[pool.submit(run_pair, folder, rows[i], n, seed, str(out), rules_path, res.sha256,
-                                            limbs[rows[i]["file"]])] = (i, n)
+                                            limbs[rows[i]["file"]], cache)] = (i, n)
                 else:
                     res.baseline = baselines[i].counted
                     pairs[(i, name)] = res
