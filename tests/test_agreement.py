@@ -199,3 +199,19 @@ def test_a_person_appearing_is_a_pose_jump_and_a_steady_one_is_not():
     assert pose_jump(None, _person()) is True
     assert pose_jump(_person(), _person()) is False
     assert pose_jump(None, None) is None
+
+
+@pytest.mark.parametrize("exercise", sorted(RULES.exercises))
+def test_a_cut_is_taken_by_every_exercise_including_detrended_signals(exercise):
+    """A camera cut (or an unreadable stretch of a damaged file) mid-set, for every exercise's rule: the
+    detrended signals of jump rope included (their moving baseline starts afresh; it used to raise)."""
+    rule = RULES[exercise]
+    a = FrameAnalyzer(rule, RULES.defaults, view="side")
+    for i in range(int(6 * FPS)):
+        t = i / FPS
+        if i == int(3 * FPS):
+            a.cut(t)
+        swing = 0.5 * (1 - math.cos(2 * math.pi * t / 1.0))
+        a.process_angles({name: 100.0 + 40.0 * swing for name in rule.angles}, t)
+    a.finish()
+    assert a.cuts == [pytest.approx(3.0)]

@@ -67,6 +67,10 @@ class MovingBaseline:
 
     def __init__(self, time_constant_s: float):
         self.tc = time_constant_s
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the baseline (a camera cut: the next shot's picture starts afresh)."""
         self._b: float | None = None
         self._t: float | None = None
 
