@@ -18,10 +18,12 @@ from .geometry import body_scale_px
 from .landmarks import PoseLandmark as L
 from .types import PoseFrame
 
-MIN_PICTURE_CHANGE = 0.15  # media.shots.signature_distance of a cut: at least this (0 same .. 1 unrelated)...
+# A cut to a mirrored or zoomed picture of a plain or dark room changes the 32x18 signature by only 0.06-0.15
+# (the robustness suite's cut_mirror / cut_zoom); the pose jump beside it is what tells it from a flash.
+MIN_PICTURE_CHANGE = 0.06  # media.shots.signature_distance of a cut: at least this (0 same .. 1 unrelated)...
 PICTURE_RATIO = 4.0  # ... and this many times the typical frame-to-frame change of the last second
 MIN_POSE_JUMP = 0.25  # the joints moved by this much of the body's size between two frames...
-SCALE_JUMP = 1.25  # ... or the body's size on the picture changed by this factor (a zoom)
+SCALE_JUMP = 1.2  # ... or the body's size on the picture changed by this factor (a 1.2x zoom or more)
 _BODY = [L.LEFT_SHOULDER, L.RIGHT_SHOULDER, L.LEFT_ELBOW, L.RIGHT_ELBOW, L.LEFT_WRIST, L.RIGHT_WRIST,
          L.LEFT_HIP, L.RIGHT_HIP, L.LEFT_KNEE, L.RIGHT_KNEE, L.LEFT_ANKLE, L.RIGHT_ANKLE]
 
