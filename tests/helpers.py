@@ -156,9 +156,10 @@ def run_evaluate(folder: Path, *flags: str) -> dict:
 
 # ---------------------------------------------------------------------------- dashboard jobs
 
-def wait_for_job(at, timeout_s: float = 180.0):
+def wait_for_job(at, timeout_s: float = 180.0, video: bool = False):
     """AppTest: the Analyze page runs the analysis as a background job (pose_core.run.jobs) and polls it;
-    wait until this session's job has finished, then run the page once more (it then shows the result)."""
+    wait until this session's job has finished (with video=True: and its annotated video, drawn after the
+    result, is drawn or could not be), then run the page once more (it then shows the result)."""
     import time
 
     from dashboard import keys
@@ -171,7 +172,8 @@ def wait_for_job(at, timeout_s: float = 180.0):
     end = time.monotonic() + timeout_s
     while job and time.monotonic() < end:
         try:
-            if read_status(load_settings().jobs_dir, job).final:
+            s = read_status(load_settings().jobs_dir, job)
+            if s.final and (not video or s.state != "done" or s.stage in ("drawn", "not_drawn")):
                 break
         except JobError:
             break

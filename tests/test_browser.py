@@ -71,7 +71,9 @@ def test_analyze_upload_plays_video_and_renders_chart(server, page):
     reps = page.locator('[data-testid="stMetric"]').filter(has_text="Reps").first
     assert reps.locator('[data-testid="stMetricValue"]').inner_text().strip() == str(SQUAT_CLIP_REPS)
 
-    # The annotated H.264 video loads and plays.
+    # The annotated H.264 video loads and plays (drawn after the result: its download says it is there).
+    page.get_by_role("button", name="Annotated video (mp4)").wait_for(timeout=180000)
+    wait_idle(page, 60)
     video = page.locator("video").first
     video.wait_for(timeout=30000)
     video.scroll_into_view_if_needed()

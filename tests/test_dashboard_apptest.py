@@ -84,6 +84,7 @@ def _upload(at, name: str, data: bytes, mime: str = "video/mp4"):
 @needs_videos
 def test_analyze_upload_shows_counted_reps_chart_video_and_downloads(workspace):
     at = _upload(app().run(), "squat_1.mp4", SQUAT_CLIP.read_bytes())
+    at = wait_for_job(at, TIMEOUT, video=True)  # (the annotated video and its download come after the result)
     no_failure(at)
     assert not at.error, [e.value for e in at.error]
     assert metric(at, "Reps") == str(SQUAT_CLIP_REPS)
