@@ -12,14 +12,13 @@ from __future__ import annotations
 import csv
 import math
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable
 
 from ..core.types import Verdict
 from .reliability import format_reliability, reliability_rows
+from .workers import map_in_order, quiet_worker
 
 REQUIRED_COLUMNS = ("file", "exercise", "reps_complete")
 
@@ -174,11 +173,7 @@ def evaluate_clip(folder: str, row: dict, mode: str = "given", rules_path: str |
     return res
 
 
-def _quiet_worker() -> None:
-    import os
-
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+_quiet_worker = quiet_worker  # (the robustness suite's pool uses it too)
 
 
 def evaluate_folder(folder: str | Path, mode: str = "given", workers: int = 2, rules_path: str | None = None,
@@ -191,22 +186,7 @@ def evaluate_folder(folder: str | Path, mode: str = "given", workers: int = 2, r
     rows = read_manifest(folder)
     args = [(str(folder), row, mode, str(rules_path) if rules_path else None, str(out_dir) if out_dir else None,
              False, str(cache) if cache else None) for row in rows]
-    results: list[ClipResult | None] = [None] * len(rows)
-    if workers <= 1:
-        for i, a in enumerate(args):
-            results[i] = evaluate_clip(*a)
-            if progress:
-                progress(i + 1, len(rows))
-        return results  # type: ignore[return-value]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_quiet_worker) as ex:
-        futures = {ex.submit(evaluate_clip, *a): i for i, a in enumerate(args)}
-        done = 0
-        for fut in as_completed(futures):
-            results[futures[fut]] = fut.result()
-            done += 1
-            if progress:
-                progress(done, len(rows))
-    return results  # type: ignore[return-value]
+    return map_in_order(evaluate_clip, args, workers, progress)
 
 
 def summarize(results: list[ClipResult]) -> dict:

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import csv
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable
 
 from ..core.judging import CANNOT_JUDGE, clip_form_verdict
-from .evaluate import EvaluateError, _quiet_worker
+from .evaluate import EvaluateError
+from .workers import map_in_order
 
 LABELS_CSV = "labels.csv"
 LABELS = ("correct", "incorrect")
@@ -141,20 +140,7 @@ def evaluate_form(folder: str | Path, workers: int = 2, rules_path: str | Path |
     rows = read_labels(folder)
     args = [(str(folder), row, str(rules_path) if rules_path else None, str(cache) if cache else None, learned)
             for row in rows]
-    results: list[FormClip | None] = [None] * len(rows)
-    if workers <= 1 or cache:
-        for i, a in enumerate(args):
-            results[i] = judge_clip(*a)
-            if progress:
-                progress(i + 1, len(rows))
-        return results  # type: ignore[return-value]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_quiet_worker) as ex:
-        futures = {ex.submit(judge_clip, *a): i for i, a in enumerate(args)}
-        for done, fut in enumerate(as_completed(futures), start=1):
-            results[futures[fut]] = fut.result()
-            if progress:
-                progress(done, len(rows))
-    return results  # type: ignore[return-value]
+    return map_in_order(judge_clip, args, 1 if cache else workers, progress)
 
 
 # -------------------------------------------------------------------------------------------- tables

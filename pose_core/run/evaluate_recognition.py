@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import csv
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable
 
-from .evaluate import EvaluateError, _quiet_worker
+from .evaluate import EvaluateError
+from .workers import map_in_order
 from .reliability import format_reliability, reliability_rows
 
 LABELS_CSV = "labels.csv"
@@ -126,20 +125,7 @@ def evaluate_recognition(folder: str | Path, workers: int = 2, rules_path: str |
     rows = read_labels(folder)
     args = [(str(folder), row, str(rules_path) if rules_path else None, str(cache) if cache else None)
             for row in rows]
-    results: list[RecognitionResult | None] = [None] * len(rows)
-    if workers <= 1:
-        for i, a in enumerate(args):
-            results[i] = recognise_clip(*a)
-            if progress:
-                progress(i + 1, len(rows))
-        return results  # type: ignore[return-value]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_quiet_worker) as ex:
-        futures = {ex.submit(recognise_clip, *a): i for i, a in enumerate(args)}
-        for done, fut in enumerate(as_completed(futures), start=1):
-            results[futures[fut]] = fut.result()
-            if progress:
-                progress(done, len(rows))
-    return results  # type: ignore[return-value]
+    return map_in_order(recognise_clip, args, workers, progress)
 
 
 def summarize_recognition(results: list[RecognitionResult]) -> dict:

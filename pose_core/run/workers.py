@@ -68,3 +68,32 @@ def worker_init() -> None:
         import cv2
 
         cv2.setNumThreads(1)  # one core per process: the pool is the parallelism
+
+
+def quiet_worker() -> None:
+    """A pool process's initializer: MediaPipe's and TensorFlow Lite's native logs kept to warnings."""
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def map_in_order(fn, args: list[tuple], workers: int, progress=None) -> list:
+    """fn(*a) for every a of `args`, the results in the order of `args`: in this process when workers <= 1,
+    else in a pool of `workers` spawned processes (nothing of the caller inherited; quiet native logs).
+    progress(done, total) after each one. An exception in fn is raised here (fn should not raise)."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
+    results: list = [None] * len(args)
+    if workers <= 1:
+        for i, a in enumerate(args):
+            results[i] = fn(*a)
+            if progress:
+                progress(i + 1, len(args))
+        return results
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=quiet_worker) as ex:
+        futures = {ex.submit(fn, *a): i for i, a in enumerate(args)}
+        for done, fut in enumerate(as_completed(futures), start=1):
+            results[futures[fut]] = fut.result()
+            if progress:
+                progress(done, len(args))
+    return results
