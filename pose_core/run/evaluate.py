@@ -82,11 +82,20 @@ class ClipResult:
         return self.counted == self.expected and all(a == b for a, b in self.verdict_pairs)
 
 
-def read_manifest(folder: str | Path) -> list[dict]:
-    """The rows of FOLDER/videos.csv, checked (EvaluateError names the row and the problem)."""
-    path = Path(folder) / "videos.csv"
+def csv_columns(path: str | Path) -> list[str]:
+    """The header of a clip list ([] when it cannot be read)."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            return next(csv.reader(f), None) or []
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
+
+
+def read_clip_list(path: Path, required: tuple[str, ...]) -> list[dict]:
+    """The rows of a clip list (videos.csv, labels.csv) with its `required` columns (EvaluateError says what is
+    wrong with the file)."""
     if not path.is_file():
-        raise EvaluateError(f"{folder}: no videos.csv in this folder")
+        raise EvaluateError(f"{path.parent}: no {path.name} in this folder")
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             rows = list(csv.DictReader(f))
@@ -94,9 +103,16 @@ def read_manifest(folder: str | Path) -> list[dict]:
         raise EvaluateError(f"{path.name}: cannot read it: {e}") from None
     if not rows:
         raise EvaluateError(f"{path.name}: no clips listed")
-    missing = [c for c in REQUIRED_COLUMNS if c not in rows[0]]
+    missing = [c for c in required if c not in rows[0]]
     if missing:
         raise EvaluateError(f"{path.name}: missing column(s) {', '.join(missing)}")
+    return rows
+
+
+def read_manifest(folder: str | Path) -> list[dict]:
+    """The rows of FOLDER/videos.csv, checked (EvaluateError names the row and the problem)."""
+    path = Path(folder) / "videos.csv"
+    rows = read_clip_list(path, REQUIRED_COLUMNS)
     for i, row in enumerate(rows, start=2):
         try:
             if int(row["reps_complete"]) < 0:

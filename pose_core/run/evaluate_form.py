@@ -14,14 +14,13 @@ judge).
 
 from __future__ import annotations
 
-import csv
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from ..core.judging import CANNOT_JUDGE, clip_form_verdict
-from .evaluate import EvaluateError
+from .evaluate import EvaluateError, csv_columns, read_clip_list
 from .workers import map_in_order
 
 LABELS_CSV = "labels.csv"
@@ -62,28 +61,12 @@ def is_form_folder(folder: str | Path) -> bool:
     folder = Path(folder)
     if (folder / "videos.csv").is_file() or not (folder / LABELS_CSV).is_file():
         return False
-    try:
-        with open(folder / LABELS_CSV, newline="", encoding="utf-8-sig") as f:
-            return "label" in (next(csv.reader(f), None) or [])
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return False
+    return "label" in csv_columns(folder / LABELS_CSV)
 
 
 def read_labels(folder: str | Path) -> list[dict]:
     """The rows of FOLDER/labels.csv, checked (EvaluateError names the line and the problem)."""
-    path = Path(folder) / LABELS_CSV
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.DictReader(f))
-    except FileNotFoundError:
-        raise EvaluateError(f"{folder}: no {LABELS_CSV} in this folder") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise EvaluateError(f"{LABELS_CSV}: cannot read it: {e}") from None
-    if not rows:
-        raise EvaluateError(f"{LABELS_CSV}: no clips listed")
-    missing = [c for c in REQUIRED_COLUMNS if c not in rows[0]]
-    if missing:
-        raise EvaluateError(f"{LABELS_CSV}: missing column(s) {', '.join(missing)}")
+    rows = read_clip_list(Path(folder) / LABELS_CSV, REQUIRED_COLUMNS)
     for i, row in enumerate(rows, start=2):
         if (row["label"] or "").strip() not in LABELS:
             raise EvaluateError(f"{LABELS_CSV} line {i}: label must be correct or incorrect, got {row['label']!r:.40}")

@@ -10,13 +10,12 @@ more), and the reliability table (per confidence band, how often the name was ri
 
 from __future__ import annotations
 
-import csv
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .evaluate import EvaluateError
+from .evaluate import EvaluateError, csv_columns, read_clip_list
 from .workers import map_in_order
 from .reliability import format_reliability, reliability_rows
 
@@ -58,26 +57,12 @@ def is_recognition_folder(folder: str | Path) -> bool:
 
 def has_form_labels(folder: str | Path) -> bool:
     """labels.csv has a `label` column (a clip-level form label: a form report's business without --auto)."""
-    try:
-        with open(Path(folder) / LABELS_CSV, newline="", encoding="utf-8-sig") as f:
-            return "label" in (next(csv.reader(f), None) or [])
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return False
+    return "label" in csv_columns(Path(folder) / LABELS_CSV)
 
 
 def read_labels(folder: str | Path) -> list[dict]:
     """The rows of FOLDER/labels.csv, checked (EvaluateError names the row and the problem)."""
-    path = Path(folder) / LABELS_CSV
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.DictReader(f))
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise EvaluateError(f"{LABELS_CSV}: cannot read it: {e}") from None
-    if not rows:
-        raise EvaluateError(f"{LABELS_CSV}: no clips listed")
-    missing = [c for c in ("file", "exercise") if c not in rows[0]]
-    if missing:
-        raise EvaluateError(f"{LABELS_CSV}: missing column(s) {', '.join(missing)}")
+    rows = read_clip_list(Path(folder) / LABELS_CSV, ("file", "exercise"))
     for i, row in enumerate(rows, start=2):
         if not row["file"] or Path(row["file"]).name != row["file"]:
             raise EvaluateError(f"{LABELS_CSV} line {i}: file must be a file name in the folder, got {row['file']!r}")
