@@ -63,23 +63,35 @@ LONG_REASON = ("Hips sagged: 11% of body length below the shoulder-ankle line (l
                "reached 104 deg, aim for 100 deg or less")
 
 
-def with_an_incorrect_rep(home: Path, job: str) -> str:
-    """A copy of a finished job whose rep 3 is incorrect with long reasons (what a phone must show in full)."""
+def copy_job(home: Path, job: str, suffix: str, edit_rep3, history_name: str = "") -> str:
+    """A copy of a finished job with its own analysis folder (`suffix`), rep 3 of reps.json changed by
+    edit_rep3(rep dict); with history_name, a history row of its own. Returns the copy's job id."""
     import json
 
     from pose_core.run.jobs import job_dir, read_status, write_status
+    from pose_core.store.history import HistoryStore, record_from_analysis
+    from pose_core.store.outputs import load_analysis
 
     status = read_status(home / "jobs", job)
     src = home / "analyses" / status.result_dir
-    dst = src.with_name(src.name + "-faults")
+    dst = src.with_name(src.name + suffix)
     shutil.copytree(src, dst)
     doc = json.loads((dst / "reps.json").read_text())
-    doc["reps"][2].update(verdict="incorrect", reasons=LONG_REASON.split("; "))
+    edit_rep3(doc["reps"][2])
     (dst / "reps.json").write_text(json.dumps(doc))
-    copy = secrets.token_hex(16)
-    job_dir(home / "jobs", copy).mkdir(parents=True)
-    write_status(home / "jobs", status.__class__(**{**status.to_dict(), "id": copy, "result_dir": dst.name}))
-    return copy
+    changes = {"id": secrets.token_hex(16), "result_dir": dst.name}
+    if history_name:
+        a = load_analysis(dst)
+        changes["history_id"] = HistoryStore(home / "history.sqlite3").add(
+            record_from_analysis(a.summary, list(a.reps), dst, rest="high", name=history_name))
+    job_dir(home / "jobs", changes["id"]).mkdir(parents=True)
+    write_status(home / "jobs", status.__class__(**{**status.to_dict(), **changes}))
+    return changes["id"]
+
+
+def with_an_incorrect_rep(home: Path, job: str) -> str:
+    """A copy of a finished job whose rep 3 is incorrect with long reasons (what a phone must show in full)."""
+    return copy_job(home, job, "-faults", lambda r: r.update(verdict="incorrect", reasons=LONG_REASON.split("; ")))
 
 
 @pytest.fixture(scope="module")
@@ -354,27 +366,8 @@ def test_the_report_downloads_from_analyze_and_history(seeded, chromium, tmp_pat
 
 def with_an_unsure_rep(home: Path, job: str) -> str:
     """A copy of a finished job (its own analysis folder and history row) whose rep 3 is unsure."""
-    import json
-
-    from pose_core.run.jobs import job_dir, read_status, write_status
-    from pose_core.store.history import HistoryStore, record_from_analysis
-    from pose_core.store.outputs import load_analysis
-
-    status = read_status(home / "jobs", job)
-    src = home / "analyses" / status.result_dir
-    dst = src.with_name(src.name + "-unsure")
-    shutil.copytree(src, dst)
-    doc = json.loads((dst / "reps.json").read_text())
-    doc["reps"][2]["doubt"] = "only one of the movement's signals saw it"
-    (dst / "reps.json").write_text(json.dumps(doc))
-    a = load_analysis(dst)
-    history_id = HistoryStore(home / "history.sqlite3").add(
-        record_from_analysis(a.summary, list(a.reps), dst, rest="high", name="unsure pushups.mp4"))
-    copy = secrets.token_hex(16)
-    job_dir(home / "jobs", copy).mkdir(parents=True)
-    write_status(home / "jobs", status.__class__(**{**status.to_dict(), "id": copy, "result_dir": dst.name,
-                                                     "history_id": history_id}))
-    return copy
+    return copy_job(home, job, "-unsure", lambda r: r.update(doubt="only one of the movement's signals saw it"),
+                    history_name="unsure pushups.mp4")
 
 
 def test_an_unsure_rep_is_removed_with_one_click_and_history_shows_the_corrected_count(seeded, chromium):
