@@ -14,7 +14,8 @@ import streamlit as st
 from dashboard import keys
 from pose_core.core.rules import ExerciseRule, RuleSet, RulesError, load_rules
 from pose_core.recognition import LOW_CONFIDENCE  # noqa: F401  (the pages take it from here)
-from pose_core.run.jobs import RECOGNISING, JobRunner
+from pose_core.run.job_status import RECOGNISING
+from pose_core.run.jobs import JobRunner
 from pose_core.run.live import EstimatorFactory
 from pose_core.core.confine import shown_path, strip_root
 from pose_core.store.history import HistoryStore

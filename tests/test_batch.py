@@ -19,7 +19,7 @@ import pytest
 from helpers import VIDEOS, needs_penn, needs_videos
 from media import write_video
 from penn_fixture import make_penn_dataset, mat_fields, write_mat
-from pose_core.run.batch import (BATCH_COLUMNS, BatchInputError, BatchItem, LocalExecutor, exercise_from_path,
+from pose_core.run.batch import (BATCH_COLUMNS, BatchInputError, BatchItem, Pool, exercise_from_path,
                                  read_journal, run_batch, run_items)
 from pose_core.datasets.penn_export import export_dataset
 from pose_core.core.rules import load_rules
@@ -145,7 +145,7 @@ def _crash_on_boom(item: BatchItem, marker: str) -> dict:
 def test_a_crashing_worker_fails_only_its_item():
     items = [BatchItem(n, "video", n, "squat") for n in ("a", "b", "boom", "c", "d", "e", "f")]
     rows: dict[str, dict] = {}
-    ex = LocalExecutor(2)
+    ex = Pool(2)
     try:
         run_items(ex, _crash_on_boom, items, ("m",), lambda r: rows.__setitem__(r["item"], r))
     finally:

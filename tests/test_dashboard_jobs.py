@@ -14,7 +14,7 @@ import pytest
 from helpers import SQUAT_CLIP, SQUAT_CLIP_REPS, VIDEOS, needs_videos, wait_for_job
 
 from dashboard import keys
-from pose_core.run import jobs, pipeline
+from pose_core.run import job_status, jobs, pipeline
 from pose_core.store.history import HistoryStore
 from pose_core.store.settings import load_settings
 
@@ -52,7 +52,7 @@ def upload_and_start(at, name: str, data: bytes):
 def job_in_url(at) -> str:
     value = at.query_params[keys.QUERY_JOB]
     job = value[0] if isinstance(value, list) else value
-    assert jobs.JOB_ID.match(job), job
+    assert job_status.JOB_ID.match(job), job
     return job
 
 

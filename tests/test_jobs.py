@@ -19,7 +19,7 @@ from helpers import SQUAT_CLIP, SQUAT_CLIP_REPS, FakeEstimator, needs_videos
 from media import write_video
 
 from pose_core.core.rules import load_rules
-from pose_core.run import jobs, pipeline
+from pose_core.run import job_executor, job_status, jobs, pipeline
 from pose_core.run.jobs import JobError, JobRunner, JobStatus, read_status, sweep_orphan_uploads
 from pose_core.run.priority import NORMAL_GROUP_NICE
 from pose_core.store.history import HistoryStore
@@ -71,7 +71,7 @@ def test_a_job_runs_in_the_background_writes_its_status_and_adds_the_history_row
         if s.final:
             break
     assert s.state == jobs.DONE, s
-    assert any(st == jobs.RUNNING and stage == jobs.ANALYSING and done > 0 for st, stage, done, _ in seen), seen[:20]
+    assert any(st == jobs.RUNNING and stage == job_status.ANALYSING and done > 0 for st, stage, done, _ in seen), seen[:20]
     assert s.done == s.total == 150 and s.finished >= s.started >= s.created > 0
     out = ws["analyses"] / s.result_dir
     assert (out / "summary.json").is_file()
@@ -96,7 +96,7 @@ def test_auto_reports_the_recognising_stage_then_the_analysing_stage(ws, monkeyp
         raise pipeline.NoPersonError("nobody")
 
     monkeypatch.setattr(pipeline, "analyze_video", fake_analyze)
-    monkeypatch.setattr(jobs, "PROGRESS_WRITE_S", 0.0)
+    monkeypatch.setattr(job_executor, "PROGRESS_WRITE_S", 0.0)
     r = runner(ws)
     job_id = r.submit(clip(ws, frames=5), "auto", RULES, FakeEstimator, owns_upload=True)
     s = r.wait(job_id, 30)
@@ -157,7 +157,7 @@ def test_one_job_at_a_time_the_others_wait_in_order(ws):
     while r.status(ids[0]).state != jobs.RUNNING and time.monotonic() < end:
         time.sleep(0.05)
     time.sleep(0.3)
-    assert [r.status(i).state for i in ids] == [jobs.RUNNING, jobs.QUEUED, jobs.QUEUED]
+    assert [r.status(i).state for i in ids] == [jobs.RUNNING, job_status.QUEUED, job_status.QUEUED]
     assert [r.ahead(i) for i in ids] == [0, 1, 2]
     gate.set()
     states = [r.wait(i, 60).state for i in ids]
@@ -265,7 +265,7 @@ def test_orphan_uploads_are_swept_but_never_one_in_use(ws):
     (a / "frames.csv").write_text("frame,time_s\n")
     jid = "cd" * 16
     (ws["jobs"] / jid).mkdir()
-    jobs.write_status(ws["jobs"], JobStatus(id=jid, state=jobs.QUEUED, video=paths["queued_old"].name,
+    jobs.write_status(ws["jobs"], JobStatus(id=jid, state=job_status.QUEUED, video=paths["queued_old"].name,
                                             pid=os.getpid()))
     removed = sweep_orphan_uploads(ws["uploads"], ws["analyses"], ws["jobs"])
     assert removed == [paths["orphan_old"]]
@@ -286,7 +286,7 @@ def test_finished_jobs_are_forgotten_after_a_month_but_unfinished_ones_never(ws)
     now = time.time()
     old_done, new_done, old_queued = "e1" * 16, "e2" * 16, "e3" * 16
     for jid, st, fin in ((old_done, jobs.DONE, now - 31 * 86400), (new_done, jobs.DONE, now - 86400),
-                         (old_queued, jobs.QUEUED, 0.0)):
+                         (old_queued, job_status.QUEUED, 0.0)):
         (ws["jobs"] / jid).mkdir()
         jobs.write_status(ws["jobs"], JobStatus(id=jid, state=st, finished=fin, created=1.0, pid=os.getpid()))
     assert jobs.sweep_finished_jobs(ws["jobs"], now=now) == [old_done]

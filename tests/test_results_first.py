@@ -17,7 +17,7 @@ from media import write_video
 
 from pose_core.core.rules import load_rules
 from pose_core.media.video import probe
-from pose_core.run import jobs, render_video
+from pose_core.run import job_executor, jobs, render_video
 from pose_core.run.job_progress import ProgressClock
 from pose_core.run.jobs import JobRunner, read_status
 from pose_core.store.history import HistoryStore
@@ -149,10 +149,10 @@ def test_progress_gives_the_time_left_from_the_measured_rate_and_says_when_other
 def test_job_status_carries_stages_in_order_with_a_time_left(ws, monkeypatch):
     """Every status written, in order: analysing (with a time left once measured), judging, done, then the
     video: drawing, drawn."""
-    monkeypatch.setattr(jobs, "PROGRESS_WRITE_S", 0.0)
+    monkeypatch.setattr(job_executor, "PROGRESS_WRITE_S", 0.0)
     written = []
     real_write = jobs.write_status
-    monkeypatch.setattr(jobs, "write_status", lambda d, st: (written.append(st), real_write(d, st))[1])
+    monkeypatch.setattr(job_executor, "write_status", lambda d, st: (written.append(st), real_write(d, st))[1])
 
     class Slow(FakeEstimator):
         def process(self, image, t):

@@ -16,7 +16,7 @@ from dashboard.common import (AUTO, BUSY_NOTE, JOB_POLL_S, candidates_text, curr
 from dashboard.exercise_picker import exercise_picker_inline
 from dashboard.result_view import show_result
 from pose_core.recognition import Recognition
-from pose_core.run.jobs import CANNOT_TELL, DONE, NO_PERSON, QUEUED, JobError
+from pose_core.run.job_status import CANNOT_TELL, DONE, NO_PERSON, QUEUED, JobError
 from pose_core.run.pipeline import RECOGNIZE_SECONDS
 from pose_core.core.confine import PathError, is_within
 from pose_core.media.video import VIDEO_EXTENSIONS

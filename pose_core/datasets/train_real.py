@@ -15,9 +15,7 @@ predictions that calibration and the reported figures are made from.
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable
 
@@ -107,8 +105,9 @@ def fit_all(jobs: list[FoldJob], workers: int = 1) -> list[TreeEnsemble]:
     do not depend on the number of workers)."""
     if workers <= 1 or len(jobs) <= 1:
         return [_fit_job(j) for j in jobs]
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=get_context("spawn")) as ex:
-        return list(ex.map(_fit_job, jobs))
+    from ..run.workers import map_in_order
+
+    return map_in_order(_fit_job, [(j,) for j in jobs], min(workers, len(jobs)))
 
 
 def fold_typicals(jobs: list[FoldJob], n_classes: int) -> list[Typical]:

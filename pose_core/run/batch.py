@@ -50,7 +50,8 @@ from ..datasets.penn import GYM_CLASSES
 from ..datasets.penn_export import export_columns, export_lock, prepare_export_dir, write_manifest
 from ..datasets.penn_labels import rules_fingerprint
 from ..media.video import VIDEO_EXTENSIONS
-from .batch_executors import DaskExecutor, LocalExecutor, run_items, run_penn_item, run_video_item
+from .batch_executors import run_items, run_penn_item, run_video_item
+from .workers import DaskPool, Pool, PoolInputError
 from .batch_journal import JOURNAL, TABLE, Journal, already_done, file_size, read_journal, row_from_part, write_table
 from .batch_plan import (BATCH_COLUMNS, BatchInputError, BatchItem, exercise_from_path, find_videos, plan_penn,
                          plan_videos)
@@ -109,15 +110,15 @@ def run_batch(input_dir: str | Path, out_dir: str | Path, *, exercise: str | Non
     plan = _plan_penn(src, exercise, rules, split, limit) if penn else _plan_videos(src, out, exercise, rules)
 
     with contextlib.ExitStack() as stack:
-        executor: LocalExecutor | DaskExecutor | None = None
+        executor: Pool | DaskPool | None = None
         if scheduler is not None:  # before anything is written: an unreachable cluster leaves no trace
-            executor = DaskExecutor(scheduler, connect_timeout_s)
+            executor = _pool(DaskPool, scheduler, connect_timeout_s)
             stack.callback(executor.close, True)
         _claim_out_dir(stack, out, plan, rules, src)
         results, todo = _resume(plan, out)
         skipped = len(plan.items) - len(todo)
         if todo and executor is None:
-            executor = LocalExecutor(workers if workers is not None else max(1, min(_cores(), len(todo))))
+            executor = _pool(Pool, workers if workers is not None else max(1, min(_cores(), len(todo))))
             stack.callback(executor.close, True)  # also on errors and Ctrl-C: cancel what has not started
         rows = _execute(stack, plan, executor, todo, results, skipped, out, (str(out), rules, write_video),
                         progress, log)
@@ -209,6 +210,14 @@ def _resume(plan: _Plan, out: Path) -> tuple[dict[str, dict], list[BatchItem]]:
     return results, todo
 
 
+def _pool(make, *args):
+    """A Pool or DaskPool; what stops it from being made is bad input for the whole batch."""
+    try:
+        return make(*args)
+    except PoolInputError as e:
+        raise BatchInputError(str(e)) from None
+
+
 def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
@@ -253,7 +262,7 @@ def _execute(stack: contextlib.ExitStack, plan: _Plan, executor, todo: list[Batc
 
 
 __all__ = [
-    "BATCH_COLUMNS", "BatchInputError", "BatchItem", "BatchReport", "DaskExecutor", "LocalExecutor",
+    "BATCH_COLUMNS", "BatchInputError", "BatchItem", "BatchReport", "DaskPool", "Pool",
     "exercise_from_path", "find_videos", "plan_penn", "plan_videos", "read_journal", "run_batch", "run_items",
     "run_penn_item", "run_video_item",
 ]

@@ -18,7 +18,7 @@ from typing import Callable
 
 from ..core.types import Verdict
 from .reliability import format_reliability, reliability_rows
-from .workers import map_in_order, quiet_worker
+from .workers import map_in_order
 
 REQUIRED_COLUMNS = ("file", "exercise", "reps_complete")
 
@@ -187,9 +187,6 @@ def evaluate_clip(folder: str, row: dict, mode: str = "given", rules_path: str |
         res.error = str(e)
     res.seconds = round(time.perf_counter() - start, 2)
     return res
-
-
-_quiet_worker = quiet_worker  # (the robustness suite's pool uses it too)
 
 
 def evaluate_folder(folder: str | Path, mode: str = "given", workers: int = 2, rules_path: str | None = None,

@@ -1,7 +1,8 @@
 """The dashboard's analysis process (`JobRunner(isolate=True)`, run.jobs): spawned by the runner's own thread,
 kept between jobs (its model and pose pool stay warm), one job at a time over a pipe. It ends with the
-server: the kernel kills it the moment the server process dies (PR_SET_PDEATHSIG, run.batch_executors), its
-pose workers likewise with it, and a server that stops normally kills it first (JobRunner.shutdown)."""
+server: the kernel kills it the moment the server process dies (PR_SET_PDEATHSIG: run.workers, the execution
+layer), its pose workers likewise with it, and a server that stops normally kills it first
+(JobRunner.shutdown)."""
 
 from __future__ import annotations
 
@@ -21,16 +22,14 @@ class JobProcess:
     thread that outlives it (the kernel's kill-with-parent is tied to the thread that started it)."""
 
     def __init__(self, jobs_dir: Path, analyses_dir: Path, uploads_dir: Path, nice: int, live_gate: str = ""):
-        import multiprocessing
+        from .workers import Worker, spawn_context
 
-        ctx = multiprocessing.get_context("spawn")  # nothing of the web server is inherited
-        self._conn, child = ctx.Pipe()
+        self._conn, child = spawn_context().Pipe()
         # Not a daemon: it starts pose workers of its own. It ends with us (killed by the kernel when we die,
-        # by JobRunner.shutdown when we stop, before multiprocessing would wait for it).
-        self._proc = ctx.Process(target=_job_process_main, name="gympose-analysis", daemon=False,
-                                 args=(child, str(jobs_dir), str(analyses_dir), str(uploads_dir), nice, os.getpid(),
-                                       live_gate))
-        self._proc.start()
+        # by JobRunner.shutdown when we stop, before multiprocessing would wait for it). Its priority is set
+        # by itself (a process group of its own first), so the Worker's nice is not used.
+        self._proc = Worker(_job_process_main, (child, str(jobs_dir), str(analyses_dir), str(uploads_dir), nice,
+                                                live_gate), name="gympose-analysis", daemon=False, one_thread=False)
         child.close()
 
     @property
@@ -46,13 +45,12 @@ class JobProcess:
                     msg = self._conn.recv()
                     if msg == ("done", work.status.id):
                         return
-                elif not self._proc.is_alive():
+                elif not self._proc.alive():
                     break
         except (EOFError, OSError, BrokenPipeError):
             pass
         self._proc.join(timeout=5)
-        code = self._proc.exitcode
-        raise JobProcessDied(f"its process ended with {'signal ' + str(-code) if code and code < 0 else code}")
+        raise JobProcessDied(f"its process ended with {self._proc.exit_reason()}")
 
     def close(self) -> None:
         """Stop it after the job it is running, if any (5 s at most, then killed)."""
@@ -60,49 +58,32 @@ class JobProcess:
             return
         with contextlib.suppress(Exception):
             self._conn.send(None)  # (taken after the job it is running, if any)
-        self._proc.join(timeout=5)
-        self.kill()
+        self._proc.stop(grace_s=5)
 
     def kill(self) -> None:
-        """Stop it now, mid-job if need be, with its pose workers: at background priority it leads a process
-        group of its own (background_group), and the whole group is killed at once (a process at the lowest
-        priority on a busy machine takes seconds to exit: the kernel's kill-with-parent would reach the
-        workers only after that)."""
-        import signal
-
-        pid = self._proc.pid
-        if self._proc.is_alive():
-            with contextlib.suppress(OSError):
-                if pid and os.getpgid(pid) == pid != os.getpgid(0):
-                    os.killpg(pid, signal.SIGKILL)
-            self._proc.kill()
-        self._proc.join(timeout=5)
+        """Stop it now, mid-job if need be, with its pose workers (its whole process group: Worker.kill)."""
+        self._proc.kill()
 
 
-def _job_process_main(conn, jobs_dir: str, analyses_dir: str, uploads_dir: str, nice: int, parent_pid: int,
+def _job_process_main(conn, jobs_dir: str, analyses_dir: str, uploads_dir: str, nice: int,
                       live_gate: str = "") -> None:
-    """The analysis process: runs the jobs it is handed, with its own warm estimator and pose pool. live_gate:
-    its pose workers wait on the server's live frames (`run.live_gate`; they inherit the environment)."""
-    import signal
-
-    from .workers import exit_with_parent
-    from .jobs import FAILED, _Executor, _Work, write_status
+    """The analysis process (a `workers.Worker`): runs the jobs it is handed, with its own warm estimator and
+    pose pool. live_gate: its pose workers wait on the server's live frames (`run.live_gate`; they inherit
+    the environment)."""
+    from .job_executor import JobExecutor, Work
+    from .job_status import FAILED, write_status
     from .priority import LiveYield, background_group, lower_priority
-    from ..store.settings import quiet_native_libraries
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server handles Ctrl-C and stops us
-    exit_with_parent(parent_pid)
     if nice:
         background_group()  # before anything starts: decode threads, the encoder, the pose workers inherit
         lower_priority(nice)  # both
         if live_gate:
             LiveYield(live_gate).start()  # the lowest weight while a live session runs, an equal share otherwise
-    quiet_native_libraries()
     if live_gate:
         from .live_gate import GATE_ENV
 
         os.environ[GATE_ENV] = live_gate  # before the pose pool starts
-    ex = _Executor(Path(jobs_dir), Path(analyses_dir), Path(uploads_dir))
+    ex = JobExecutor(Path(jobs_dir), Path(analyses_dir), Path(uploads_dir))
     ex.own_estimator_factory()  # warm now: the first analysis starts at once
     ex.own_pool()
     while True:
@@ -114,11 +95,11 @@ def _job_process_main(conn, jobs_dir: str, analyses_dir: str, uploads_dir: str, 
             break
         _, status, rules, history = msg
         try:
-            ex.run(_Work(status, rules, None, None, history))
+            ex.run(Work(status, rules, None, None, history))
         except BaseException as e:  # (ex.run reports a job's failure in its status; this is the last resort)
             with contextlib.suppress(Exception):
                 write_status(jobs_dir, replace(status, state=FAILED, kind="error", finished=time.time(),
                                                message=f"unexpected failure: {type(e).__name__}: {e}"))
         conn.send(("done", status.id))
-    if _Executor._pool:
-        _Executor._pool.close()
+    if JobExecutor._pool:
+        JobExecutor._pool.close()

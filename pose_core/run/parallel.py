@@ -5,11 +5,10 @@ once, in one place, over the whole sequence and never sees a chunk boundary.
 - `plan_chunks` cuts the video's time line into chunks; each worker estimates a chunk with its own tracking
   model, starting `LEAD_IN_S` earlier (the lead-in's poses are thrown away) so tracking and MediaPipe's
   landmark smoothing have settled at the chunk's first frame.
-- `PosePool`: worker processes (spawn: nothing MediaPipe-related is inherited) that take chunks from one
-  queue (a free worker takes the next chunk in time order) and stream poses back in small batches. Each
-  keeps a spare estimator warmed on a blank image (no person: no tracking state), so a pool that is kept
-  (the dashboard's) starts the next video at once. Workers exit when their parent dies (a watchdog on
-  os.getppid) and ignore SIGINT (the parent turns Ctrl-C into cleanup and stops them).
+- `PosePool`: long-lived worker processes (`workers.Worker`: spawned, dying with their parent, deaf to
+  SIGINT) that take chunks from one queue (a free worker takes the next chunk in time order) and stream
+  poses back in small batches. Each keeps a spare estimator warmed on a blank image (no person: no tracking
+  state), so a pool that is kept (the dashboard's) starts the next video at once.
 - `StreamedPoses` is what the pipeline's frame loop uses as its "estimator": `process(img, t)` returns the
   next pose in order (waiting for it when needed) after checking that it belongs to the frame at `t`; a
   mismatch (a file whose frames decode differently from the middle) raises ChunkMismatch and the pipeline
@@ -24,10 +23,8 @@ import collections
 import contextlib
 import itertools
 import math
-import multiprocessing
 import os
 import queue
-import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -36,6 +33,7 @@ from typing import Callable, Iterator
 
 from ..core.types import PoseFrame
 from ..media.video import VideoInfo
+from .workers import Worker, spawn_context, stop_all
 
 LEAD_IN_S = 1.0  # tracking from this much earlier than a chunk's start (0.5 s left bench_press_12 one rep short)
 MIN_CHUNK_S = 4.0  # a chunk shorter than this costs more (lead-in, start-up) than it saves
@@ -81,18 +79,11 @@ def _blank_warm(est) -> None:
     est.process(np.zeros((64, 64, 3), np.uint8), 0.0)
 
 
-def _worker_main(tasks, results, current, parent_pid: int, nice: int = 0, keep_spare: bool = True) -> None:
-    """A pose worker: takes (job, chunk, video, info, max_side) tasks until None. keep_spare: warm the next
-    chunk's estimator as soon as a chunk is done (a kept pool: the next video starts at once); else it is
-    made when a next chunk comes (a one-shot pool does not spend a core on an estimator nobody uses)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
-    if nice:
-        with contextlib.suppress(OSError):
-            os.nice(nice)
-    from .workers import exit_with_parent, worker_init
-
-    exit_with_parent(parent_pid)
-    worker_init()
+def _worker_main(tasks, results, current, keep_spare: bool = True) -> None:
+    """A pose worker (a `workers.Worker`): takes (job, chunk, video, info, max_side) tasks until None.
+    keep_spare: warm the next chunk's estimator as soon as a chunk is done (a kept pool: the next video starts
+    at once); else it is made when a next chunk comes (a one-shot pool does not spend a core on an estimator
+    nobody uses)."""
     from ..media.estimator import PoseEstimator
     from .live_gate import waiter_from_env
 
@@ -176,8 +167,8 @@ class PosePool:
         self.workers = max(1, int(workers))
         self.keep_spare = warm if keep_spare is None else keep_spare  # a kept pool warms the next estimator
         self.nice = nice  # > 0: the workers yield the CPU to interactive work (the dashboard's live page)
-        self._ctx = multiprocessing.get_context("spawn")
-        self._procs: list = []
+        self._ctx = spawn_context()
+        self._procs: list[Worker] = []
         self._busy = threading.Lock()
         self._start_lock = threading.Lock()
         self._jobs = itertools.count(1)
@@ -188,25 +179,23 @@ class PosePool:
 
     def start(self) -> None:
         with self._start_lock:
-            if self._procs and all(p.is_alive() for p in self._procs):
+            if self.alive():
                 return
             self._stop_procs()
             self._tasks, self._results = self._ctx.Queue(), self._ctx.Queue()
             self._current = self._ctx.Value("q", 0, lock=False)
-            self._procs = [self._ctx.Process(target=_worker_main, name=f"gympose-pose-{i}", daemon=True,
-                                             args=(self._tasks, self._results, self._current, os.getpid(), self.nice,
-                                                   self.keep_spare))
-                           for i in range(self.workers)]
             try:
-                for p in self._procs:
-                    p.start()
+                for i in range(self.workers):
+                    self._procs.append(Worker(_worker_main, (self._tasks, self._results, self._current,
+                                                             self.keep_spare), name=f"gympose-pose-{i}",
+                                              nice=self.nice))
             except BaseException:
                 self._stop_procs()
                 raise
             self.started_at = time.monotonic()
 
     def alive(self) -> bool:
-        return bool(self._procs) and all(p.is_alive() for p in self._procs)
+        return bool(self._procs) and all(p.alive() for p in self._procs)
 
     def acquire(self) -> bool:
         return self._busy.acquire(blocking=False)
@@ -243,14 +232,7 @@ class PosePool:
         with contextlib.suppress(Exception):
             for _ in self._procs:
                 self._tasks.put(None)
-        deadline = time.monotonic() + 2.0
-        for p in self._procs:
-            if p.pid is None:
-                continue  # never started
-            p.join(timeout=max(0.0, deadline - time.monotonic()))
-            if p.is_alive():
-                p.kill()
-                p.join(timeout=2)
+        stop_all(self._procs, grace_s=2.0)
         for q in (self._tasks, self._results):
             with contextlib.suppress(Exception):
                 q.cancel_join_thread()

@@ -38,16 +38,15 @@ _clients_lock = threading.Lock()
 
 def client_for(address: str, timeout_s: float = 10.0):
     """A Dask client for `address`, made once per process and reused (a client costs ~0.5 s to connect)."""
-    from .batch_executors import DaskExecutor
-    from .batch_plan import BatchInputError
+    from .workers import DaskPool, PoolInputError
 
     with _clients_lock:
         c = _clients.get(address)
         if c is not None and c.status == "running":
             return c
         try:
-            c = DaskExecutor(address, timeout_s=timeout_s).client
-        except BatchInputError as e:
+            c = DaskPool(address, timeout_s=timeout_s).client
+        except PoolInputError as e:
             raise RemoteError(str(e).replace("--scheduler: ", "")) from None
         _clients[address] = c
         return c

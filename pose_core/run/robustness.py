@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Callable
 
@@ -22,6 +21,7 @@ import numpy as np
 
 from ..media.variants import TRANSFORMS, Clip, NotApplicable, PoseSample, write_variant
 from .evaluate import EvaluateError, read_manifest
+from .workers import Pool
 
 DEFAULT_OUT = Path("runs") / "robustness"
 MAX_SIDE = 1280  # variants are made at the size the analysis reads (analyze_video's max_side)
@@ -258,18 +258,6 @@ def run_pair(folder: str, row: dict, name: str, seed: int, out_dir: str, rules_p
     return res
 
 
-class _Inline:
-    """The executor's interface, running each task at once in this process (workers=1, tests)."""
-
-    def submit(self, fn, *args) -> Future:
-        fut: Future = Future()
-        fut.set_result(fn(*args))
-        return fut
-
-    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
-        pass
-
-
 def select(folder: str | Path, clips: list[str] | None = None, limit: int | None = None,
            transforms: list[str] | None = None) -> tuple[list[dict], list[str]]:
     """The manifest rows and transform names to run (RobustnessError names what is wrong)."""
@@ -327,8 +315,7 @@ def run_suite(folder: str | Path, clips: list[str] | None = None, limit: int | N
     baselines: list[Baseline | None] = [None] * len(rows)
     pairs: dict[tuple[int, str], PairResult] = {}
     total, done = len(rows) * (1 + len(names)), 0
-    pool = _Inline() if workers <= 1 else ProcessPoolExecutor(
-        max_workers=workers, mp_context=get_context("spawn"), initializer=_quiet_worker)
+    pool = Pool(max(1, workers), inline=True)
     try:
         pending = {pool.submit(clip_baseline, folder, row, str(out), rules_path, want_poses, cache): (i, None)
                    for i, row in enumerate(rows)}
@@ -351,16 +338,10 @@ def run_suite(folder: str | Path, clips: list[str] | None = None, limit: int | N
                 if progress:
                     progress(done, total)
     finally:  # an interrupt drops the queued pairs instead of running them all first
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.close(cancel=True)
     ordered = [pairs[(i, n)] for i in range(len(rows)) for n in names]
     return SuiteResult(folder, names, seed, str(out), baselines, ordered,  # type: ignore[arg-type]
                        round(time.perf_counter() - start, 1))
-
-
-def _quiet_worker() -> None:
-    from .evaluate import _quiet_worker as quiet
-
-    quiet()
 
 
 def _log_line(res: Baseline | PairResult, done: int, total: int) -> str:
