@@ -134,7 +134,7 @@ def test_analyze_with_a_locked_history_keeps_the_session(workspace):
 
 
 def _no_person_video(path: Path) -> bytes:
-    from pose_core.media.video import H264Writer
+    from pose_core.media.writer import H264Writer
 
     with H264Writer(path, 160, 120, 10) as w:
         for i in range(10):

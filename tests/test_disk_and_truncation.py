@@ -14,7 +14,7 @@ import pytest
 from helpers import VIDEOS, needs_videos
 from pose_core import cli
 from pose_core.core.io import NoSpaceError, is_no_space
-from pose_core.media.video import H264Writer
+from pose_core.media.writer import H264Writer
 from pose_core.run import pipeline
 
 SHORT_CLIP = VIDEOS / "situp_3.mp4"  # 3.4 s, 800x600, index (moov) at the start: quick, and a cut copy opens

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from helpers import SQUAT_CLIP, FakeEstimator, needs_videos
 
-from pose_core.media.video import H264Writer
+from pose_core.media.writer import H264Writer
 from pose_core.run.pipeline import analyze_video
 from pose_core.store.frame_export import (FRAMES_ZIP, FrameExportError, export_labelled_frames, frames_zip, has_frames,
                                           labelled_frames_zip)

@@ -284,7 +284,7 @@ def test_short_gym_clips_are_named_right():
 
 def test_clip_with_nobody_cannot_tell(tmp_path):
     pytest.importorskip("mediapipe")
-    from pose_core.media.video import H264Writer
+    from pose_core.media.writer import H264Writer
 
     path = tmp_path / "empty_room.mp4"
     rng = np.random.default_rng(0)
@@ -301,7 +301,7 @@ def test_clip_with_nobody_cannot_tell(tmp_path):
 
 def test_recognize_video_first_seconds_only(tmp_path):
     pytest.importorskip("mediapipe")
-    from pose_core.media.video import H264Writer
+    from pose_core.media.writer import H264Writer
 
     path = tmp_path / "wall.mp4"
     with H264Writer(path, 160, 120, 20) as w:

@@ -1,4 +1,5 @@
 """Real-world files: MPEG-4 Part 2, rotation metadata, variable frame rate; the writer's output."""
+import contextlib
 import shutil
 import subprocess
 from fractions import Fraction
@@ -8,7 +9,8 @@ import pytest
 
 from helpers import VIDEOS, needs_videos
 from pose_core.run.pipeline import analyze_video
-from pose_core.media.video import H264Writer, VideoError, probe, read_frames
+from pose_core.media.video import VideoError, probe, read_frames
+from pose_core.media.writer import H264Writer
 
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed (make system-deps)")
 
@@ -115,6 +117,24 @@ def test_probe_errors(tmp_path):
         probe(bad)
     with pytest.raises(VideoError, match="not a file"):
         probe(tmp_path)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_writer_whose_thread_died_raises_instead_of_hanging(tmp_path, monkeypatch):
+    """A bug in the writer's own thread (it once lost a name when the writer moved module) must reach the
+    caller as an error: before, write() waited forever for room in the thread's queue."""
+    def broken(self):
+        raise NameError("_END")
+
+    monkeypatch.setattr(H264Writer, "_render_loop", broken)
+    w = H264Writer(tmp_path / "x.mp4", 64, 48, 10)
+    try:
+        with pytest.raises(RuntimeError, match="writer's thread stopped"):
+            for i in range(50):
+                w.write(i / 10, np.zeros((48, 64, 3), np.uint8))
+    finally:
+        with contextlib.suppress(RuntimeError):
+            w.close()
 
 
 def test_writer_failure_is_reported_not_hung(tmp_path):

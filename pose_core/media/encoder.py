@@ -1,4 +1,4 @@
-"""The H.264 encoder helper process behind `pose_core.media.video.H264Writer` (not a user command).
+"""The H.264 encoder helper process behind `pose_core.media.writer.H264Writer` (not a user command).
 
     python -m pose_core.media.encoder OUT.mp4 WIDTH HEIGHT FPS CRF PRESET SHM_NAME SLOT_BYTES
 

@@ -402,7 +402,8 @@ def write_variant(src: str | Path, dst: str | Path, recipe: Recipe, max_side: in
                   preset: str = "veryfast") -> int:
     """Decode src (upright, at most max_side), apply the recipe and write an H.264 mp4 to dst (atomically:
     a failure leaves no file). Returns the frames written. crf 18: the encoding itself changes little."""
-    from .video import H264Writer, read_frames
+    from .video import read_frames
+    from .writer import H264Writer
 
     written = 0
     with atomic_path(dst) as tmp:

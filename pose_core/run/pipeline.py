@@ -25,7 +25,8 @@ from ..media.drawing import draw_session_overlay
 from ..media.estimator import PoseEstimator
 from ..media.poses import estimator_for, poses
 from ..media.shots import frame_signature, signature_distance
-from ..media.video import H264Writer, ProgressFn, VideoError, VideoInfo, probe
+from ..media.video import ProgressFn, VideoError, VideoInfo, probe
+from ..media.writer import H264Writer
 from ..store.settings import parallel_min_seconds, parallel_mode, parallel_workers
 from ..store.outputs import (ANNOTATED_VIDEO, FRAMES_CSV, OUTPUT_FILES, OVERLAY_DATA, REPS_JSON, SUMMARY_JSON,
                              FramesCsvWriter, staged_outputs, write_reps, write_summary)

@@ -130,7 +130,8 @@ def draw_annotated(folder: str | Path, source: str | Path,
 
 def _draw(folder: Path, source: Path, progress) -> None:
     from ..media.drawing import draw_session_overlay
-    from ..media.video import H264Writer, probe, read_frames
+    from ..media.video import probe, read_frames
+    from ..media.writer import H264Writer
 
     info = probe(source)
     tmp = folder / f".{ANNOTATED_VIDEO}.tmp-{os.getpid()}-{time.monotonic_ns()}"
