@@ -14,7 +14,8 @@ round and per condition (idle; then beside --hogs `python -c 'while 1: pass'` at
   - upload: the clip given to the file input, until the page lists it (the bytes sent to the server);
   - click: "Analyze as <exercise>" clicked; from there, timed in the browser (Playwright's own waits):
     `result_s` until the summary (the "Reps" figure) and the rep table are visible, `video_s` until the annotated
-    video's download button is there (the video is drawn after the result);
+    video's download button is there (the video is drawn after the result); `job_done_s`: when the server's job
+    published the result (its status.json), the rest of result_s is the page's (polling, drawing);
   - from the job's status.json (read from the workspace, not the page): whether the analysis said "busy" and
     when its first time-left estimate came;
   - bare: the bare single-process MediaPipe loop on the same clip (bench/bench_pipeline.py's `bare`: cv2
@@ -67,6 +68,8 @@ class StatusWatch:
 
     def __init__(self, jobs_dir: Path, t0: float):
         self.jobs_dir, self.t0 = jobs_dir, t0
+        self.epoch0 = time.time()  # (status.json's times are the epoch's)
+        self.last: dict = {}
         self.seen: set[str] = {p.name for p in jobs_dir.glob("*")} if jobs_dir.is_dir() else set()
         self.busy = False
         self.first_eta: tuple[float, float] | None = None
@@ -82,6 +85,7 @@ class StatusWatch:
                     continue  # an earlier round's job
                 with contextlib.suppress(OSError, ValueError):
                     s = json.loads(p.read_text())
+                    self.last = s
                     self.busy |= bool(s.get("busy"))
                     if s.get("eta_s") is not None and self.first_eta is None:
                         self.first_eta = (round(time.perf_counter() - self.t0, 1), s["eta_s"])
@@ -89,9 +93,15 @@ class StatusWatch:
                         self.stages.append(s["stage"])
 
     def stop(self) -> dict:
+        """What was seen; job_started_s / job_done_s: the server's own times (from the click), so the page's
+        share (its polling every JOB_POLL_S, drawing the result) is result_s - job_done_s."""
         self._stop.set()
         self._th.join(timeout=2)
-        return {"busy_said": self.busy, "first_eta": self.first_eta, "stages": self.stages}
+        out = {"busy_said": self.busy, "first_eta": self.first_eta, "stages": self.stages}
+        for key, field in (("job_started_s", "started"), ("job_done_s", "finished")):
+            if self.last.get(field):
+                out[key] = round(self.last[field] - self.epoch0, 2)
+        return out
 
 
 def upload_and_time(page, url: str, clip: Path, exercise: str, jobs_dir: Path, timeout_s: float) -> dict:
@@ -175,12 +185,13 @@ def summarise(res: dict) -> dict:
 def table(res: dict) -> str:
     head = (f"{res['clip']} ({res['exercise']}), click to result / to the annotated video, in Chromium; bare loop "
             "on the same clip, same conditions")
-    lines = [head, f"{'':22} {'upload s':>8} {'result s':>8} {'video s':>8} {'bare s':>7} {'bare/result':>11} "
-                   f"{'bare/video':>10} {'busy said':>9} {'load':>5}"]
+    lines = [head, f"{'':22} {'upload s':>8} {'result s':>8} {'(job done)':>10} {'video s':>8} {'bare s':>7} "
+                   f"{'bare/result':>11} {'bare/video':>10} {'busy said':>9} {'load':>5}"]
     for kind in ("idle", "loaded"):
         for r in res[kind]:
             label = "idle" if kind == "idle" else f"+ {res['hogs']} CPU-bound programs"
-            lines.append(f"{label:22} {r.get('upload_s', '-'):>8} {r.get('result_s', '-'):>8} {r.get('video_s', '-'):>8} "
+            lines.append(f"{label:22} {r.get('upload_s', '-'):>8} {r.get('result_s', '-'):>8} "
+                         f"{r.get('job_done_s', '-'):>10} {r.get('video_s', '-'):>8} "
                          f"{r.get('bare_s', '-'):>7} {r.get('ratio_result', '-'):>11} {r.get('ratio_video', '-'):>10} "
                          f"{str(r.get('busy_said', '-')):>9} {r.get('load', '-'):>5}" + (f"  {r['error']}" if 'error' in r else ""))
     if "loaded_over_idle" in res:
