@@ -48,6 +48,8 @@ bench: venv system-deps
 	$(BIN)/python bench/bench_live.py --under-load
 	$(BIN)/python -m bench.bench_live_browser
 	$(BIN)/python -m bench.bench_live_browser --close-tab --json bench/out/bench_live_browser_close_tab.json
+	$(BIN)/python -m bench.bench_upload_browser --clip squat_4.mp4 pushup_1.mp4 --hogs 0 --json bench/out/bench_upload_browser_long.json
+	$(BIN)/python -m bench.bench_upload_browser --clip squat_1.mp4 --hogs 2 --rounds 2 --json bench/out/bench_upload_browser_loaded.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache test-output

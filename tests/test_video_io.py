@@ -64,6 +64,29 @@ def test_frames_for_the_model_are_the_same_frames():
 
 
 @needs_videos
+def test_one_conversion_context_a_read_gives_every_frame_its_own_pixels():
+    """A PyAV read keeps one YUV->RGB context for all its frames (one thread for the model's): each frame's
+    pixels are still those of the frame converted on its own, and those of OpenCV's decode (the single-process
+    path), in a whole read and in a time range (a chunk); also after a size change between two reads."""
+    import itertools
+
+    import av
+
+    for v in (VIDEOS / "pushup_1.mp4", VIDEOS / "squat_10.mp4"):
+        with av.open(str(v)) as c:
+            own = [f.to_ndarray(format="rgb24", src_colorspace="ITU601")
+                   for f in itertools.islice(c.decode(video=0), 40)]
+        model = [img for _, img in itertools.islice(read_frames(v, backend="av", for_model=True), 40)]
+        cv = [img for _, img in itertools.islice(read_frames(v), 40)]
+        assert len(own) == len(model) == len(cv) == 40
+        assert all(np.array_equal(a, b) and np.array_equal(a, c) for a, b, c in zip(own, model, cv)), v.name
+        part = list(read_frames(v, backend="av", for_model=True, start_s=4.0, end_s=5.0))
+        whole = [(t, img) for t, img in read_frames(v, backend="av") if 4.0 - 1e-3 <= t < 5.0 - 1e-3]
+        assert len(part) == len(whole) > 20
+        assert all(tp == tw and np.array_equal(a, b) for (tp, a), (tw, b) in zip(part, whole))
+
+
+@needs_videos
 def test_variable_frame_rate_uses_timestamps(tmp_path):
     # Drop frames irregularly (like a phone under load): timestamps keep real time, counts stay right.
     v = reencode(VIDEOS / "squat_1.mp4", tmp_path / "vfr.mp4", "libx264", keep=lambda i: i % 3 != 1 or 100 < i < 200)
