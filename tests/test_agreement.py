@@ -215,3 +215,61 @@ def test_a_cut_is_taken_by_every_exercise_including_detrended_signals(exercise):
         a.process_angles({name: 100.0 + 40.0 * swing for name in rule.angles}, t)
     a.finish()
     assert a.cuts == [pytest.approx(3.0)]
+
+
+def test_a_second_signal_that_left_rest_just_before_the_primary_still_confirms_the_rep():
+    # A sit-up held at the top as the clip ends (situp_1): the shoulders start to rise 0.5 s before the torso
+    # tilts enough for its cycle to begin, so at that cycle's start the shoulders were already most of the way
+    # up. Where they rested is just before: the rep counts (uncertain: the shoulders' own cycle was cut off).
+    from pose_core.core.agreement import Series, Signal, decide
+    from pose_core.core.counter import RepCycle
+
+    def cycle(start, end, edge=""):
+        return RepCycle(start, end, start + 1.0, 20.0, 70.0, {}, rise=50.0, fall=50.0, edge=edge)
+
+    def torso(t):  # degrees from vertical: 70 lying (rest), 20 up
+        x = [(0.5, 3.0), (3.5, 6.0)]
+        for a, b in x:
+            if a <= t <= b:
+                return 70.0 - 50.0 * math.sin(math.pi * (t - a) / (b - a))
+        return 70.0 if t < 6.5 else max(20.0, 70.0 - 50.0 * (t - 6.5) / 0.8)
+
+    def shoulders(t):  # % torso above the hips: 40 lying (rest), 120 up
+        if t >= 6.0:
+            return min(120.0, 40.0 + 80.0 * (t - 6.0) / 0.6)
+        return 40.0 + 80.0 * (70.0 - torso(t)) / 50.0
+
+    series = Series()
+    for i in range(int(9.0 * FPS)):
+        series.add(i / FPS, torso(i / FPS), shoulders(i / FPS))
+    primary = [cycle(0.5, 3.0), cycle(3.5, 6.0), cycle(6.5, 9.0, edge="end")]
+    second = [cycle(0.5, 3.0), cycle(3.5, 6.0)]  # its third was not held long enough: cut off at the end
+    out = decide(primary, second, series, Signal("torso incline angle", "high", 15.0),
+                 Signal("shoulder rise", "low", 15.0))
+    last = [d for d in out if d.cycle.start_s == 6.5][0]
+    assert last.counted and "moved less than in a full rep" in last.doubt
+
+
+def test_where_the_second_signal_rested_is_not_looked_for_inside_the_rep_before():
+    # squat_21: the knee (behind rack uprights) makes two cycles of one squat, the hips one. Looking for the
+    # hips' rest before the knee's second cycle must stop at the end of its first: there the hips are at the
+    # bottom, not at rest, so the second knee cycle is not a rep of its own.
+    from pose_core.core.agreement import Series, Signal, decide
+    from pose_core.core.counter import RepCycle
+
+    def hips(t):  # % torso above the ankles: 240 standing, down to 150 at 2.0 s, slowly back up by 4.3 s
+        if 1.5 <= t <= 2.0:
+            return 240.0 - 90.0 * (t - 1.5) / 0.5
+        if 2.0 < t <= 4.3:
+            return 150.0 + 90.0 * (t - 2.0) / 2.3
+        return 240.0
+
+    series = Series()
+    for i in range(int(6.0 * FPS)):
+        series.add(i / FPS, 170.0, hips(i / FPS))
+    knee = [RepCycle(1.5, 1.9, 1.7, 90.0, 175.0, {}, rise=80.0, fall=80.0),
+            RepCycle(2.0, 4.3, 3.0, 90.0, 175.0, {}, rise=80.0, fall=80.0)]
+    hip = [RepCycle(1.5, 4.3, 2.0, 150.0, 240.0, {}, rise=90.0, fall=90.0)]
+    out = decide(knee, hip, series, Signal("knee angle", "high", 30.0), Signal("hip rise", "high", 20.0))
+    second = [d for d in out if d.cycle is knee[1]][0]
+    assert not second.counted and "did not go out and come back" in second.doubt
