@@ -273,3 +273,27 @@ def test_where_the_second_signal_rested_is_not_looked_for_inside_the_rep_before(
     out = decide(knee, hip, series, Signal("knee angle", "high", 30.0), Signal("hip rise", "high", 20.0))
     second = [d for d in out if d.cycle is knee[1]][0]
     assert not second.counted and "did not go out and come back" in second.doubt
+
+
+def test_after_a_fade_in_cut_the_values_are_used_at_once():
+    # pushup_21: the clip fades in from black while the first rep is already on its way down; the picture's
+    # change and the person appearing make a cut. Nobody was seen before it, so there is no old shot for the
+    # tracker to let go of: the values right after the cut are used, and the first rep is a full one (holding
+    # them back 0.2 s left only the bottom half of its way down: "partial range").
+    knee, rise = squat_reps(3, rep_s=1.2, lead_s=0.0)
+    appear = int(0.15 * FPS)
+    knee[:appear], rise[:appear] = np.nan, np.nan
+    lead = int(1.0 * FPS)  # a second of black before
+    knee = np.concatenate([[np.nan] * lead, knee])
+    rise = np.concatenate([[np.nan] * lead, rise])
+    a = run_squat(knee, rise, cuts_at=[(lead + appear) / FPS])
+    assert a.series.primary[lead + appear] == pytest.approx(knee[lead + appear])
+    assert len(a.reps) == 3 and a.partial_reps == 0
+
+
+def test_after_a_cut_from_a_shot_with_the_person_the_first_values_are_held_back():
+    knee, rise = squat_reps(3)
+    cut = int(2.5 * FPS)
+    a = run_squat(knee, rise, cuts_at=[cut / FPS])
+    assert math.isnan(a.series.primary[cut]) and math.isnan(a.series.primary[cut + 3])
+    assert len(a.reps) == 3

@@ -253,11 +253,12 @@ class _Level:
         if not math.isfinite(v):
             return v
         if self.cut_at is not None:
-            if t - self.cut_at < self.SETTLE_S:
-                return math.nan  # the tracker is still letting go of the old shot
             b = self.before
-            close = b is not None and self.cut_at - b[0] <= self.CONTINUITY_S and \
-                t - self.cut_at <= self.SETTLE_S + self.CONTINUITY_S
+            seen_before = b is not None and self.cut_at - b[0] <= self.CONTINUITY_S
+            if t - self.cut_at < self.SETTLE_S and seen_before:
+                return math.nan  # the tracker is still letting go of the old shot
+            # (Nothing seen just before the cut, e.g. a fade-in: there was no old shot's person to let go of.)
+            close = seen_before and t - self.cut_at <= self.SETTLE_S + self.CONTINUITY_S
             self.offset = b[1] - v if close else 0.0
             self.cut_at = None
         v = v + self.offset
