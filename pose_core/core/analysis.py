@@ -107,7 +107,8 @@ class FrameAnalyzer:
         if pose is None:
             return {n: math.nan for n in self.rule.angles}
         scale = self.scale(pose, pose.timestamp_s if timestamp_s is None else timestamp_s)
-        return {n: measure(pose, d, self.defaults.min_visibility, scale=scale) for n, d in self.rule.angles.items()}
+        return {n: measure(pose, d, self.defaults.min_visibility, scale=scale, origin_y=self.scale.origin_y or 0.0)
+                for n, d in self.rule.angles.items()}
 
     def process(self, pose: PoseFrame | None, timestamp_s: float, picture_change: float | None = None) -> FrameResult:
         """picture_change: how much the picture changed since the previous frame (media.shots), for camera
