@@ -215,3 +215,85 @@ def test_a_cut_is_taken_by_every_exercise_including_detrended_signals(exercise):
         a.process_angles({name: 100.0 + 40.0 * swing for name in rule.angles}, t)
     a.finish()
     assert a.cuts == [pytest.approx(3.0)]
+
+
+def test_a_second_signal_that_left_rest_just_before_the_primary_still_confirms_the_rep():
+    # A sit-up held at the top as the clip ends (situp_1): the shoulders start to rise 0.5 s before the torso
+    # tilts enough for its cycle to begin, so at that cycle's start the shoulders were already most of the way
+    # up. Where they rested is just before: the rep counts (uncertain: the shoulders' own cycle was cut off).
+    from pose_core.core.agreement import Series, Signal, decide
+    from pose_core.core.counter import RepCycle
+
+    def cycle(start, end, edge=""):
+        return RepCycle(start, end, start + 1.0, 20.0, 70.0, {}, rise=50.0, fall=50.0, edge=edge)
+
+    def torso(t):  # degrees from vertical: 70 lying (rest), 20 up
+        x = [(0.5, 3.0), (3.5, 6.0)]
+        for a, b in x:
+            if a <= t <= b:
+                return 70.0 - 50.0 * math.sin(math.pi * (t - a) / (b - a))
+        return 70.0 if t < 6.5 else max(20.0, 70.0 - 50.0 * (t - 6.5) / 0.8)
+
+    def shoulders(t):  # % torso above the hips: 40 lying (rest), 120 up
+        if t >= 6.0:
+            return min(120.0, 40.0 + 80.0 * (t - 6.0) / 0.6)
+        return 40.0 + 80.0 * (70.0 - torso(t)) / 50.0
+
+    series = Series()
+    for i in range(int(9.0 * FPS)):
+        series.add(i / FPS, torso(i / FPS), shoulders(i / FPS))
+    primary = [cycle(0.5, 3.0), cycle(3.5, 6.0), cycle(6.5, 9.0, edge="end")]
+    second = [cycle(0.5, 3.0), cycle(3.5, 6.0)]  # its third was not held long enough: cut off at the end
+    out = decide(primary, second, series, Signal("torso incline angle", "high", 15.0),
+                 Signal("shoulder rise", "low", 15.0))
+    last = [d for d in out if d.cycle.start_s == 6.5][0]
+    assert last.counted and "moved less than in a full rep" in last.doubt
+
+
+def test_where_the_second_signal_rested_is_not_looked_for_inside_the_rep_before():
+    # squat_21: the knee (behind rack uprights) makes two cycles of one squat, the hips one. Looking for the
+    # hips' rest before the knee's second cycle must stop at the end of its first: there the hips are at the
+    # bottom, not at rest, so the second knee cycle is not a rep of its own.
+    from pose_core.core.agreement import Series, Signal, decide
+    from pose_core.core.counter import RepCycle
+
+    def hips(t):  # % torso above the ankles: 240 standing, down to 150 at 2.0 s, slowly back up by 4.3 s
+        if 1.5 <= t <= 2.0:
+            return 240.0 - 90.0 * (t - 1.5) / 0.5
+        if 2.0 < t <= 4.3:
+            return 150.0 + 90.0 * (t - 2.0) / 2.3
+        return 240.0
+
+    series = Series()
+    for i in range(int(6.0 * FPS)):
+        series.add(i / FPS, 170.0, hips(i / FPS))
+    knee = [RepCycle(1.5, 1.9, 1.7, 90.0, 175.0, {}, rise=80.0, fall=80.0),
+            RepCycle(2.0, 4.3, 3.0, 90.0, 175.0, {}, rise=80.0, fall=80.0)]
+    hip = [RepCycle(1.5, 4.3, 2.0, 150.0, 240.0, {}, rise=90.0, fall=90.0)]
+    out = decide(knee, hip, series, Signal("knee angle", "high", 30.0), Signal("hip rise", "high", 20.0))
+    second = [d for d in out if d.cycle is knee[1]][0]
+    assert not second.counted and "did not go out and come back" in second.doubt
+
+
+def test_after_a_fade_in_cut_the_values_are_used_at_once():
+    # pushup_21: the clip fades in from black while the first rep is already on its way down; the picture's
+    # change and the person appearing make a cut. Nobody was seen before it, so there is no old shot for the
+    # tracker to let go of: the values right after the cut are used, and the first rep is a full one (holding
+    # them back 0.2 s left only the bottom half of its way down: "partial range").
+    knee, rise = squat_reps(3, rep_s=1.2, lead_s=0.0)
+    appear = int(0.15 * FPS)
+    knee[:appear], rise[:appear] = np.nan, np.nan
+    lead = int(1.0 * FPS)  # a second of black before
+    knee = np.concatenate([[np.nan] * lead, knee])
+    rise = np.concatenate([[np.nan] * lead, rise])
+    a = run_squat(knee, rise, cuts_at=[(lead + appear) / FPS])
+    assert a.series.primary[lead + appear] == pytest.approx(knee[lead + appear])
+    assert len(a.reps) == 3 and a.partial_reps == 0
+
+
+def test_after_a_cut_from_a_shot_with_the_person_the_first_values_are_held_back():
+    knee, rise = squat_reps(3)
+    cut = int(2.5 * FPS)
+    a = run_squat(knee, rise, cuts_at=[cut / FPS])
+    assert math.isnan(a.series.primary[cut]) and math.isnan(a.series.primary[cut + 3])
+    assert len(a.reps) == 3

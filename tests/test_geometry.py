@@ -97,3 +97,46 @@ def test_pose_frame_is_read_only():
     f = PoseFrame(np.zeros((33, 3)), np.zeros(33), (10, 10))
     with pytest.raises(ValueError):
         f.landmarks[0, 0] = 1.0
+
+
+def test_a_height_is_measured_from_where_the_body_was_so_jitter_in_its_size_does_not_move_it():
+    # jump_rope_10 in a portrait frame: a person 27 px of torso standing ~1100 px below the picture's top.
+    # Measured from the top, a 10% wobble of the estimated body size moved the body's height by ~4 torso
+    # lengths, ten times a jump (~30% of the torso); measured from the row where the body was first seen it
+    # moves by a fraction of one.
+    from pose_core.core.geometry import BodyScale
+
+    height = AngleDef("hip_height", "height", ("mid_hip",))
+
+    def standing(torso_px: float, size=(720, 1280)) -> PoseFrame:
+        hip_y = 1100.0
+        sh_y = hip_y - torso_px
+        return frame_with({L.LEFT_SHOULDER: (350, sh_y), L.RIGHT_SHOULDER: (370, sh_y), L.LEFT_HIP: (352, hip_y),
+                           L.RIGHT_HIP: (368, hip_y)}, size=size)
+
+    scale = BodyScale(window_s=0.0)  # this frame's size only: the wobble is not averaged away
+    values = []
+    for i, torso in enumerate((27.0, 24.3, 29.7, 27.0)):
+        f = standing(torso)
+        s = scale(f, i / 30)
+        values.append(measure(f, height, scale=s, origin_y=scale.origin_y))
+    # The hips are half a torso from the origin (the body's centre): a 10% wobble moves them by ~5% of a torso.
+    assert max(values) - min(values) < 12.0
+    from_top = [measure(standing(t), height) for t in (27.0, 24.3, 29.7)]
+    assert max(from_top) - min(from_top) > 100.0  # what it was: a jump is ~30
+
+
+def test_the_heights_origin_starts_again_after_a_cut():
+    from pose_core.core.geometry import BodyScale
+
+    scale = BodyScale()
+    f = frame_with({L.LEFT_SHOULDER: (400, 300), L.RIGHT_SHOULDER: (420, 300), L.LEFT_HIP: (402, 500),
+                    L.RIGHT_HIP: (418, 500)})
+    scale(f, 0.0)
+    assert scale.origin_y == pytest.approx(400.0)
+    scale.reset()
+    assert scale.origin_y is None
+    g = frame_with({L.LEFT_SHOULDER: (400, 100), L.RIGHT_SHOULDER: (420, 100), L.LEFT_HIP: (402, 300),
+                    L.RIGHT_HIP: (418, 300)})
+    scale(g, 0.1)
+    assert scale.origin_y == pytest.approx(200.0)

@@ -39,6 +39,7 @@ MIN_SET_FOR_RANGE = 3  # the typical range needs at least this many reps
 NEAR_CUT_S = 0.3  # a rep this close to a camera cut is checked (uncertain)
 PENDING_S = 1.0  # while the stream goes on, a cycle this recent may still be matched: counted for now
 HIDDEN_GAP_S = 1.0  # a signal not seen this long inside one of its cycles may have merged several reps
+LAG = 0.25  # the other signal may leave rest or get back to it this much of a cycle's duration apart
 
 
 @dataclass(frozen=True)
@@ -113,17 +114,33 @@ def _coverage(values: np.ndarray) -> float:
     return float(np.isfinite(values).mean()) if values.size else 0.0
 
 
-def _out_and_back(effort: np.ndarray, held: bool = False) -> float:
+def _out_and_back(effort: np.ndarray, held: bool = False, before: np.ndarray | None = None) -> float:
     """How far a signal went out from where it was at the span's start AND came back by its end: the smaller
     of the two (a rep's shape; a signal that only started to move, or only came back, scores low). held: the
-    rep ended held at its peak as the clip ended (complete_at = "peak"): only the way out."""
+    rep ended held at its peak as the clip ended (complete_at = "peak"): only the way out. before: the signal
+    just before the span: two signals do not leave rest at the same instant (the shoulders rise a little
+    before the torso tilts), so where this one rested may lie just before the other's cycle began."""
     e = effort[np.isfinite(effort)]
     if e.size < 3:
         return 0.0
     k = min(3, e.size)
     start, end = float(np.median(e[:k])), float(np.median(e[-k:]))
+    start = min([start] + _finite(before))
     top = float(e.max())
     return max(0.0, top - start if held else min(top - start, top - end))
+
+
+def _finite(values: np.ndarray | None) -> list[float]:
+    return [] if values is None else [float(x) for x in values if math.isfinite(x)]
+
+
+def _moved(t: np.ndarray, v: np.ndarray, c: RepCycle, sig: "Signal", not_before: float = -math.inf) -> float:
+    """`_out_and_back` of signal v (effort of `sig`) over cycle c, where it rested before looked for up to LAG
+    of the cycle's duration before its start, but not before `not_before` (the end of the cycle before it:
+    the rest between two reps, never the middle of the last one)."""
+    e = sig.effort(v)
+    before = e[(t >= max(c.start_s - LAG * (c.end_s - c.start_s), not_before)) & (t < c.start_s)]
+    return _out_and_back(_span(t, e, c), held=c.edge == "end", before=before)
 
 
 def _typical(cycles: list[RepCycle], floor: float) -> float:
@@ -212,7 +229,7 @@ def _pair_up(primary, second, t, pv, sv, p: Signal, s: Signal, now: float | None
         span = _span(t, sv, c)
         if _coverage(span) < MIN_COVERAGE:
             out.append(Decision(c, True, f"the {s.name} could not be seen during this rep"))
-        elif _out_and_back(s.effort(span), held=c.edge == "end") < STILL * typ_s:
+        elif _moved(t, sv, c, s, primary[i - 1].end_s if i else -math.inf) < STILL * typ_s:
             out.append(Decision(c, False, f"only the {p.name} showed a rep here: the {s.name} did not go out and "
                                           "come back"))
         else:
@@ -224,7 +241,7 @@ def _pair_up(primary, second, t, pv, sv, p: Signal, s: Signal, now: float | None
         if _coverage(span) < MIN_COVERAGE:
             out.append(Decision(c, True, f"the {p.name} could not be seen: counted from the {s.name}",
                                 source="second"))
-        elif _out_and_back(p.effort(span), held=c.edge == "end") < STILL * typ_p:
+        elif _moved(t, pv, c, p, second[j - 1].end_s if j else -math.inf) < STILL * typ_p:
             out.append(Decision(c, False, f"only the {s.name} showed a rep here: the {p.name} did not go out and "
                                           "come back", source="second"))
         else:

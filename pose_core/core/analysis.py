@@ -107,7 +107,8 @@ class FrameAnalyzer:
         if pose is None:
             return {n: math.nan for n in self.rule.angles}
         scale = self.scale(pose, pose.timestamp_s if timestamp_s is None else timestamp_s)
-        return {n: measure(pose, d, self.defaults.min_visibility, scale=scale) for n, d in self.rule.angles.items()}
+        return {n: measure(pose, d, self.defaults.min_visibility, scale=scale, origin_y=self.scale.origin_y or 0.0)
+                for n, d in self.rule.angles.items()}
 
     def process(self, pose: PoseFrame | None, timestamp_s: float, picture_change: float | None = None) -> FrameResult:
         """picture_change: how much the picture changed since the previous frame (media.shots), for camera
@@ -253,11 +254,12 @@ class _Level:
         if not math.isfinite(v):
             return v
         if self.cut_at is not None:
-            if t - self.cut_at < self.SETTLE_S:
-                return math.nan  # the tracker is still letting go of the old shot
             b = self.before
-            close = b is not None and self.cut_at - b[0] <= self.CONTINUITY_S and \
-                t - self.cut_at <= self.SETTLE_S + self.CONTINUITY_S
+            seen_before = b is not None and self.cut_at - b[0] <= self.CONTINUITY_S
+            if t - self.cut_at < self.SETTLE_S and seen_before:
+                return math.nan  # the tracker is still letting go of the old shot
+            # (Nothing seen just before the cut, e.g. a fade-in: there was no old shot's person to let go of.)
+            close = seen_before and t - self.cut_at <= self.SETTLE_S + self.CONTINUITY_S
             self.offset = b[1] - v if close else 0.0
             self.cut_at = None
         v = v + self.offset

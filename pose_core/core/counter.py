@@ -262,6 +262,11 @@ class RepCounter:
         low = self._low
         self._samples.append(s)
         if s.e > self._high.e:
+            # A fast bounce (skipping) can climb from its dip past the last peak within one frame: the dip
+            # still ended that rep, before this sample becomes the new peak.
+            if self._bounced(self._dip, s, self._high.e - low.e, need) and \
+                    s.t - self._departure(self._high.e - low.e) <= self.counting.max_rep_s:
+                return self._complete(self._departure(self._high.e - low.e), self._dip, next_rise=s)
             self._high, self._dip = s, None
         elif self._dip is None or s.e < self._dip.e - SETTLE_TOLERANCE * (self._high.e - low.e):
             self._dip = s  # the lowest point since the peak (ignoring jitter while it settles)
@@ -277,15 +282,21 @@ class RepCounter:
         if s.t - low.t > c.max_rep_s and s.t - self._departure(swing) > c.max_rep_s:
             self._to_falling(s)  # away from rest far too long: not one rep
             return None
-        if dip is None or self._high.e - dip.e < need or not self._at_rest_posture(dip.angles):
-            return None
-        if dip.e <= low.e + 0.5 * swing and s.e - dip.e >= need:
+        if self._bounced(dip, s, swing, need):
             # The next rep began before a full return (bouncy movements such as skipping): the dip ended it.
             return self._complete(self._departure(swing), dip, next_rise=s)
+        if dip is None or self._high.e - dip.e < need or not self._at_rest_posture(dip.angles):
+            return None
         if self._back_at_rest(dip, swing) and s.t - dip.t >= SETTLE_S:
             # Back at rest and settled there: the rep ends where the return ended (full lockout).
             return self._complete(self._departure(swing), dip)
         return None
+
+    def _bounced(self, dip: _Sample | None, s: _Sample, swing: float, need: float) -> bool:
+        """The rep's return reached `dip` in the lower half of its swing, at a rest posture, and `s` already
+        rises from it by a full swing: the next rep began before a full return."""
+        return dip is not None and swing >= need and self._high.e - dip.e >= need and \
+            self._at_rest_posture(dip.angles) and dip.e <= self._low.e + 0.5 * swing and s.e - dip.e >= need
 
     def _back_at_rest(self, x: _Sample, swing: float) -> bool:
         if self._from_start:  # where rest is shows only once the return has settled: judged in _complete

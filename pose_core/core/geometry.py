@@ -141,7 +141,8 @@ class AngleDef:
     space: str = "image"
 
 
-def _measure_side(frame: PoseFrame, d: AngleDef, side: str, scale: float | None = None) -> tuple[float, float]:
+def _measure_side(frame: PoseFrame, d: AngleDef, side: str, scale: float | None = None,
+                  origin_y: float = 0.0) -> tuple[float, float]:
     world = d.space == "world" and frame.world is not None and d.kind in WORLD_KINDS
     pts = [_resolve(frame, j, side, world) for j in d.joints]
     vis = min(v for _, v in pts)
@@ -151,7 +152,7 @@ def _measure_side(frame: PoseFrame, d: AngleDef, side: str, scale: float | None 
         value = segment_angle_deg(pts[0][0], pts[1][0], d.reference, dims=3 if world else 2)
     elif d.kind == "height":
         scale = scale or body_scale_px(frame)
-        value = -100.0 * float(pts[0][0][1]) / scale if scale > 1e-6 else math.nan
+        value = -100.0 * (float(pts[0][0][1]) - origin_y) / scale if scale > 1e-6 else math.nan
     elif d.kind == "rise":
         scale = scale or body_scale_px(frame)
         value = 100.0 * float(pts[1][0][1] - pts[0][0][1]) / scale if scale > 1e-6 else math.nan
@@ -208,24 +209,27 @@ BOTH_SIDES_MIN_VISIBILITY = 0.8
 
 
 def measure(frame: PoseFrame, d: AngleDef, min_visibility: float = 0.5,
-            both_sides_min_visibility: float = BOTH_SIDES_MIN_VISIBILITY, scale: float | None = None) -> float:
+            both_sides_min_visibility: float = BOTH_SIDES_MIN_VISIBILITY, scale: float | None = None,
+            origin_y: float = 0.0) -> float:
     """Value of an angle definition on a frame, or NaN when its joints are not visible enough.
 
     side="auto" picks the body side facing the camera (higher visibility), or averages both sides
     when both are clearly visible (>= both_sides_min_visibility). scale: the body's size in pixels for
-    heights and rises (default: this frame's body_scale_px; a stream passes a steadier one, see BodyScale)."""
+    heights and rises (default: this frame's body_scale_px; a stream passes a steadier one, see BodyScale).
+    origin_y: the picture row heights are measured from (default its top; a stream passes where the body
+    was first seen, see BodyScale.origin_y)."""
     if d.kind == "width":  # both sides by definition
         value, vis = width_ratio_pct(frame, d.joints[0], d.joints[1])
         return value if vis >= min_visibility else math.nan
     sided = any(j in SIDED_JOINTS for j in d.joints)
     if not sided:
-        value, vis = _measure_side(frame, d, "left", scale)
+        value, vis = _measure_side(frame, d, "left", scale, origin_y)
         return value if vis >= min_visibility else math.nan
     if d.side in ("left", "right"):
-        value, vis = _measure_side(frame, d, d.side, scale)
+        value, vis = _measure_side(frame, d, d.side, scale, origin_y)
         return value if vis >= min_visibility else math.nan
-    lv, lvis = _measure_side(frame, d, "left", scale)
-    rv, rvis = _measure_side(frame, d, "right", scale)
+    lv, lvis = _measure_side(frame, d, "left", scale, origin_y)
+    rv, rvis = _measure_side(frame, d, "right", scale, origin_y)
     ok_l = lvis >= min_visibility and math.isfinite(lv)
     ok_r = rvis >= min_visibility and math.isfinite(rv)
     if d.side == "both":
@@ -241,24 +245,42 @@ def measure(frame: PoseFrame, d: AngleDef, min_visibility: float = 0.5,
     return math.nan
 
 
+_BODY_ROWS = [L.LEFT_SHOULDER, L.RIGHT_SHOULDER, L.LEFT_HIP, L.RIGHT_HIP]
+
+
 class BodyScale:
     """The body's size on the picture over the last `window_s` (the median of each frame's body_scale_px): a
     height is a large pixel position over this size, so a frame's jitter in the size would show in it as
-    movement; the size itself only changes when the person or the camera moves closer. `reset()` at a cut."""
+    movement; the size itself only changes when the person or the camera moves closer. Also the row heights
+    are measured from (`origin_y`). `reset()` at a cut."""
 
     def __init__(self, window_s: float = 1.0):
         self.window_s = window_s
-        self._recent: list[tuple[float, float]] = []
+        self.reset()
 
     def reset(self) -> None:
-        self._recent = []
+        self._recent: list[tuple[float, float]] = []
+        self.origin_y: float | None = None  # the picture row heights are measured from (_update_origin)
 
     def __call__(self, frame: PoseFrame, t: float) -> float | None:
         s = body_scale_px(frame)
         if math.isfinite(s):
             self._recent.append((t, s))
         self._recent = [x for x in self._recent if x[0] >= t - self.window_s]
+        self._update_origin(frame)
         return float(np.median([x[1] for x in self._recent])) if self._recent else None
+
+    def _update_origin(self, frame: PoseFrame) -> None:
+        """Heights are measured from the row where the body was first seen in this shot, not from the picture's
+        top: a height is a pixel distance over the body's size, so the size's own jitter moves it in proportion
+        to that distance. A small person low in a tall picture (a portrait frame, a wide shot) stands many body
+        sizes below the top, and a few percent of jitter in the size would read as a jump. The row is fixed for
+        the shot (a moving one would take part of the movement off the height)."""
+        if self.origin_y is not None:
+            return
+        seen = frame.visibility[_BODY_ROWS] >= SCALE_MIN_VISIBILITY
+        if seen.any():
+            self.origin_y = float(np.mean(frame.pixels[_BODY_ROWS][seen, 1]))
 
 
 def facing_side(frame: PoseFrame) -> str:
