@@ -227,6 +227,7 @@ def main() -> None:
             print("ttff failed:", p.stderr[-500:])
     print(f"\n{load()} on {os.cpu_count()} cores at the end")
     if a.json:
+        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
         Path(a.json).write_text(json.dumps(result, indent=2))
 
 

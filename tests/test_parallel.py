@@ -82,6 +82,17 @@ def test_plan_chunks_cover_the_video_once():
     assert len(plan_chunks(9.0, workers=2)) == 2
 
 
+def test_chunks_are_equal_work_for_the_workers_lead_in_included():
+    """Every chunk after the first also estimates its lead-in: the first is longer by it, so the workers
+    finish together (equal time chunks left the second worker a lead-in behind)."""
+    for n_per_worker in (1, 2):
+        chunks = plan_chunks(23.6, workers=2, lead_in_s=1.0, chunks_per_worker=n_per_worker)
+        work = [((c.end_s if c.end_s is not None else 23.6) - c.start_s) + c.lead_in_s for c in chunks]
+        assert max(work) - min(work) < 1e-9, work
+    a, b = plan_chunks(23.6, workers=2, lead_in_s=1.0)
+    assert a.end_s == b.start_s == pytest.approx(12.3)
+
+
 @needs_videos
 @pytest.mark.parametrize("clip, exercise", [("squat_1.mp4", "squat"), ("pullup_1.mp4", "pullup")])
 def test_chunked_run_equals_the_single_process_run(tmp_path, pool, clip, exercise):
