@@ -155,6 +155,14 @@ def wait_played(page, clicks: int, start: int, timeout_s: float = 30.0) -> dict:
     return st
 
 
+def _new_video(page, clicks: int, timeout_s: float) -> bool:
+    try:
+        page.locator(f".st-key-analyze_video_{clicks}").first.wait_for(timeout=timeout_s * 1000)
+        return True
+    except Exception:
+        return False
+
+
 def reps_of(server, job: str):
     from pose_core.run.jobs import read_status
     from pose_core.store.outputs import load_analysis
@@ -184,6 +192,12 @@ def test_one_name_and_every_rep_on_the_timeline_plays_and_replays(seeded, chromi
             b = markers.nth(i).bounding_box()
             page.mouse.click(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2)
             clicks += 1
+            if not _new_video(page, clicks, 20):
+                # A click landing while the page still lays out the last rerun is lost (seen once in 4 full
+                # runs on a busy machine): the marker is clicked once more, as a person would; it must play then.
+                chart.scroll_into_view_if_needed()
+                b = markers.nth(i).bounding_box()
+                page.mouse.click(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2)
             st = wait_played(page, clicks, max(0, int(rep.start_s - 1.0)))
             assert not st["paused"] and st["t"] < rep.end_s + 1.0, (i, st, rep)
             wait_idle(page, 30)
