@@ -6,8 +6,9 @@ Modes, each a whole fresh process timed from outside (Python start-up, imports a
   single   `gympose analyze --single-process` path: analyze_video(parallel=False), annotated H.264, frames.csv
   chunked  analyze_video(parallel=True): poses of time chunks in 2 worker processes, one Session, H.264
   auto     analyze_video() as the CLI runs it (chunked from GYMPOSE_PARALLEL_MIN_S seconds of video)
-  novideo  `gympose analyze --no-video` (auto): the time to the result (frames.csv, reps, summary); with the
-           pose workers the main process decodes nothing (the workers send each pose with its signature)
+  novideo  `gympose analyze --no-video` (the command itself, pose_core.cli): the time to the result (frames.csv,
+           reps, summary); with the pose workers the main process decodes nothing (the workers send each pose
+           with its signature), and they are started before the rest of the analysis is imported
   after    the dashboard's way: the result first (novideo + the overlay stored), then the annotated video
            drawn from it (run.render_video); `t_result` is when the result was published
 Modes run side by side, clip by clip, in rotating order, so background load hits them alike; the ratio
@@ -67,6 +68,21 @@ def worker(mode: str, video: str) -> dict:
                 break
             pose.process(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
             n += 1
+    elif mode == "novideo":  # the command as a user runs it (its own order of imports and start-ups)
+        import contextlib
+        import io
+
+        from pose_core.cli import main as cli_main
+
+        with tempfile.TemporaryDirectory() as out:
+            said = io.StringIO()
+            with contextlib.redirect_stdout(said):
+                code = cli_main(["analyze", video, "--exercise", exercise_of(video), "--no-video", "--quiet",
+                                 "--out", str(Path(out) / "result")])
+            t_result = time.perf_counter()
+        if code != 0:
+            raise SystemExit(f"gympose analyze failed ({code})")
+        n = json.loads(said.getvalue().strip().splitlines()[-1])["frames"]
     else:
         from pose_core.run.pipeline import analyze_video
 

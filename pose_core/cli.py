@@ -49,12 +49,7 @@ def _exercise_problem(exercise: str | None, rules) -> str | None:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from .core.io import NoSpaceError, OutputError
     from .core.rules import RulesError, load_rules
-    from .media.video import VideoError
-    from .run.pipeline import AnalysisError, CannotTellError, analyze_video
-    from .store.outputs import OutputFolderBusy
-    from .store.settings import SettingsError
 
     video = Path(args.video)
     problem = _argument_problem(args, video)
@@ -69,10 +64,28 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     problem = _exercise_problem(exercise, rules) or output_refused(out)  # checked before the model starts
     if problem is not None:
         return fail(problem)
+    # The pose workers start first: their start-up overlaps the import of the rest (run.parallel.started_pool).
+    from .run.parallel import started_pool
+
+    pool = None if args.single_process else started_pool(video)
+    try:
+        return _analyze(args, video, exercise, out, rules, pool)
+    finally:
+        if pool is not None:
+            pool.close(grace_s=0.0)
+
+
+def _analyze(args: argparse.Namespace, video: Path, exercise: str, out: Path, rules, pool) -> int:
+    from .core.io import NoSpaceError, OutputError
+    from .media.video import VideoError
+    from .run.pipeline import AnalysisError, CannotTellError, analyze_video
+    from .store.outputs import OutputFolderBusy
+    from .store.settings import SettingsError
+
     progress = Progress(not args.quiet, video.name)
     try:
         result = analyze_video(video, exercise, out, rules=rules, progress=progress, write_video=not args.no_video,
-                               parallel=False if args.single_process else None)
+                               parallel=False if args.single_process else None, pool=pool)
     except CannotTellError as e:
         # Said plainly, with the candidates, instead of a silent guess.
         progress.close()

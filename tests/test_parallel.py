@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from helpers import VIDEOS, needs_videos, process_gone, process_killed
 
-from pose_core.run.parallel import ChunkMismatch, Chunk, PosePool, StreamedPoses, plan_chunks
+from pose_core.run.parallel import BATCH_FRAMES, ChunkMismatch, Chunk, PosePool, StreamedPoses, plan_chunks
 from pose_core.run.pipeline import analyze_video
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,9 +102,10 @@ def test_chunked_run_equals_the_single_process_run(tmp_path, pool, clip, exercis
     chunked = analyze_video(video, exercise, tmp_path / "chunked", write_video=False, parallel=True, pool=pool,
                             progress=lambda n, total: done.append((n, total)))
     assert_same_results(single, chunked, tmp_path / "single", tmp_path / "chunked")
-    # The progress bar moves forward only, often, and ends full.
+    # The progress bar moves forward only, often (the workers send their poses a few frames at a time), and
+    # ends full.
     ns = [n for n, _ in done]
-    assert ns == sorted(ns) and len(ns) > 50
+    assert ns == sorted(ns) and len(ns) > single.summary.frames / (2 * BATCH_FRAMES)
     assert ns[-1] >= done[-1][1] - 1
 
 
@@ -286,3 +287,34 @@ def test_pose_workers_exit_within_a_second_of_their_parents_kill_9_while_busy(tm
         for w in workers:
             if not process_gone(w):
                 os.kill(w, signal.SIGKILL)
+
+
+def test_the_command_line_starts_the_pose_workers_first_only_for_a_video_that_will_be_chunked(tmp_path, monkeypatch):
+    """started_pool: a started pool for a clip long enough for two chunks (the workers' start-up overlaps the
+    import of the rest of the analysis), None for a short clip, with parallel off, or for a file that is not a
+    video (the analysis then says why); close(grace_s=0) ends the workers at once."""
+    from media import write_video
+
+    from pose_core.run.parallel import started_pool
+
+    monkeypatch.delenv("GYMPOSE_PARALLEL", raising=False)
+    monkeypatch.setenv("GYMPOSE_WORKERS", "2")
+    monkeypatch.setenv("GYMPOSE_PARALLEL_MIN_S", "8")
+    long_clip = write_video(tmp_path / "long.mp4", frames=300, fps=30, size=(64, 48))
+    short_clip = write_video(tmp_path / "short.mp4", frames=90, fps=30, size=(64, 48))
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("not a video")
+    assert started_pool(short_clip) is None
+    assert started_pool(bad) is None
+    monkeypatch.setenv("GYMPOSE_PARALLEL", "off")
+    assert started_pool(long_clip) is None
+    monkeypatch.delenv("GYMPOSE_PARALLEL")
+    pool = started_pool(long_clip)
+    assert pool is not None
+    try:
+        assert pool.alive() and len(pool._procs) == 2
+        procs = list(pool._procs)
+    finally:
+        t0 = time.monotonic()
+        pool.close(grace_s=0.0)
+    assert time.monotonic() - t0 < 2.0 and not any(p.alive() for p in procs)

@@ -27,11 +27,11 @@ from ..media.poses import estimator_for, poses
 from ..media.shots import frame_signature, signature_distance
 from ..media.video import ProgressFn, VideoError, VideoInfo, probe
 from ..media.writer import H264Writer
-from ..store.settings import parallel_min_seconds, parallel_mode, parallel_workers
+from ..store.settings import parallel_workers
 from ..store.outputs import (ANNOTATED_VIDEO, FRAMES_CSV, OUTPUT_FILES, OVERLAY_DATA, REPS_JSON, SUMMARY_JSON,
                              FramesCsvWriter, staged_outputs, write_reps, write_summary)
 from .crosscheck import checked
-from .parallel import ParallelError, PosePool, StreamedPoses, plan_chunks, worthwhile
+from .parallel import ParallelError, PosePool, StreamedPoses, plan_chunks, use_parallel
 from .render_video import OverlayLog
 from .crosscheck import decide_exercise  # noqa: F401 (the one place auto decides; callers import it here)
 from .errors import AnalysisError, CannotTellError, NoPersonError  # noqa: F401 (raised here)
@@ -244,19 +244,6 @@ def analyze_video(video: str | Path, exercise: str, out_dir: str | Path | None =
                     info, t_start, None, stage, video_after)
 
 
-def use_parallel(info: VideoInfo, parallel: bool | None, pool: PosePool | None = None) -> bool:
-    """Whether this video's poses are estimated on time chunks in worker processes."""
-    if parallel is not None:
-        return parallel
-    mode = parallel_mode()
-    if mode == "off":
-        return False
-    workers = pool.workers if pool is not None else parallel_workers()
-    if mode == "on":
-        return workers >= 2
-    return worthwhile(info, workers, parallel_min_seconds())
-
-
 def _analyze(video, exercise, out_dir, rules, progress, write_video, max_side, estimator, recognize_seconds,
              info, t_start, pool, stage=None, video_after: bool = False) -> AnalysisResult:
     out = Path(out_dir) if out_dir is not None else None
@@ -264,9 +251,10 @@ def _analyze(video, exercise, out_dir, rules, progress, write_video, max_side, e
     stream = None
     if pool is not None:
         # The frame loop decodes with PyAV, as the workers do, so that every pose's timestamp can be checked
-        # against its frame's. Progress: the mean of poses estimated and frames through the session.
+        # against its frame's. Progress: the poses estimated (see ParallelProgress).
         chunks = plan_chunks(info.duration_s, pool.workers)
-        progress = ParallelProgress(progress, info.frame_count, recognising=exercise == "auto")
+        progress = ParallelProgress(progress, info.frame_count, recognising=exercise == "auto",
+                                    cheap_loop=video_mode != "inline")
         stream = StreamedPoses(pool, pool.submit(video, info, chunks, max_side), chunks, info.fps,
                                on_wait=progress.refresh)
         progress.stream = stream

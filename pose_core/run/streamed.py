@@ -49,14 +49,23 @@ def recognise_from_stream(video, source: Iterator, rules: RuleSet, seconds: floa
 
 
 class ParallelProgress:
-    """progress(done, expected) in chunked mode: done = (poses estimated + frames analysed) / 2, never going
-    back, reported from the caller's thread only (the frame loop, or while it waits for poses). With
-    exercise="auto" the recognition pass is reported first as it is (its own frames), then the analysis
-    from 0 again, as in the single-process path."""
+    """progress(done, expected) in chunked mode, never going back, reported from the caller's thread only (the
+    frame loop, or while it waits for poses). With exercise="auto" the recognition pass is reported first as it
+    is (its own frames), then the analysis from 0 again, as in the single-process path.
 
-    def __init__(self, progress: ProgressFn | None, expected: int, recognising: bool = False):
+    What `done` counts is what the time left depends on:
+    - cheap_loop (nothing drawn in the frame loop: ~1 ms a frame against the model's ~20): the poses
+      estimated by all workers. The frame loop takes the chunks in order, so a later chunk's poses wait for it
+      and are gone through in a fraction of a second at the end: counting frames analysed would show half the
+      rate while the first chunk runs (a time left twice too long), then a jump.
+    - else (the video drawn in the loop, as slow as the model): the mean of poses estimated and frames
+      analysed."""
+
+    def __init__(self, progress: ProgressFn | None, expected: int, recognising: bool = False,
+                 cheap_loop: bool = True):
         self.progress, self.expected = progress, expected
         self.recognising = recognising
+        self.cheap_loop = cheap_loop
         self.stream: StreamedPoses | None = None
         self.frames = 0
         self.last = -1
@@ -76,7 +85,7 @@ class ParallelProgress:
         if self.progress is None or self.recognising:
             return
         estimated = self.stream.estimated if self.stream is not None else 0
-        done = (estimated + self.frames) // 2
+        done = max(estimated, self.frames) if self.cheap_loop else (estimated + self.frames) // 2
         expected = max(self.expected, done)
         done = max(done, self.last)
         if done != self.last:
