@@ -332,11 +332,16 @@ def show_result(result_dir: str | Path, cur: Current, name: str | None = None) -
         st.caption(plain(" ".join(said)))
 
     left, right = st.columns([1, 1])
+    table_box = st.container()  # below the video and the timeline, but filled first (see below)
+    if a.reps:
+        # The rep table goes to the browser before the video and the timeline: it is what the person waits for,
+        # and the browser then draws it first (the timeline's chart and the video cost it seconds of CPU on a
+        # slow device; they follow).
+        with table_box:
+            _rep_table(a, rule, result_dir)
     with left:
         _video(a, result_dir, uploads)
     with right:
         _timeline(a, rule, result_dir)
-    if a.reps:
-        _rep_table(a, rule, result_dir)
     count_review(a, result_dir, cur.settings, lambda c: _record_correction(cur, a, c))
     _downloads(a, uploads, rule, name)

@@ -89,3 +89,12 @@ def shared_pose_cache(tmp_path_factory) -> Path:
     """A pose cache (pose_core.store.pose_cache) for this test session: the first sweep of the shared clips
     runs MediaPipe and keeps the poses; later sweeps (evaluate --auto, the live path) only count again."""
     return tmp_path_factory.mktemp("pose_cache")
+
+
+@pytest.fixture(autouse=True)
+def _no_draw_grace(monkeypatch):
+    """In this process the annotated video is drawn at once after the result (no browser here needs the
+    processor first); the dashboard servers the browser tests start keep job_video's real grace."""
+    from pose_core.run import job_video
+
+    monkeypatch.setattr(job_video, "DRAW_GRACE_S", 0.0)

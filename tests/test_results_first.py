@@ -216,3 +216,57 @@ def test_the_page_names_the_steps_in_order_with_the_time_left():
         "Step 3 of 4: judging the reps"]
     assert said("analysing", eta=24.6) == "Step 1 of 3: estimating poses and counting · about 25 s left"
     assert said("drawing", eta=150) == "Step 3 of 3: drawing the video · about 2 min left"
+
+
+def test_the_video_is_drawn_only_after_a_grace_the_page_needs_to_show_the_result(ws, monkeypatch):
+    """Between the result (state done) and the first "drawing" status, at least DRAW_GRACE_S pass: the browser
+    that shows the result gets the processor first. The video is then drawn as usual."""
+    from pose_core.run import job_video
+
+    monkeypatch.setattr(job_video, "DRAW_GRACE_S", 0.6)
+    written = []
+    real_write = jobs.write_status
+    monkeypatch.setattr(job_executor, "write_status",
+                        lambda d, st: (written.append((time.monotonic(), st)), real_write(d, st))[1])
+    r = JobRunner(ws["jobs"], ws["analyses"], ws["uploads"])
+    video = write_video(ws["uploads"] / "20260101-000000_clip.mp4", frames=60, fps=30)
+    job = r.submit(video, "squat", RULES, lambda: FakeEstimator(reps=1, rep_s=1.0, lead_s=0.2))
+    assert r.wait(job, 120).state == jobs.DONE
+    _wait(lambda: read_status(ws["jobs"], job).stage in ("drawn", "not_drawn"))
+    assert read_status(ws["jobs"], job).stage == "drawn"
+    t_done = min(t for t, st in written if st.state == jobs.DONE)
+    t_drawing = min(t for t, st in written if st.stage == "drawing")
+    assert t_drawing - t_done >= 0.55, (t_done, t_drawing)
+
+
+def test_chunked_progress_counts_the_poses_all_workers_estimated_when_the_frame_loop_is_cheap():
+    """Two chunks: the frame loop takes the first chunk's poses as they come while the second chunk's wait for
+    it. With nothing drawn in the loop, `done` is the poses estimated (the true rate: a time left that is
+    right), not the mean with the frames analysed (half the rate, then a jump at the end). With the video
+    drawn in the loop (as slow as the model), the mean."""
+    from pose_core.run.streamed import ParallelProgress
+
+    class Stream:
+        estimated = 0
+
+    for cheap, expect in ((True, [100, 200, 300, 400]), (False, [75, 150, 225, 300])):
+        said = []
+        p = ParallelProgress(lambda d, e: said.append(d), 400, cheap_loop=cheap)
+        p.stream = Stream()
+        for k in range(1, 5):  # both workers estimate 50 frames a step; the loop analyses the first chunk's 50
+            p.stream.estimated = 100 * k
+            p(50 * k, 400)
+        assert said == expect, (cheap, said)
+
+
+def test_a_page_waits_for_the_result_on_the_server_only_near_the_job_end():
+    from dashboard.common import JOB_POLL_S, job_near_end
+
+    def s(**kw):
+        return jobs.JobStatus(id="x", state=jobs.RUNNING, exercise="squat", **kw)
+
+    assert not job_near_end(s(stage="analysing", done=10, total=900, eta_s=30.0))
+    assert not job_near_end(s(stage="analysing", done=10, total=900))  # no time left measured yet
+    assert job_near_end(s(stage="analysing", done=850, total=900, eta_s=JOB_POLL_S))
+    assert job_near_end(s(stage="analysing", done=900, total=900))
+    assert job_near_end(s(stage="judging", done=900, total=900))

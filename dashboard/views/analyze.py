@@ -10,9 +10,9 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import keys
-from dashboard.common import (AUTO, BUSY_NOTE, JOB_POLL_S, candidates_text, current, exercise_label, history_store,
-                              job_runner, plain, plain_error, plural, progress_detail, progress_text, show_name,
-                              when_text)
+from dashboard.common import (AUTO, BUSY_NOTE, END_WAIT_S, JOB_POLL_S, candidates_text, current, exercise_label,
+                              history_store, job_near_end, job_runner, plain, plain_error, plural, progress_detail,
+                              progress_text, show_name, when_text)
 from dashboard.exercise_picker import exercise_picker_inline
 from dashboard.result_view import show_result
 from pose_core.recognition import Recognition
@@ -169,9 +169,12 @@ def analyze_again_as_picked(job_id: str | None) -> bool:
 
 @st.fragment(run_every=JOB_POLL_S)
 def job_progress(job_id: str) -> None:
-    """The running job's progress, polled; the whole page reruns once it is finished (to show the result)."""
+    """The running job's progress, polled; the whole page reruns once it is finished (to show the result).
+    Near its end the result is waited for here (at most END_WAIT_S), not a whole poll later."""
     try:
         s = runner.status(job_id)
+        if not s.final and job_near_end(s):
+            s = runner.wait(job_id, timeout_s=END_WAIT_S, poll_s=0.05)
     except JobError:
         st.rerun()
     if s.final:
