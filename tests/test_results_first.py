@@ -156,7 +156,7 @@ def test_job_status_carries_stages_in_order_with_a_time_left(ws, monkeypatch):
 
     class Slow(FakeEstimator):
         def process(self, image, t):
-            time.sleep(0.01)
+            time.sleep(0.02)  # (the stage runs ~3 s: a time left is given once 2 s were measured)
             return super().process(image, t)
 
     r = JobRunner(ws["jobs"], ws["analyses"], ws["uploads"])
