@@ -130,7 +130,7 @@ def test_no_video_on_the_pose_workers_decodes_nothing_in_the_main_process(tmp_pa
 
 def test_progress_gives_the_time_left_from_the_measured_rate_and_says_when_others_slow_it():
     now, load = [0.0], [0.5]
-    c = ProgressClock(clock=lambda: now[0], loadavg=lambda: (load[0], 0, 0), cores=2)
+    c = ProgressClock(clock=lambda: now[0], loadavg=lambda: (load[0], 0, 0), cores=2, pressure=lambda: None)
     c.stage("analysing")
     assert c.update(0, 300) == (None, False)  # nothing measured yet
     for i in range(1, 11):  # 30 frames a second
@@ -270,3 +270,22 @@ def test_a_page_waits_for_the_result_on_the_server_only_near_the_job_end():
     assert job_near_end(s(stage="analysing", done=850, total=900, eta_s=JOB_POLL_S))
     assert job_near_end(s(stage="analysing", done=900, total=900))
     assert job_near_end(s(stage="judging", done=900, total=900))
+
+
+def test_busy_from_the_processor_pressure_at_once_and_read_from_the_kernel_file(tmp_path):
+    """Where Linux gives the CPU pressure (PSI), busy follows it at once, whatever the slow 1-minute load says:
+    two CPU-bound programs beside the analysis leave a task waiting nearly all the time; the analysis alone
+    seldom. The file is read as the kernel writes it; a missing or garbled one gives None (the load rule)."""
+    from pose_core.run.job_progress import PRESSURE_BUSY, cpu_pressure
+
+    psi = [95.0]
+    c = ProgressClock(clock=lambda: 0.0, loadavg=lambda: (1.2, 0, 0), cores=2, pressure=lambda: psi[0])
+    assert c.busy(30.0) is True
+    psi[0] = 20.0
+    assert c.busy(30.0) is False
+    f = tmp_path / "cpu"
+    f.write_text("some avg10=71.50 avg60=40.00 avg300=10.00 total=123\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n")
+    assert cpu_pressure(str(f)) == 71.5 >= PRESSURE_BUSY
+    f.write_text("garbled\n")
+    assert cpu_pressure(str(f)) is None
+    assert cpu_pressure(str(tmp_path / "missing")) is None
