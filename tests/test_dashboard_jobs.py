@@ -282,3 +282,26 @@ def test_the_result_shows_at_once_while_the_video_is_drawn_then_the_video(worksp
     assert not any("being drawn" in e.value for e in at.info)
     assert "Annotated video (mp4)" in [e.proto.label for e in at.get("download_button")]
     assert status(job).stage == "drawn"
+
+
+def test_a_running_job_shows_its_step_the_time_left_and_why_it_is_slow(workspace):
+    """What the progress says while a job runs (issue 24): the step with its frames, the time left, and the
+    plain busy note when the job says other programs slow it (and not when it does not)."""
+    import os
+    import secrets
+
+    from dashboard.common import BUSY_NOTE
+
+    jobs_dir = load_settings().jobs_dir
+    for busy in (True, False):
+        job = secrets.token_hex(16)
+        (jobs_dir / job).mkdir(parents=True)
+        jobs.write_status(jobs_dir, jobs.JobStatus(
+            id=job, state=jobs.RUNNING, video="20260101-000000_clip.mp4", name="clip.mp4", exercise="squat",
+            created=time.time(), started=time.time(), pid=os.getpid(), stage="analysing", done=100, total=300,
+            eta_s=12.0, busy=busy))
+        at = app(job).run()
+        assert not at.exception, [e.message for e in at.exception]
+        assert progress_texts(at) == ["Analysing frame 100 of 300..."]
+        assert any("12 s left" in c.value for c in at.caption), [c.value for c in at.caption]
+        assert any(BUSY_NOTE in i.value for i in at.info) is busy

@@ -434,5 +434,9 @@ def started_pool(video: str | Path) -> PosePool | None:
         pool = PosePool(workers=parallel_workers())
     except (VideoError, SettingsError, OSError):
         return None
-    pool.start()
+    try:
+        pool.start()
+    except OSError:  # (no processes to be had: the analysis decides again, and runs in one process)
+        pool.close(grace_s=0.0)
+        return None
     return pool
