@@ -318,3 +318,52 @@ def test_the_command_line_starts_the_pose_workers_first_only_for_a_video_that_wi
         t0 = time.monotonic()
         pool.close(grace_s=0.0)
     assert time.monotonic() - t0 < 2.0 and not any(p.alive() for p in procs)
+
+
+def test_a_kept_worker_warms_its_next_estimator_only_a_while_after_a_chunk(monkeypatch):
+    """When a chunk ends the result is being published and the browser draws it: a kept worker makes its next
+    estimator SPARE_AFTER_S later, not at once; a chunk that comes first gets a fresh one at once; the worker
+    ends on None."""
+    import queue as queue_mod
+    import threading
+    import types
+
+    from pose_core.media import estimator as estimator_mod
+    from pose_core.run import parallel
+
+    made = []
+
+    class Est:
+        def __init__(self, **kw):
+            made.append(time.monotonic())
+
+        def process(self, *a):
+            return None
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(estimator_mod, "PoseEstimator", Est)
+    monkeypatch.setattr(parallel, "_blank_warm", lambda est: None)
+    monkeypatch.setattr(parallel, "_estimate_chunk", lambda est, job, *a: 0)
+    monkeypatch.setattr(parallel, "SPARE_AFTER_S", 0.5)
+    tasks, results = queue_mod.Queue(), queue_mod.Queue()
+    current = types.SimpleNamespace(value=1)
+    th = threading.Thread(target=parallel._worker_main, args=(tasks, results, current, True), daemon=True)
+    th.start()
+    assert results.get(timeout=10)[0] == "ready" and len(made) == 1  # the first spare, warm at start
+    chunk = types.SimpleNamespace(index=0)
+    tasks.put((1, chunk, "v.mp4", None, 1280))
+    assert results.get(timeout=10)[0] == "done"
+    time.sleep(0.2)
+    assert len(made) == 1  # not at once
+    time.sleep(0.6)
+    assert len(made) == 2  # a while later
+    current.value = 2
+    tasks.put((2, chunk, "v.mp4", None, 1280))  # uses the warm spare
+    assert results.get(timeout=10)[0] == "done"
+    tasks.put((2, chunk, "v.mp4", None, 1280))  # comes before the spare: a fresh one at once
+    assert results.get(timeout=10)[0] == "done" and len(made) == 3
+    tasks.put(None)
+    th.join(timeout=10)
+    assert not th.is_alive() and len(made) == 3

@@ -16,7 +16,6 @@ from ..core.io import NoSpaceError, OutputError
 from ..core.rules import RuleSet
 from ..media.estimator import PoseEstimator
 from ..media.video import VideoError
-from ..store.settings import dask_scheduler
 from ..store.uploads import new_analysis_dir, remove_upload
 from . import pipeline, remote
 from .job_progress import ProgressClock
@@ -120,15 +119,14 @@ class JobExecutor:
             make_estimator, pool = self.own_estimator_factory(), self.own_pool()
         else:  # the caller's (e.g. a fake estimator in a test: then no pool unless given)
             make_estimator, pool = work.make_estimator or self.own_estimator_factory(), work.pool
-        est = None
         try:
             out_dir = new_analysis_dir(self.analyses_dir, s.video, s.exercise)
             update(result_dir=out_dir.name)  # (where it writes: cleaned up should this server stop meanwhile)
-            if not dask_scheduler():  # (one per analysis: tracking state must not leak between videos)
-                est = make_estimator()
-            # On the Dask cluster when one is configured (GYMPOSE_DASK_SCHEDULER), else here.
+            # On the Dask cluster when one is configured (GYMPOSE_DASK_SCHEDULER), else here. The estimator is
+            # made only if this process estimates the poses itself (not on the pose workers), one per analysis
+            # (tracking state must not leak between videos), and closed at its end.
             result = remote.analyze(
-                video, s.exercise, out_dir=out_dir, rules=work.rules, estimator=est, pool=pool,
+                video, s.exercise, out_dir=out_dir, rules=work.rules, estimator_factory=make_estimator, pool=pool,
                 progress=lambda done, total: update(done=done, total=total),
                 stage=lambda name: update(stage=name, eta_s=None, **({} if name == JUDGING else {"done": 0, "total": 0})),
                 video_after=True)  # (judging: the frames counted stay on show)
@@ -138,11 +136,6 @@ class JobExecutor:
         except Exception as e:
             self._finish(work, failed_status(current[0], e))
             return
-        finally:
-            if est is not None:  # the model's memory goes back now, not when the garbage collector gets to it
-                release = getattr(make_estimator, "release", None)  # (a factory that pools estimators)
-                with contextlib.suppress(Exception):
-                    release(est) if callable(release) else est.close()
         done = self._add_history(work, replace(current[0], state=DONE, result_dir=out_dir.name, eta_s=None), result,
                                  out_dir)
         self._finish(work, done)  # the result is on the page now; its video follows

@@ -38,6 +38,9 @@ from .workers import Worker, spawn_context, stop_all
 LEAD_IN_S = 1.0  # tracking from this much earlier than a chunk's start (0.5 s left bench_press_12 one rep short)
 MIN_CHUNK_S = 4.0  # a chunk shorter than this costs more (lead-in, start-up) than it saves
 BATCH_FRAMES = 6  # poses per message from a worker
+# A kept worker warms its next estimator this long after a chunk, not at once: when the chunk ends the result
+# is being published and the browser draws it (a model's start-up is ~0.6 CPU-s a worker, on the same cores).
+SPARE_AFTER_S = 4.0
 POLL_S = 0.1  # how often a waiting parent looks at its workers (and reports progress)
 
 
@@ -85,9 +88,9 @@ def _blank_warm(est) -> None:
 
 def _worker_main(tasks, results, current, keep_spare: bool = True) -> None:
     """A pose worker (a `workers.Worker`): takes (job, chunk, video, info, max_side) tasks until None.
-    keep_spare: warm the next chunk's estimator as soon as a chunk is done (a kept pool: the next video starts
-    at once); else it is made when a next chunk comes (a one-shot pool does not spend a core on an estimator
-    nobody uses)."""
+    keep_spare: warm the next chunk's estimator SPARE_AFTER_S after a chunk is done (a kept pool: the next
+    video starts at once); else it is made when a next chunk comes (a one-shot pool does not spend a core on an
+    estimator nobody uses)."""
     from ..media.estimator import PoseEstimator
     from .live_gate import waiter_from_env
 
@@ -100,8 +103,13 @@ def _worker_main(tasks, results, current, keep_spare: bool = True) -> None:
 
     spare = fresh()
     results.put(("ready", 0, -1, os.getpid()))
+    warm_later = False  # a chunk was just done: its spare is warmed SPARE_AFTER_S later, unless a task comes
     while True:
-        task = tasks.get()
+        try:
+            task = tasks.get(timeout=SPARE_AFTER_S) if warm_later else tasks.get()
+        except queue.Empty:
+            spare, warm_later = fresh(), False
+            continue
         if task is None:
             break
         job, chunk, video, info, max_side = task
@@ -115,8 +123,7 @@ def _worker_main(tasks, results, current, keep_spare: bool = True) -> None:
             results.put(("error", job, chunk.index, f"{type(e).__name__}: {e}"))
         finally:
             est.close()
-        if keep_spare:
-            spare = fresh()  # warm for the next chunk, after this one's results are out
+        warm_later = keep_spare  # (for the next chunk; a task that comes first makes its own)
     if spare is not None:
         spare.close()
 

@@ -236,10 +236,14 @@ def analyze_video(video: str | Path, exercise: str, out_dir: str | Path | None =
         finally:
             if own:
                 pool.close()
-    if estimator is None and estimator_factory is not None:
-        with estimator_factory() as est:
+    if estimator is None and estimator_factory is not None:  # (made only now: the pose workers need none)
+        est = estimator_factory()
+        try:
             return _analyze(video, exercise, out_dir, rules, progress, write_video, max_side, est,
                             recognize_seconds, info, t_start, None, stage, video_after)
+        finally:  # the model's memory goes back now, not when the garbage collector gets to it
+            with contextlib.suppress(Exception):
+                est.close()
     return _analyze(video, exercise, out_dir, rules, progress, write_video, max_side, estimator, recognize_seconds,
                     info, t_start, None, stage, video_after)
 
