@@ -123,7 +123,20 @@ def browser(extra_args: list[str] = ()) -> Iterator[object]:
 def wait_for_app(page, text: str, timeout_s: float = 30.0) -> None:
     """Streamlit renders after the load event: wait for a specific text in the main area (not the
     sidebar's navigation), then for the app to be idle."""
-    page.locator('[data-testid="stMain"]').get_by_text(text, exact=False).first.wait_for(timeout=timeout_s * 1000)
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.locator('[data-testid="stMain"]').get_by_text(text, exact=False).first.wait_for(timeout=timeout_s * 1000)
+    except PlaywrightTimeout:
+        # What the page showed instead (in the failure's message, and as a screenshot): a timeout alone says
+        # nothing about a page that was blank, stale or showing an error.
+        with contextlib.suppress(Exception):
+            screenshot(page, "timeout_" + re.sub(r"\W+", "_", text).strip("_").lower())
+        shown = ""
+        with contextlib.suppress(Exception):
+            shown = page.locator('[data-testid="stMain"]').inner_text(timeout=2000)[:600]
+        raise PlaywrightTimeout(f"{text!r} not shown in {timeout_s:.0f} s at {page.url}; the main area showed: "
+                                f"{shown!r}") from None
     wait_idle(page, timeout_s)
 
 
