@@ -13,6 +13,7 @@ ANALYZE_EARLIER = "analyze.earlier"
 ANALYZE_RUN = "analyze.run"
 ANALYZE_RESULT_DIR = "analyze.result_dir"  # session state: folder of the analysis on display
 ANALYZE_RESULT_NAME = "analyze.result_name"  # session state: its video's name as the user gave it
+ANALYZE_FRESH = "analyze.fresh"  # session state: the job shown just finished (its result is drawn table first)
 ANALYZE_EXTRA_ANGLES = "analyze.extra_angles"
 ANALYZE_DL_VIDEO = "analyze.download.video"
 ANALYZE_DL_FRAMES = "analyze.download.frames"

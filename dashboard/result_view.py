@@ -8,6 +8,7 @@ or judged here: every number comes from the analysis folder (pose_core.store.out
 
 from __future__ import annotations
 
+import time
 from functools import partial
 from pathlib import Path
 
@@ -296,9 +297,10 @@ def _record_correction(cur: Current, a: LoadedAnalysis, c) -> None:
     history_store(cur.settings).set_extra(a.path, CORRECTED_COUNT, None if c.empty else c.count(a.reps))
 
 
-def show_result(result_dir: str | Path, cur: Current, name: str | None = None) -> None:
+def show_result(result_dir: str | Path, cur: Current, name: str | None = None, table_lead_s: float = 0.0) -> None:
     """Render one finished analysis (a folder under the workspace's analyses). `name`: the video as the user
-    named it (default: the name kept with its upload)."""
+    named it (default: the name kept with its upload). table_lead_s: the summary and the rep table are sent
+    this long before the rest (a result that just finished: the browser draws them first)."""
     result_dir = str(result_dir)
     try:
         a = load(result_dir)
@@ -339,6 +341,8 @@ def show_result(result_dir: str | Path, cur: Current, name: str | None = None) -
         # slow device; they follow).
         with table_box:
             _rep_table(a, rule, result_dir)
+    if table_lead_s > 0:
+        time.sleep(table_lead_s)
     with left:
         _video(a, result_dir, uploads)
     with right:

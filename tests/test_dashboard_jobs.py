@@ -305,3 +305,7 @@ def test_a_running_job_shows_its_step_the_time_left_and_why_it_is_slow(workspace
         assert progress_texts(at) == ["Analysing frame 100 of 300..."]
         assert any("12 s left" in c.value for c in at.caption), [c.value for c in at.caption]
         assert any(BUSY_NOTE in i.value for i in at.info) is busy
+        # The bar steps to each new value (a slide is redrawn frame by frame: CPU the analysis needs), and the
+        # progress is not dimmed as stale while a look waits for the result on the server.
+        css = [h.proto.body for h in at.get("html") if "stProgress" in h.proto.body]
+        assert len(css) == 1 and "transition: none" in css[0] and '[data-stale="true"] {opacity: 1' in css[0], css

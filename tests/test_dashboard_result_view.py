@@ -88,6 +88,34 @@ def test_rep_table_has_rep_time_lifting_range_depth_verdict_reasons_and_not_judg
     assert any("Select a rep" in c.value for c in at.caption)
 
 
+def test_a_result_just_finished_sends_the_rep_table_before_the_video_and_the_rest(squat_shown, monkeypatch):
+    """Issue 24: a job watched to its end (the page's progress saw it finish) sends the summary and the rep
+    table, pauses FRESH_TABLE_LEAD_S so the browser draws them, then the video, timeline and the rest; later
+    runs of the same result (a click on it, a reload) do not pause."""
+    from types import SimpleNamespace
+
+    from streamlit.testing.v1 import AppTest
+
+    import dashboard.result_view as rv
+    from dashboard.common import FRESH_TABLE_LEAD_S
+
+    order = []
+    real_table, real_video = rv._rep_table, rv._video
+    monkeypatch.setattr(rv, "_rep_table", lambda *a, **k: (order.append("table"), real_table(*a, **k))[1])
+    monkeypatch.setattr(rv, "_video", lambda *a, **k: (order.append("video"), real_video(*a, **k))[1])
+    monkeypatch.setattr(rv, "time", SimpleNamespace(sleep=lambda s: order.append(("pause", s))))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.session_state[keys.ANALYZE_RESULT_DIR] = str(squat_shown)
+    at.session_state[keys.ANALYZE_FRESH] = True  # (what the progress sets when it sees the job finish)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert order == ["table", ("pause", FRESH_TABLE_LEAD_S), "video"] and FRESH_TABLE_LEAD_S > 0
+    assert at.dataframe and at.metric  # everything is still there
+    order.clear()
+    at.run()
+    assert order == ["table", "video"]
+
+
 def test_a_clicked_rep_plays_the_video_from_just_before_it(squat_shown):
     at = shown(squat_shown)
     (video,) = at.get("video")

@@ -10,9 +10,10 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard import keys
-from dashboard.common import (AUTO, BUSY_NOTE, END_WAIT_S, JOB_POLL_S, candidates_text, current, exercise_label,
-                              history_store, job_near_end, job_runner, plain, plain_error, plural, progress_detail,
-                              progress_text, show_name, when_text)
+from dashboard.common import (AUTO, BUSY_NOTE, END_WAIT_S, FRESH_TABLE_LEAD_S, JOB_POLL_S, JOB_PROGRESS_CSS,
+                              JOB_PROGRESS_KEY, candidates_text, current, exercise_label, history_store, job_near_end,
+                              job_runner, plain, plain_error, plural, progress_detail, progress_text, show_name,
+                              when_text)
 from dashboard.exercise_picker import exercise_picker_inline
 from dashboard.result_view import show_result
 from pose_core.recognition import Recognition
@@ -178,6 +179,7 @@ def job_progress(job_id: str) -> None:
     except JobError:
         st.rerun()
     if s.final:
+        st.session_state[keys.ANALYZE_FRESH] = True  # (watched to its end: the result is drawn table first)
         st.rerun()
     if s.state == QUEUED:
         ahead = runner.ahead(job_id)
@@ -190,9 +192,6 @@ def job_progress(job_id: str) -> None:
             st.caption(detail)
         if s.busy:
             st.info(BUSY_NOTE, icon=":material/speed:")
-    show_name(s.name)  # (as typed, plain text: the same name the result and History show)
-    st.caption("The analysis goes on if you reload or leave this page; this page's address (with its job id) "
-               "shows it again, and the result is saved to your history.")
 
 
 def show_job(job_id: str) -> None:
@@ -206,7 +205,13 @@ def show_job(job_id: str) -> None:
         return
     if not s.final:
         st.session_state.pop(keys.ANALYZE_RESULT_DIR, None)
-        job_progress(job_id)
+        st.html(JOB_PROGRESS_CSS)
+        with st.container(key=JOB_PROGRESS_KEY):
+            job_progress(job_id)
+        # (outside the look: what does not change is not sent again with each look)
+        show_name(s.name)  # (as typed, plain text: the same name the result and History show)
+        st.caption("The analysis goes on if you reload or leave this page; this page's address (with its job id) "
+                   "shows it again, and the result is saved to your history.")
         return
     if s.state == DONE:
         st.session_state[keys.ANALYZE_RESULT_DIR] = str(S.analyses_dir / s.result_dir)
@@ -245,4 +250,5 @@ if shown_job:
 
 result_dir = st.session_state.get(keys.ANALYZE_RESULT_DIR)
 if result_dir and is_within(S.analyses_dir, result_dir) and Path(result_dir).is_dir():
-    show_result(result_dir, cur, st.session_state.get(keys.ANALYZE_RESULT_NAME))
+    show_result(result_dir, cur, st.session_state.get(keys.ANALYZE_RESULT_NAME),
+                table_lead_s=FRESH_TABLE_LEAD_S if st.session_state.pop(keys.ANALYZE_FRESH, False) else 0.0)
