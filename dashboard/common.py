@@ -132,7 +132,9 @@ def freeze_heap() -> None:
 # the slide off (JOB_PROGRESS_CSS). Near the job's end the look waits on the server for the result instead
 # (job_near_end), so the result still shows as soon as it is published.
 JOB_POLL_S = 2.0
-END_WAIT_S = 1.9  # at most this long (under JOB_POLL_S: the next look is not held up)
+# At most this long (under JOB_POLL_S: the next look is not held up). A click during the wait takes effect
+# when it ends: only near the end of a job, at most this late.
+END_WAIT_S = 1.9
 # The progress (in a container keyed JOB_PROGRESS_KEY) neither slides nor fades: the bar steps to its new
 # value (a slide is redrawn frame by frame), and while a look waits for the result on the server the browser
 # no longer dims the progress as stale (it faded to a third over a second, twice in each wait: the progress

@@ -114,6 +114,11 @@ def test_a_result_just_finished_sends_the_rep_table_before_the_video_and_the_res
     order.clear()
     at.run()
     assert order == ["table", "video"]
+    # A job that ended without a result (failed, nobody in it) leaves nothing behind for a later result.
+    other = AppTest.from_file(APP, default_timeout=120)
+    other.session_state[keys.ANALYZE_FRESH] = True
+    other.run()
+    assert keys.ANALYZE_FRESH not in other.session_state
 
 
 def test_a_clicked_rep_plays_the_video_from_just_before_it(squat_shown):

@@ -248,7 +248,8 @@ if start or autostart:
 if shown_job:
     show_job(shown_job)
 
+fresh = st.session_state.pop(keys.ANALYZE_FRESH, False)  # (this run only, whatever the job's end was)
 result_dir = st.session_state.get(keys.ANALYZE_RESULT_DIR)
 if result_dir and is_within(S.analyses_dir, result_dir) and Path(result_dir).is_dir():
     show_result(result_dir, cur, st.session_state.get(keys.ANALYZE_RESULT_NAME),
-                table_lead_s=FRESH_TABLE_LEAD_S if st.session_state.pop(keys.ANALYZE_FRESH, False) else 0.0)
+                table_lead_s=FRESH_TABLE_LEAD_S if fresh else 0.0)
