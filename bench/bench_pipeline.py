@@ -105,15 +105,21 @@ def worker(mode: str, video: str) -> dict:
 
 
 def run(mode: str, video: Path) -> dict:
-    """One mode in a fresh process, timed from outside: start-up included."""
+    """One mode in a fresh process, timed from outside: start-up included. cpu_s: the CPU time it used (all its
+    threads, and the processes it started and waited for)."""
+    import resource
+
+    c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     p = subprocess.run([sys.executable, __file__, "--worker", mode, str(video)], capture_output=True, text=True,
                        env=dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])))
     dt = time.perf_counter() - t0
+    c1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # (the process and the children it waited for)
     if p.returncode != 0:
         raise RuntimeError(p.stderr[-2000:])
     r = json.loads(p.stdout.strip().splitlines()[-1])
-    r.update(seconds=dt, fps=r["frames"] / dt, video=video.name)
+    r.update(seconds=dt, fps=r["frames"] / dt, video=video.name,
+             cpu_s=round(c1.ru_utime + c1.ru_stime - c0.ru_utime - c0.ru_stime, 2))
     if r.get("t_result") is not None:  # (perf_counter is system-wide on Linux: the child's clock is ours)
         r["result_s"] = r["t_result"] - t0
         r["result_fps"] = r["frames"] / r["result_s"]

@@ -21,7 +21,10 @@ round and per condition (idle; then beside --hogs `python -c 'while 1: pass'` at
   - bare: the bare single-process MediaPipe loop on the same clip (bench/bench_pipeline.py's `bare`: cv2
     decode + cvtColor + Pose.process, a fresh process timed from outside, start-up included), idle and beside
     the same hogs; ratio = bare_s / result_s (above 1: the result comes sooner than the bare loop's poses).
-Also printed: loaded_over_idle = the best loaded result_s / the best idle result_s (issue 24's bar: under 3x).
+Also printed: loaded_over_idle = the best loaded result_s / the best idle result_s (issue 24's bar: under 3x);
+the bare loop's CPU time and its `ceiling` (the ratio its own CPU work would reach spread over every core with
+nothing else running: it already uses more than one core); the machine's busy CPU time from the click to the
+result (`machine_cpu_s`: the job, the server, the browser) and Chromium's share of it.
 The browser runs on the same cores as the server (Chromium's drawing of the progress costs some CPU); a
 user's browser runs on their own device.
 """
@@ -118,6 +121,7 @@ def upload_and_time(page, url: str, clip: Path, exercise: str, jobs_dir: Path, t
     main = page.locator('[data-testid="stMain"]')
     t0 = time.perf_counter()
     watch = StatusWatch(jobs_dir, t0)
+    cpu = CpuUse()
     out: dict = {"upload_s": round(upload_s, 2)}
     try:
         run.click()
@@ -125,6 +129,7 @@ def upload_and_time(page, url: str, clip: Path, exercise: str, jobs_dir: Path, t
         out["summary_s"] = round(time.perf_counter() - t0, 2)
         main.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=timeout_s * 1000)
         out["result_s"] = round(time.perf_counter() - t0, 2)  # the summary and the rep table both visible
+        out.update(cpu.read())  # (click to result: the job, the server, the browser, anything else running)
         page.get_by_role("button", name="Annotated video (mp4)").wait_for(timeout=timeout_s * 1000)
         out["video_s"] = round(time.perf_counter() - t0, 2)
         with contextlib.suppress(Exception):
@@ -139,8 +144,47 @@ def upload_and_time(page, url: str, clip: Path, exercise: str, jobs_dir: Path, t
 
 
 def bare(clip: Path) -> dict:
+    """The bare loop's time and CPU time; `ceiling`: the ratio its own CPU work would reach spread over every
+    core with nothing else running (bare_s / (cpu_s / cores)): the bare loop already uses more than one core
+    (MediaPipe's own threads, OpenCV's decoder), so two cores cannot give it 2x."""
     r = run_mode("bare", clip)
-    return {"bare_s": round(r["seconds"], 2), "frames": r["frames"], "load": round(os.getloadavg()[0], 2)}
+    cores = os.cpu_count() or 1
+    return {"bare_s": round(r["seconds"], 2), "bare_cpu_s": r["cpu_s"], "frames": r["frames"],
+            "ceiling": round(r["seconds"] / (r["cpu_s"] / cores), 2) if r["cpu_s"] else None,
+            "load": round(os.getloadavg()[0], 2)}
+
+
+class CpuUse:
+    """CPU time used on the whole machine (busy: all but idle and I/O wait) and by Chromium's processes (the
+    browser's share), from start() to read()."""
+
+    def __init__(self):
+        import psutil
+
+        self._psutil = psutil
+        self.start()
+
+    def _chromium(self) -> float:
+        t = 0.0
+        for p in self._psutil.Process().children(recursive=True):
+            try:
+                if "chrom" in p.name().lower() or "headless" in p.name().lower():
+                    c = p.cpu_times()
+                    t += c.user + c.system
+            except self._psutil.Error:
+                pass
+        return t
+
+    def _machine(self) -> float:
+        c = self._psutil.cpu_times()
+        return sum(c) - c.idle - getattr(c, "iowait", 0.0)
+
+    def start(self) -> None:
+        self._m0, self._c0 = self._machine(), self._chromium()
+
+    def read(self) -> dict:
+        return {"machine_cpu_s": round(self._machine() - self._m0, 2),
+                "chromium_cpu_s": round(self._chromium() - self._c0, 2)}
 
 
 def measure(clips: list[tuple[Path, str]], n_hogs: int, rounds: int, warm_s: float, timeout_s: float) -> list[dict]:
@@ -186,14 +230,17 @@ def table(res: dict) -> str:
     head = (f"{res['clip']} ({res['exercise']}), click to result / to the annotated video, in Chromium; bare loop "
             "on the same clip, same conditions")
     lines = [head, f"{'':22} {'upload s':>8} {'result s':>8} {'(job done)':>10} {'video s':>8} {'bare s':>7} "
-                   f"{'bare/result':>11} {'bare/video':>10} {'busy said':>9} {'load':>5}"]
+                   f"{'bare/result':>11} {'bare/video':>10} {'busy said':>9} {'load':>5} {'bare CPU-s':>10} "
+                   f"{'ceiling':>7} {'CPU-s to result':>15} {'(Chromium)':>10}"]
     for kind in ("idle", "loaded"):
         for r in res[kind]:
             label = "idle" if kind == "idle" else f"+ {res['hogs']} CPU-bound programs"
             lines.append(f"{label:22} {r.get('upload_s', '-'):>8} {r.get('result_s', '-'):>8} "
                          f"{r.get('job_done_s', '-'):>10} {r.get('video_s', '-'):>8} "
                          f"{r.get('bare_s', '-'):>7} {r.get('ratio_result', '-'):>11} {r.get('ratio_video', '-'):>10} "
-                         f"{str(r.get('busy_said', '-')):>9} {r.get('load', '-'):>5}" + (f"  {r['error']}" if 'error' in r else ""))
+                         f"{str(r.get('busy_said', '-')):>9} {r.get('load', '-'):>5} {r.get('bare_cpu_s', '-'):>10} "
+                         f"{r.get('ceiling', '-'):>7} {r.get('machine_cpu_s', '-'):>15} {r.get('chromium_cpu_s', '-'):>10}"
+                         + (f"  {r['error']}" if 'error' in r else ""))
     if "loaded_over_idle" in res:
         lines.append(f"loaded / idle (best result_s each): {res['loaded_over_idle']:.2f}x")
     return "\n".join(lines)
