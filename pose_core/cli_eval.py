@@ -33,7 +33,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     mode = "auto" if args.auto else "given"
     return _report(args, progress, lambda: evaluate_folder(folder, mode=mode, workers=args.workers,
                                                            rules_path=args.rules, out_dir=args.out,
-                                                           progress=progress, cache=args.cache),
+                                                           progress=progress, cache=args.cache,
+                                                           chunked=args.chunked),
                    summarize, to_json, lambda results, summary: format_table(results, summary, mode=mode))
 
 
@@ -70,7 +71,8 @@ def cmd_evaluate_recognition(args: argparse.Namespace, folder: Path) -> int:
 
     progress = Progress(not args.quiet and not args.json, "clips")
     return _report(args, progress, lambda: evaluate_recognition(folder, workers=args.workers, rules_path=args.rules,
-                                                                progress=progress, cache=args.cache),
+                                                                progress=progress, cache=args.cache,
+                                                           chunked=args.chunked),
                    summarize_recognition, recognition_json, format_recognition)
 
 
@@ -169,6 +171,9 @@ def add_evaluate_parser(subparsers) -> argparse.ArgumentParser:
     e.add_argument("--out", help="also keep each clip's frames.csv / reps.json / summary.json here")
     e.add_argument("--cache", help="a pose cache folder: each clip's poses are estimated once and kept there, so a "
                                    "re-evaluation after a rules or code change runs in seconds (--out is then unused)")
+    e.add_argument("--chunked", action="store_true", help="analyse each clip as `analyze` and the dashboard do: a "
+                                                         "long clip's poses on time chunks on every core, one clip "
+                                                         "at a time (the chunked path's accuracy; not with --cache)")
     e.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     e.set_defaults(func=cmd_evaluate)
     return e

@@ -277,3 +277,37 @@ def test_a_zero_is_explained_with_the_amplitude_and_the_likely_exercise(tmp_path
     assert s["reps"] == 0
     assert any("torso incline moved" in n and "needs at least 15 deg" in n for n in s["notes"]), s["notes"]
     assert any("looks more like jumping jacks" in n for n in s["notes"]), s["notes"]
+
+
+def test_evaluate_chunked_runs_each_clip_as_analyze_does_one_at_a_time(tmp_path, monkeypatch):
+    """--chunked: each clip with parallel=None (a long clip on time chunks, as `analyze` and the dashboard
+    run it), one clip at a time; without it, parallel=False and the clips side by side. Not with a pose cache."""
+    from pose_core.run import evaluate
+
+    (tmp_path / "videos.csv").write_text("file,exercise,reps_complete\na.mp4,squat,1\nb.mp4,squat,2\n")
+    calls = []
+    monkeypatch.setattr(evaluate, "map_in_order", lambda fn, args, workers, progress=None:
+                        calls.append((workers, [a[5] for a in args])) or [])
+    evaluate.evaluate_folder(tmp_path, chunked=True)
+    evaluate.evaluate_folder(tmp_path)
+    assert calls == [(1, [None, None]), (2, [False, False])]
+    with pytest.raises(evaluate.EvaluateError, match="pose cache"):
+        evaluate.evaluate_folder(tmp_path, chunked=True, cache=tmp_path / "cache")
+
+
+@needs_videos
+def test_evaluate_chunked_counts_a_long_clip_through_the_chunks(tmp_path):
+    """A real long clip (squat_1, 10.7 s: two chunks) counted through the chunked path by the command."""
+    from pose_core.run.parallel import worthwhile
+
+    row = next(r for r in video_rows() if r["file"] == "squat_1.mp4")
+    assert worthwhile(probe(VIDEOS / row["file"]), 2, 8.0)  # (it does take the chunked path)
+    (tmp_path / row["file"]).symlink_to(VIDEOS / row["file"])
+    with open(tmp_path / "videos.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(row))
+        w.writeheader()
+        w.writerow(row)
+    p = run_cli("evaluate", tmp_path, "--chunked", "--json", "--quiet", timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    clip = json.loads(p.stdout.strip().splitlines()[-1])["clips"][0]
+    assert (clip["counted"], clip["error"]) == (int(row["reps_complete"]), ""), clip

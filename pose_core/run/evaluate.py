@@ -191,15 +191,19 @@ def evaluate_clip(folder: str, row: dict, mode: str = "given", rules_path: str |
 
 def evaluate_folder(folder: str | Path, mode: str = "given", workers: int = 2, rules_path: str | None = None,
                     out_dir: str | Path | None = None, progress: Callable[[int, int], None] | None = None,
-                    cache: str | Path | None = None) -> list[ClipResult]:
+                    cache: str | Path | None = None, chunked: bool = False) -> list[ClipResult]:
     """Every clip of FOLDER/videos.csv, in the manifest's order. mode: "given" (the labelled exercise) or
-    "auto" (recognise it first)."""
+    "auto" (recognise it first). chunked: each clip as `analyze` and the dashboard run it (a clip long enough
+    has its poses estimated on time chunks on every core, run.parallel), one clip at a time (`workers` is not
+    used); else each clip in one process, `workers` clips side by side."""
     if mode not in ("given", "auto"):
         raise EvaluateError(f"mode must be 'given' or 'auto', got {mode!r}")
+    if chunked and cache:
+        raise EvaluateError("the chunked path estimates the poses itself: it cannot take them from a pose cache")
     rows = read_manifest(folder)
     args = [(str(folder), row, mode, str(rules_path) if rules_path else None, str(out_dir) if out_dir else None,
-             False, str(cache) if cache else None) for row in rows]
-    return map_in_order(evaluate_clip, args, workers, progress)
+             None if chunked else False, str(cache) if cache else None) for row in rows]
+    return map_in_order(evaluate_clip, args, 1 if chunked else workers, progress)
 
 
 def summarize(results: list[ClipResult]) -> dict:
