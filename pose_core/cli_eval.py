@@ -71,8 +71,7 @@ def cmd_evaluate_recognition(args: argparse.Namespace, folder: Path) -> int:
 
     progress = Progress(not args.quiet and not args.json, "clips")
     return _report(args, progress, lambda: evaluate_recognition(folder, workers=args.workers, rules_path=args.rules,
-                                                                progress=progress, cache=args.cache,
-                                                           chunked=args.chunked),
+                                                                progress=progress, cache=args.cache),
                    summarize_recognition, recognition_json, format_recognition)
 
 
