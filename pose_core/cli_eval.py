@@ -25,6 +25,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             return fail(f"invalid rules file: {e}")
     from .run.evaluate_recognition import has_form_labels, is_recognition_folder
 
+    counts = not (is_recognition_folder(folder) and (args.auto or not has_form_labels(folder))) and \
+        (args.auto or not is_form_folder(folder))
+    if args.chunked and not counts:
+        return fail("--chunked is for counts (a folder with videos.csv), not for form verdicts or recognition")
     if is_recognition_folder(folder) and (args.auto or not has_form_labels(folder)):
         return cmd_evaluate_recognition(args, folder)
     progress = Progress(not args.quiet and not args.json, "clips")

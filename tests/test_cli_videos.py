@@ -293,6 +293,11 @@ def test_evaluate_chunked_runs_each_clip_as_analyze_does_one_at_a_time(tmp_path,
     assert calls == [(1, [None, None]), (2, [False, False])]
     with pytest.raises(evaluate.EvaluateError, match="pose cache"):
         evaluate.evaluate_folder(tmp_path, chunked=True, cache=tmp_path / "cache")
+    labels = tmp_path / "form"  # a form folder (labels.csv with a label column): --chunked is refused, said why
+    labels.mkdir()
+    (labels / "labels.csv").write_text("file,exercise,label\na.mp4,pushup,correct\n")
+    p = run_cli("evaluate", labels, "--chunked")
+    assert p.returncode == 2 and "--chunked is for counts" in p.stderr, p.stderr
 
 
 @needs_videos
