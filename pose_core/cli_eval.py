@@ -25,14 +25,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             return fail(f"invalid rules file: {e}")
     from .run.evaluate_recognition import has_form_labels, is_recognition_folder
 
-    counts = not (is_recognition_folder(folder) and (args.auto or not has_form_labels(folder))) and \
-        (args.auto or not is_form_folder(folder))
-    if args.chunked and not counts:
+    # labels.csv with a `label` column: form verdicts per clip; labels.csv alone (or --auto): recognition
+    report = "recognition" if is_recognition_folder(folder) and (args.auto or not has_form_labels(folder)) else \
+        "form" if not args.auto and is_form_folder(folder) else "counts"
+    if args.chunked and report != "counts":
         return fail("--chunked is for counts (a folder with videos.csv), not for form verdicts or recognition")
-    if is_recognition_folder(folder) and (args.auto or not has_form_labels(folder)):
+    if report == "recognition":
         return cmd_evaluate_recognition(args, folder)
     progress = Progress(not args.quiet and not args.json, "clips")
-    if not args.auto and is_form_folder(folder):  # labels.csv with a `label` column: form verdicts per clip
+    if report == "form":
         return _evaluate_form(args, folder, progress)
     mode = "auto" if args.auto else "given"
     return _report(args, progress, lambda: evaluate_folder(folder, mode=mode, workers=args.workers,

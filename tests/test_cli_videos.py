@@ -29,6 +29,18 @@ def evaluation(tmp_path_factory, shared_pose_cache):
     return json.loads(p.stdout.strip().splitlines()[-1]), out
 
 
+def clip_folder(folder: Path, *names: str) -> list[dict]:
+    """A videos.csv folder of some shared clips (links to them, their manifest rows); returns the rows."""
+    rows = [r for r in video_rows() if r["file"] in names]
+    for r in rows:
+        (folder / r["file"]).symlink_to(VIDEOS / r["file"])
+    with open(folder / "videos.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return rows
+
+
 def _table(clips) -> str:
     return "\n".join(f"{c['file']:24s} expected {c['expected']:2d} counted {c['counted']} "
                       f"({c['correct']}/{c['incorrect']}, {c['partial']} partial, view {c['view']}) {c['error']}"
@@ -52,13 +64,7 @@ def test_counts_match_hand_counts(evaluation):
 @needs_videos
 def test_evaluate_prints_a_table_per_clip_and_per_exercise(tmp_path):
     # A two-clip folder (links to the shared clips), so the table form is checked without a second full run.
-    rows = [r for r in video_rows() if r["file"] in ("squat_1.mp4", "situp_3.mp4")]
-    for r in rows:
-        (tmp_path / r["file"]).symlink_to(VIDEOS / r["file"])
-    with open(tmp_path / "videos.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    clip_folder(tmp_path, "squat_1.mp4", "situp_3.mp4")
     p = run_cli("evaluate", tmp_path, "--quiet")
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
@@ -305,13 +311,8 @@ def test_evaluate_chunked_counts_a_long_clip_through_the_chunks(tmp_path):
     """A real long clip (squat_1, 10.7 s: two chunks) counted through the chunked path by the command."""
     from pose_core.run.parallel import worthwhile
 
-    row = next(r for r in video_rows() if r["file"] == "squat_1.mp4")
+    [row] = clip_folder(tmp_path, "squat_1.mp4")
     assert worthwhile(probe(VIDEOS / row["file"]), 2, 8.0)  # (it does take the chunked path)
-    (tmp_path / row["file"]).symlink_to(VIDEOS / row["file"])
-    with open(tmp_path / "videos.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(row))
-        w.writeheader()
-        w.writerow(row)
     p = run_cli("evaluate", tmp_path, "--chunked", "--json", "--quiet", timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
     clip = json.loads(p.stdout.strip().splitlines()[-1])["clips"][0]
